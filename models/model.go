@@ -1,0 +1,252 @@
+package models
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"situ/features"
+)
+
+//go:embed default_model.yaml
+var defaultModelYAML []byte
+
+// DefaultModelYAML returns the embedded default model document.
+func DefaultModelYAML() []byte { return append([]byte(nil), defaultModelYAML...) }
+
+// DefaultModel binds the embedded default model to schema.
+func DefaultModel(schema *features.Schema) (*Model, error) {
+	spec, err := ParseSpec(defaultModelYAML)
+	if err != nil {
+		return nil, err
+	}
+	return Bind(spec, schema)
+}
+
+// Spec is the declarative (YAML/JSON) form of a model: weights by feature
+// name. Features without a weight have weight 0.
+type Spec struct {
+	Name          string                      `yaml:"name" json:"name"`
+	Version       int64                       `yaml:"version" json:"version"`
+	SchemaVersion int                         `yaml:"schema_version" json:"schema_version"`
+	Updates       int64                       `yaml:"updates,omitempty" json:"updates,omitempty"`
+	Treatments    map[string]TreatmentWeights `yaml:"treatments" json:"treatments"`
+}
+
+// TreatmentWeights is one treatment's linear model.
+type TreatmentWeights struct {
+	Bias    float64            `yaml:"bias" json:"bias"`
+	Weights map[string]float64 `yaml:"weights" json:"weights"`
+}
+
+// ParseSpec parses a YAML (or JSON) model document.
+func ParseSpec(doc []byte) (Spec, error) {
+	var spec Spec
+	dec := yaml.NewDecoder(strings.NewReader(string(doc)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&spec); err != nil {
+		return Spec{}, fmt.Errorf("parse model: %w", err)
+	}
+	return spec, nil
+}
+
+// Model scores a feature vector per treatment: bias + Σ weight·value. A
+// Model is immutable once built; learners publish new versions.
+type Model struct {
+	name    string
+	version int64
+	updates int64
+	schema  *features.Schema
+	bias    [features.NumTreatments]float64
+	weights [features.NumTreatments][]float64
+}
+
+// ErrSchemaMismatch means a model was built for another feature schema.
+var ErrSchemaMismatch = errors.New("model does not match the feature schema")
+
+// Bind builds a model from spec for schema. Unknown treatments and
+// features, non-finite weights and a schema version other than the
+// schema's are errors naming the culprit.
+func Bind(spec Spec, schema *features.Schema) (*Model, error) {
+	if spec.Name == "" {
+		return nil, errors.New("model: name is required")
+	}
+	if spec.Version < 0 || spec.Updates < 0 {
+		return nil, fmt.Errorf("model %q: version and updates must not be negative", spec.Name)
+	}
+	if spec.SchemaVersion != schema.Version() {
+		return nil, fmt.Errorf("model %q: schema version %d, service schema version %d: %w", spec.Name, spec.SchemaVersion, schema.Version(), ErrSchemaMismatch)
+	}
+	m := &Model{name: spec.Name, version: spec.Version, updates: spec.Updates, schema: schema}
+	for t := range m.weights {
+		m.weights[t] = make([]float64, schema.Len())
+	}
+	for tname, tw := range spec.Treatments {
+		t, ok := features.ParseTreatment(tname)
+		if !ok {
+			return nil, fmt.Errorf("model %q: unknown treatment %q (allowed: %s)", spec.Name, tname, strings.Join(features.TreatmentNames(), ", "))
+		}
+		if !finite(tw.Bias) {
+			return nil, fmt.Errorf("model %q: %s: bias must be finite", spec.Name, tname)
+		}
+		m.bias[t] = tw.Bias
+		for fname, w := range tw.Weights {
+			i, ok := schema.Index(fname)
+			if !ok {
+				return nil, fmt.Errorf("model %q: %s: unknown feature %q: %w", spec.Name, tname, fname, ErrSchemaMismatch)
+			}
+			if !finite(w) {
+				return nil, fmt.Errorf("model %q: %s: weight of %q must be finite", spec.Name, tname, fname)
+			}
+			m.weights[t][i] = w
+		}
+	}
+	return m, nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Name returns the model's name (its key in the models topic).
+func (m *Model) Name() string { return m.name }
+
+// Version returns the model's version; every published change increments it.
+func (m *Model) Version() int64 { return m.version }
+
+// Updates returns how many outcomes the model has learned from.
+func (m *Model) Updates() int64 { return m.updates }
+
+// Schema returns the feature schema the model is bound to.
+func (m *Model) Schema() *features.Schema { return m.schema }
+
+// Bias returns treatment t's bias.
+func (m *Model) Bias(t features.Treatment) float64 { return m.bias[t] }
+
+// Weight returns treatment t's weight for feature i.
+func (m *Model) Weight(t features.Treatment, i int32) float64 { return m.weights[t][i] }
+
+// Score returns bias + w·x for treatment t.
+func (m *Model) Score(t features.Treatment, x []features.Entry) float64 {
+	w := m.weights[t]
+	s := m.bias[t]
+	for _, e := range x {
+		s += w[e.Index] * e.Value
+	}
+	return s
+}
+
+// Contribution is one feature's part of a treatment's score.
+type Contribution struct {
+	Feature      int32
+	Contribution float64
+}
+
+// Explain writes into top the features with the largest absolute
+// contribution to treatment t's score, largest first, and returns how many
+// it wrote. Zero contributions are left out.
+func (m *Model) Explain(t features.Treatment, x []features.Entry, top []Contribution) int {
+	w := m.weights[t]
+	n := 0
+	for _, e := range x {
+		c := w[e.Index] * e.Value
+		if c == 0 {
+			continue
+		}
+		a := math.Abs(c)
+		// insertion into the fixed-size, sorted top list
+		pos := n
+		for pos > 0 && math.Abs(top[pos-1].Contribution) < a {
+			pos--
+		}
+		if pos >= len(top) {
+			continue
+		}
+		end := n
+		if end == len(top) {
+			end--
+		}
+		copy(top[pos+1:end+1], top[pos:end])
+		top[pos] = Contribution{Feature: e.Index, Contribution: c}
+		if n < len(top) {
+			n++
+		}
+	}
+	return n
+}
+
+// Spec returns the model's declarative form with its non-zero weights.
+func (m *Model) Spec() Spec {
+	spec := Spec{Name: m.name, Version: m.version, SchemaVersion: m.schema.Version(), Updates: m.updates, Treatments: map[string]TreatmentWeights{}}
+	for _, t := range features.Treatments() {
+		tw := TreatmentWeights{Bias: m.bias[t], Weights: map[string]float64{}}
+		for i, w := range m.weights[t] {
+			if w != 0 {
+				tw.Weights[m.schema.Name(int32(i))] = w
+			}
+		}
+		spec.Treatments[t.String()] = tw
+	}
+	return spec
+}
+
+// Builder makes a new model version from an existing one. It copies the
+// weights once; the model it builds shares nothing mutable.
+type Builder struct {
+	m *Model
+}
+
+// NewBuilder starts a new version from base.
+func NewBuilder(base *Model) *Builder {
+	m := *base
+	for t := range m.weights {
+		m.weights[t] = append([]float64(nil), base.weights[t]...)
+	}
+	return &Builder{m: &m}
+}
+
+// SetBias sets treatment t's bias.
+func (b *Builder) SetBias(t features.Treatment, v float64) { b.m.bias[t] = v }
+
+// SetWeight sets treatment t's weight of feature i.
+func (b *Builder) SetWeight(t features.Treatment, i int32, v float64) { b.m.weights[t][i] = v }
+
+// Weights returns treatment t's weights for in-place updates.
+func (b *Builder) Weights(t features.Treatment) []float64 { return b.m.weights[t] }
+
+// BiasRef returns a pointer to treatment t's bias for in-place updates.
+func (b *Builder) BiasRef(t features.Treatment) *float64 { return &b.m.bias[t] }
+
+// SetUpdates sets the number of outcomes learned from.
+func (b *Builder) SetUpdates(n int64) { b.m.updates = n }
+
+// Build returns the model with the given version. The builder must not be
+// used afterwards.
+func (b *Builder) Build(version int64) *Model {
+	m := b.m
+	b.m = nil
+	m.version = version
+	return m
+}
+
+// FeatureWeights lists a treatment's non-zero weights sorted by name, for
+// reports and the admin API.
+func (m *Model) FeatureWeights(t features.Treatment) []NamedWeight {
+	var out []NamedWeight
+	for i, w := range m.weights[t] {
+		if w != 0 {
+			out = append(out, NamedWeight{Feature: m.schema.Name(int32(i)), Weight: w})
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Feature < out[b].Feature })
+	return out
+}
+
+// NamedWeight is a feature name with its weight.
+type NamedWeight struct {
+	Feature string  `json:"feature"`
+	Weight  float64 `json:"weight"`
+}

@@ -1,0 +1,118 @@
+package scoring
+
+import (
+	"time"
+
+	"situ/features"
+	"situ/models"
+	"situ/policy"
+)
+
+// MaxExplain bounds the contributions listed per treatment.
+const MaxExplain = 8
+
+// StrategyLearned is the strategy of decisions made by the learned model.
+const StrategyLearned = "learned"
+
+// Decision is the engine's answer for one request, with everything needed
+// to explain, log and learn from it.
+type Decision struct {
+	ID   string
+	Time time.Time
+	// Treatment is the chosen treatment.
+	Treatment features.Treatment
+	// Candidates are the treatments the request offered; Eligible those the
+	// policy left.
+	Candidates features.TreatmentSet
+	Eligible   features.TreatmentSet
+	// Probabilities per treatment (0 for ineligible), summing to 1.
+	Probabilities [features.NumTreatments]float64
+	// Scores per candidate treatment (excluded ones included).
+	Scores [features.NumTreatments]float64
+	// Propensity is the chosen treatment's probability.
+	Propensity float64
+	Strategy   string
+	Explorer   string
+	// Model and ModelVersion are the model that scored the request.
+	Model        *models.Model
+	ModelVersion int64
+	// Policy and Rules are the policy that applied and what it did.
+	Policy      *policy.Policy
+	Rules       policy.Result
+	HumanEscape bool
+	Uniform     bool
+	// Features is the request's sparse feature vector (owned by the decision).
+	Features []features.Entry
+	// Explanation holds, per candidate, the top contributions to its score;
+	// ExplainN how many of them are set.
+	Explanation [features.NumTreatments][MaxExplain]models.Contribution
+	ExplainN    [features.NumTreatments]uint8
+}
+
+// Entitlements appends to dst what the fired rules grant, in rule order,
+// without duplicates.
+func (d *Decision) Entitlements(dst []string) []string {
+	if d.Policy == nil {
+		return dst
+	}
+	for i := 0; i < d.Policy.NumRules(); i++ {
+		if d.Rules.Fired&(1<<i) == 0 {
+			continue
+		}
+	grants:
+		for _, g := range d.Policy.RuleGrants(i) {
+			for _, have := range dst {
+				if have == g {
+					continue grants
+				}
+			}
+			dst = append(dst, g)
+		}
+	}
+	return dst
+}
+
+// Log returns the record of the decision that nba.decisions carries.
+func (d *Decision) Log() models.LoggedDecision {
+	l := models.LoggedDecision{
+		DecisionID:    d.ID,
+		Time:          d.Time,
+		ModelVersion:  d.ModelVersion,
+		Strategy:      d.Strategy,
+		Explorer:      d.Explorer,
+		Treatment:     d.Treatment.String(),
+		Propensity:    d.Propensity,
+		Probabilities: make(map[string]float64, features.NumTreatments),
+		Uniform:       d.Uniform,
+		Features:      d.Features,
+	}
+	if d.Model != nil {
+		l.ModelName = d.Model.Name()
+		l.SchemaVersion = d.Model.Schema().Version()
+		l.SchemaFingerprint = models.FingerprintString(d.Model.Schema().Fingerprint())
+	}
+	for _, t := range features.Treatments() {
+		if d.Candidates.Has(t) {
+			l.Candidates = append(l.Candidates, t.String())
+		}
+		if d.Eligible.Has(t) {
+			l.Eligible = append(l.Eligible, t.String())
+			l.Probabilities[t.String()] = d.Probabilities[t]
+		}
+	}
+	l.Rules = d.RuleIDs(nil)
+	return l
+}
+
+// RuleIDs appends the ids of the rules that fired to dst.
+func (d *Decision) RuleIDs(dst []string) []string {
+	if d.Policy == nil {
+		return dst
+	}
+	for i := 0; i < d.Policy.NumRules(); i++ {
+		if d.Rules.Fired&(1<<i) != 0 {
+			dst = append(dst, d.Policy.RuleID(i))
+		}
+	}
+	return dst
+}

@@ -1,0 +1,211 @@
+package scoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"situ/features"
+	"situ/models"
+	"situ/policy"
+)
+
+// Request is one scoring request.
+type Request struct {
+	Context features.Context
+	// Treatments the channel can deliver; 0 means all.
+	Treatments features.TreatmentSet
+}
+
+// Config configures an Engine. Zero fields take the documented defaults.
+type Config struct {
+	// Model scores requests; required. SetModel swaps it later.
+	Model *models.Model
+	// Policy applies the service commitments; required. SetPolicy swaps it.
+	Policy *policy.Policy
+	// Explorer turns scores into probabilities. Default: SquareCB{Gamma0: 50, Epsilon: 0.05}.
+	Explorer Explorer
+	// Seed makes the exploration draw deterministic: the draw for a decision
+	// is a hash of Seed and its id. Default 0.
+	Seed uint64
+	// NewID returns a unique decision id. Default: UUIDv7 (time-ordered).
+	NewID func() string
+	// Now returns the decision time. Default: time.Now.
+	Now func() time.Time
+	// ExplainTop is the number of contributions explained per treatment, at
+	// most MaxExplain. Default 3.
+	ExplainTop int
+}
+
+// DefaultExplorer is the explorer used when Config.Explorer is nil.
+var DefaultExplorer = SquareCB{Gamma0: 50, Epsilon: 0.05}
+
+// Engine makes decisions. It is safe for concurrent use; the model and the
+// policy are swapped atomically without locking the decision path.
+type Engine struct {
+	model      atomic.Pointer[models.Model]
+	policy     atomic.Pointer[policy.Policy]
+	explorer   Explorer
+	seed       uint64
+	newID      func() string
+	now        func() time.Time
+	explainTop int
+}
+
+// NewEngine builds an engine from cfg.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Model == nil {
+		return nil, errors.New("scoring: a model is required")
+	}
+	if cfg.Policy == nil {
+		return nil, errors.New("scoring: a policy is required")
+	}
+	if cfg.Explorer == nil {
+		cfg.Explorer = DefaultExplorer
+	}
+	if v, ok := cfg.Explorer.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("scoring: %w", err)
+		}
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = newUUIDv7
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ExplainTop == 0 {
+		cfg.ExplainTop = 3
+	}
+	if cfg.ExplainTop < 0 || cfg.ExplainTop > MaxExplain {
+		return nil, fmt.Errorf("scoring: explain top must be between 0 and %d, got %d", MaxExplain, cfg.ExplainTop)
+	}
+	e := &Engine{explorer: cfg.Explorer, seed: cfg.Seed, newID: cfg.NewID, now: cfg.Now, explainTop: cfg.ExplainTop}
+	e.model.Store(cfg.Model)
+	e.policy.Store(cfg.Policy)
+	return e, nil
+}
+
+func newUUIDv7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// Model returns the model in use.
+func (e *Engine) Model() *models.Model { return e.model.Load() }
+
+// SetModel swaps the model; decisions already under way finish with the
+// old one.
+func (e *Engine) SetModel(m *models.Model) {
+	if m != nil {
+		e.model.Store(m)
+	}
+}
+
+// Policy returns the policy in use.
+func (e *Engine) Policy() *policy.Policy { return e.policy.Load() }
+
+// SetPolicy swaps the policy.
+func (e *Engine) SetPolicy(p *policy.Policy) {
+	if p != nil {
+		e.policy.Store(p)
+	}
+}
+
+// Explorer returns the engine's explorer.
+func (e *Engine) Explorer() Explorer { return e.explorer }
+
+// Decide decides how to treat the customer in req. Input errors are
+// *features.FieldError; a policy that leaves no eligible treatment returns
+// *policy.NoEligibleError.
+func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("decide: %w", err)
+	}
+	c := &req.Context
+	if err := c.Validate(); err != nil {
+		return Decision{}, err
+	}
+	candidates := req.Treatments & features.AllTreatments
+	if candidates == 0 {
+		candidates = features.AllTreatments
+	}
+	pol := e.policy.Load()
+	model := e.model.Load()
+	schema := model.Schema()
+	x, err := schema.Extract(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
+	if err != nil {
+		return Decision{}, err
+	}
+	rules, err := pol.Apply(c, candidates)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{
+		ID:           e.newID(),
+		Time:         e.now(),
+		Candidates:   candidates,
+		Eligible:     rules.Eligible,
+		Strategy:     StrategyLearned,
+		Explorer:     e.explorer.Name(),
+		Model:        model,
+		ModelVersion: model.Version(),
+		Policy:       pol,
+		Rules:        rules,
+		HumanEscape:  true,
+		Uniform:      pol.Uniform(),
+		Features:     x,
+	}
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		if !candidates.Has(t) {
+			continue
+		}
+		d.Scores[t] = model.Score(t, x)
+		if e.explainTop > 0 {
+			d.ExplainN[t] = uint8(model.Explain(t, x, d.Explanation[t][:e.explainTop]))
+		}
+	}
+	e.explorer.Probabilities(&d.Scores, d.Eligible, model.Updates(), &d.Probabilities)
+	d.Treatment = sample(&d.Probabilities, d.Eligible, e.draw(d.ID))
+	d.Propensity = d.Probabilities[d.Treatment]
+	return d, nil
+}
+
+// draw returns a uniform number in [0, 1) determined by the seed and the id.
+func (e *Engine) draw(id string) float64 {
+	z := uint64(14695981039346656037) // FNV-1a offset basis
+	for i := 0; i < len(id); i++ {
+		z ^= uint64(id[i])
+		z *= 1099511628211
+	}
+	z ^= e.seed
+	// splitmix64 finaliser
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return float64(z>>11) / (1 << 53)
+}
+
+func sample(p *[features.NumTreatments]float64, eligible features.TreatmentSet, u float64) features.Treatment {
+	var last features.Treatment
+	acc := 0.0
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		if !eligible.Has(t) {
+			continue
+		}
+		last = t
+		acc += p[t]
+		if u < acc {
+			return t
+		}
+	}
+	return last
+}

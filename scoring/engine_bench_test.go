@@ -1,0 +1,51 @@
+package scoring_test
+
+import (
+	"context"
+	"testing"
+
+	"situ/features"
+	"situ/scoring"
+)
+
+func confidence(v float64) *float64 { return &v }
+
+// realisticRequest is the contract example of DESIGN.md.
+func realisticRequest() scoring.Request {
+	return scoring.Request{Context: features.Context{
+		Customer: features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
+		Intent:   features.Intent{Name: "billing_dispute", Confidence: confidence(0.8)},
+		Channel:  "phone",
+		Friction: features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
+		Attributes: map[string]float64{"any_extra_feature": 1},
+	}}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	e := newTestEngine(b, nil)
+	req := realisticRequest()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.Decide(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecideParallel(b *testing.B) {
+	e := newTestEngine(b, nil)
+	req := realisticRequest()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.Decide(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
