@@ -13,10 +13,10 @@ func confidence(v float64) *float64 { return &v }
 // realisticRequest is the contract example of DESIGN.md.
 func realisticRequest() scoring.Request {
 	return scoring.Request{Context: features.Context{
-		Customer: features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
-		Intent:   features.Intent{Name: "billing_dispute", Confidence: confidence(0.8)},
-		Channel:  "phone",
-		Friction: features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
+		Customer:   features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
+		Intent:     features.Intent{Name: "billing_dispute", Confidence: confidence(0.8)},
+		Channel:    "phone",
+		Friction:   features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
 		Attributes: map[string]float64{"any_extra_feature": 1},
 	}}
 }
