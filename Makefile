@@ -1,0 +1,42 @@
+# situ — `make help` lists the targets.
+GO        ?= go
+BIN       ?= bin
+ADDR      ?= 127.0.0.1:8080
+PKGS      ?= ./...
+FUZZTIME  ?= 30s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## run the service (embedded broker, default model and policy) on $(ADDR)
+	$(GO) run ./cmd/situ serve --addr $(ADDR)
+
+.PHONY: build
+build: ## build the binaries into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: lint ## the whole suite: lint, then every test with the race detector
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and a go.mod tidiness check
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) mod verify
+
+.PHONY: bench
+bench: ## Go benchmarks of the decision path (-benchmem)
+	$(GO) test -run '^$$' -bench . -benchmem ./features ./policy ./models ./scoring
+
+.PHONY: bench-http
+bench-http: ## load test: POST /v1/score against a minimal gin handler, same run (needs wrk)
+	./scripts/bench_http.sh
+
+.PHONY: fuzz
+fuzz: ## fuzz the score request decoder for $(FUZZTIME)
+	$(GO) test -run '^$$' -fuzz FuzzDecodeScoreRequest -fuzztime $(FUZZTIME) ./api

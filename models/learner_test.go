@@ -1,0 +1,231 @@
+package models_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"situ/features"
+	"situ/models"
+)
+
+func zeroModel(t testing.TB) *models.Model {
+	t.Helper()
+	m, err := models.Bind(models.Spec{Name: "m", SchemaVersion: 1}, schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestLearnerRecoversTrueWeights: rewards come from a known linear model
+// per treatment plus noise, treatments are chosen by a skewed logging
+// policy; the importance-weighted learner recovers each treatment's weights.
+func TestLearnerRecoversTrueWeights(t *testing.T) {
+	s := schema(t)
+	l, err := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := func(n string) int32 { i, _ := s.Index(n); return i }
+	feats := []int32{idx("friction.repeat_contacts_7d"), idx("channel=app"), idx("intent=complaint")}
+	truth := [3][4]float64{ // bias, then feats
+		{0.3, 0.1, -0.2, 0.4},
+		{0.1, -0.15, 0.05, -0.5},
+		{0.2, -0.1, 0.3, -0.3},
+	}
+	logging := [3]float64{0.6, 0.3, 0.1}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 200000; n++ {
+		x := []features.Entry{{Index: feats[0], Value: float64(rng.IntN(4))}}
+		if rng.Float64() < 0.5 {
+			x = append(x, features.Entry{Index: feats[1], Value: 1})
+		}
+		if rng.Float64() < 0.3 {
+			x = append(x, features.Entry{Index: feats[2], Value: 1})
+		}
+		u, tr := rng.Float64(), features.SelfService
+		switch {
+		case u < logging[0]:
+			tr = features.FastResolution
+		case u < logging[0]+logging[1]:
+			tr = features.PamperUpsell
+		}
+		r := truth[tr][0]
+		for _, e := range x {
+			for j, f := range feats {
+				if f == e.Index {
+					r += truth[tr][j+1] * e.Value
+				}
+			}
+		}
+		l.Update(tr, x, logging[tr], r+rng.NormFloat64()*0.1)
+	}
+	m := l.Model(2)
+	for tr := features.Treatment(0); tr < 3; tr++ {
+		if got := m.Bias(tr); math.Abs(got-truth[tr][0]) > 0.03 {
+			t.Errorf("%s bias %.3f, want %.3f", tr, got, truth[tr][0])
+		}
+		for j, f := range feats {
+			if got := m.Weight(tr, f); math.Abs(got-truth[tr][j+1]) > 0.03 {
+				t.Errorf("%s %s = %.3f, want %.3f", tr, s.Name(f), got, truth[tr][j+1])
+			}
+		}
+	}
+	if m.Updates() != 200000 || m.Version() != 2 {
+		t.Errorf("updates %d version %d", m.Updates(), m.Version())
+	}
+}
+
+func TestPinnedWeightsDoNotMove(t *testing.T) {
+	l, _ := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
+	if err := l.Pin(features.SelfService, "channel=app", 0.7); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pin(features.SelfService, "shoe_size", 1); err == nil {
+		t.Error("pinning an unknown feature must fail")
+	}
+	i, _ := l.Schema().Index("channel=app")
+	j, _ := l.Schema().Index("channel=web")
+	for n := 0; n < 1000; n++ {
+		l.Update(features.SelfService, []features.Entry{{Index: i, Value: 1}, {Index: j, Value: 1}}, 0.5, -1)
+	}
+	m := l.Model(2)
+	if m.Weight(features.SelfService, i) != 0.7 {
+		t.Errorf("pinned weight moved to %g", m.Weight(features.SelfService, i))
+	}
+	if m.Weight(features.SelfService, j) >= 0 {
+		t.Errorf("unpinned weight did not learn: %g", m.Weight(features.SelfService, j))
+	}
+}
+
+// TestRestoreResumesExactly: learning, snapshotting, restoring and going on
+// gives bit-identical weights to learning without interruption.
+func TestRestoreResumesExactly(t *testing.T) {
+	s := schema(t)
+	stream := func(seed uint64, n int) [][]features.Entry {
+		rng := rand.New(rand.NewPCG(seed, 0))
+		out := make([][]features.Entry, n)
+		for k := range out {
+			out[k] = []features.Entry{{Index: int32(rng.IntN(s.Len())), Value: rng.NormFloat64()}, {Index: int32(rng.IntN(s.Len())), Value: 1}}
+		}
+		return out
+	}
+	xs := stream(3, 5000)
+	apply := func(l *models.OnlineLearner, from, to int) {
+		for k := from; k < to; k++ {
+			l.Update(features.Treatment(k%3), xs[k], 0.25+0.5*float64(k%2), math.Sin(float64(k)))
+		}
+	}
+	whole, _ := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
+	_ = whole.Pin(features.FastResolution, "channel=phone", 0.2)
+	apply(whole, 0, len(xs))
+
+	part, _ := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
+	_ = part.Pin(features.FastResolution, "channel=phone", 0.2)
+	apply(part, 0, 2345)
+	snap := models.NewSnapshot(part.Model(7), ptr(part.State()), 1, time.Unix(0, 0))
+	b, err := snap.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := models.DecodeSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := back.Bind(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := models.RestoreLearner(m, *back.Learner, models.LearnerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(resumed, 2345, len(xs))
+	a, r := whole.Model(1), resumed.Model(1)
+	for _, tr := range features.Treatments() {
+		if a.Bias(tr) != r.Bias(tr) {
+			t.Errorf("%s bias differs: %v vs %v", tr, a.Bias(tr), r.Bias(tr))
+		}
+		for i := 0; i < s.Len(); i++ {
+			if a.Weight(tr, int32(i)) != r.Weight(tr, int32(i)) {
+				t.Fatalf("%s weight %s differs: %v vs %v", tr, s.Name(int32(i)), a.Weight(tr, int32(i)), r.Weight(tr, int32(i)))
+			}
+		}
+	}
+	if resumed.Updates() != whole.Updates() {
+		t.Errorf("updates %d vs %d", resumed.Updates(), whole.Updates())
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestSnapshotRejectsOtherSchema(t *testing.T) {
+	snap := models.NewSnapshot(zeroModel(t), nil, 1, time.Unix(0, 0))
+	other, err := features.ParseSchema([]byte("version: 1\nnumeric: [{name: friction.transfers}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.Bind(other); err == nil {
+		t.Fatal("binding a snapshot to another schema layout must fail")
+	}
+}
+
+func TestLearnerConfigValidation(t *testing.T) {
+	for _, cfg := range []models.LearnerConfig{
+		{LearningRate: -1}, {L2: -0.1}, {MaxImportanceWeight: 0.5}, {InitialAccumulator: math.NaN()},
+	} {
+		if _, err := models.NewOnlineLearner(zeroModel(t), cfg); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
+
+func TestDefaultReward(t *testing.T) {
+	def, err := models.DefaultReward()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csat := func(v float64) *float64 { return &v }
+	cases := []struct {
+		name string
+		o    models.Outcome
+		want float64
+	}{
+		{"nothing happened", models.Outcome{}, 0},
+		{"resolved, happy, quick", models.Outcome{Resolved: true, CSAT: csat(5), HandleSeconds: 100}, 0.4 + 0.2 - 0.02},
+		{"upsell with big revenue is capped", models.Outcome{Resolved: true, UpsellAccepted: true, Revenue: 5000, HandleSeconds: 600}, 0.4 + 0.3 + 0.3 - 0.12},
+		{"everything bad is clipped", models.Outcome{CSAT: csat(1), Escalated: true, Recontact7d: true, Churned: true, HandleSeconds: 1200}, -1},
+		{"everything good is clipped", models.Outcome{Resolved: true, CSAT: csat(5), UpsellAccepted: true, Revenue: 1000}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := def.Reward(&tc.o); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("reward %g, want %g", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"version: 0\nclip: [-1, 1]", "version: 1\nclip: [1, -1]", "version: 1\nweights: {bonus: 1}\nclip: [-1, 1]"} {
+		if _, err := models.ParseReward([]byte(bad)); err == nil {
+			t.Errorf("reward definition %q accepted", bad)
+		}
+	}
+}
+
+func BenchmarkLearnerUpdate(b *testing.B) {
+	s := schema(b)
+	m, _ := models.DefaultModel(s)
+	l, _ := models.NewOnlineLearner(m, models.LearnerConfig{})
+	// a realistic vector: the contract example has 19 non-zero features
+	x := make([]features.Entry, 19)
+	for k := range x {
+		x[k] = features.Entry{Index: int32(k * 7 % s.Len()), Value: 0.5}
+	}
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		l.Update(features.Treatment(k%3), x, 0.5, 0.3)
+		k++
+	}
+}
