@@ -34,7 +34,7 @@ type JoinState struct {
 	// ranges of decisions still waiting for their outcome.
 	Pending map[int32][][2]int64 `json:"pending,omitempty"`
 	// Early are outcomes whose decision had not been read yet.
-	Early []Outcome `json:"early,omitempty"`
+	Early []EarlyOutcome `json:"early,omitempty"`
 	// StreamTime is the latest event time seen; the reward window is
 	// measured in stream time so that a replay expires the same decisions.
 	StreamTime time.Time `json:"stream_time"`
@@ -75,4 +75,11 @@ func (s *Snapshot) Bind(schema *features.Schema) (*Model, error) {
 		return nil, fmt.Errorf("snapshot of model %q v%d: schema %s, service schema %s: %w", s.Model.Name, s.Model.Version, s.SchemaFingerprint, FingerprintString(schema.Fingerprint()), ErrSchemaMismatch)
 	}
 	return Bind(s.Model, schema)
+}
+
+// EarlyOutcome is an outcome waiting for its decision, with the stream
+// time at which it arrived (it expires a reward window later).
+type EarlyOutcome struct {
+	Outcome Outcome   `json:"outcome"`
+	Seen    time.Time `json:"seen"`
 }
