@@ -1,0 +1,458 @@
+package feedback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"situ/models"
+)
+
+// DecisionPublisherConfig configures a DecisionPublisher.
+type DecisionPublisherConfig struct {
+	// Brokers is the bootstrap list. Required.
+	Brokers []string
+	// Topic receives the decision events. Default "nba.decisions".
+	Topic string
+	// QueueSize is how many decisions wait for the writer; when it is full
+	// Publish drops. Default 10,000.
+	QueueSize int
+	// MaxBatch is the most decisions written in one request. Default 500.
+	MaxBatch int
+	// BatchTimeout is how long the writer waits to fill a batch. Default
+	// 5ms (kafka-go's own default, 1 s, would stall every write).
+	BatchTimeout time.Duration
+	// RequiredAcks is the acknowledgement every write waits for. Default
+	// (and the zero value, RequireNone, which situ never uses) RequireAll:
+	// the learner depends on decisions.
+	RequiredAcks kafka.RequiredAcks
+	// WriteTimeout bounds one batch write, retries included; a batch that
+	// fails is dropped, never retried further. Default 5s.
+	WriteTimeout time.Duration
+	// MaxAttempts is how often kafka-go tries a batch within WriteTimeout.
+	// Default 3.
+	MaxAttempts int
+	// FlushTimeout bounds the flush of queued decisions after Run's context
+	// is cancelled. Default 5s.
+	FlushTimeout time.Duration
+	// Registerer receives the metrics. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger is the parent logger; the publisher logs as "decisions".
+	// Default: no logging.
+	Logger *zap.Logger
+}
+
+func (c DecisionPublisherConfig) withDefaults() DecisionPublisherConfig {
+	if c.Topic == "" {
+		c.Topic = DefaultDecisionsTopic
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 10_000
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 500
+	}
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = 5 * time.Millisecond
+	}
+	if c.RequiredAcks == kafka.RequireNone {
+		c.RequiredAcks = kafka.RequireAll
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// Validate checks a config after its defaults are filled in.
+func (c DecisionPublisherConfig) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("decision publisher: no brokers")
+	case c.QueueSize < 1 || c.QueueSize > 10_000_000:
+		return fmt.Errorf("decision publisher: queue size must be between 1 and 10,000,000, got %d", c.QueueSize)
+	case c.MaxBatch < 1 || c.MaxBatch > 10_000:
+		return fmt.Errorf("decision publisher: max batch must be between 1 and 10,000, got %d", c.MaxBatch)
+	case c.BatchTimeout < 0 || c.BatchTimeout > time.Second:
+		return fmt.Errorf("decision publisher: batch timeout must be at most 1s, got %s", c.BatchTimeout)
+	case c.RequiredAcks != kafka.RequireOne && c.RequiredAcks != kafka.RequireAll:
+		return fmt.Errorf("decision publisher: required acks must be RequireOne or RequireAll, got %d", c.RequiredAcks)
+	case c.WriteTimeout < 0 || c.FlushTimeout < 0 || c.MaxAttempts < 1:
+		return errors.New("decision publisher: timeouts must be positive and max attempts at least 1")
+	}
+	return nil
+}
+
+// maxMessageBytes is the largest message the writer sends: Kafka's default
+// message.max.bytes is 1 MiB. A larger decision is dropped as a write error.
+const maxMessageBytes = 1 << 20
+
+// DecisionPublisher publishes decision events to nba.decisions off the
+// request path. Publish only puts the decision on a bounded queue; when the
+// queue is full (the broker is slow or down) the decision is dropped and
+// counted. Run writes the queue in batches.
+type DecisionPublisher struct {
+	cfg    DecisionPublisherConfig
+	log    *zap.Logger
+	queue  chan models.LoggedDecision
+	writer *kafka.Writer
+	tr     *kafka.Transport
+
+	running atomic.Bool
+	closed  atomic.Bool
+
+	published, droppedFull, droppedWrite, droppedShutdown atomic.Uint64
+}
+
+// DecisionPublisherStats are the publisher's counters since it started.
+type DecisionPublisherStats struct {
+	Published uint64
+	// Dropped by reason.
+	DroppedQueueFull, DroppedWriteError, DroppedShutdown uint64
+	// Queued is how many decisions wait for the writer now.
+	Queued int
+}
+
+// NewDecisionPublisher returns a publisher; call Run to start writing.
+func NewDecisionPublisher(cfg DecisionPublisherConfig) (*DecisionPublisher, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &DecisionPublisher{
+		cfg:   cfg,
+		log:   cfg.Logger.Named("decisions"),
+		queue: make(chan models.LoggedDecision, cfg.QueueSize),
+		tr:    &kafka.Transport{DialTimeout: 3 * time.Second, ClientID: clientID},
+	}
+	p.writer = &kafka.Writer{
+		Addr:            kafka.TCP(cfg.Brokers...),
+		Topic:           cfg.Topic,
+		Balancer:        Partitioner(),
+		RequiredAcks:    cfg.RequiredAcks,
+		BatchTimeout:    cfg.BatchTimeout,
+		BatchSize:       cfg.MaxBatch,
+		BatchBytes:      maxMessageBytes,
+		MaxAttempts:     cfg.MaxAttempts,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: 500 * time.Millisecond,
+		WriteTimeout:    cfg.WriteTimeout,
+		ReadTimeout:     cfg.WriteTimeout,
+		Transport:       p.tr,
+		Logger:          kafkaLogger(p.log),
+		ErrorLogger:     kafkaLogger(p.log),
+	}
+	const dropped, droppedHelp = "situ_decisions_dropped_total", "Decision events not published, by reason: queue_full (the queue was full), write_error (the broker refused or was unreachable), shutdown (still queued when the flush time ran out)."
+	err := register(cfg.Registerer,
+		counterFunc(&p.published, "situ_decisions_published_total", "Decision events written to Kafka.", nil),
+		counterFunc(&p.droppedFull, dropped, droppedHelp, prometheus.Labels{"reason": "queue_full"}),
+		counterFunc(&p.droppedWrite, dropped, droppedHelp, prometheus.Labels{"reason": "write_error"}),
+		counterFunc(&p.droppedShutdown, dropped, droppedHelp, prometheus.Labels{"reason": "shutdown"}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_decisions_queue_length", Help: "Decision events waiting for the Kafka writer."},
+			func() float64 { return float64(len(p.queue)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_decisions_queue_capacity", Help: "Capacity of the decision event queue."},
+			func() float64 { return float64(cap(p.queue)) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("decision publisher: %w", err)
+	}
+	return p, nil
+}
+
+// Publish queues d for writing and reports whether it was queued. It never
+// blocks: when the queue is full it drops d and counts it. d's slices and
+// maps are read later by the writer: the caller must not change them.
+func (p *DecisionPublisher) Publish(d models.LoggedDecision) bool {
+	if p.closed.Load() {
+		p.droppedShutdown.Add(1)
+		return false
+	}
+	select {
+	case p.queue <- d:
+		return true
+	default:
+		p.droppedFull.Add(1)
+		return false
+	}
+}
+
+// Stats returns the counters.
+func (p *DecisionPublisher) Stats() DecisionPublisherStats {
+	return DecisionPublisherStats{
+		Published:         p.published.Load(),
+		DroppedQueueFull:  p.droppedFull.Load(),
+		DroppedWriteError: p.droppedWrite.Load(),
+		DroppedShutdown:   p.droppedShutdown.Load(),
+		Queued:            len(p.queue),
+	}
+}
+
+// Run writes queued decisions until ctx is cancelled, then flushes what is
+// queued within FlushTimeout, closes the writer and returns nil. A batch in
+// flight when ctx is cancelled finishes first, so Run returns at most
+// WriteTimeout + FlushTimeout after the cancellation. Run may be called
+// once.
+func (p *DecisionPublisher) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("decision publisher: Run called twice")
+	}
+	defer func() {
+		_ = p.writer.Close()
+		p.tr.CloseIdleConnections()
+	}()
+
+	batch := make([]models.LoggedDecision, 0, p.cfg.MaxBatch)
+	msgs := make([]kafka.Message, 0, p.cfg.MaxBatch)
+	pause := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			p.flush(ctx, batch, msgs)
+			return nil
+		case d := <-p.queue:
+			batch = p.fill(append(batch[:0], d))
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.WriteTimeout)
+			ok := p.write(wctx, batch, msgs)
+			cancel()
+			if ok {
+				pause = 0
+				continue
+			}
+			// The broker is failing: let the queue absorb (and drop) load
+			// instead of hammering it batch after batch.
+			pause = min(max(2*pause, 50*time.Millisecond), time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+		}
+	}
+}
+
+// fill appends queued decisions to batch up to MaxBatch without waiting.
+func (p *DecisionPublisher) fill(batch []models.LoggedDecision) []models.LoggedDecision {
+	for len(batch) < p.cfg.MaxBatch {
+		select {
+		case d := <-p.queue:
+			batch = append(batch, d)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// flush writes what is queued until the queue is empty or FlushTimeout
+// passes; the rest is dropped as "shutdown".
+func (p *DecisionPublisher) flush(ctx context.Context, batch []models.LoggedDecision, msgs []kafka.Message) {
+	p.closed.Store(true)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
+	defer cancel()
+	for len(p.queue) > 0 && fctx.Err() == nil {
+		batch = p.fill(batch[:0])
+		p.write(fctx, batch, msgs)
+	}
+	var left uint64
+	for drained := false; !drained; {
+		select {
+		case <-p.queue:
+			left++
+		default:
+			drained = true
+		}
+	}
+	if left > 0 {
+		p.droppedShutdown.Add(left)
+		p.log.Warn("decisions dropped at shutdown", zap.Uint64("dropped", left))
+	}
+}
+
+// write encodes and writes one batch and reports whether all of it was
+// written. Failures are counted and logged, never retried.
+func (p *DecisionPublisher) write(ctx context.Context, batch []models.LoggedDecision, msgs []kafka.Message) bool {
+	msgs = msgs[:0]
+	var bad uint64
+	for i := range batch {
+		d := &batch[i]
+		value, err := json.Marshal(d)
+		if err != nil || len(value)+len(d.DecisionID) > maxMessageBytes-512 {
+			bad++
+			p.log.Error("decision event not encodable, dropped", zap.Int("bytes", len(value)), zap.Error(err))
+			continue
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(d.DecisionID), Value: value, Time: d.Time})
+	}
+	clear(batch) // let the decisions' maps and slices go
+	if bad > 0 {
+		p.droppedWrite.Add(bad)
+	}
+	if len(msgs) == 0 {
+		return bad == 0
+	}
+	err := p.writer.WriteMessages(ctx, msgs...)
+	failed := 0
+	if err != nil {
+		failed = len(msgs)
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) {
+			failed = werrs.Count()
+		}
+		p.droppedWrite.Add(uint64(failed))
+		p.log.Warn("decision events dropped: write failed", zap.Int("dropped", failed), zap.Int("batch", len(msgs)),
+			zap.Uint64("dropped_total", p.droppedWrite.Load()+p.droppedFull.Load()), zap.Error(err))
+	}
+	p.published.Add(uint64(len(msgs) - failed))
+	clear(msgs)
+	return err == nil && bad == 0
+}
+
+// DecisionRecord is a decision event read from nba.decisions with its
+// position.
+type DecisionRecord struct {
+	Decision models.LoggedDecision
+	Position
+	// Time is the message timestamp.
+	Time time.Time
+}
+
+// DecisionConsumerConfig configures a DecisionConsumer.
+type DecisionConsumerConfig struct {
+	// Brokers is the bootstrap list. Required.
+	Brokers []string
+	// Topic is read. Default "nba.decisions".
+	Topic string
+	// Start holds the next offset to read per partition, as stored in a
+	// model snapshot. Partitions not in Start begin at StartAt.
+	Start Offsets
+	// StartAt is where partitions without a Start offset begin. Default
+	// StartEarliest.
+	StartAt StartAt
+	// Handler receives every usable, first-seen decision, one call at a
+	// time, in offset order per partition. An error stops Run. Required.
+	Handler func(ctx context.Context, r DecisionRecord) error
+	// Skipped, if set, is called (in the same goroutine as Handler) for
+	// every message not handed to Handler — undecodable or duplicate — so
+	// the caller can advance its stored offsets past it. An error stops Run.
+	Skipped func(ctx context.Context, pos Position) error
+	// Dedup remembers decision ids to drop duplicates (producer retries).
+	// Default: a cache with DedupConfig's defaults.
+	Dedup *DedupCache
+	// MaxWait bounds one fetch and so the time Run takes to return after
+	// its context is cancelled. Default 500ms; at most 1s.
+	MaxWait time.Duration
+	// Registerer receives the metrics. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger is the parent logger; the consumer logs as "decision-consumer".
+	Logger *zap.Logger
+}
+
+// DecisionConsumer reads decision events from explicit partition offsets,
+// for the learner, which joins them with outcomes.
+type DecisionConsumer struct {
+	cfg     DecisionConsumerConfig
+	log     *zap.Logger
+	running atomic.Bool
+
+	consumed, invalid, duplicates, readErrors atomic.Uint64
+}
+
+// DecisionConsumerStats are the consumer's counters since it started.
+type DecisionConsumerStats struct {
+	Consumed, Invalid, Duplicates, ReadErrors uint64
+}
+
+// NewDecisionConsumer returns a consumer; Run reads.
+func NewDecisionConsumer(cfg DecisionConsumerConfig) (*DecisionConsumer, error) {
+	if cfg.Topic == "" {
+		cfg.Topic = DefaultDecisionsTopic
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Handler == nil {
+		return nil, errors.New("decision consumer: a handler is required")
+	}
+	if err := validateReaderSettings(cfg.Brokers, cfg.MaxWait, cfg.Start, cfg.StartAt); err != nil {
+		return nil, fmt.Errorf("decision consumer: %w", err)
+	}
+	if cfg.Dedup == nil {
+		d, err := NewDedupCache(DedupConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("decision consumer: %w", err)
+		}
+		cfg.Dedup = d
+	}
+	c := &DecisionConsumer{cfg: cfg, log: cfg.Logger.Named("decision-consumer")}
+	err := register(cfg.Registerer,
+		counterFunc(&c.consumed, "situ_decisions_consumed_total", "Decision events read and handed to the learner.", nil),
+		counterFunc(&c.invalid, "situ_decisions_invalid_total", "Decision events skipped because they could not be decoded or had no decision_id.", nil),
+		counterFunc(&c.duplicates, "situ_decisions_duplicates_total", "Decision events skipped because their decision_id was already handled.", nil),
+		counterFunc(&c.readErrors, "situ_kafka_read_errors_total", "Fetch errors (retried) per topic.", prometheus.Labels{"topic": cfg.Topic}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_decisions_dedup_full_total", Help: "Decision ids not remembered because the de-duplication cache was full."},
+			func() float64 { return float64(cfg.Dedup.Full()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("decision consumer: %w", err)
+	}
+	return c, nil
+}
+
+// Stats returns the counters.
+func (c *DecisionConsumer) Stats() DecisionConsumerStats {
+	return DecisionConsumerStats{c.consumed.Load(), c.invalid.Load(), c.duplicates.Load(), c.readErrors.Load()}
+}
+
+// Run reads until ctx is cancelled (it then returns nil) or a callback
+// fails (it returns that error). Run may be called once.
+func (c *DecisionConsumer) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("decision consumer: Run called twice")
+	}
+	return readTopic(ctx, readerConfig{
+		brokers: c.cfg.Brokers, topic: c.cfg.Topic, start: c.cfg.Start, startAt: c.cfg.StartAt,
+		maxWait: c.cfg.MaxWait, log: c.log, readErrors: &c.readErrors,
+	}, c.handle)
+}
+
+func (c *DecisionConsumer) handle(ctx context.Context, m kafka.Message) error {
+	pos := Position{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset}
+	var d models.LoggedDecision
+	err := decodeJSON(m.Value, &d)
+	if err == nil && d.DecisionID == "" {
+		err = errors.New("decision_id is missing")
+	}
+	switch {
+	case err != nil:
+		c.invalid.Add(1)
+		c.log.Warn("decision event skipped", zap.Stringer("position", pos), zap.Error(err))
+	case c.cfg.Dedup.Seen(d.DecisionID):
+		c.duplicates.Add(1)
+	default:
+		if err := c.cfg.Handler(ctx, DecisionRecord{Decision: d, Position: pos, Time: m.Time}); err != nil {
+			return err
+		}
+		c.cfg.Dedup.Add(d.DecisionID)
+		c.consumed.Add(1)
+		return nil
+	}
+	if c.cfg.Skipped != nil {
+		return c.cfg.Skipped(ctx, pos)
+	}
+	return nil
+}

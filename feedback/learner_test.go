@@ -1,0 +1,240 @@
+package feedback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"situ/features"
+	"situ/models"
+)
+
+// learnerFixture is a default schema, a base model named name and the
+// default reward.
+func learnerFixture(t *testing.T, name string) (*features.Schema, *models.Model, models.RewardDefinition) {
+	t.Helper()
+	schema, err := features.DefaultSchema()
+	require.NoError(t, err)
+	spec, err := models.ParseSpec(models.DefaultModelYAML())
+	require.NoError(t, err)
+	spec.Name = name
+	base, err := models.Bind(spec, schema)
+	require.NoError(t, err)
+	reward, err := models.DefaultReward()
+	require.NoError(t, err)
+	return schema, base, reward
+}
+
+// stream is a reproducible sequence of decisions and outcomes: most
+// outcomes follow their decision, some come first, some are duplicates,
+// some are poison, some belong to no decision.
+type stream struct {
+	decisions []kafka.Message
+	outcomes  []kafka.Message
+	valid     int // distinct outcomes that meet their decision
+	poison    int
+}
+
+func makeStream(t *testing.T, schema *features.Schema, n int, seed uint64) stream {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var s stream
+	fp := models.FingerprintString(schema.Fingerprint())
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%s-d%05d", t.Name(), i)
+		tr := features.Treatment(rng.IntN(3))
+		x := []features.Entry{{Index: int32(rng.IntN(schema.Len())), Value: 1}, {Index: int32(rng.IntN(schema.Len())), Value: rng.NormFloat64()}}
+		d := models.LoggedDecision{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1,
+			SchemaVersion: 1, SchemaFingerprint: fp, Strategy: "learned", Treatment: tr.String(), Propensity: 0.2 + 0.6*rng.Float64(), Features: x}
+		dv, err := json.Marshal(d)
+		require.NoError(t, err)
+		s.decisions = append(s.decisions, kafka.Message{Key: []byte(id), Value: dv})
+		csat := float64(1 + rng.IntN(5))
+		o := models.Outcome{OutcomeID: "o-" + id, DecisionID: id, Resolved: rng.Float64() < 0.6, CSAT: &csat, HandleSeconds: 100 + 300*rng.Float64(), OccurredAt: t0}
+		ov, err := json.Marshal(o)
+		require.NoError(t, err)
+		msg := kafka.Message{Key: []byte(id), Value: ov}
+		s.outcomes = append(s.outcomes, msg)
+		s.valid++
+		switch r := rng.Float64(); {
+		case r < 0.05:
+			s.outcomes = append(s.outcomes, msg) // duplicate
+		case r < 0.08:
+			s.outcomes = append(s.outcomes, kafka.Message{Key: []byte(id), Value: []byte(`{"outcome_id": 7`)})
+			s.poison++
+		case r < 0.10:
+			ghost, _ := json.Marshal(models.Outcome{OutcomeID: "ghost-" + id, DecisionID: "ghost-" + id, OccurredAt: t0})
+			s.outcomes = append(s.outcomes, kafka.Message{Key: []byte("ghost-" + id), Value: ghost})
+		}
+	}
+	return s
+}
+
+func newTestLearner(t *testing.T, brokers []string, base *models.Model, reward models.RewardDefinition, reg prometheus.Registerer) *Learner {
+	t.Helper()
+	l, err := NewLearner(LearnerConfig{Brokers: brokers, Base: base, Reward: reward, RoundSize: 50, SnapshotEvery: 100,
+		SnapshotInterval: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond, Registerer: reg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	return l
+}
+
+func latestSnapshot(t *testing.T, brokers []string, name string) (models.Snapshot, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	latest, err := ReadLatest(ctx, brokers, DefaultModelsTopic)
+	require.NoError(t, err)
+	rec, ok := latest[name]
+	if !ok {
+		return models.Snapshot{}, false
+	}
+	snap, err := models.DecodeSnapshot(rec.Value)
+	require.NoError(t, err)
+	return snap, true
+}
+
+func TestLearnerJoinsLearnsAndDeadLetters(t *testing.T) {
+	b, _ := startBroker(t)
+	schema, base, reward := learnerFixture(t, t.Name())
+	s := makeStream(t, schema, 400, 1)
+	// a fifth of the outcomes arrive before their decisions
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes[:80]...)
+	produce(t, b.Brokers(), DefaultDecisionsTopic, s.decisions...)
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes[80:]...)
+
+	reg := prometheus.NewRegistry()
+	l := newTestLearner(t, b.Brokers(), base, reward, reg)
+	stop := runBackground(t, l.Run)
+	eventually(t, func() bool { return l.Stats().Updates == uint64(s.valid) }, "every valid outcome applied once")
+	eventually(t, func() bool {
+		snap, ok := latestSnapshot(t, b.Brokers(), t.Name())
+		return ok && snap.Model.Updates == int64(s.valid)
+	}, "a snapshot with every update")
+	require.NoError(t, stop())
+
+	st := l.Stats()
+	require.EqualValues(t, s.poison, st.DLQInvalidJSON, "poison messages dead-lettered")
+	require.Positive(t, st.Join.Duplicates, "duplicates recognised")
+	require.EqualValues(t, s.valid, st.Join.Joined)
+	require.EqualValues(t, s.valid, metricValue(t, reg, "situ_learner_updates_total", nil))
+
+	snap, _ := latestSnapshot(t, b.Brokers(), t.Name())
+	require.Greater(t, snap.Model.Version, base.Version(), "version grows")
+	require.NotNil(t, snap.Learner)
+	total := int64(0)
+	for _, off := range snap.Offsets[DefaultOutcomesTopic] {
+		total += off
+	}
+	require.EqualValues(t, len(s.outcomes), total, "snapshot offsets cover every outcome")
+	m, err := snap.Bind(schema)
+	require.NoError(t, err)
+	changed := false
+	for _, tr := range features.Treatments() {
+		changed = changed || m.Bias(tr) != base.Bias(tr)
+	}
+	require.True(t, changed, "weights learned")
+
+	dlq := readAll(t, b.Brokers(), DefaultOutcomesDLQTopic)
+	require.Len(t, dlq, s.poison)
+	headers := map[string]string{}
+	for _, h := range dlq[0].Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	require.Equal(t, DLQReasonInvalidJSON, headers[HeaderDLQReason])
+	require.Equal(t, DefaultOutcomesTopic, headers[HeaderDLQTopic])
+}
+
+// TestLearnerRestartsGiveTheSameWeights stops a learner several times in
+// the middle of a stream; each restart resumes from the last snapshot. The
+// final weights equal those of an uninterrupted learner, bit for bit.
+func TestLearnerRestartsGiveTheSameWeights(t *testing.T) {
+	b, _ := startBroker(t)
+	schema, _, reward := learnerFixture(t, "x")
+	s := makeStream(t, schema, 1500, 2)
+	produce(t, b.Brokers(), DefaultDecisionsTopic, s.decisions...)
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes...)
+
+	_, whole, _ := learnerFixture(t, "uninterrupted")
+	l := newTestLearner(t, b.Brokers(), whole, reward, nil)
+	stop := runBackground(t, l.Run)
+	eventually(t, func() bool { return l.Stats().Updates == uint64(s.valid) })
+	require.NoError(t, stop())
+
+	_, parted, _ := learnerFixture(t, "restarted")
+	restarts := 0
+	for {
+		snap, ok := latestSnapshot(t, b.Brokers(), "restarted")
+		if ok && snap.Model.Updates == int64(s.valid) {
+			break
+		}
+		require.Less(t, restarts, 50, "learner does not finish")
+		l := newTestLearner(t, b.Brokers(), parted, reward, nil)
+		stop := runBackground(t, l.Run)
+		// let it publish a snapshot of its own, then stop it at a random point
+		eventually(t, func() bool { return l.Stats().Snapshots > 0 })
+		time.Sleep(time.Duration(restarts*7%30) * time.Millisecond)
+		require.NoError(t, stop())
+		restarts++
+	}
+	require.Greater(t, restarts, 2, "the stream should take several restarts")
+
+	a, _ := latestSnapshot(t, b.Brokers(), "uninterrupted")
+	r, _ := latestSnapshot(t, b.Brokers(), "restarted")
+	ma, err := a.Bind(schema)
+	require.NoError(t, err)
+	mr, err := r.Bind(schema)
+	require.NoError(t, err)
+	for _, tr := range features.Treatments() {
+		require.Equal(t, ma.Bias(tr), mr.Bias(tr), "%s bias", tr)
+		for i := 0; i < schema.Len(); i++ {
+			require.Equal(t, ma.Weight(tr, int32(i)), mr.Weight(tr, int32(i)), "%s %s", tr, schema.Name(int32(i)))
+		}
+	}
+	require.Equal(t, a.Learner, r.Learner, "optimiser state")
+	t.Logf("%d restarts, %d updates", restarts, r.Model.Updates)
+}
+
+type engineStub struct{ m atomic.Pointer[models.Model] }
+
+func (e *engineStub) Model() *models.Model     { return e.m.Load() }
+func (e *engineStub) SetModel(m *models.Model) { e.m.Store(m) }
+
+func TestModelFollowerSwapsNewerModels(t *testing.T) {
+	b, _ := startBroker(t)
+	schema, base, _ := learnerFixture(t, "default")
+	publish := func(version int64, fp string) {
+		bl := models.NewBuilder(base)
+		bl.SetBias(features.SelfService, float64(version))
+		snap := models.NewSnapshot(bl.Build(version), nil, 1, time.Now())
+		if fp != "" {
+			snap.SchemaFingerprint = fp
+		}
+		v, err := snap.Encode()
+		require.NoError(t, err)
+		produce(t, b.Brokers(), DefaultModelsTopic, kafka.Message{Key: []byte("default"), Value: v})
+	}
+	publish(5, "")
+	target := &engineStub{}
+	target.SetModel(base)
+	f, err := NewModelFollower(ModelFollowerConfig{Brokers: b.Brokers(), Name: "default", Schema: schema, Target: target, Logger: testLogger(t)})
+	require.NoError(t, err)
+	stop := runBackground(t, f.Run)
+	<-f.CaughtUp()
+	require.EqualValues(t, 5, target.Model().Version(), "catches up with the latest snapshot")
+	publish(3, "")                 // older: ignored
+	publish(9, "ffffffffffffffff") // another schema: rejected
+	produce(t, b.Brokers(), DefaultModelsTopic, kafka.Message{Key: []byte("default"), Value: []byte("{broken")})
+	publish(7, "")
+	eventually(t, func() bool { return target.Model().Version() == 7 })
+	require.EqualValues(t, 7, target.Model().Bias(features.SelfService))
+	require.NoError(t, stop())
+}

@@ -1,0 +1,325 @@
+package feedback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// StartAt says where a reader starts reading a partition that has no
+// explicit start offset.
+type StartAt int
+
+const (
+	// StartEarliest starts at the first offset still in the log (replay).
+	StartEarliest StartAt = iota
+	// StartLatest starts at the end of the log: only new messages.
+	StartLatest
+)
+
+// Position is where a message sits in Kafka.
+type Position struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// Next returns the offset to resume from once the message at p has been
+// applied: what a snapshot stores.
+func (p Position) Next() int64 { return p.Offset + 1 }
+
+func (p Position) String() string {
+	return p.Topic + "/" + strconv.Itoa(int(p.Partition)) + "@" + strconv.FormatInt(p.Offset, 10)
+}
+
+// Offsets maps a partition to the next offset to read in it, Kafka's
+// committed-offset convention. A learner stores them in its snapshot and
+// passes them back as a reader's Start to resume exactly where it stopped.
+type Offsets map[int32]int64
+
+// Advance records that the message at p was processed.
+func (o Offsets) Advance(p Position) {
+	if next := p.Next(); next > o[p.Partition] {
+		o[p.Partition] = next
+	}
+}
+
+// Clone returns a copy of o.
+func (o Offsets) Clone() Offsets { return maps.Clone(o) }
+
+// Default reader settings.
+const (
+	defaultMaxWait  = 500 * time.Millisecond
+	defaultMaxBytes = 4 << 20
+)
+
+// readerConfig configures readTopic.
+type readerConfig struct {
+	brokers []string
+	topic   string
+	start   Offsets
+	startAt StartAt
+	// maxWait bounds a fetch, and so Close (PITFALLS: ≤ 1 s).
+	maxWait  time.Duration
+	maxBytes int
+	log      *zap.Logger
+	// readErrors counts fetch errors (the reader retries them).
+	readErrors *atomic.Uint64
+	// untilEnd makes readTopic return once every partition has been read up
+	// to its end offset as of the start.
+	untilEnd bool
+	// caughtUp, if not nil, is called once when every partition has been
+	// read up to its end offset as of the start.
+	caughtUp func()
+}
+
+// validateReaderSettings checks the settings every reader config shares.
+func validateReaderSettings(brokers []string, maxWait time.Duration, start Offsets, startAt StartAt) error {
+	if len(brokers) == 0 {
+		return errors.New("no brokers")
+	}
+	if maxWait < 0 || maxWait > time.Second {
+		return fmt.Errorf("max wait must be between 0 (default 500ms) and 1s, got %s", maxWait)
+	}
+	for p, off := range start {
+		if p < 0 || off < 0 {
+			return fmt.Errorf("start offset %d for partition %d: both must be ≥ 0", off, p)
+		}
+	}
+	if startAt != StartEarliest && startAt != StartLatest {
+		return fmt.Errorf("unknown start position %d", startAt)
+	}
+	return nil
+}
+
+// partitionRange is where reading a partition starts and where its log
+// ended when reading started.
+type partitionRange struct {
+	partition  int
+	start, end int64
+}
+
+// readTopic reads every partition of a topic, one kafka-go Reader per
+// partition without a consumer group, and calls handle for each message in
+// one goroutine: handle never runs concurrently with itself and sees each
+// partition's messages in offset order. It returns nil when ctx is
+// cancelled (or, with untilEnd, when the end is reached) and the error of
+// handle, wrapped, when handle fails.
+func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Context, kafka.Message) error) error {
+	if cfg.maxWait == 0 {
+		cfg.maxWait = defaultMaxWait
+	}
+	if cfg.maxBytes == 0 {
+		cfg.maxBytes = defaultMaxBytes
+	}
+	ranges, err := partitionRanges(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	pending := make(map[int]int64, len(ranges)) // partition → end still to reach
+	for _, r := range ranges {
+		if r.start < r.end {
+			pending[r.partition] = r.end
+		}
+	}
+	caughtUp := func() bool {
+		if len(pending) > 0 {
+			return false
+		}
+		if cfg.caughtUp != nil {
+			cfg.caughtUp()
+			cfg.caughtUp = nil
+		}
+		return true
+	}
+	if caughtUp() && cfg.untilEnd {
+		return nil
+	}
+
+	readCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		// Cancel before Close: a Reader's Close waits for its fetch.
+		cancel()
+		wg.Wait()
+	}()
+	msgs := make(chan kafka.Message)
+	dialer := &kafka.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, ClientID: clientID}
+	for _, r := range ranges {
+		reader := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:         cfg.brokers,
+			Topic:           cfg.topic,
+			Partition:       r.partition,
+			Dialer:          dialer,
+			MinBytes:        1,
+			MaxBytes:        cfg.maxBytes,
+			MaxWait:         cfg.maxWait,
+			ReadLagInterval: -1,
+			ReadBackoffMin:  50 * time.Millisecond,
+			ReadBackoffMax:  time.Second,
+			Logger:          kafkaLogger(cfg.log),
+			ErrorLogger:     kafkaLogger(cfg.log),
+		})
+		if err := reader.SetOffset(r.start); err != nil {
+			_ = reader.Close()
+			return fmt.Errorf("read %s/%d: set offset %d: %w", cfg.topic, r.partition, r.start, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer reader.Close()
+			fetchPartition(readCtx, reader, msgs, cfg, r.partition)
+		}()
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			if ctx.Err() != nil {
+				return nil // never handle past a message a stopping handler left
+			}
+			if err := handle(ctx, m); err != nil {
+				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+					return nil // stopped while handling
+				}
+				return fmt.Errorf("handle %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
+			}
+			if end, ok := pending[m.Partition]; ok && m.Offset+1 >= end {
+				delete(pending, m.Partition)
+				if caughtUp() && cfg.untilEnd {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// fetchPartition feeds one partition's messages to msgs until ctx ends.
+// Fetch errors are logged and retried with a growing pause: kafka-go's
+// Reader keeps its position and reconnects by itself.
+func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, cfg readerConfig, partition int) {
+	pause := 100 * time.Millisecond
+	failing := false
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if cfg.readErrors != nil {
+				cfg.readErrors.Add(1)
+			}
+			if !failing {
+				cfg.log.Warn("read failed, retrying", zap.String("topic", cfg.topic), zap.Int("partition", partition), zap.Error(err))
+				failing = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 5*time.Second)
+			continue
+		}
+		if failing {
+			cfg.log.Info("read recovered", zap.String("topic", cfg.topic), zap.Int("partition", partition))
+			failing, pause = false, 100*time.Millisecond
+		}
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// partitionRanges lists the topic's partitions with their absolute start
+// offsets and current end offsets.
+func partitionRanges(ctx context.Context, cfg readerConfig) ([]partitionRange, error) {
+	transport := &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: clientID}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.brokers...), Timeout: 10 * time.Second, Transport: transport}
+
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.topic}})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: metadata: %w", cfg.topic, err)
+	}
+	var partitions []int
+	for _, t := range meta.Topics {
+		if t.Name != cfg.topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("read %s: %w (create it with EnsureTopics)", cfg.topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			partitions = append(partitions, p.ID)
+		}
+	}
+	if len(partitions) == 0 {
+		return nil, fmt.Errorf("read %s: topic does not exist (create it with EnsureTopics)", cfg.topic)
+	}
+	slices.Sort(partitions)
+	for p := range cfg.start {
+		if !slices.Contains(partitions, int(p)) {
+			return nil, fmt.Errorf("read %s: start offset given for partition %d, but the topic has partitions 0-%d", cfg.topic, p, len(partitions)-1)
+		}
+	}
+
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(partitions))
+	for _, p := range partitions {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{cfg.topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: list offsets: %w", cfg.topic, err)
+	}
+	bounds := make(map[int]kafka.PartitionOffsets, len(partitions))
+	for _, po := range resp.Topics[cfg.topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("read %s/%d: list offsets: %w", cfg.topic, po.Partition, po.Error)
+		}
+		bounds[po.Partition] = po
+	}
+
+	ranges := make([]partitionRange, 0, len(partitions))
+	for _, p := range partitions {
+		b, ok := bounds[p]
+		if !ok {
+			return nil, fmt.Errorf("read %s/%d: no offsets listed", cfg.topic, p)
+		}
+		r := partitionRange{partition: p, end: b.LastOffset, start: b.FirstOffset}
+		if cfg.startAt == StartLatest {
+			r.start = b.LastOffset
+		}
+		if off, ok := cfg.start[int32(p)]; ok {
+			switch {
+			case off > b.LastOffset:
+				return nil, fmt.Errorf("read %s/%d: start offset %d is past the end of the log (%d): the topic was recreated or lost data", cfg.topic, p, off, b.LastOffset)
+			case off < b.FirstOffset:
+				cfg.log.Warn("start offset before the log start, messages deleted by retention are skipped",
+					zap.String("topic", cfg.topic), zap.Int("partition", p), zap.Int64("start", off), zap.Int64("log_start", b.FirstOffset))
+				r.start = b.FirstOffset
+			default:
+				r.start = off
+			}
+		}
+		ranges = append(ranges, r)
+	}
+	return ranges, nil
+}

@@ -1,0 +1,139 @@
+package feedback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// TailRecord is one message of a compacted topic (nba.models, nba.control).
+type TailRecord struct {
+	Key     []byte
+	Value   []byte // nil for a tombstone: the key was deleted
+	Headers []kafka.Header
+	// Time is the message timestamp.
+	Time time.Time
+	Position
+}
+
+// Tombstone reports whether the record deletes its key.
+func (r TailRecord) Tombstone() bool { return r.Value == nil }
+
+// TailConfig configures a TailReader.
+type TailConfig struct {
+	// Brokers is the bootstrap list. Required.
+	Brokers []string
+	// Topic is read, from the first offset of every partition. Required
+	// (e.g. "nba.models" or "nba.control").
+	Topic string
+	// Handler receives every record in offset order per partition, one call
+	// at a time; with compaction the last record per key is its current
+	// value. An error stops Run: return nil to skip a record. Required.
+	Handler func(ctx context.Context, r TailRecord) error
+	// MaxWait bounds one fetch and so how late Run notices cancellation.
+	// Default 500ms; at most 1s.
+	MaxWait time.Duration
+	// Registerer receives the metrics. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger is the parent logger; the reader logs as "tail".
+	Logger *zap.Logger
+}
+
+// TailReader reads a compacted topic from its start and then follows it,
+// without a consumer group, so every replica sees the latest value of every
+// key. CaughtUp tells when the records present at start have been handled.
+type TailReader struct {
+	cfg        TailConfig
+	log        *zap.Logger
+	running    atomic.Bool
+	caughtUp   chan struct{}
+	closeOnce  sync.Once
+	records    atomic.Uint64
+	readErrors atomic.Uint64
+}
+
+// NewTailReader returns a reader; Run reads.
+func NewTailReader(cfg TailConfig) (*TailReader, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	switch {
+	case cfg.Topic == "":
+		return nil, errors.New("tail reader: a topic is required")
+	case cfg.Handler == nil:
+		return nil, errors.New("tail reader: a handler is required")
+	}
+	if err := validateReaderSettings(cfg.Brokers, cfg.MaxWait, nil, StartEarliest); err != nil {
+		return nil, fmt.Errorf("tail reader %s: %w", cfg.Topic, err)
+	}
+	t := &TailReader{cfg: cfg, log: cfg.Logger.Named("tail").With(zap.String("topic", cfg.Topic)), caughtUp: make(chan struct{})}
+	labels := prometheus.Labels{"topic": cfg.Topic}
+	err := register(cfg.Registerer,
+		counterFunc(&t.records, "situ_tail_records_total", "Records read from a compacted topic.", labels),
+		counterFunc(&t.readErrors, "situ_kafka_read_errors_total", "Fetch errors (retried) per topic.", labels),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("tail reader %s: %w", cfg.Topic, err)
+	}
+	return t, nil
+}
+
+// CaughtUp is closed once every record that was in the topic when Run
+// started has been handled: a replica is ready to serve from then on.
+func (t *TailReader) CaughtUp() <-chan struct{} { return t.caughtUp }
+
+// Run reads until ctx is cancelled (it then returns nil) or the handler
+// fails (it returns that error). Run may be called once.
+func (t *TailReader) Run(ctx context.Context) error {
+	if !t.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("tail reader %s: Run called twice", t.cfg.Topic)
+	}
+	return readTopic(ctx, readerConfig{
+		brokers: t.cfg.Brokers, topic: t.cfg.Topic, startAt: StartEarliest, maxWait: t.cfg.MaxWait,
+		log: t.log, readErrors: &t.readErrors,
+		caughtUp: func() { t.closeOnce.Do(func() { close(t.caughtUp) }) },
+	}, func(ctx context.Context, m kafka.Message) error {
+		t.records.Add(1)
+		return t.cfg.Handler(ctx, tailRecord(m))
+	})
+}
+
+func tailRecord(m kafka.Message) TailRecord {
+	return TailRecord{
+		Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time,
+		Position: Position{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset},
+	}
+}
+
+// ReadLatest reads a compacted topic from its start up to its end as of the
+// call and returns the latest record of every key (tombstoned keys are
+// absent): how a learner restores its last snapshot before it resumes.
+func ReadLatest(ctx context.Context, brokers []string, topic string) (map[string]TailRecord, error) {
+	if err := validateReaderSettings(brokers, 0, nil, StartEarliest); err != nil {
+		return nil, fmt.Errorf("read latest of %s: %w", topic, err)
+	}
+	latest := make(map[string]TailRecord)
+	err := readTopic(ctx, readerConfig{brokers: brokers, topic: topic, untilEnd: true, log: zap.NewNop()},
+		func(_ context.Context, m kafka.Message) error {
+			if m.Value == nil {
+				delete(latest, string(m.Key))
+			} else {
+				latest[string(m.Key)] = tailRecord(m)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read latest of %s: %w", topic, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read latest of %s: %w", topic, err)
+	}
+	return latest, nil
+}
