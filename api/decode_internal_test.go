@@ -1,0 +1,198 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"situ/features"
+	"situ/models"
+	"situ/policy"
+	"situ/scoring"
+)
+
+const contractBody = `{
+  "customer": {"id": "c-1842", "lifetime_value": 5400, "annual_spend": 1200,
+               "tenure_months": 38, "tier": "gold", "first_contact": false,
+               "prefers_self_service": false},
+  "intent":   {"name": "billing_dispute", "confidence": 0.8},
+  "channel":  "phone",
+  "friction": {"repeat_contacts_7d": 2, "failed_self_service_24h": 1,
+               "wait_seconds": 180, "transfers": 1, "open_complaint": true,
+               "sentiment": -0.6},
+  "attributes": {"any_extra_feature": 1.0},
+  "treatments": ["fast_resolution", "pamper_upsell", "self_service"]
+}`
+
+func newInternalEngine(tb testing.TB) *scoring.Engine {
+	tb.Helper()
+	schema, err := features.DefaultSchema()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	model, err := models.DefaultModel(schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pol, err := policy.Default()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := scoring.NewEngine(scoring.Config{Model: model, Policy: pol, Seed: 1,
+		NewID: func() string { return "d-fixed" }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// decodeStd decodes body as encoding/json does with unknown fields
+// disallowed and nothing after the value.
+func decodeStd(body []byte, req *scoreRequest) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the value")
+	}
+	return nil
+}
+
+// FuzzDecodeScoreRequest feeds arbitrary bodies to the score decoder and
+// handler. Nothing may panic or answer 5xx, every answer must be JSON, and
+// whatever the strict decoder accepts encoding/json must decode to the
+// same request.
+func FuzzDecodeScoreRequest(f *testing.F) {
+	for _, seed := range []string{
+		contractBody,
+		`{"channel":"web","intent":{"name":"order_status"}}`,
+		`{"chan\u006eel":"ph\u006fne","intent":{"name":"x\ud83d\ude00\n\"\\\/\b\f\r\t"},"customer":{"id":"\u00e9"}}`,
+		`{"intent":{"name":"a","confidence":null},"channel":"app","customer":null,"friction":{"sentiment":-1e-7,"wait_seconds":1.5E+2}}`,
+		`{"attributes":{"a":0.1,"b":-0,"c":12345678901234567890,"d":1e22,"e":1e23,"f":4.9e-324}}`,
+		`{"friction":{"repeat_contacts_7d":1e2,"transfers":-0}}`,
+		`{"treatments":["self_service","self_service"]}`,
+		`{"treatments":[]}`,
+		`{"customer":{"id":"a","id":"b"}}`,
+		`{"Channel":"web"}`,
+		`[]`, `null`, ``, `{`, `{"a"`, `{"channel":"web"} {}`, "{\"channel\":\"\xff\"}",
+		`{"intent":{"name":"\ud800"}}`, `{"friction":{"sentiment":NaN}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s, err := New(Config{Decider: newInternalEngine(f)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req scoreRequest
+		err := decodeScoreRequest(body, &req)
+		if err != nil {
+			if p := problemFor(err); p.status < 400 || p.status >= 500 {
+				t.Fatalf("decode error %v maps to status %d", err, p.status)
+			}
+		} else {
+			var std scoreRequest
+			if err := decodeStd(body, &std); err != nil {
+				t.Fatalf("strict decoder accepted what encoding/json rejects (%v): %q", err, body)
+			}
+			if !reflect.DeepEqual(req.Context, std.Context) || !reflect.DeepEqual(req.Treatments, std.Treatments) {
+				t.Fatalf("decoders disagree on %q:\n strict %+v %q\n   std  %+v %q", body, req.Context, req.Treatments, std.Context, std.Treatments)
+			}
+		}
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequestWithContext(context.Background(), http.MethodPost, RouteScore, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, r)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body.Bytes())
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("answer is not JSON for %q: %s", body, rec.Body.Bytes())
+		}
+	})
+}
+
+// TestParseFloatFastMatchesStrconv checks the exact fast path against
+// strconv on tricky and random literals.
+func TestParseFloatFastMatchesStrconv(t *testing.T) {
+	lits := []string{
+		"0", "-0", "1", "-1", "0.1", "0.2", "0.3", "-0.6", "0.8", "1.0", "5400", "180",
+		"123456789012345", "1234567890123456", "9007199254740993", "0.000001", "1e-7",
+		"1e22", "1e23", "1E+22", "1e-22", "1e-23", "2.5e3", "4.9e-324", "1.7976931348623157e308",
+		"0.1e1", "100000000000000000000000", "0.30000000000000004", "3.141592653589793",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		lit := strconv.FormatInt(rng.Int64N(1_000_000_000_000_000), 10)
+		if rng.IntN(2) == 0 {
+			k := rng.IntN(len(lit) + 1)
+			lit = lit[:k] + "." + lit[k:]
+			if lit[0] == '.' {
+				lit = "0" + lit
+			}
+			if lit[len(lit)-1] == '.' {
+				lit += "0"
+			}
+		}
+		if rng.IntN(3) == 0 {
+			lit += "e" + strconv.Itoa(rng.IntN(50)-25)
+		}
+		lits = append(lits, lit)
+	}
+	fast := 0
+	for _, lit := range lits {
+		want, err := strconv.ParseFloat(lit, 64)
+		got, ok := parseFloatFast([]byte(lit))
+		if !ok {
+			continue
+		}
+		fast++
+		if err != nil || got != want {
+			t.Fatalf("parseFloatFast(%s) = %v, strconv says %v (%v)", lit, got, want, err)
+		}
+	}
+	if fast < len(lits)/2 {
+		t.Fatalf("only %d of %d literals took the fast path", fast, len(lits))
+	}
+}
+
+// TestAppendStringMatchesEncodingJSON checks string escaping against
+// encoding/json's decoder: what we write reads back as the same string.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " backslash \ slash /`, "tab\tnewline\ncr\rbell\a nul\x00",
+		"é ü 日本 😀", "line\u2028sep\u2029", "<html>&amp;", "bad\xffutf8"} {
+		b := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("appendString(%q) = %s is not JSON: %v", s, b, err)
+		}
+		want := string(bytes.ToValidUTF8([]byte(s), []byte("\ufffd")))
+		if back != want {
+			t.Fatalf("appendString(%q) reads back as %q", s, back)
+		}
+	}
+}
+
+// TestAppendFloatMatchesEncodingJSON checks number formatting.
+func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
+	for _, f := range []float64{0, 1, -1, 0.96, 1.4888545577130379, 1e-7, 1e-6, 123456789, 1e20, 1e21, 1e-300, -2.5e-9} {
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendFloat(nil, f); string(got) != string(want) {
+			t.Errorf("appendFloat(%v) = %s, encoding/json writes %s", f, got, want)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+// Package api owns situ's HTTP interface: the gin router behind situ's own
+// http.Server, the strict decoding and validation of request bodies, the
+// mapping of errors to JSON problem responses, request metrics and request
+// logs.
+//
+// It declares the small interfaces it calls (Decider, OutcomeSink) and is
+// wired by cmd/situ; the decision path it drives (scoring, policy, models,
+// features) knows nothing about HTTP.
+//
+// Endpoints:
+//
+//	POST /v1/score      decide how to treat a customer (docs/api.md)
+//	POST /v1/outcomes   report what happened after a decision (202)
+//	GET  /healthz       liveness: 200 while the process runs
+//	GET  /readyz        readiness: 200 when Config.Ready says so, else 503
+//	GET  /metrics       Prometheus metrics from Config.Gatherer
+package api

@@ -1,0 +1,155 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"situ/features"
+	"situ/models"
+	"situ/policy"
+)
+
+// Error codes of the JSON problem responses
+// {"error": {"code": ..., "message": ..., "field": ...}}. docs/api.md lists
+// each with its status.
+const (
+	CodeInvalidJSON          = "invalid_json"           // 400: not JSON, or data after the JSON value
+	CodeInvalidType          = "invalid_type"           // 400: a field holds the wrong JSON type
+	CodeUnknownField         = "unknown_field"          // 400: a field the contract does not define
+	CodeDuplicateField       = "duplicate_field"        // 400: a field given twice in one object
+	CodeInvalidField         = "invalid_field"          // 400: a value outside what the field allows
+	CodeNotFound             = "not_found"              // 404
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405
+	CodeBodyTooLarge         = "body_too_large"         // 413
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415
+	CodeNoEligibleTreatment  = "no_eligible_treatment"  // 422: the service policy removed every offered treatment
+	CodeCanceled             = "canceled"               // 499: the client went away
+	CodeInternal             = "internal"               // 500
+	CodeUnavailable          = "unavailable"            // 503: a dependency cannot take the request now
+	CodeNotReady             = "not_ready"              // 503: /readyz
+	CodeTimeout              = "timeout"                // 503: the request ran out of time
+)
+
+// StatusClientClosedRequest is the (nginx) status recorded when the client
+// went away before the answer; the client never sees it.
+const StatusClientClosedRequest = 499
+
+// requestError is a problem with the HTTP request itself (media type, size,
+// JSON syntax or shape), found before the decision path sees it.
+type requestError struct {
+	status  int
+	code    string
+	field   string
+	message string
+}
+
+func (e *requestError) Error() string {
+	if e.field == "" {
+		return e.message
+	}
+	return e.field + ": " + e.message
+}
+
+// unavailableError means a dependency behind the API (the outcome sink)
+// cannot take the request now; the client may retry.
+type unavailableError struct {
+	message string
+	err     error
+}
+
+func (e *unavailableError) Error() string {
+	if e.err == nil {
+		return e.message
+	}
+	return e.message + ": " + e.err.Error()
+}
+
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// problem is what a client sees of an error.
+type problem struct {
+	status  int
+	code    string
+	field   string
+	message string
+}
+
+// problemFor maps an error to the status and JSON problem a client sees. It
+// is the one place where error types meet HTTP statuses.
+func problemFor(err error) problem {
+	var (
+		reqErr      *requestError
+		fieldErr    *features.FieldError
+		outcomeErr  *models.OutcomeError
+		noEligible  *policy.NoEligibleError
+		unavailable *unavailableError
+	)
+	switch {
+	case errors.As(err, &reqErr):
+		return problem{reqErr.status, reqErr.code, reqErr.field, reqErr.message}
+	case errors.As(err, &fieldErr):
+		return problem{http.StatusBadRequest, CodeInvalidField, fieldErr.Field, fieldErr.Message}
+	case errors.As(err, &outcomeErr):
+		return problem{http.StatusBadRequest, CodeInvalidField, outcomeErr.Field, outcomeErr.Message}
+	case errors.As(err, &noEligible):
+		return problem{http.StatusUnprocessableEntity, CodeNoEligibleTreatment, "treatments", noEligible.Error()}
+	case errors.As(err, &unavailable):
+		return problem{http.StatusServiceUnavailable, CodeUnavailable, "", unavailable.message}
+	case errors.Is(err, context.Canceled):
+		return problem{StatusClientClosedRequest, CodeCanceled, "", "the request was canceled"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return problem{http.StatusServiceUnavailable, CodeTimeout, "", "the request ran out of time; retry"}
+	default:
+		return problem{http.StatusInternalServerError, CodeInternal, "", "internal error"}
+	}
+}
+
+// writeError answers with the JSON problem for err. Server-side failures
+// are logged; client mistakes are not (the request log has their status).
+func (s *Server) writeError(c *gin.Context, err error) {
+	p := problemFor(err)
+	switch {
+	case p.status == http.StatusInternalServerError:
+		s.log.Error("request failed", zap.String("route", c.FullPath()), zap.Error(err))
+	case p.code == CodeUnavailable:
+		s.log.Warn("dependency unavailable", zap.String("route", c.FullPath()), zap.Error(err))
+	}
+	s.writeProblem(c, p)
+}
+
+func (s *Server) writeProblem(c *gin.Context, p problem) {
+	bp := s.getBuffer()
+	b := appendProblem((*bp)[:0], p)
+	writeJSON(c, p.status, b)
+	s.putBuffer(bp, b)
+}
+
+// appendProblem appends {"error":{"code":…,"message":…,"field":…}}; field
+// is left out when empty.
+func appendProblem(b []byte, p problem) []byte {
+	b = append(b, `{"error":{"code":`...)
+	b = appendString(b, p.code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, p.message)
+	if p.field != "" {
+		b = append(b, `,"field":`...)
+		b = appendString(b, p.field)
+	}
+	return append(b, "}}\n"...)
+}
+
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
+// writeJSON writes a complete JSON body with its status.
+func writeJSON(c *gin.Context, status int, body []byte) {
+	h := c.Writer.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	c.Writer.WriteHeader(status)
+	_, _ = c.Writer.Write(body) // a client that went away is not an error of ours
+}

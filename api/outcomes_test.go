@@ -1,0 +1,127 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"situ/api"
+	"situ/models"
+)
+
+// recordingSink keeps the outcomes it is given; with fail set it refuses.
+type recordingSink struct {
+	mu       sync.Mutex
+	outcomes []models.Outcome
+	fail     error
+}
+
+func (s *recordingSink) PublishOutcome(_ context.Context, o models.Outcome) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.outcomes = append(s.outcomes, o)
+	return nil
+}
+
+func (s *recordingSink) recorded() []models.Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]models.Outcome(nil), s.outcomes...)
+}
+
+const outcomeExample = `{"outcome_id": "o-1", "decision_id": "d-1", "resolved": true, "csat": 4,
+ "upsell_accepted": false, "revenue": 0, "handle_seconds": 340,
+ "escalated": false, "recontact_7d": false, "churned": false,
+ "occurred_at": "2026-11-22T10:00:00Z"}`
+
+func TestOutcomeAccepted(t *testing.T) {
+	sink := &recordingSink{}
+	ts := newTestServer(t, api.Config{Outcomes: sink})
+	r := ts.postJSON(t, api.RouteOutcomes, outcomeExample)
+	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+	require.JSONEq(t, `{"accepted":true,"outcome_id":"o-1"}`, string(r.body))
+
+	var want models.Outcome
+	require.NoError(t, json.Unmarshal([]byte(outcomeExample), &want))
+	got := sink.recorded()
+	require.Len(t, got, 1)
+	require.True(t, want.OccurredAt.Equal(got[0].OccurredAt))
+	got[0].OccurredAt = want.OccurredAt
+	require.Equal(t, want, got[0], "the sink receives the outcome as sent")
+}
+
+func TestOutcomeRejected(t *testing.T) {
+	replace := func(old, new string) string {
+		require.Contains(t, outcomeExample, old)
+		return strings.Replace(outcomeExample, old, new, 1)
+	}
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+		field  string
+	}{
+		{"malformed JSON", `{"outcome_id": `, 400, api.CodeInvalidJSON, ""},
+		{"trailing data", outcomeExample + `{}`, 400, api.CodeInvalidJSON, ""},
+		{"unknown field", replace(`"churned": false`, `"churned": false, "mood": "ok"`), 400, api.CodeUnknownField, "mood"},
+		{"missing outcome id", replace(`"outcome_id": "o-1", `, ``), 400, api.CodeInvalidField, "outcome_id"},
+		{"missing decision id", replace(`"decision_id": "d-1", `, ``), 400, api.CodeInvalidField, "decision_id"},
+		{"csat out of range", replace(`"csat": 4`, `"csat": 7`), 400, api.CodeInvalidField, "csat"},
+		{"negative revenue", replace(`"revenue": 0`, `"revenue": -10`), 400, api.CodeInvalidField, "revenue"},
+		{"handle time beyond a week", replace(`"handle_seconds": 340`, `"handle_seconds": 1e9`), 400, api.CodeInvalidField, "handle_seconds"},
+		{"missing time", replace(`,
+ "occurred_at": "2026-11-22T10:00:00Z"`, ``), 400, api.CodeInvalidField, "occurred_at"},
+		{"time not RFC 3339", replace(`2026-11-22T10:00:00Z`, `yesterday`), 400, api.CodeInvalidField, "occurred_at"},
+		{"wrong type", replace(`"resolved": true`, `"resolved": "yes"`), 400, api.CodeInvalidType, "resolved"},
+	}
+	sink := &recordingSink{}
+	ts := newTestServer(t, api.Config{Outcomes: sink})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.postJSON(t, api.RouteOutcomes, tc.body)
+			require.Equal(t, tc.status, r.status, "body: %s", r.body)
+			p := decodeProblem(t, r)
+			require.Equal(t, tc.code, p.Error.Code, p.Error.Message)
+			if tc.field != "" {
+				require.NotNil(t, p.Error.Field, p.Error.Message)
+				require.Equal(t, tc.field, *p.Error.Field, p.Error.Message)
+			}
+		})
+	}
+	require.Empty(t, sink.recorded(), "no bad outcome reaches the sink")
+}
+
+func TestOutcomeUnavailable(t *testing.T) {
+	t.Run("no sink configured", func(t *testing.T) {
+		ts := newTestServer(t, api.Config{})
+		r := ts.postJSON(t, api.RouteOutcomes, outcomeExample)
+		require.Equal(t, http.StatusServiceUnavailable, r.status)
+		p := decodeProblem(t, r)
+		require.Equal(t, api.CodeUnavailable, p.Error.Code)
+		require.Equal(t, "outcome ingestion is not configured", p.Error.Message)
+	})
+	t.Run("sink refuses", func(t *testing.T) {
+		ts := newTestServer(t, api.Config{Outcomes: &recordingSink{fail: errors.New("queue full")}})
+		r := ts.postJSON(t, api.RouteOutcomes, outcomeExample)
+		require.Equal(t, http.StatusServiceUnavailable, r.status, "a sink error is a 503, never a 500")
+		p := decodeProblem(t, r)
+		require.Equal(t, api.CodeUnavailable, p.Error.Code)
+		require.NotContains(t, p.Error.Message, "queue full", "internal details stay in the log")
+	})
+	t.Run("sink times out", func(t *testing.T) {
+		ts := newTestServer(t, api.Config{Outcomes: &recordingSink{fail: context.DeadlineExceeded}})
+		r := ts.postJSON(t, api.RouteOutcomes, outcomeExample)
+		require.Equal(t, http.StatusServiceUnavailable, r.status)
+		require.Equal(t, api.CodeUnavailable, decodeProblem(t, r).Error.Code)
+	})
+}

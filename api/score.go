@@ -1,0 +1,146 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"situ/features"
+	"situ/models"
+	"situ/scoring"
+)
+
+// score answers POST /v1/score: decode strictly, decide, answer.
+func (s *Server) score(c *gin.Context) {
+	bp := s.getBuffer()
+	body, err := s.readBody(c, (*bp)[:0])
+	if err != nil {
+		s.putBuffer(bp, body)
+		s.writeError(c, err)
+		return
+	}
+	var req scoreRequest
+	err = decodeScoreRequest(body, &req)
+	var d scoring.Decision
+	if err == nil {
+		var set features.TreatmentSet
+		if set, err = features.ParseTreatmentSet(req.Treatments); err == nil {
+			d, err = s.cfg.Decider.Decide(c.Request.Context(), scoring.Request{Context: req.Context, Treatments: set})
+		}
+	}
+	if err != nil {
+		s.putBuffer(bp, body)
+		s.writeError(c, err)
+		return
+	}
+	s.metrics.observeDecision(&d)
+	out := appendDecision(body[:0], &d)
+	writeJSON(c, http.StatusOK, out)
+	s.putBuffer(bp, out)
+}
+
+// postOutcome answers POST /v1/outcomes: decode strictly, validate, hand
+// to the sink, 202.
+func (s *Server) postOutcome(c *gin.Context) {
+	if s.cfg.Outcomes == nil {
+		s.writeError(c, &unavailableError{message: "outcome ingestion is not configured"})
+		return
+	}
+	bp := s.getBuffer()
+	defer func() { s.putBuffer(bp, (*bp)[:0]) }()
+	body, err := s.readBody(c, (*bp)[:0])
+	*bp = body
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var o models.Outcome
+	if err := decodeOutcome(body, &o); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if err := o.Validate(); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if err := s.cfg.Outcomes.PublishOutcome(c.Request.Context(), o); err != nil {
+		if ctxErr := c.Request.Context().Err(); ctxErr != nil {
+			err = ctxErr
+		} else {
+			err = &unavailableError{message: "the outcome could not be queued; retry", err: err}
+		}
+		s.writeError(c, err)
+		return
+	}
+	b := append((*bp)[:0], `{"accepted":true,"outcome_id":`...)
+	b = appendString(b, o.OutcomeID)
+	b = append(b, "}\n"...)
+	*bp = b
+	writeJSON(c, http.StatusAccepted, b)
+}
+
+// readBody checks the media type and reads the whole body into buf, at
+// most Config.MaxBodyBytes of it.
+func (s *Server) readBody(c *gin.Context, buf []byte) ([]byte, error) {
+	if err := checkContentType(c.Request.Header["Content-Type"]); err != nil {
+		return buf, err
+	}
+	limit := s.cfg.MaxBodyBytes
+	if c.Request.ContentLength > limit {
+		return buf, tooLarge(limit)
+	}
+	body := c.Request.Body
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, tooLarge(limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			var maxErr *http.MaxBytesError
+			if errors.As(err, &maxErr) {
+				return buf, tooLarge(limit)
+			}
+			if ctxErr := c.Request.Context().Err(); ctxErr != nil {
+				return buf, ctxErr
+			}
+			return buf, &requestError{status: http.StatusBadRequest, code: CodeInvalidJSON, message: "could not read the request body: " + err.Error()}
+		}
+	}
+}
+
+func tooLarge(limit int64) error {
+	return &requestError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
+		message: fmt.Sprintf("the body is larger than %d bytes", limit)}
+}
+
+// checkContentType accepts a JSON media type (application/json, any
+// +json type, text/json) or none.
+func checkContentType(values []string) error {
+	if len(values) == 0 || values[0] == "" {
+		return nil
+	}
+	v := values[0]
+	if v == "application/json" || v == "application/json; charset=utf-8" {
+		return nil // the usual case, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err == nil {
+		if mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json") {
+			return nil
+		}
+	}
+	return &requestError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+		message: fmt.Sprintf("content type %q is not supported: send application/json", truncate(v))}
+}

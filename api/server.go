@@ -1,0 +1,211 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Routes served by the API.
+const (
+	RouteScore    = "/v1/score"
+	RouteOutcomes = "/v1/outcomes"
+	RouteHealth   = "/healthz"
+	RouteReady    = "/readyz"
+	RouteMetrics  = "/metrics"
+)
+
+// Server is situ's HTTP API. Build it with New; serve it with Serve or
+// mount Handler in your own server.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	engine   *gin.Engine
+	metrics  *metrics
+	buffers  sync.Pool // *[]byte
+	draining atomic.Bool
+}
+
+// New builds a Server from cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.Named("http"), metrics: m}
+	s.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
+
+	gin.SetMode(gin.ReleaseMode) // process-global in gin; situ never runs gin in debug mode
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.ContextWithFallback = false
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("api: trusted proxies: %w", err)
+	}
+	e.Use(s.instrument, s.recoverPanics)
+	e.POST(RouteScore, s.score)
+	e.POST(RouteOutcomes, s.postOutcome)
+	e.GET(RouteHealth, s.health)
+	e.GET(RouteReady, s.ready)
+	e.GET(RouteMetrics, gin.WrapH(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+		ErrorLog:      zap.NewStdLog(s.log),
+		ErrorHandling: promhttp.ContinueOnError,
+	})))
+	e.NoRoute(func(c *gin.Context) {
+		s.writeProblem(c, problem{http.StatusNotFound, CodeNotFound, "", "no such route: see docs/api.md for the endpoints"})
+	})
+	e.NoMethod(func(c *gin.Context) {
+		s.writeProblem(c, problem{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "method " + c.Request.Method + " is not allowed here; allowed: " + c.Writer.Header().Get("Allow")})
+	})
+	s.engine = e
+	return s, nil
+}
+
+// Handler returns the API's http.Handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Serve answers requests on ln until ctx ends, then stops accepting
+// connections, lets running requests finish for up to Config.DrainTimeout
+// and returns. It returns nil after a complete drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	drainCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(drainCtx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("drain http connections: %w", err)
+	}
+	return nil
+}
+
+// instrument records the duration of every request in the histogram and
+// logs it: method, route, status, latency, bytes. Bodies, query strings and
+// anything identifying a customer are never logged. Health, readiness and
+// metrics scrapes are not logged.
+func (s *Server) instrument(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	elapsed := time.Since(start)
+	status := c.Writer.Status()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	method := c.Request.Method
+	if !knownMethod(method) {
+		method = "other" // bounded label values
+	}
+	s.metrics.requests.WithLabelValues(route, method, statusLabel(status)).Observe(elapsed.Seconds())
+	switch route {
+	case RouteHealth, RouteReady, RouteMetrics:
+		return
+	}
+	level := zap.InfoLevel
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		level = zap.ErrorLevel
+	}
+	if ce := s.log.Check(level, "request"); ce != nil {
+		ce.Write(
+			zap.String("method", method),
+			zap.String("route", route),
+			zap.Int("status", status),
+			zap.Duration("latency", elapsed),
+			zap.Int("bytes", max(c.Writer.Size(), 0)),
+		)
+	}
+}
+
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// recoverPanics turns a panic in a handler into a logged 500 JSON answer.
+func (s *Server) recoverPanics(c *gin.Context) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler { // net/http's way to abort a response: let it through
+			panic(v)
+		}
+		s.log.Error("panic in handler", zap.String("route", c.FullPath()), zap.Any("panic", v), zap.Stack("stack"))
+		c.Abort()
+		if !c.Writer.Written() {
+			s.writeProblem(c, problem{http.StatusInternalServerError, CodeInternal, "", "internal error"})
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) getBuffer() *[]byte { return s.buffers.Get().(*[]byte) }
+
+// putBuffer returns a buffer to the pool; b is what it grew into. Buffers
+// that grew beyond 64 KiB are dropped.
+func (s *Server) putBuffer(bp *[]byte, b []byte) {
+	if cap(b) > 64<<10 {
+		return
+	}
+	*bp = b[:0]
+	s.buffers.Put(bp)
+}
+
+func (s *Server) health(c *gin.Context) {
+	writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+}
+
+func (s *Server) ready(c *gin.Context) {
+	if s.draining.Load() {
+		s.writeProblem(c, problem{http.StatusServiceUnavailable, CodeNotReady, "", "shutting down"})
+		return
+	}
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.ReadyTimeout)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.writeProblem(c, problem{http.StatusServiceUnavailable, CodeNotReady, "", err.Error()})
+			return
+		}
+	}
+	writeJSON(c, http.StatusOK, []byte(`{"status":"ready"}`+"\n"))
+}

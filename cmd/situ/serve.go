@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+
+	"situ/api"
+	"situ/features"
+	"situ/models"
+	"situ/policy"
+	"situ/scoring"
+)
+
+// serveOptions are the flags of situ serve.
+type serveOptions struct {
+	addr           string
+	schemaFile     string
+	modelFile      string
+	policyFile     string
+	uniform        bool
+	explorer       string
+	gamma0         float64
+	epsilon        optionalFloat
+	seed           uint64
+	logLevel       zapcore.Level
+	trustedProxies string
+	drainTimeout   time.Duration
+}
+
+func (o *serveOptions) register(fs *flagSet) {
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address `HOST:PORT` of the HTTP API")
+	fs.StringVar(&o.schemaFile, "schema", "", "feature schema YAML `FILE`")
+	fs.describeDefault("schema", "the embedded schema (features/default_schema.yaml)")
+	fs.StringVar(&o.modelFile, "model", "", "model YAML `FILE`")
+	fs.describeDefault("model", "the embedded default model (models/default_model.yaml)")
+	fs.StringVar(&o.policyFile, "policy", "", "service policy YAML `FILE`")
+	fs.describeDefault("policy", "the embedded policy (policy/default_policy.yaml)")
+	fs.BoolVar(&o.uniform, "uniform", false, "switch on uniform mode over the loaded policy: customer value and tier take no part in decisions")
+	fs.StringVar(&o.explorer, "explorer", "squarecb", "exploration `NAME`: squarecb or epsilon-greedy")
+	fs.Float64Var(&o.gamma0, "gamma0", scoring.DefaultExplorer.Gamma0, "SquareCB's initial γ (greediness; grows with √(1+outcomes learned))")
+	fs.Var(&o.epsilon, "epsilon", "exploration floor ε: SquareCB mixes ε uniformly; epsilon-greedy explores with probability ε")
+	fs.describeDefault("epsilon", "0.05 for squarecb, 0.1 for epsilon-greedy")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the exploration draws (each draw hashes the seed with the decision id)")
+	o.logLevel = zapcore.InfoLevel
+	fs.Var(&o.logLevel, "log-level", "log `LEVEL`: debug, info, warn or error")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `IPs/CIDRs` of proxies whose X-Forwarded-For is believed")
+	fs.describeDefault("trusted-proxies", "none")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", api.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish")
+}
+
+// optionalFloat is a float flag that knows whether it was set.
+type optionalFloat struct {
+	v   float64
+	set bool
+}
+
+func (f *optionalFloat) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return fmt.Sprint(f.v)
+}
+
+func (f *optionalFloat) Set(s string) error {
+	if _, err := fmt.Sscan(s, &f.v); err != nil {
+		return errors.New("not a number")
+	}
+	f.set = true
+	return nil
+}
+
+func (f *optionalFloat) or(def float64) float64 {
+	if f.set {
+		return f.v
+	}
+	return def
+}
+
+const serveSynopsis = `Run the decision service: POST /v1/score answers how to treat a customer in
+a situation (docs/api.md). It stops gracefully on SIGINT or SIGTERM.`
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var opts serveOptions
+	fs := newFlagSet("serve", serveSynopsis, stderr)
+	opts.register(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	log := newLogger(opts.logLevel, stderr)
+	defer func() { _ = log.Sync() }()
+
+	svc, err := buildServe(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	return runComponents(ctx, log, svc.components)
+}
+
+// service is everything situ serve runs, built from its options.
+type service struct {
+	components []component
+	// readiness checks; /readyz is ready when all pass.
+	readiness []func(context.Context) error
+}
+
+// component is one long-running part of the service. run blocks until ctx
+// ends (then it stops cleanly and returns nil) or the component fails.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// buildServe builds every component from the options: the decision engine
+// and the HTTP API now; the Kafka producer, consumers and learner append
+// themselves to components (and readiness) here.
+func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (*service, error) {
+	engine, err := buildEngine(opts)
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{}
+
+	reg := prometheus.NewRegistry()
+	if err := registerAll(reg,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	); err != nil {
+		return nil, err
+	}
+
+	httpAPI, err := api.New(api.Config{
+		Decider:        engine,
+		Ready:          svc.ready,
+		Logger:         log,
+		Registerer:     reg,
+		Gatherer:       reg,
+		TrustedProxies: splitList(opts.trustedProxies),
+		DrainTimeout:   opts.drainTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.addr, err)
+	}
+	svc.components = append(svc.components, component{"http", func(ctx context.Context) error {
+		return httpAPI.Serve(ctx, ln)
+	}})
+
+	model, pol := engine.Model(), engine.Policy()
+	log.Named("serve").Info("situ serving",
+		zap.String("addr", ln.Addr().String()),
+		zap.String("model", model.Name()), zap.Int64("model_version", model.Version()),
+		zap.Int("schema_version", model.Schema().Version()),
+		zap.Int64("policy_version", pol.Version()), zap.Bool("uniform", pol.Uniform()),
+		zap.String("explorer", engine.Explorer().Name()))
+	return svc, nil
+}
+
+// ready reports whether every readiness check passes.
+func (s *service) ready(ctx context.Context) error {
+	for _, check := range s.readiness {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runComponents runs every component under one errgroup: the first to fail
+// stops the others; the context's end stops them all.
+func runComponents(ctx context.Context, log *zap.Logger, comps []component) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range comps {
+		clog := log.With(zap.String("component", c.name))
+		g.Go(func() error {
+			if err := c.run(ctx); err != nil {
+				clog.Error("component failed", zap.Error(err))
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			clog.Info("component stopped")
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// buildEngine loads the schema, model and policy (files or the embedded
+// defaults) and builds the decision engine.
+func buildEngine(opts serveOptions) (*scoring.Engine, error) {
+	schema, err := load(opts.schemaFile, features.DefaultSchema, features.ParseSchema)
+	if err != nil {
+		return nil, fmt.Errorf("feature schema: %w", err)
+	}
+	model, err := load(opts.modelFile,
+		func() (*models.Model, error) { return models.DefaultModel(schema) },
+		func(doc []byte) (*models.Model, error) {
+			spec, err := models.ParseSpec(doc)
+			if err != nil {
+				return nil, err
+			}
+			return models.Bind(spec, schema)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	pol, err := load(opts.policyFile, policy.Default, policy.Parse)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if opts.uniform && !pol.Uniform() {
+		spec := pol.Spec()
+		spec.UniformMode = true
+		if pol, err = policy.Compile(spec); err != nil {
+			return nil, fmt.Errorf("policy in uniform mode: %w", err)
+		}
+	}
+	var explorer scoring.Explorer
+	switch opts.explorer {
+	case "squarecb":
+		explorer = scoring.SquareCB{Gamma0: opts.gamma0, Epsilon: opts.epsilon.or(scoring.DefaultExplorer.Epsilon)}
+	case "epsilon-greedy":
+		explorer = scoring.EpsilonGreedy{Epsilon: opts.epsilon.or(0.1)}
+	default:
+		return nil, fmt.Errorf("%w: --explorer must be squarecb or epsilon-greedy, got %q", errUsage, opts.explorer)
+	}
+	return scoring.NewEngine(scoring.Config{Model: model, Policy: pol, Explorer: explorer, Seed: opts.seed})
+}
+
+// load reads and parses file, or builds the embedded default when file is "".
+func load[T any](file string, embedded func() (T, error), parse func([]byte) (T, error)) (T, error) {
+	if file == "" {
+		return embedded()
+	}
+	doc, err := os.ReadFile(file)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := parse(doc)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", file, err)
+	}
+	return v, nil
+}
+
+// newLogger builds the service logger: zap's production settings (JSON,
+// sampled: per message and second the first 100 entries, then every
+// 100th) with ISO 8601 times, written to w.
+func newLogger(level zapcore.Level, w io.Writer) *zap.Logger {
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	sink := zapcore.Lock(zapcore.AddSync(w))
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(encCfg), sink, level)
+	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(sink))
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

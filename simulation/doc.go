@@ -1,0 +1,14 @@
+// Package simulation owns situ's simulator: a synthetic customer population,
+// a documented ground-truth response model that says what happens after
+// each treatment in each situation, fixed treatment strategies to compare
+// against, and a run loop that asks a live situ for decisions over HTTP,
+// draws outcomes from the ground truth, publishes them for the learner and
+// reports average reward per window against the oracle (the best eligible
+// treatment under the ground truth) and the fixed strategies, with the
+// cumulative regret, as a table and a plot.
+//
+// Everything random is seeded: a population, its contacts and their
+// outcomes are reproducible for a seed, whatever the concurrency.
+// docs/simulator.md describes the population, the ground truth, the reward
+// and how to read the report.
+package simulation
