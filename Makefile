@@ -12,7 +12,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## run the service (embedded broker, default model and policy) on $(ADDR)
+run: ## run the service on $(ADDR): embedded broker on 127.0.0.1:9092, default model and policy, learner
 	$(GO) run ./cmd/situ serve --addr $(ADDR)
 
 .PHONY: build
@@ -36,6 +36,14 @@ bench: ## Go benchmarks of the decision path (-benchmem)
 .PHONY: bench-http
 bench-http: ## load test: POST /v1/score against a minimal gin handler, same run (needs wrk)
 	./scripts/bench_http.sh
+
+.PHONY: demo
+demo: ## run situ and the simulator against it; report and plot in out/
+	./scripts/demo.sh
+
+.PHONY: bench-learner
+bench-learner: ## learner throughput and outcome-to-served-model latency through the embedded broker
+	$(GO) test -run "^$$" -bench BenchmarkLearnerEndToEnd -benchtime 1x -v ./feedback
 
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)

@@ -19,7 +19,7 @@ import (
 
 // learnerFixture is a default schema, a base model named name and the
 // default reward.
-func learnerFixture(t *testing.T, name string) (*features.Schema, *models.Model, models.RewardDefinition) {
+func learnerFixture(t testing.TB, name string) (*features.Schema, *models.Model, models.RewardDefinition) {
 	t.Helper()
 	schema, err := features.DefaultSchema()
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ type stream struct {
 	poison    int
 }
 
-func makeStream(t *testing.T, schema *features.Schema, n int, seed uint64) stream {
+func makeStream(t testing.TB, schema *features.Schema, n int, seed uint64) stream {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var s stream

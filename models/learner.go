@@ -10,7 +10,7 @@ import (
 
 // LearnerConfig tunes the online update. Zero fields take the defaults.
 type LearnerConfig struct {
-	// LearningRate η of the AdaGrad step. Default 0.1.
+	// LearningRate η of the AdaGrad step. Default 0.05.
 	LearningRate float64
 	// InitialAccumulator G₀ of AdaGrad's squared-gradient sums; it bounds
 	// the first steps. Default 1.
@@ -23,7 +23,7 @@ type LearnerConfig struct {
 
 func (c *LearnerConfig) fill() error {
 	if c.LearningRate == 0 {
-		c.LearningRate = 0.1
+		c.LearningRate = 0.05
 	}
 	if c.InitialAccumulator == 0 {
 		c.InitialAccumulator = 1

@@ -1,6 +1,7 @@
 // Command situ is the situational next-best-action service.
 //
-//	situ serve     run the decision service (HTTP API)
+//	situ serve     run the decision service (HTTP API, learner, embedded broker)
+//	situ sim       play a synthetic contact centre against a running situ
 //	situ version   print the version
 //	situ help      list the commands
 //
@@ -35,7 +36,8 @@ type command struct {
 // commands lists the subcommands; adding one is one line here.
 func commands() []command {
 	return []command{
-		{"serve", "run the decision service (HTTP API)", runServe},
+		{"serve", "run the decision service (HTTP API, learner, embedded broker)", runServe},
+		{"sim", "play a synthetic contact centre against a running situ", runSim},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands", runHelp},
 	}

@@ -99,7 +99,7 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	for _, want := range []string{
 		"--addr HOST:PORT", "env SITU_ADDR, default 127.0.0.1:8080",
 		"env SITU_UNIFORM, default false", "env SITU_EXPLORER, default squarecb",
-		"env SITU_EPSILON, default 0.05 for squarecb", "env SITU_TRUSTED_PROXIES, default none",
+		"env SITU_EPSILON, default 0.02 for squarecb", "env SITU_TRUSTED_PROXIES, default none",
 		"env SITU_SCHEMA, default the embedded schema", "env SITU_LOG_LEVEL, default info",
 	} {
 		require.Contains(t, out.String(), want)
@@ -131,7 +131,7 @@ func startServe(t *testing.T, args ...string) (addr string, logs *syncBuffer, st
 	logs = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), io.Discard, logs)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--broker-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...), io.Discard, logs)
 	}()
 	stop = func() error { cancel(); return <-done }
 	require.Eventually(t, func() bool {
@@ -212,10 +212,14 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"unknown explorer", []string{"--explorer", "thompson"}, "--explorer must be squarecb or epsilon-greedy", true},
 		{"epsilon out of range", []string{"--epsilon", "1.5"}, "epsilon must be in [0, 1)", false},
 		{"address in use", []string{"--addr", busy.Addr().String()}, "listen on " + busy.Addr().String(), false},
+		{"unknown role", []string{"--role", "oracle"}, "--role must be all, api or learner", true},
+		{"api role without brokers", []string{"--role", "api"}, "needs --kafka-brokers", true},
+		{"no partitions", []string{"--partitions", "0"}, "--partitions, --decision-queue and --max-pending must be at least 1", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), append([]string{"serve"}, tc.args...), io.Discard, io.Discard)
+			args := append([]string{"serve", "--broker-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)
+			err := run(context.Background(), args, io.Discard, io.Discard)
 			require.ErrorContains(t, err, tc.wantErr)
 			require.Equal(t, tc.usage, errors.Is(err, errUsage))
 		})

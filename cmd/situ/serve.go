@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"situ/api"
 	"situ/features"
+	"situ/feedback"
 	"situ/models"
 	"situ/policy"
 	"situ/scoring"
@@ -37,6 +39,20 @@ type serveOptions struct {
 	logLevel       zapcore.Level
 	trustedProxies string
 	drainTimeout   time.Duration
+
+	role             string
+	kafkaBrokers     string
+	brokerAddr       string
+	dataDir          string
+	partitions       int
+	decisionQueue    int
+	rewardFile       string
+	rewardWindow     time.Duration
+	defaultReward    optionalFloat
+	maxPending       int
+	learningRate     float64
+	snapshotEvery    int
+	snapshotInterval time.Duration
 }
 
 func (o *serveOptions) register(fs *flagSet) {
@@ -51,14 +67,38 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.StringVar(&o.explorer, "explorer", "squarecb", "exploration `NAME`: squarecb or epsilon-greedy")
 	fs.Float64Var(&o.gamma0, "gamma0", scoring.DefaultExplorer.Gamma0, "SquareCB's initial γ (greediness; grows with √(1+outcomes learned))")
 	fs.Var(&o.epsilon, "epsilon", "exploration floor ε: SquareCB mixes ε uniformly; epsilon-greedy explores with probability ε")
-	fs.describeDefault("epsilon", "0.05 for squarecb, 0.1 for epsilon-greedy")
+	fs.describeDefault("epsilon", "0.02 for squarecb, 0.1 for epsilon-greedy")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the exploration draws (each draw hashes the seed with the decision id)")
 	o.logLevel = zapcore.InfoLevel
 	fs.Var(&o.logLevel, "log-level", "log `LEVEL`: debug, info, warn or error")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `IPs/CIDRs` of proxies whose X-Forwarded-For is believed")
 	fs.describeDefault("trusted-proxies", "none")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", api.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish")
+
+	fs.StringVar(&o.role, "role", roleAll, "what this process runs: `all` (API and learner), api (stateless scoring replica) or learner (the one active learner)")
+	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap `HOST:PORT` list")
+	fs.describeDefault("kafka-brokers", "none: --role all starts an embedded Kafka-compatible broker on --broker-addr")
+	fs.StringVar(&o.brokerAddr, "broker-addr", feedback.DefaultBrokerAddr, "listen `HOST:PORT` of the embedded broker (kcat -b works against it)")
+	fs.StringVar(&o.dataDir, "data-dir", ".situ", "`DIR` where the embedded broker keeps its topics across restarts")
+	fs.IntVar(&o.partitions, "partitions", 3, "partition `COUNT` of nba.decisions and nba.outcomes when situ creates them")
+	fs.IntVar(&o.decisionQueue, "decision-queue", 10_000, "decision events waiting for Kafka; beyond it they are dropped and counted, never waited for")
+	fs.StringVar(&o.rewardFile, "reward", "", "reward definition YAML `FILE`")
+	fs.describeDefault("reward", "the embedded definition (models/default_reward.yaml)")
+	fs.DurationVar(&o.rewardWindow, "reward-window", 24*time.Hour, "how long a decision waits for its outcome (and an outcome for its decision)")
+	fs.Var(&o.defaultReward, "default-reward", "reward of a decision whose window passed without an outcome")
+	fs.describeDefault("default-reward", "none: such decisions are skipped")
+	fs.IntVar(&o.maxPending, "max-pending", 200_000, "decisions the learner keeps waiting for an outcome; beyond it the oldest are dropped and counted")
+	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
+	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "publish a model snapshot after this many updates")
+	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 500*time.Millisecond, "publish a model snapshot at least this often while learning")
 }
+
+// The roles of situ serve.
+const (
+	roleAll     = "all"
+	roleAPI     = "api"
+	roleLearner = "learner"
+)
 
 // optionalFloat is a float flag that knows whether it was set.
 type optionalFloat struct {
@@ -105,6 +145,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer svc.close()
 	return runComponents(ctx, log, svc.components)
 }
 
@@ -113,6 +154,16 @@ type service struct {
 	components []component
 	// readiness checks; /readyz is ready when all pass.
 	readiness []func(context.Context) error
+	// closers release, in reverse order, what outlives the components.
+	closers []func()
+}
+
+// close releases what the components used, last built first.
+func (s *service) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
 }
 
 // component is one long-running part of the service. run blocks until ctx
@@ -122,15 +173,27 @@ type component struct {
 	run  func(ctx context.Context) error
 }
 
-// buildServe builds every component from the options: the decision engine
-// and the HTTP API now; the Kafka producer, consumers and learner append
-// themselves to components (and readiness) here.
-func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (*service, error) {
+// buildServe builds every component from the options: the embedded
+// broker (role all without --kafka-brokers), the topics, the decision
+// engine with its decision publisher, outcome publisher and model follower
+// (roles all and api), the HTTP API, and the learner (roles all and
+// learner). The returned service's close releases what outlives the
+// components (the broker, the outcome producer).
+func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *service, err error) {
+	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner {
+		return nil, fmt.Errorf("%w: --role must be all, api or learner, got %q", errUsage, opts.role)
+	}
 	engine, err := buildEngine(opts)
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{}
+	built := &service{}
+	defer func() {
+		if err != nil {
+			built.close() // release the broker and producers started so far
+		}
+	}()
+	svc = built
 
 	reg := prometheus.NewRegistry()
 	if err := registerAll(reg,
@@ -140,34 +203,129 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (*servi
 		return nil, err
 	}
 
-	httpAPI, err := api.New(api.Config{
-		Decider:        engine,
-		Ready:          svc.ready,
-		Logger:         log,
-		Registerer:     reg,
-		Gatherer:       reg,
-		TrustedProxies: splitList(opts.trustedProxies),
-		DrainTimeout:   opts.drainTimeout,
-	})
-	if err != nil {
-		return nil, err
+	if opts.partitions < 1 || opts.decisionQueue < 1 || opts.maxPending < 1 {
+		return nil, fmt.Errorf("%w: --partitions, --decision-queue and --max-pending must be at least 1", errUsage)
 	}
+	brokers := splitList(opts.kafkaBrokers)
+	if len(brokers) == 0 {
+		if opts.role != roleAll {
+			return nil, fmt.Errorf("%w: --role %s needs --kafka-brokers: only --role all starts an embedded broker", errUsage, opts.role)
+		}
+		broker, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{
+			Addr: opts.brokerAddr, DataDir: filepath.Join(opts.dataDir, "kafka"), Logger: log.Named("broker"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		svc.closers = append(svc.closers, func() { broker.Close() })
+		brokers = broker.Brokers()
+		log.Named("serve").Info("embedded Kafka-compatible broker started (for development; production uses a Kafka cluster)",
+			zap.String("addr", broker.Addr()), zap.String("data_dir", opts.dataDir))
+	}
+	topics := feedback.TopicsConfig{DecisionPartitions: opts.partitions, OutcomePartitions: opts.partitions}.WithDefaults()
+	if err := topics.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	topicsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = feedback.EnsureTopics(topicsCtx, brokers, topics)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("kafka topics on %s: %w", strings.Join(brokers, ","), err)
+	}
+
+	if opts.role == roleAll || opts.role == roleLearner {
+		learner, err := buildLearner(opts, brokers, topics, engine.Model(), reg, log)
+		if err != nil {
+			return nil, err
+		}
+		svc.components = append(svc.components, component{"learner", learner.Run})
+	}
+
+	var serve func(ctx context.Context, ln net.Listener) error
+	if opts.role == roleLearner {
+		serve = healthServer(reg, svc.ready, log).Serve
+	} else {
+		decisions, err := feedback.NewDecisionPublisher(feedback.DecisionPublisherConfig{
+			Brokers: brokers, Topic: topics.Decisions, QueueSize: opts.decisionQueue, Registerer: reg, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		svc.components = append(svc.components, component{"decisions", decisions.Run})
+		outcomes, err := feedback.NewOutcomePublisher(feedback.OutcomePublisherConfig{Brokers: brokers, Topic: topics.Outcomes, Registerer: reg, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		svc.closers = append(svc.closers, func() { _ = outcomes.Close() })
+		follower, err := feedback.NewModelFollower(feedback.ModelFollowerConfig{
+			Brokers: brokers, Topic: topics.Models, Name: engine.Model().Name(), Schema: engine.Model().Schema(),
+			Target: engine, Registerer: reg, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		svc.components = append(svc.components, component{"models", follower.Run})
+		svc.readiness = append(svc.readiness, func(context.Context) error {
+			select {
+			case <-follower.CaughtUp():
+				return nil
+			default:
+				return errors.New("reading the latest model from " + topics.Models)
+			}
+		})
+		httpAPI, err := api.New(api.Config{
+			Decider:        feedback.NewRecordingDecider(engine, decisions),
+			Outcomes:       outcomes,
+			Ready:          svc.ready,
+			Logger:         log,
+			Registerer:     reg,
+			Gatherer:       reg,
+			TrustedProxies: splitList(opts.trustedProxies),
+			DrainTimeout:   opts.drainTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		serve = httpAPI.Serve
+	}
+
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.addr, err)
 	}
 	svc.components = append(svc.components, component{"http", func(ctx context.Context) error {
-		return httpAPI.Serve(ctx, ln)
+		return serve(ctx, ln)
 	}})
 
 	model, pol := engine.Model(), engine.Policy()
 	log.Named("serve").Info("situ serving",
+		zap.String("role", opts.role),
 		zap.String("addr", ln.Addr().String()),
+		zap.Strings("kafka_brokers", brokers),
 		zap.String("model", model.Name()), zap.Int64("model_version", model.Version()),
 		zap.Int("schema_version", model.Schema().Version()),
 		zap.Int64("policy_version", pol.Version()), zap.Bool("uniform", pol.Uniform()),
 		zap.String("explorer", engine.Explorer().Name()))
 	return svc, nil
+}
+
+// buildLearner builds the learner from the options.
+func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsConfig, base *models.Model, reg prometheus.Registerer, log *zap.Logger) (*feedback.Learner, error) {
+	reward, err := load(opts.rewardFile, models.DefaultReward, models.ParseReward)
+	if err != nil {
+		return nil, fmt.Errorf("reward definition: %w", err)
+	}
+	join := models.JoinConfig{Window: opts.rewardWindow, MaxPending: opts.maxPending}
+	if opts.defaultReward.set {
+		v := opts.defaultReward.v
+		join.DefaultReward = &v
+	}
+	return feedback.NewLearner(feedback.LearnerConfig{
+		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
+		Learning: models.LearnerConfig{LearningRate: opts.learningRate}, Join: join,
+		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
+		Registerer: reg, Logger: log,
+	})
 }
 
 // ready reports whether every readiness check passes.

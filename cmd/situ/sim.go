@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"situ/feedback"
+	"situ/simulation"
+)
+
+// simOptions are the flags of situ sim.
+type simOptions struct {
+	url          string
+	kafkaBrokers string
+	outcomes     string
+	contacts     int
+	window       int
+	concurrency  int
+	seed         uint64
+	rate         float64
+	plot         string
+	jsonFile     string
+}
+
+func (o *simOptions) register(fs *flagSet) {
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base `URL` of the situ service to play against")
+	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", feedback.DefaultBrokerAddr, "comma-separated Kafka bootstrap `HOST:PORT` list the outcomes are published to")
+	fs.StringVar(&o.outcomes, "outcomes-topic", feedback.DefaultOutcomesTopic, "`TOPIC` the outcomes are published to")
+	fs.IntVar(&o.contacts, "contacts", 30_000, "number of simulated contacts")
+	fs.IntVar(&o.window, "window", 0, "contacts per report window")
+	fs.describeDefault("window", "contacts/15, rounded up")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "contacts in flight")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the population, the contacts and their outcomes")
+	fs.Float64Var(&o.rate, "rate", 0, "at most this many contacts per second (0: as fast as situ answers)")
+	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of reward and cumulative regret (.png or .svg; empty: none)")
+	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON (empty: none)")
+}
+
+const simSynopsis = `Play a synthetic contact centre against a running situ: score each contact
+over HTTP, draw its outcome from a ground-truth response model, publish the
+outcome to Kafka for the learner, and report per window the reward of the
+served decisions against the oracle and fixed strategies (docs/simulator.md).`
+
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var opts simOptions
+	fs := newFlagSet("sim", simSynopsis, stderr)
+	opts.register(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if opts.window == 0 {
+		opts.window = max(1, (opts.contacts+14)/15)
+	}
+	publisher, err := feedback.NewOutcomePublisher(feedback.OutcomePublisherConfig{
+		Brokers: splitList(opts.kafkaBrokers), Topic: opts.outcomes, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	defer publisher.Close()
+
+	fmt.Fprintf(stderr, "situ sim: %d contacts against %s, outcomes to %s on %s, seed %d\n",
+		opts.contacts, opts.url, opts.outcomes, opts.kafkaBrokers, opts.seed)
+	started := time.Now()
+	report, runErr := simulation.Run(ctx, simulation.Config{
+		ScoreURL: strings.TrimSuffix(opts.url, "/"), Publisher: publisher, Contacts: opts.contacts, Window: opts.window,
+		Concurrency: opts.concurrency, Seed: opts.seed, Rate: opts.rate,
+		OnWindow: func(w simulation.WindowReport) {
+			fmt.Fprintf(stderr, "  window %2d: served %.3f  oracle %.3f  model v%d  (%s)\n",
+				w.Index+1, w.Expected, w.Oracle, w.ModelVersion, time.Since(started).Round(time.Millisecond))
+		},
+	})
+	if report == nil {
+		return fmt.Errorf("simulation: %w", runErr)
+	}
+	if err := report.WriteText(stdout); err != nil {
+		return err
+	}
+	if opts.plot != "" {
+		if err := report.WritePlotFile(opts.plot); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		fmt.Fprintf(stderr, "plot written to %s\n", opts.plot)
+	}
+	if opts.jsonFile != "" {
+		b, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := os.WriteFile(opts.jsonFile, b, 0o644); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	if runErr != nil {
+		return fmt.Errorf("simulation: %w", runErr)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"situ/features"
+	"situ/feedback"
+	"situ/models"
+)
+
+// produceStream writes n decisions (default schema) and their outcomes to
+// the broker, with duplicates and poison among the outcomes, and returns
+// the number of outcomes that should be applied.
+func produceStream(t *testing.T, brokers []string, n int, seed uint64) int {
+	t.Helper()
+	schema, err := features.DefaultSchema()
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	fp := models.FingerprintString(schema.Fingerprint())
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var decisions, outcomes []kafka.Message
+	valid := 0
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("d%06d", i)
+		x := []features.Entry{{Index: int32(rng.IntN(schema.Len())), Value: 1}, {Index: int32(rng.IntN(schema.Len())), Value: rng.NormFloat64()}}
+		d := models.LoggedDecision{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
+			SchemaFingerprint: fp, Strategy: "learned", Treatment: features.Treatment(rng.IntN(3)).String(), Propensity: 0.1 + 0.8*rng.Float64(), Features: x}
+		dv, err := json.Marshal(d)
+		require.NoError(t, err)
+		decisions = append(decisions, kafka.Message{Key: []byte(id), Value: dv})
+		csat := float64(1 + rng.IntN(5))
+		ov, err := json.Marshal(models.Outcome{OutcomeID: "o" + id, DecisionID: id, Resolved: rng.Float64() < 0.6, CSAT: &csat,
+			UpsellAccepted: rng.Float64() < 0.1, HandleSeconds: 60 + 600*rng.Float64(), Recontact7d: rng.Float64() < 0.2, OccurredAt: t0})
+		require.NoError(t, err)
+		outcomes = append(outcomes, kafka.Message{Key: []byte(id), Value: ov})
+		valid++
+		if r := rng.Float64(); r < 0.03 {
+			outcomes = append(outcomes, kafka.Message{Key: []byte(id), Value: ov})
+		} else if r < 0.05 {
+			outcomes = append(outcomes, kafka.Message{Key: []byte(id), Value: []byte(`{"outcome_id": "x", "csat": 11}`)})
+		}
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: feedback.Partitioner(), RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, batch := range []struct {
+		topic string
+		msgs  []kafka.Message
+	}{{feedback.DefaultDecisionsTopic, decisions}, {feedback.DefaultOutcomesTopic, outcomes}} {
+		for i := range batch.msgs {
+			batch.msgs[i].Topic = batch.topic
+		}
+		for len(batch.msgs) > 0 {
+			k := min(1000, len(batch.msgs))
+			require.NoError(t, w.WriteMessages(ctx, batch.msgs[:k]...))
+			batch.msgs = batch.msgs[k:]
+		}
+	}
+	return valid
+}
+
+// latest returns the latest snapshot of the default model, if any.
+func latest(t *testing.T, brokers []string) (models.Snapshot, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	recs, err := feedback.ReadLatest(ctx, brokers, feedback.DefaultModelsTopic)
+	require.NoError(t, err)
+	rec, ok := recs["default"]
+	if !ok {
+		return models.Snapshot{}, false
+	}
+	snap, err := models.DecodeSnapshot(rec.Value)
+	require.NoError(t, err)
+	return snap, true
+}
+
+// waitForUpdates polls the models topic until a snapshot has want updates.
+func waitForUpdates(t *testing.T, brokers []string, want int64, within time.Duration) models.Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		snap, ok := latest(t, brokers)
+		if ok && snap.Model.Updates >= want {
+			return snap
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot with %d updates within %s (latest: %d)", want, within, snap.Model.Updates)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLearnerKilledMidStreamEndsWithSameWeights runs the learner as a real
+// process over a stream and kills it (SIGKILL) several times while it
+// learns; after each kill a new process resumes from the last snapshot. It
+// must end with exactly the weights of an uninterrupted run over the same
+// stream: no outcome lost, none applied twice.
+func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
+	const n = 20000
+	learnerFlags := []string{"--role", "learner", "--snapshot-every", "500", "--snapshot-interval", "100ms"}
+
+	whole := startBroker(t, 3)
+	valid := produceStream(t, whole.Brokers(), n, 1)
+	p := startSitu(t, append(learnerFlags, "--kafka-brokers", whole.Addr())...)
+	want := waitForUpdates(t, whole.Brokers(), int64(valid), 60*time.Second)
+	p.stop()
+
+	killed := startBroker(t, 3)
+	require.Equal(t, valid, produceStream(t, killed.Brokers(), n, 1))
+	rng := rand.New(rand.NewPCG(9, 9))
+	kills := 0
+	var progress []int64
+	for {
+		p := startSitu(t, append(learnerFlags, "--kafka-brokers", killed.Addr())...)
+		before, _ := latest(t, killed.Brokers())
+		// kill it at a random moment after it has made progress of its own
+		waitForUpdates(t, killed.Brokers(), before.Model.Updates+1, 30*time.Second)
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		p.kill()
+		kills++
+		snap, _ := latest(t, killed.Brokers())
+		progress = append(progress, snap.Model.Updates)
+		if snap.Model.Updates >= int64(valid) {
+			break
+		}
+		require.Less(t, kills, 40, "the learner makes no progress between kills: %v", progress)
+	}
+	t.Logf("%d kills; updates in the last snapshot after each: %v", kills, progress)
+	require.GreaterOrEqual(t, kills, 3, "the stream should span several kills")
+
+	got, _ := latest(t, killed.Brokers())
+	require.Equal(t, want.Model.Updates, got.Model.Updates, "every outcome applied exactly once")
+	require.Equal(t, want.Model.Treatments, got.Model.Treatments, "weights equal those of the uninterrupted run")
+	require.Equal(t, want.Learner, got.Learner, "optimiser state equal too")
+	require.Equal(t, want.Offsets, got.Offsets)
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make demo: run situ (embedded broker, default model and policy, learner)
+# on spare loopback ports, play the simulator against it, and write the
+# report and the plot of reward and regret to out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ADDR=${DEMO_ADDR:-127.0.0.1:18080}
+BROKER=${DEMO_BROKER:-127.0.0.1:19092}
+CONTACTS=${DEMO_CONTACTS:-60000}
+SEED=${DEMO_SEED:-1}
+OUT=${DEMO_OUT:-out}
+
+mkdir -p bin "$OUT"
+go build -o bin/situ ./cmd/situ
+data=$(mktemp -d)
+bin/situ serve --addr "$ADDR" --broker-addr "$BROKER" --data-dir "$data" --log-level warn > "$OUT/demo-serve.log" 2>&1 &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+
+for _ in $(seq 100); do
+  if curl -sf "http://$ADDR/readyz" > /dev/null; then break; fi
+  if ! kill -0 $pid 2>/dev/null; then cat "$OUT/demo-serve.log"; exit 1; fi
+  sleep 0.1
+done
+
+bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --seed "$SEED" \
+  --plot "$OUT/sim.png" --json "$OUT/sim.json" | tee "$OUT/sim.txt"
+echo "report: $OUT/sim.txt, $OUT/sim.json; plot: $OUT/sim.png"
