@@ -47,7 +47,9 @@ func benchThroughput(b *testing.B, n int) {
 	brokers := benchBroker(b, 3)
 	schema, base, reward := learnerFixture(b, "default")
 	s := makeStream(b, schema, n, 5)
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: Partitioner(), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000, BatchBytes: maxMessageBytes}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: Partitioner(), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000, BatchBytes: maxMessageBytes, Transport: tr}
 	defer w.Close()
 	ctx := context.Background()
 	for topic, msgs := range map[string][]kafka.Message{DefaultDecisionsTopic: s.decisions, DefaultOutcomesTopic: s.outcomes} {
@@ -150,7 +152,9 @@ func benchLatency(b *testing.B, rate int, d time.Duration) {
 	// every 10 ms: ten decisions, then their ten outcomes; keep the time
 	// each outcome was acknowledged by the broker
 	valid, decisions, outcomes := cleanPairs(s)
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: Partitioner(), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: Partitioner(), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: tr}
 	defer w.Close()
 	written := make([]time.Time, 0, valid)
 	tick := time.NewTicker(10 * time.Millisecond)
