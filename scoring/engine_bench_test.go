@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"situ/features"
+	"situ/models"
+	"situ/policy"
 	"situ/scoring"
 )
 
@@ -21,16 +23,31 @@ func realisticRequest() scoring.Request {
 	}}
 }
 
+// BenchmarkDecide decides the contract example: with the production
+// UUIDv7 decision ids, and with cheap sequential ids (the decision path
+// alone).
 func BenchmarkDecide(b *testing.B) {
-	e := newTestEngine(b, nil)
-	req := realisticRequest()
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := e.Decide(ctx, req); err != nil {
-			b.Fatal(err)
-		}
+	schema, _ := features.DefaultSchema()
+	model, _ := models.DefaultModel(schema)
+	pol, _ := policy.Default()
+	production, err := scoring.NewEngine(scoring.Config{Model: model, Policy: pol})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		e    *scoring.Engine
+	}{{"uuidv7-ids", production}, {"sequential-ids", newTestEngine(b, nil)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := realisticRequest()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.e.Decide(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
