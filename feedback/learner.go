@@ -116,6 +116,7 @@ type Learner struct {
 	running     atomic.Bool
 
 	updates, snapshots, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
+	restarts                                                          atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors, readErrors                        atomic.Uint64
 	modelVersion, pending, early                                      atomic.Int64
 	joinStats                                                         atomic.Pointer[models.JoinStats]
@@ -147,6 +148,7 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 	err := register(cfg.Registerer,
 		counterFunc(&l.updates, "situ_learner_updates_total", "Outcomes (or expired decisions with the default reward) applied to the model.", nil),
 		counterFunc(&l.snapshots, "situ_learner_snapshots_total", "Snapshots published to the models topic.", nil),
+		counterFunc(&l.restarts, "situ_learner_restarts_total", "Times learning was interrupted by a Kafka failure and resumed from the last snapshot.", nil),
 		counterFunc(&l.decisionsRead, "situ_learner_decisions_read_total", "Decision events read.", nil),
 		counterFunc(&l.decisionsInvalid, "situ_learner_decisions_invalid_total", "Decision events skipped: undecodable or not matching the schema.", nil),
 		counterFunc(&l.outcomesRead, "situ_learner_outcomes_read_total", "Outcome messages read (valid or not).", nil),
@@ -184,7 +186,7 @@ const maxSnapshotBytes = 16 << 20
 // LearnerStats are the learner's counters.
 type LearnerStats struct {
 	Updates, Snapshots, DecisionsRead, DecisionsInvalid, OutcomesRead uint64
-	DLQInvalidJSON, DLQInvalidOutcome                                 uint64
+	DLQInvalidJSON, DLQInvalidOutcome, Restarts                       uint64
 	ModelVersion                                                      int64
 	Join                                                              models.JoinStats
 }
@@ -194,22 +196,48 @@ func (l *Learner) Stats() LearnerStats {
 	return LearnerStats{
 		Updates: l.updates.Load(), Snapshots: l.snapshots.Load(), DecisionsRead: l.decisionsRead.Load(),
 		DecisionsInvalid: l.decisionsInvalid.Load(), OutcomesRead: l.outcomesRead.Load(),
-		DLQInvalidJSON: l.dlqJSON.Load(), DLQInvalidOutcome: l.dlqInvalid.Load(),
+		DLQInvalidJSON: l.dlqJSON.Load(), DLQInvalidOutcome: l.dlqInvalid.Load(), Restarts: l.restarts.Load(),
 		ModelVersion: l.modelVersion.Load(), Join: *l.joinStats.Load(),
 	}
 }
 
 // Run restores the last snapshot and learns until ctx is cancelled; it
-// then publishes a final snapshot and returns nil. Run may be called once.
+// then publishes a final snapshot and returns nil. When Kafka fails under
+// it (a broker restart, a lost connection), it drops what it learned since
+// its last snapshot, waits (1 s, doubling up to 30 s) and resumes from that
+// snapshot: a broker outage delays learning, it never loses or repeats an
+// outcome, and it never stops the process. Run may be called once.
 func (l *Learner) Run(ctx context.Context) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return errors.New("learner: Run called twice")
 	}
 	defer l.close()
-	if err := l.restore(ctx); err != nil {
+	pause := time.Second
+	for {
+		started := time.Now()
+		err := l.session(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return err // nil, or the final snapshot's failure
 		}
+		if time.Since(started) > time.Minute {
+			pause = time.Second
+		}
+		l.restarts.Add(1)
+		l.log.Error("learning interrupted; resuming from the last snapshot", zap.Error(err), zap.Duration("retry_in", pause))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
+}
+
+// session restores the last snapshot and runs rounds until ctx ends (it
+// then publishes a final snapshot) or Kafka fails.
+func (l *Learner) session(ctx context.Context) error {
+	defer l.closeCursors()
+	if err := l.restore(ctx); err != nil {
 		return err
 	}
 	for ctx.Err() == nil {
@@ -243,12 +271,17 @@ func (l *Learner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (l *Learner) close() {
+func (l *Learner) closeCursors() {
 	for _, byPartition := range l.cursors {
 		for _, c := range byPartition {
 			_ = c.reader.Close()
 		}
 	}
+	l.cursors = nil
+}
+
+func (l *Learner) close() {
+	l.closeCursors()
 	_ = l.dlq.Close()
 	_ = l.models.Close()
 	l.tr.CloseIdleConnections()
@@ -357,7 +390,7 @@ func (l *Learner) restore(ctx context.Context) error {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
 		}
 	}
-	l.dirty = false
+	l.dirty, l.sinceSnap, l.oldestApply = false, 0, time.Time{}
 	l.lastSnap = l.cfg.Now()
 	return nil
 }

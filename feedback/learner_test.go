@@ -238,3 +238,37 @@ func TestModelFollowerSwapsNewerModels(t *testing.T) {
 	require.EqualValues(t, 7, target.Model().Bias(features.SelfService))
 	require.NoError(t, stop())
 }
+
+// TestLearnerSurvivesBrokerRestart: the broker goes away in the middle of
+// learning and comes back on the same address with the same data; the
+// learner resumes from its last snapshot and applies every outcome once.
+func TestLearnerSurvivesBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := StartEmbeddedBroker(ctx, BrokerConfig{Addr: "127.0.0.1:0", DataDir: dir, Logger: testLogger(t)})
+	require.NoError(t, err)
+	addr := b.Addr()
+	require.NoError(t, EnsureTopics(ctx, b.Brokers(), TopicsConfig{}.WithDefaults()))
+	schema, base, reward := learnerFixture(t, t.Name())
+	s := makeStream(t, schema, 600, 4)
+	produce(t, b.Brokers(), DefaultDecisionsTopic, s.decisions...)
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes[:300]...)
+
+	l := newTestLearner(t, []string{addr}, base, reward, nil)
+	stop := runBackground(t, l.Run)
+	eventually(t, func() bool { snap, ok := latestSnapshot(t, []string{addr}, t.Name()); return ok && snap.Model.Updates > 100 })
+	b.Close()
+	time.Sleep(300 * time.Millisecond)
+	b, err = StartEmbeddedBroker(ctx, BrokerConfig{Addr: addr, DataDir: dir, Logger: testLogger(t)})
+	require.NoError(t, err)
+	defer b.Close()
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes[300:]...)
+
+	require.Eventually(t, func() bool {
+		snap, ok := latestSnapshot(t, b.Brokers(), t.Name())
+		return ok && snap.Model.Updates == int64(s.valid)
+	}, 40*time.Second, 50*time.Millisecond, "every outcome applied once after the broker came back")
+	require.NoError(t, stop(), "the learner keeps running through the outage")
+	require.Positive(t, l.Stats().Restarts, "the outage interrupted learning")
+}
