@@ -363,7 +363,7 @@ func (l *Learner) restore(ctx context.Context) error {
 		start Offsets
 		into  Offsets
 	}{{t.Decisions, decStart, l.decOffsets}, {t.Outcomes, l.outOffsets.Clone(), l.outOffsets}} {
-		ranges, err := partitionRanges(ctx, readerConfig{brokers: l.cfg.Brokers, topic: tc.topic, start: tc.start, log: l.log})
+		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
 		if err != nil {
 			return fmt.Errorf("learner: %w", err)
 		}

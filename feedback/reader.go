@@ -15,17 +15,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// StartAt says where a reader starts reading a partition that has no
-// explicit start offset.
-type StartAt int
-
-const (
-	// StartEarliest starts at the first offset still in the log (replay).
-	StartEarliest StartAt = iota
-	// StartLatest starts at the end of the log: only new messages.
-	StartLatest
-)
-
 // Position is where a message sits in Kafka.
 type Position struct {
 	Topic     string
@@ -33,25 +22,14 @@ type Position struct {
 	Offset    int64
 }
 
-// Next returns the offset to resume from once the message at p has been
-// applied: what a snapshot stores.
-func (p Position) Next() int64 { return p.Offset + 1 }
-
 func (p Position) String() string {
 	return p.Topic + "/" + strconv.Itoa(int(p.Partition)) + "@" + strconv.FormatInt(p.Offset, 10)
 }
 
 // Offsets maps a partition to the next offset to read in it, Kafka's
-// committed-offset convention. A learner stores them in its snapshot and
-// passes them back as a reader's Start to resume exactly where it stopped.
+// committed-offset convention. The learner stores them in its snapshot and
+// resumes reading from them.
 type Offsets map[int32]int64
-
-// Advance records that the message at p was processed.
-func (o Offsets) Advance(p Position) {
-	if next := p.Next(); next > o[p.Partition] {
-		o[p.Partition] = next
-	}
-}
 
 // Clone returns a copy of o.
 func (o Offsets) Clone() Offsets { return maps.Clone(o) }
@@ -62,16 +40,14 @@ const (
 	defaultMaxBytes = 4 << 20
 )
 
-// readerConfig configures readTopic.
+// readerConfig configures readTopic, which reads every partition from
+// its first offset.
 type readerConfig struct {
 	brokers []string
 	topic   string
-	start   Offsets
-	startAt StartAt
 	// maxWait bounds a fetch, and so Close (PITFALLS: ≤ 1 s).
-	maxWait  time.Duration
-	maxBytes int
-	log      *zap.Logger
+	maxWait time.Duration
+	log     *zap.Logger
 	// readErrors counts fetch errors (the reader retries them).
 	readErrors *atomic.Uint64
 	// untilEnd makes readTopic return once every partition has been read up
@@ -83,20 +59,12 @@ type readerConfig struct {
 }
 
 // validateReaderSettings checks the settings every reader config shares.
-func validateReaderSettings(brokers []string, maxWait time.Duration, start Offsets, startAt StartAt) error {
+func validateReaderSettings(brokers []string, maxWait time.Duration) error {
 	if len(brokers) == 0 {
 		return errors.New("no brokers")
 	}
 	if maxWait < 0 || maxWait > time.Second {
 		return fmt.Errorf("max wait must be between 0 (default 500ms) and 1s, got %s", maxWait)
-	}
-	for p, off := range start {
-		if p < 0 || off < 0 {
-			return fmt.Errorf("start offset %d for partition %d: both must be ≥ 0", off, p)
-		}
-	}
-	if startAt != StartEarliest && startAt != StartLatest {
-		return fmt.Errorf("unknown start position %d", startAt)
 	}
 	return nil
 }
@@ -108,20 +76,17 @@ type partitionRange struct {
 	start, end int64
 }
 
-// readTopic reads every partition of a topic, one kafka-go Reader per
-// partition without a consumer group, and calls handle for each message in
-// one goroutine: handle never runs concurrently with itself and sees each
-// partition's messages in offset order. It returns nil when ctx is
-// cancelled (or, with untilEnd, when the end is reached) and the error of
-// handle, wrapped, when handle fails.
+// readTopic reads every partition of a topic from its first offset, one
+// kafka-go Reader per partition without a consumer group, and calls handle
+// for each message in one goroutine: handle never runs concurrently with
+// itself and sees each partition's messages in offset order. It returns
+// nil when ctx is cancelled (or, with untilEnd, when the end is reached)
+// and the error of handle, wrapped, when handle fails.
 func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Context, kafka.Message) error) error {
 	if cfg.maxWait == 0 {
 		cfg.maxWait = defaultMaxWait
 	}
-	if cfg.maxBytes == 0 {
-		cfg.maxBytes = defaultMaxBytes
-	}
-	ranges, err := partitionRanges(ctx, cfg)
+	ranges, err := partitionRanges(ctx, cfg.brokers, cfg.topic, nil, cfg.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -165,7 +130,7 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 			Partition:       r.partition,
 			Dialer:          dialer,
 			MinBytes:        1,
-			MaxBytes:        cfg.maxBytes,
+			MaxBytes:        defaultMaxBytes,
 			MaxWait:         cfg.maxWait,
 			ReadLagInterval: -1,
 			ReadBackoffMin:  50 * time.Millisecond,
@@ -248,36 +213,39 @@ func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Mess
 	}
 }
 
-// partitionRanges lists the topic's partitions with their absolute start
-// offsets and current end offsets.
-func partitionRanges(ctx context.Context, cfg readerConfig) ([]partitionRange, error) {
+// partitionRanges lists the topic's partitions with their current end
+// offsets and where reading them starts: the offset in start, clamped to
+// the first offset retention kept, or else the first offset. A start offset
+// past the end of its partition, or for a partition the topic does not
+// have, is an error: the topic was recreated or lost data.
+func partitionRanges(ctx context.Context, brokers []string, topic string, start Offsets, log *zap.Logger) ([]partitionRange, error) {
 	transport := &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: clientID}
 	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.brokers...), Timeout: 10 * time.Second, Transport: transport}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
 
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.topic}})
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: metadata: %w", cfg.topic, err)
+		return nil, fmt.Errorf("read %s: metadata: %w", topic, err)
 	}
 	var partitions []int
 	for _, t := range meta.Topics {
-		if t.Name != cfg.topic {
+		if t.Name != topic {
 			continue
 		}
 		if t.Error != nil {
-			return nil, fmt.Errorf("read %s: %w (create it with EnsureTopics)", cfg.topic, t.Error)
+			return nil, fmt.Errorf("read %s: %w (create it with EnsureTopics)", topic, t.Error)
 		}
 		for _, p := range t.Partitions {
 			partitions = append(partitions, p.ID)
 		}
 	}
 	if len(partitions) == 0 {
-		return nil, fmt.Errorf("read %s: topic does not exist (create it with EnsureTopics)", cfg.topic)
+		return nil, fmt.Errorf("read %s: topic does not exist (create it with EnsureTopics)", topic)
 	}
 	slices.Sort(partitions)
-	for p := range cfg.start {
+	for p := range start {
 		if !slices.Contains(partitions, int(p)) {
-			return nil, fmt.Errorf("read %s: start offset given for partition %d, but the topic has partitions 0-%d", cfg.topic, p, len(partitions)-1)
+			return nil, fmt.Errorf("read %s: start offset given for partition %d, but the topic has partitions 0-%d", topic, p, len(partitions)-1)
 		}
 	}
 
@@ -285,14 +253,14 @@ func partitionRanges(ctx context.Context, cfg readerConfig) ([]partitionRange, e
 	for _, p := range partitions {
 		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 	}
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{cfg.topic: reqs}})
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: list offsets: %w", cfg.topic, err)
+		return nil, fmt.Errorf("read %s: list offsets: %w", topic, err)
 	}
 	bounds := make(map[int]kafka.PartitionOffsets, len(partitions))
-	for _, po := range resp.Topics[cfg.topic] {
+	for _, po := range resp.Topics[topic] {
 		if po.Error != nil {
-			return nil, fmt.Errorf("read %s/%d: list offsets: %w", cfg.topic, po.Partition, po.Error)
+			return nil, fmt.Errorf("read %s/%d: list offsets: %w", topic, po.Partition, po.Error)
 		}
 		bounds[po.Partition] = po
 	}
@@ -301,19 +269,16 @@ func partitionRanges(ctx context.Context, cfg readerConfig) ([]partitionRange, e
 	for _, p := range partitions {
 		b, ok := bounds[p]
 		if !ok {
-			return nil, fmt.Errorf("read %s/%d: no offsets listed", cfg.topic, p)
+			return nil, fmt.Errorf("read %s/%d: no offsets listed", topic, p)
 		}
 		r := partitionRange{partition: p, end: b.LastOffset, start: b.FirstOffset}
-		if cfg.startAt == StartLatest {
-			r.start = b.LastOffset
-		}
-		if off, ok := cfg.start[int32(p)]; ok {
+		if off, ok := start[int32(p)]; ok {
 			switch {
 			case off > b.LastOffset:
-				return nil, fmt.Errorf("read %s/%d: start offset %d is past the end of the log (%d): the topic was recreated or lost data", cfg.topic, p, off, b.LastOffset)
+				return nil, fmt.Errorf("read %s/%d: start offset %d is past the end of the log (%d): the topic was recreated or lost data", topic, p, off, b.LastOffset)
 			case off < b.FirstOffset:
-				cfg.log.Warn("start offset before the log start, messages deleted by retention are skipped",
-					zap.String("topic", cfg.topic), zap.Int("partition", p), zap.Int64("start", off), zap.Int64("log_start", b.FirstOffset))
+				log.Warn("start offset before the log start, messages deleted by retention are skipped",
+					zap.String("topic", topic), zap.Int("partition", p), zap.Int64("start", off), zap.Int64("log_start", b.FirstOffset))
 				r.start = b.FirstOffset
 			default:
 				r.start = off

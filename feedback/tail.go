@@ -70,7 +70,7 @@ func NewTailReader(cfg TailConfig) (*TailReader, error) {
 	case cfg.Handler == nil:
 		return nil, errors.New("tail reader: a handler is required")
 	}
-	if err := validateReaderSettings(cfg.Brokers, cfg.MaxWait, nil, StartEarliest); err != nil {
+	if err := validateReaderSettings(cfg.Brokers, cfg.MaxWait); err != nil {
 		return nil, fmt.Errorf("tail reader %s: %w", cfg.Topic, err)
 	}
 	t := &TailReader{cfg: cfg, log: cfg.Logger.Named("tail").With(zap.String("topic", cfg.Topic)), caughtUp: make(chan struct{})}
@@ -96,7 +96,7 @@ func (t *TailReader) Run(ctx context.Context) error {
 		return fmt.Errorf("tail reader %s: Run called twice", t.cfg.Topic)
 	}
 	return readTopic(ctx, readerConfig{
-		brokers: t.cfg.Brokers, topic: t.cfg.Topic, startAt: StartEarliest, maxWait: t.cfg.MaxWait,
+		brokers: t.cfg.Brokers, topic: t.cfg.Topic, maxWait: t.cfg.MaxWait,
 		log: t.log, readErrors: &t.readErrors,
 		caughtUp: func() { t.closeOnce.Do(func() { close(t.caughtUp) }) },
 	}, func(ctx context.Context, m kafka.Message) error {
@@ -116,7 +116,7 @@ func tailRecord(m kafka.Message) TailRecord {
 // call and returns the latest record of every key (tombstoned keys are
 // absent): how a learner restores its last snapshot before it resumes.
 func ReadLatest(ctx context.Context, brokers []string, topic string) (map[string]TailRecord, error) {
-	if err := validateReaderSettings(brokers, 0, nil, StartEarliest); err != nil {
+	if err := validateReaderSettings(brokers, 0); err != nil {
 		return nil, fmt.Errorf("read latest of %s: %w", topic, err)
 	}
 	latest := make(map[string]TailRecord)
