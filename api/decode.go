@@ -1,299 +1,238 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"time"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"situ/features"
 	"situ/models"
 )
 
 // scoreRequest is the body of POST /v1/score: the scoring context plus the
-// treatments the channel can deliver. The json tags are the contract; the
-// decoder below follows them and FuzzDecodeScoreRequest checks that it
-// agrees with encoding/json on this type.
+// treatments the channel can deliver. The json tags are the contract.
 type scoreRequest struct {
 	features.Context
 	// Treatments the channel can deliver; nil means all.
 	Treatments []string `json:"treatments"`
-
-	// treatmentsBuf backs Treatments for the usual lists (no allocation).
-	treatmentsBuf [features.NumTreatments]string
 }
 
-var (
-	scoreFields    = []string{"customer", "intent", "channel", "friction", "attributes", "treatments"}
-	scorePaths     = scoreFields
-	customerFields = []string{"id", "lifetime_value", "annual_spend", "tenure_months", "tier", "first_contact", "prefers_self_service"}
-	customerPaths  = prefixed("customer", customerFields)
-	intentFields   = []string{"name", "confidence"}
-	intentPaths    = prefixed("intent", intentFields)
-	frictionFields = []string{"repeat_contacts_7d", "failed_self_service_24h", "wait_seconds", "transfers", "open_complaint", "sentiment"}
-	frictionPaths  = prefixed("friction", frictionFields)
-	outcomeFields  = []string{"outcome_id", "decision_id", "resolved", "csat", "upsell_accepted", "revenue", "handle_seconds", "escalated", "recontact_7d", "churned", "occurred_at"}
-)
-
-func prefixed(prefix string, names []string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = prefix + "." + n
-	}
-	return out
-}
-
-// decodeScoreRequest decodes body strictly into req (which must be zero).
-// Errors are *requestError (syntax, types, unknown or repeated fields) or
-// *features.FieldError (numbers out of range); values are validated later,
-// by the engine.
+// decodeScoreRequest decodes body strictly (see decodeStrict) into req.
+// Values are validated later, by the engine.
 func decodeScoreRequest(body []byte, req *scoreRequest) error {
-	r := jsonReader{buf: body}
-	if err := r.start(); err != nil {
-		return err
-	}
-	err := r.object("", scoreFields, scorePaths, func(i int) error {
-		switch i {
-		case 0:
-			return r.customer(&req.Customer)
-		case 1:
-			return r.object("intent", intentFields, intentPaths, func(i int) error {
-				if i == 0 {
-					return r.str(intentPaths[0], &req.Intent.Name)
-				}
-				return r.floatPtr(intentPaths[1], &req.Intent.Confidence)
-			})
-		case 2:
-			return r.str("channel", &req.Channel)
-		case 3:
-			return r.friction(&req.Friction)
-		case 4:
-			return r.attributes(&req.Attributes)
-		default:
-			return r.treatments(req)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return r.end()
-}
-
-// start checks that the body holds a JSON object.
-func (r *jsonReader) start() error {
-	switch r.peek() {
-	case 0:
-		return &requestError{status: 400, code: CodeInvalidJSON, message: "the body is empty: send a JSON object"}
-	case '{':
-		return nil
-	default:
-		return r.typeError("", "a JSON object")
-	}
-}
-
-// end rejects anything but white space after the JSON value.
-func (r *jsonReader) end() error {
-	if !r.atEnd() {
-		return r.syntaxError("unexpected data after the JSON object (send exactly one object)")
-	}
-	return nil
-}
-
-func (r *jsonReader) customer(c *features.Customer) error {
-	p := customerPaths
-	return r.object("customer", customerFields, p, func(i int) error {
-		switch i {
-		case 0:
-			return r.str(p[0], &c.ID)
-		case 1:
-			return r.float(p[1], &c.LifetimeValue)
-		case 2:
-			return r.float(p[2], &c.AnnualSpend)
-		case 3:
-			return r.float(p[3], &c.TenureMonths)
-		case 4:
-			return r.str(p[4], &c.Tier)
-		case 5:
-			return r.boolean(p[5], &c.FirstContact)
-		default:
-			return r.boolean(p[6], &c.PrefersSelfService)
-		}
-	})
-}
-
-func (r *jsonReader) friction(f *features.Friction) error {
-	p := frictionPaths
-	return r.object("friction", frictionFields, p, func(i int) error {
-		switch i {
-		case 0:
-			return r.integer(p[0], &f.RepeatContacts7d)
-		case 1:
-			return r.integer(p[1], &f.FailedSelfService24h)
-		case 2:
-			return r.float(p[2], &f.WaitSeconds)
-		case 3:
-			return r.integer(p[3], &f.Transfers)
-		case 4:
-			return r.boolean(p[4], &f.OpenComplaint)
-		default:
-			return r.float(p[5], &f.Sentiment)
-		}
-	})
-}
-
-// attributes reads an object of named numbers (or null). More than
-// features.MaxAttributes entries are rejected while reading.
-func (r *jsonReader) attributes(dst *map[string]float64) error {
-	if null, err := r.isNull(); null || err != nil {
-		return err
-	}
-	if r.peek() != '{' {
-		return r.typeError("attributes", "an object of numbers")
-	}
-	r.pos++
-	m := make(map[string]float64, 4)
-	*dst = m
-	if r.peek() == '}' {
-		r.pos++
-		return nil
-	}
-	for {
-		if r.peek() != '"' {
-			return r.syntaxError("expected an attribute name in double quotes")
-		}
-		kb, err := r.stringBytes()
-		if err != nil {
-			return withField(err, "attributes")
-		}
-		if len(m) == features.MaxAttributes {
-			return &features.FieldError{Field: "attributes", Message: fmt.Sprintf("has more than %d entries", features.MaxAttributes)}
-		}
-		key := string(kb)
-		path := func() string { return "attributes." + truncate(key) }
-		if _, dup := m[key]; dup {
-			return &requestError{status: 400, code: CodeDuplicateField, field: path(), message: "is given more than once"}
-		}
-		if r.peek() != ':' {
-			return r.syntaxError("expected ':' after an attribute name")
-		}
-		r.pos++
-		if err := r.ensureNumber(""); err != nil {
-			return withField(err, path())
-		}
-		v, err := r.number("")
-		if err != nil {
-			if fe, ok := err.(*features.FieldError); ok {
-				fe.Field = path()
-			}
-			return err
-		}
-		m[key] = v
-		switch r.peek() {
-		case ',':
-			r.pos++
-		case '}':
-			r.pos++
-			return nil
-		default:
-			return r.syntaxError("expected ',' or '}' after an attribute value")
-		}
-	}
-}
-
-// treatments reads the list of treatment names (or null). Known names are
-// interned: the usual request allocates nothing here.
-func (r *jsonReader) treatments(req *scoreRequest) error {
-	if null, err := r.isNull(); null || err != nil {
-		return err
-	}
-	if r.peek() != '[' {
-		return r.typeError("treatments", "an array of treatment names")
-	}
-	r.pos++
-	list := req.treatmentsBuf[:0]
-	req.Treatments = list
-	if r.peek() == ']' {
-		r.pos++
-		return nil
-	}
-	known := features.TreatmentNames()
-	for i := 0; ; i++ {
-		if r.peek() != '"' {
-			return r.typeError(fmt.Sprintf("treatments[%d]", i), "a treatment name (string)")
-		}
-		b, err := r.stringBytes()
-		if err != nil {
-			return withField(err, fmt.Sprintf("treatments[%d]", i))
-		}
-		if j := indexOf(known, b); j >= 0 {
-			list = append(list, known[j])
-		} else {
-			list = append(list, string(b))
-		}
-		switch r.peek() {
-		case ',':
-			r.pos++
-		case ']':
-			r.pos++
-			req.Treatments = list
-			return nil
-		default:
-			return r.syntaxError("expected ',' or ']' in the treatments list")
-		}
-	}
+	return decodeStrict(body, req)
 }
 
 // decodeOutcome decodes the body of POST /v1/outcomes strictly into o.
 func decodeOutcome(body []byte, o *models.Outcome) error {
-	r := jsonReader{buf: body}
-	if err := r.start(); err != nil {
-		return err
+	err := decodeStrict(body, o)
+	// occurred_at (a time.Time) is the one field with a decoder of its own,
+	// and encoding/json does not say which field such a decoder failed on.
+	if re, ok := err.(*requestError); ok && re.code == CodeInvalidField && re.field == "" {
+		return &features.FieldError{Field: "occurred_at", Message: "must be an RFC 3339 time string, e.g. 2026-11-22T10:00:00Z"}
 	}
-	p := outcomeFields
-	err := r.object("", p, p, func(i int) error {
-		switch i {
-		case 0:
-			return r.str(p[0], &o.OutcomeID)
-		case 1:
-			return r.str(p[1], &o.DecisionID)
-		case 2:
-			return r.boolean(p[2], &o.Resolved)
-		case 3:
-			return r.floatPtr(p[3], &o.CSAT)
-		case 4:
-			return r.boolean(p[4], &o.UpsellAccepted)
-		case 5:
-			return r.float(p[5], &o.Revenue)
-		case 6:
-			return r.float(p[6], &o.HandleSeconds)
-		case 7:
-			return r.boolean(p[7], &o.Escalated)
-		case 8:
-			return r.boolean(p[8], &o.Recontact7d)
-		case 9:
-			return r.boolean(p[9], &o.Churned)
-		default:
-			return r.timestamp(p[10], &o.OccurredAt)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return r.end()
+	return err
 }
 
-// timestamp reads an RFC 3339 time string (or null) into dst.
-func (r *jsonReader) timestamp(path string, dst *time.Time) error {
-	if null, err := r.isNull(); null || err != nil {
-		return err
+// decodeStrict decodes body into v (a pointer to a struct) with
+// encoding/json, and holds the body to the contract's rules: valid UTF-8,
+// exactly one JSON object and nothing after it but white space, no field
+// the struct does not define. Errors are *requestError or
+// *features.FieldError, each a 4xx: the field's path where there is one,
+// the byte offset of a syntax error.
+func decodeStrict(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return invalidUTF8(body)
 	}
-	if r.peek() != '"' {
-		return r.typeError(path, "an RFC 3339 time string")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, body, v)
 	}
-	b, err := r.stringBytes()
-	if err != nil {
-		return withField(err, path)
+	end := int(dec.InputOffset())
+	if rest := bytes.TrimLeft(body[end:], " \t\r\n"); len(rest) > 0 {
+		return syntaxError(len(body)-len(rest), "unexpected data after the JSON object (send exactly one object)")
 	}
-	if err := dst.UnmarshalText(b); err != nil {
-		return &features.FieldError{Field: path, Message: "must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z"}
+	// null is the one value other than an object that decodes into a
+	// struct without an error
+	if bytes.TrimLeft(body, " \t\r\n")[0] != '{' {
+		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got null"}
 	}
 	return nil
+}
+
+// decodeError turns an error of encoding/json's Decoder into a 4xx one.
+func decodeError(err error, body []byte, v any) error {
+	var (
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return &requestError{status: 400, code: CodeInvalidJSON, message: "the body is empty: send a JSON object"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return syntaxError(len(body), "unexpected end of input")
+	case errors.As(err, &syntaxErr):
+		return syntaxError(max(int(syntaxErr.Offset)-1, 0), syntaxErr.Error()) // Offset counts the bad byte
+	case errors.As(err, &typeErr):
+		return typeError(typeErr)
+	}
+	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if key, uerr := strconv.Unquote(quoted); uerr == nil {
+			return unknownField(body, reflect.TypeOf(v).Elem(), key)
+		}
+	}
+	// an error of a field type's own decoder (time.Time): a bad value
+	return &requestError{status: 400, code: CodeInvalidField, message: "invalid value: " + truncate(err.Error())}
+}
+
+// syntaxError reports malformed JSON at a byte offset (from 0) of the body.
+func syntaxError(offset int, msg string) error {
+	return &requestError{status: 400, code: CodeInvalidJSON, message: fmt.Sprintf("malformed JSON at byte offset %d: %s", offset, msg)}
+}
+
+// invalidUTF8 reports where body stops being UTF-8, which JSON text must be
+// (RFC 8259 §8.1).
+func invalidUTF8(body []byte) error {
+	i := 0
+	for i < len(body) {
+		r, n := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		i += n
+	}
+	return &requestError{status: 400, code: CodeInvalidJSON, message: fmt.Sprintf("the body is not valid UTF-8 (at byte offset %d)", i)}
+}
+
+// typeError reports a value of the wrong JSON type, or a number the field
+// cannot hold (1.5 or 1e400 for a count, 1e400 for an amount).
+func typeError(e *json.UnmarshalTypeError) error {
+	// the path joins the JSON names of the fields, but for the Go name of
+	// the embedded features.Context of scoreRequest
+	field := strings.TrimPrefix(e.Field, "Context.")
+	if lit, ok := strings.CutPrefix(e.Value, "number "); ok {
+		msg := "is out of range, got " + truncate(lit)
+		if k := e.Type.Kind(); k >= reflect.Int && k <= reflect.Uint64 && strings.ContainsAny(lit, ".eE") {
+			msg = "must be a whole number, got " + truncate(lit)
+		}
+		return &features.FieldError{Field: field, Message: msg}
+	}
+	got := map[string]string{"bool": "a boolean", "object": "an object", "array": "an array",
+		"string": "a string", "number": "a number"}[e.Value]
+	if got == "" {
+		got = e.Value
+	}
+	if field == "" {
+		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got " + got}
+	}
+	return &requestError{status: 400, code: CodeInvalidType, field: field,
+		message: "expected " + jsonType(e.Type) + ", got " + got}
+}
+
+// jsonType names the JSON type that decodes into t.
+func jsonType(t reflect.Type) string {
+	switch k := t.Kind(); {
+	case k == reflect.Pointer:
+		return jsonType(t.Elem())
+	case k == reflect.String:
+		return "a string"
+	case k == reflect.Bool:
+		return "true or false"
+	case k >= reflect.Int && k <= reflect.Uint64:
+		return "a whole number"
+	case k == reflect.Float32 || k == reflect.Float64:
+		return "a number"
+	case k == reflect.Slice || k == reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+// unknownField names a field that t does not define. encoding/json names
+// only the key; its path and the fields allowed there are found by
+// decoding the body again, generically (this is the error path).
+func unknownField(body []byte, t reflect.Type, key string) error {
+	var doc any
+	_ = json.Unmarshal(body, &doc) // the decoder has already read it as JSON
+	path, where, allowed := locateUnknown(doc, t, "", key)
+	if path == "" { // not found: name the key alone
+		path, where, allowed = key, "", nil
+	}
+	msg := "is not a known field"
+	if allowed != nil {
+		if where == "" {
+			where = "the body"
+		}
+		msg += "; " + where + " has: " + strings.Join(allowed, ", ")
+	}
+	return &requestError{status: 400, code: CodeUnknownField, field: truncate(path), message: msg}
+}
+
+// locateUnknown finds key in doc where the struct type t (at path prefix)
+// or one of its struct fields does not define it, and returns its path,
+// the path of the object holding it and the names allowed there.
+func locateUnknown(doc any, t reflect.Type, prefix, key string) (path, where string, allowed []string) {
+	obj, ok := doc.(map[string]any)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if !ok || t.Kind() != reflect.Struct {
+		return "", "", nil
+	}
+	fields := jsonFields(t)
+	names := make([]string, len(fields))
+	known := false
+	for i, f := range fields {
+		names[i] = f.Name
+		known = known || strings.EqualFold(f.Name, key) // encoding/json matches names case-insensitively
+	}
+	if _, here := obj[key]; here && !known {
+		return join(prefix, key), prefix, names
+	}
+	for _, f := range fields {
+		for k, v := range obj {
+			if strings.EqualFold(k, f.Name) {
+				if path, where, allowed = locateUnknown(v, f.Type, join(prefix, f.Name), key); path != "" {
+					return path, where, allowed
+				}
+			}
+		}
+	}
+	return "", "", nil
+}
+
+// jsonFields lists the fields of struct type t as encoding/json sees them:
+// JSON names, embedded structs flattened.
+func jsonFields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			out = append(out, jsonFields(f.Type)...)
+		case f.IsExported():
+			if name != "" {
+				f.Name = name
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
 }

@@ -18,10 +18,9 @@ import (
 // {"error": {"code": ..., "message": ..., "field": ...}}. docs/api.md lists
 // each with its status.
 const (
-	CodeInvalidJSON          = "invalid_json"           // 400: not JSON, or data after the JSON value
+	CodeInvalidJSON          = "invalid_json"           // 400: not JSON (or not UTF-8), or data after the JSON value
 	CodeInvalidType          = "invalid_type"           // 400: a field holds the wrong JSON type
 	CodeUnknownField         = "unknown_field"          // 400: a field the contract does not define
-	CodeDuplicateField       = "duplicate_field"        // 400: a field given twice in one object
 	CodeInvalidField         = "invalid_field"          // 400: a value outside what the field allows
 	CodeNotFound             = "not_found"              // 404
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
@@ -152,4 +151,12 @@ func writeJSON(c *gin.Context, status int, body []byte) {
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	c.Writer.WriteHeader(status)
 	_, _ = c.Writer.Write(body) // a client that went away is not an error of ours
+}
+
+// truncate shortens what a client sent for an error message.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

@@ -82,6 +82,7 @@ func TestOutcomeRejected(t *testing.T) {
 		{"missing time", replace(`,
  "occurred_at": "2026-11-22T10:00:00Z"`, ``), 400, api.CodeInvalidField, "occurred_at"},
 		{"time not RFC 3339", replace(`2026-11-22T10:00:00Z`, `yesterday`), 400, api.CodeInvalidField, "occurred_at"},
+		{"time not a string", replace(`"2026-11-22T10:00:00Z"`, `20261122`), 400, api.CodeInvalidField, "occurred_at"},
 		{"wrong type", replace(`"resolved": true`, `"resolved": "yes"`), 400, api.CodeInvalidType, "resolved"},
 	}
 	sink := &recordingSink{}

@@ -61,6 +61,7 @@ func TestScoreRejectsBadInput(t *testing.T) {
 		status      int
 		code        string
 		field       string // "" when the problem names none
+		message     string // a part of the message, "" for any
 	}
 	attrs65 := `{"channel":"phone","intent":{"name":"x"},"attributes":{`
 	for i := range 65 {
@@ -73,27 +74,28 @@ func TestScoreRejectsBadInput(t *testing.T) {
 	big := contractExample[:len(contractExample)-1] + `,"customer_note":"` + strings.Repeat("x", 65<<10) + `"}`
 
 	cases := []badCase{
-		{name: "malformed JSON", body: `{"customer": `, status: 400, code: api.CodeInvalidJSON},
+		{name: "malformed JSON", body: `{"customer": `, status: 400, code: api.CodeInvalidJSON, message: "at byte offset 13: unexpected end of input"},
+		{name: "invalid character", body: `{"channel": phone}`, status: 400, code: api.CodeInvalidJSON, message: "at byte offset 12: invalid character 'p'"},
 		{name: "not JSON at all", body: `hello`, status: 400, code: api.CodeInvalidJSON},
 		{name: "empty body", body: ``, status: 400, code: api.CodeInvalidJSON},
 		{name: "body is an array", body: `[1, 2]`, status: 400, code: api.CodeInvalidType},
 		{name: "body is null", body: `null`, status: 400, code: api.CodeInvalidType},
 		{name: "trailing object", body: contractExample + `{}`, status: 400, code: api.CodeInvalidJSON},
-		{name: "trailing garbage", body: contractExample + ` x`, status: 400, code: api.CodeInvalidJSON},
+		{name: "trailing garbage", body: contractExample + ` x`, status: 400, code: api.CodeInvalidJSON, message: "unexpected data after the JSON object"},
 		{name: "missing closing brace", body: strings.TrimSuffix(contractExample, "}"), status: 400, code: api.CodeInvalidJSON},
 		{name: "unescaped control character", body: strings.Replace(contractExample, `"phone"`, "\"ph\tone\"", 1), status: 400, code: api.CodeInvalidJSON},
 		{name: "unknown top-level field", body: withValue(t, "colour", `"red"`), status: 400, code: api.CodeUnknownField, field: "colour"},
-		{name: "unknown nested field", body: withValue(t, "friction.mood", `"grumpy"`), status: 400, code: api.CodeUnknownField, field: "friction.mood"},
-		{name: "field name in another case", body: withValue(t, "Channel", `"phone"`), status: 400, code: api.CodeUnknownField, field: "Channel"},
-		{name: "field given twice", body: `{"channel":"phone","intent":{"name":"x"},"channel":"web"}`, status: 400, code: api.CodeDuplicateField, field: "channel"},
-		{name: "attribute given twice", body: `{"channel":"phone","intent":{"name":"x"},"attributes":{"a":1,"a":2}}`, status: 400, code: api.CodeDuplicateField, field: "attributes.a"},
+		{name: "unknown nested field", body: withValue(t, "friction.mood", `"grumpy"`), status: 400, code: api.CodeUnknownField, field: "friction.mood",
+			message: "friction has: repeat_contacts_7d, failed_self_service_24h, wait_seconds, transfers, open_complaint, sentiment"},
+		{name: "unknown field in an object named in another case", body: `{"channel":"phone","intent":{"name":"x"},"Friction":{"mood":1}}`, status: 400, code: api.CodeUnknownField, field: "friction.mood"},
+		{name: "unknown field after a wrong type", body: `{"channel":"phone","intent":{"name":"x"},"customer":{"tier":1,"colour":"red"}}`, status: 400, code: api.CodeInvalidType, field: "customer.tier"},
 		{name: "NaN literal", body: strings.Replace(contractExample, `-0.6`, `NaN`, 1), status: 400, code: api.CodeInvalidJSON},
 		{name: "Infinity literal", body: strings.Replace(contractExample, `180`, `Infinity`, 1), status: 400, code: api.CodeInvalidJSON},
 		{name: "number beyond float64", body: withValue(t, "friction.wait_seconds", `1e400`), status: 400, code: api.CodeInvalidField, field: "friction.wait_seconds"},
 		{name: "huge money amount", body: withValue(t, "customer.lifetime_value", `1e300`), status: 400, code: api.CodeInvalidField, field: "customer.lifetime_value"},
 		{name: "huge count", body: withValue(t, "friction.transfers", `99999999999999999999`), status: 400, code: api.CodeInvalidField, field: "friction.transfers"},
 		{name: "count above the limit", body: withValue(t, "friction.repeat_contacts_7d", `1000000`), status: 400, code: api.CodeInvalidField, field: "friction.repeat_contacts_7d"},
-		{name: "fractional count", body: withValue(t, "friction.transfers", `1.5`), status: 400, code: api.CodeInvalidField, field: "friction.transfers"},
+		{name: "fractional count", body: withValue(t, "friction.transfers", `1.5`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "must be a whole number, got 1.5"},
 		{name: "count in exponent form", body: withValue(t, "friction.transfers", `1e2`), status: 400, code: api.CodeInvalidField, field: "friction.transfers"},
 		{name: "negative repeat contacts", body: withValue(t, "friction.repeat_contacts_7d", `-1`), status: 400, code: api.CodeInvalidField, field: "friction.repeat_contacts_7d"},
 		{name: "negative failed self-service", body: withValue(t, "friction.failed_self_service_24h", `-3`), status: 400, code: api.CodeInvalidField, field: "friction.failed_self_service_24h"},
@@ -109,8 +111,8 @@ func TestScoreRejectsBadInput(t *testing.T) {
 		{name: "missing intent", body: withValue(t, "intent", ``), status: 400, code: api.CodeInvalidField, field: "intent.name"},
 		{name: "unknown tier", body: withValue(t, "customer.tier", `"diamond"`), status: 400, code: api.CodeInvalidField, field: "customer.tier"},
 		{name: "customer id too long", body: withValue(t, "customer.id", `"`+strings.Repeat("c", 300)+`"`), status: 400, code: api.CodeInvalidField, field: "customer.id"},
-		{name: "invalid UTF-8 in a string", body: strings.Replace(contractExample, `"phone"`, "\"ph\xffone\"", 1), status: 400, code: api.CodeInvalidField, field: "channel"},
-		{name: "unpaired surrogate escape", body: withValue(t, "intent.name", `"\ud800x"`), status: 400, code: api.CodeInvalidField, field: "intent.name"},
+		{name: "invalid UTF-8 in a string", body: `{"channel":"ph` + "\xff" + `one"}`, status: 400, code: api.CodeInvalidJSON, message: "not valid UTF-8 (at byte offset 14)"},
+		{name: "invalid UTF-8 in a field name", body: strings.Replace(contractExample, `"channel"`, "\"chan\xc3nel\"", 1), status: 400, code: api.CodeInvalidJSON},
 		{name: "too many attributes", body: attrs65, status: 400, code: api.CodeInvalidField, field: "attributes"},
 		{name: "attribute out of range", body: withValue(t, "attributes.any_extra_feature", `1e13`), status: 400, code: api.CodeInvalidField, field: "attributes.any_extra_feature"},
 		{name: "unknown treatment", body: withValue(t, "treatments[1]", `"free_lunch"`), status: 400, code: api.CodeInvalidField, field: "treatments[1]"},
@@ -138,12 +140,19 @@ func TestScoreRejectsBadInput(t *testing.T) {
 		{"channel", `{}`}, {"friction", `[]`}, {"friction.repeat_contacts_7d", `"2"`},
 		{"friction.failed_self_service_24h", `false`}, {"friction.wait_seconds", `"180"`},
 		{"friction.transfers", `{}`}, {"friction.open_complaint", `"yes"`}, {"friction.sentiment", `"bad"`},
-		{"attributes", `[1]`}, {"attributes.any_extra_feature", `"1"`}, {"attributes.any_extra_feature", `null`},
+		{"attributes", `[1]`}, {"attributes.any_extra_feature", `"1"`},
 		{"treatments", `"fast_resolution"`}, {"treatments[1]", `3`},
 	}
+	// the answer names the map or list, not the key or index: encoding/json
+	// reports neither
+	namedAs := map[string]string{"attributes.any_extra_feature": "attributes", "treatments[1]": "treatments"}
 	for _, w := range wrongTypes {
+		field := w.path
+		if f, ok := namedAs[w.path]; ok {
+			field = f
+		}
 		cases = append(cases, badCase{name: "wrong type for " + w.path + " " + w.raw, body: withValue(t, w.path, w.raw),
-			status: 400, code: api.CodeInvalidType, field: w.path})
+			status: 400, code: api.CodeInvalidType, field: field})
 	}
 
 	ts := newTestServer(t, api.Config{})
@@ -187,6 +196,7 @@ func TestScoreRejectsBadInput(t *testing.T) {
 				require.NotNil(t, p.Error.Field, "message: %s", p.Error.Message)
 				require.Equal(t, tc.field, *p.Error.Field, "message: %s", p.Error.Message)
 			}
+			require.Contains(t, p.Error.Message, tc.message)
 			if tc.status == 405 {
 				require.Equal(t, "POST", r.header.Get("Allow"))
 			}
@@ -215,6 +225,11 @@ func TestScoreAcceptsContractVariants(t *testing.T) {
 		{name: "escaped field names and strings", body: `{"chan\u006eel":"ph\u006fne","intent":{"name":"order_status"},"customer":{"id":"c-\u00e9\ud83d\ude00"}}`},
 		{name: "minimal request", body: `{"channel":"web","intent":{"name":"order_status"}}`},
 		{name: "white space around the object", body: "\n\t " + contractExample + " \r\n"},
+		{name: "attribute null counts as absent", body: withValue(t, "attributes.any_extra_feature", `null`)},
+		// documented leniencies of encoding/json (docs/api.md)
+		{name: "field name in another case", body: withValue(t, "channel", ``)[:1] + `"Channel":"phone",` + withValue(t, "channel", ``)[1:], want: "fast_resolution"},
+		{name: "field given twice: the last counts", body: `{"channel":"",` + contractExample[1:]}, // an empty channel is a 400
+		{name: "unpaired surrogate escape becomes U+FFFD", body: withValue(t, "intent.name", `"\ud800x"`)},
 	}
 	ts := newTestServer(t, api.Config{})
 	for _, tc := range cases {
