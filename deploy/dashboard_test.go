@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"situ/internal/situtest"
 )
 
 const dashboardFile = "grafana/situ-dashboard.json"
@@ -171,10 +173,10 @@ func TestDashboardQueriesWhatSituExports(t *testing.T) {
 	learner := startServe(t, "--role", "learner", "--kafka-brokers", brokers)
 	api := startServe(t, "--role", "api", "--kafka-brokers", brokers, "--policy", "kubernetes/policy.yaml")
 
-	for _, p := range []*situProcess{api, learner} {
+	for _, p := range []*situtest.Process{api, learner} {
 		for _, path := range []string{"/healthz", "/readyz"} {
-			status, body := p.get(t, path)
-			require.Equal(t, http.StatusOK, status, "GET %s%s: %s", p.url, path, body)
+			status, body := p.Get(t, path)
+			require.Equal(t, http.StatusOK, status, "GET %s%s: %s", p.URL, path, body)
 		}
 	}
 
@@ -184,7 +186,7 @@ func TestDashboardQueriesWhatSituExports(t *testing.T) {
 			Rules []string `json:"rules"`
 		} `json:"policy"`
 	}
-	status := api.post(t, "/v1/score", map[string]any{
+	status := api.Post(t, "/v1/score", map[string]any{
 		"customer": map[string]any{"id": "c-deploy", "lifetime_value": 5400, "annual_spend": 1200, "tenure_months": 38, "tier": "gold"},
 		"intent":   map[string]any{"name": "billing_dispute", "confidence": 0.8},
 		"channel":  "phone",
@@ -193,19 +195,19 @@ func TestDashboardQueriesWhatSituExports(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.NotEmpty(t, decision.DecisionID)
 	require.NotEmpty(t, decision.Policy.Rules, "the request is meant to fire rules, so situ_policy_rules_fired_total has series")
-	status = api.post(t, "/v1/outcomes", map[string]any{
+	status = api.Post(t, "/v1/outcomes", map[string]any{
 		"outcome_id": "o-deploy", "decision_id": decision.DecisionID, "resolved": true, "csat": 4,
 		"occurred_at": time.Now().UTC().Format(time.RFC3339),
 	}, nil)
 	require.Equal(t, http.StatusAccepted, status)
 
 	exported := map[string]*dto.MetricFamily{}
-	for _, p := range []*situProcess{api, learner} {
-		status, body := p.get(t, "/metrics")
+	for _, p := range []*situtest.Process{api, learner} {
+		status, body := p.Get(t, "/metrics")
 		require.Equal(t, http.StatusOK, status)
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-		require.NoError(t, err, "%s/metrics", p.url)
+		require.NoError(t, err, "%s/metrics", p.URL)
 		for name, f := range families {
 			if have, ok := exported[name]; ok {
 				have.Metric = append(have.Metric, f.Metric...)

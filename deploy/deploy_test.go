@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
+
+	"situ/internal/situtest"
 )
 
 // situBin is the situ binary the tests run. TestMain builds it once, with
@@ -38,18 +40,15 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}
-	situBin = filepath.Join(dir, "situ")
-	args := []string{"build", "-o", situBin}
+	var ldflags []string
 	// Without a -X flag in the Dockerfile the binary is built plainly and
 	// TestDockerfileStampsTheVersion fails.
 	if df, err := readDockerfile(); err == nil {
 		if symbol := df.versionSymbol(); symbol != "" {
-			args = append(args, "-ldflags", "-X "+symbol+"="+testVersion)
+			ldflags = []string{"-ldflags", "-X " + symbol + "=" + testVersion}
 		}
 	}
-	build := exec.Command("go", append(args, "situ/cmd/situ")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if situBin, err = situtest.Build(dir, ldflags...); err != nil {
 		fmt.Fprintln(os.Stderr, "build situ:", err)
 		exit(1)
 	}

@@ -113,7 +113,7 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	valid := produceStream(t, whole.Brokers(), n, 1)
 	p := startSitu(t, append(learnerFlags, "--kafka-brokers", whole.Addr())...)
 	want := waitForUpdates(t, whole.Brokers(), int64(valid), 60*time.Second)
-	p.stop()
+	p.Stop(t)
 
 	killed := startBroker(t, 3)
 	require.Equal(t, valid, produceStream(t, killed.Brokers(), n, 1))
@@ -126,7 +126,7 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 		// kill it at a random moment after it has made progress of its own
 		waitForUpdates(t, killed.Brokers(), before.Model.Updates+1, 30*time.Second)
 		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
-		p.kill()
+		p.Kill()
 		kills++
 		snap, _ := latest(t, killed.Brokers())
 		progress = append(progress, snap.Model.Updates)

@@ -28,7 +28,7 @@ func TestLearningBeatsFixedStrategies(t *testing.T) {
 
 	reportFile := filepath.Join(dir, "report.json")
 	plot := filepath.Join(dir, "sim.svg")
-	sim := exec.Command(situBin, "sim", "--url", p.url(""), "--kafka-brokers", broker,
+	sim := exec.Command(situBin, "sim", "--url", p.URL, "--kafka-brokers", broker,
 		"--contacts", strconv.Itoa(learningContacts), "--window", strconv.Itoa(learningContacts/15),
 		"--seed", "7", "--concurrency", "8", "--json", reportFile, "--plot", plot)
 	out, err := sim.CombinedOutput()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"situ/internal/situtest"
 )
 
 type scoreAnswer struct {
@@ -35,42 +36,42 @@ func TestReplicasServeTheNewModel(t *testing.T) {
 	c := startSitu(t, append([]string{"--role", "api"}, brokers...)...)
 
 	// the learner role does not score
-	resp, err := http.Post(learner.url("/v1/score"), "application/json", nil)
+	resp, err := http.Post(learner.URL+"/v1/score", "application/json", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	var first scoreAnswer
-	require.Equal(t, http.StatusOK, postJSON(t, a.url("/v1/score"), contact, &first))
+	require.Equal(t, http.StatusOK, a.Post(t, "/v1/score", contact, &first))
 	start := first.ModelVersion
 
 	for i := 0; i < 200; i++ {
-		replica := []*process{a, c}[i%2]
+		replica := []*situtest.Process{a, c}[i%2]
 		var d scoreAnswer
-		require.Equal(t, http.StatusOK, postJSON(t, replica.url("/v1/score"), contact, &d))
+		require.Equal(t, http.StatusOK, replica.Post(t, "/v1/score", contact, &d))
 		outcome := map[string]any{"outcome_id": fmt.Sprintf("o-%d", i), "decision_id": d.DecisionID, "resolved": true, "csat": 5,
 			"upsell_accepted": d.Treatment == "pamper_upsell", "revenue": 100, "handle_seconds": 300, "occurred_at": time.Now().UTC().Format(time.RFC3339)}
-		require.Equal(t, http.StatusAccepted, postJSON(t, []*process{c, a}[i%2].url("/v1/outcomes"), outcome, nil))
+		require.Equal(t, http.StatusAccepted, []*situtest.Process{c, a}[i%2].Post(t, "/v1/outcomes", outcome, nil))
 	}
 
 	// wait for the learner to publish a model with all 200 outcomes
 	snap := waitForUpdates(t, []string{b.Addr()}, 200, 30*time.Second)
 	published := time.Now()
 	require.Greater(t, snap.Model.Version, start)
-	for _, replica := range []*process{a, c} {
+	for _, replica := range []*situtest.Process{a, c} {
 		for {
 			var d scoreAnswer
-			require.Equal(t, http.StatusOK, postJSON(t, replica.url("/v1/score"), contact, &d))
+			require.Equal(t, http.StatusOK, replica.Post(t, "/v1/score", contact, &d))
 			if d.ModelVersion >= snap.Model.Version {
 				break
 			}
-			require.Less(t, time.Since(published), 2*time.Second, "replica %s still serves model %d, learner published %d", replica.addr, d.ModelVersion, snap.Model.Version)
+			require.Less(t, time.Since(published), 2*time.Second, "replica %s still serves model %d, learner published %d", replica.Addr, d.ModelVersion, snap.Model.Version)
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	t.Logf("both replicas serve model %d within %s of its publication", snap.Model.Version, time.Since(published).Round(time.Millisecond))
 	var va, vc scoreAnswer
-	postJSON(t, a.url("/v1/score"), contact, &va)
-	postJSON(t, c.url("/v1/score"), contact, &vc)
+	a.Post(t, "/v1/score", contact, &va)
+	c.Post(t, "/v1/score", contact, &vc)
 	require.Equal(t, va.ModelVersion, vc.ModelVersion, "both replicas serve the same version")
 }

@@ -1,0 +1,175 @@
+// Package situtest runs the situ binary for end-to-end tests: it builds
+// it, finds free loopback ports, starts `situ serve` processes and waits
+// until they are ready, stops or kills them, and speaks JSON to them over
+// HTTP. Only tests import it.
+package situtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Build compiles situ/cmd/situ into dir and returns the binary's path;
+// extra arguments go to `go build` before the package (e.g. -ldflags).
+func Build(dir string, extra ...string) (string, error) {
+	bin := dir + "/situ"
+	args := append(append([]string{"build", "-o", bin}, extra...), "situ/cmd/situ")
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return bin, cmd.Run()
+}
+
+// FreeAddr returns a loopback address whose port was free just now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// client keeps no idle connections, so nothing outlives a test.
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// Process is a running `situ serve`.
+type Process struct {
+	// Addr is the HTTP address, URL its base URL (http://HOST:PORT).
+	Addr, URL string
+	args      []string
+	cmd       *exec.Cmd
+	out       *lockedBuffer
+	done      chan struct{}
+}
+
+// Serve runs `bin serve` with args on a free loopback address, without the
+// SITU_* variables of the test's environment, and waits up to 20 s until
+// /readyz answers 200. When the test ends the process gets SIGTERM (and
+// SIGKILL 15 s later); its output is logged if the test failed.
+func Serve(t testing.TB, bin string, args ...string) *Process {
+	t.Helper()
+	addr := FreeAddr(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--log-level", "warn"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SITU_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	p := &Process{Addr: addr, URL: "http://" + addr, args: args, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Stop(t)
+		if t.Failed() {
+			t.Logf("situ serve %s output:\n%s", strings.Join(args, " "), tail(p.out.String(), 8000))
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if status, _ := p.Get(t, "/readyz"); status == http.StatusOK {
+			return p
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("situ serve %s exited before it was ready:\n%s", strings.Join(args, " "), p.out.String())
+		case <-time.After(25 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("situ serve %s not ready within 20s:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	}
+}
+
+// Kill ends the process with SIGKILL: no clean shutdown.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop ends the process with SIGTERM and waits for it; after 15 s it kills
+// it and fails the test.
+func (p *Process) Stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Errorf("situ serve %s did not stop within 15s of SIGTERM", strings.Join(p.args, " "))
+		p.Kill()
+	}
+}
+
+// Get returns the status and body of GET path (status 0: no answer).
+func (p *Process) Get(t testing.TB, path string) (int, []byte) {
+	t.Helper()
+	resp, err := client.Get(p.URL + path)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, body
+}
+
+// Post posts body as JSON to path and decodes the answer into out (if
+// not nil); it returns the status.
+func (p *Process) Post(t testing.TB, path string, body any, out any) int {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	resp, err := client.Post(p.URL+path, "application/json", bytes.NewReader(b))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(data, out), "answer: %s", data)
+	}
+	return resp.StatusCode
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
