@@ -45,7 +45,7 @@ const (
 type readerConfig struct {
 	brokers []string
 	topic   string
-	// maxWait bounds a fetch, and so Close (PITFALLS: ≤ 1 s).
+	// maxWait bounds a fetch, and so Close, which waits for it (≤ 1 s).
 	maxWait time.Duration
 	log     *zap.Logger
 	// readErrors counts fetch errors (the reader retries them).

@@ -12,7 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Default topic names (DESIGN.md, Topics).
+// Default topic names (docs/kafka.md).
 const (
 	DefaultDecisionsTopic   = "nba.decisions"
 	DefaultOutcomesTopic    = "nba.outcomes"

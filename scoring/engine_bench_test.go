@@ -12,7 +12,7 @@ import (
 
 func confidence(v float64) *float64 { return &v }
 
-// realisticRequest is the contract example of DESIGN.md.
+// realisticRequest is the contract example of docs/api.md.
 func realisticRequest() scoring.Request {
 	return scoring.Request{Context: features.Context{
 		Customer:   features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
