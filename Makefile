@@ -24,9 +24,10 @@ test: lint ## the whole suite: lint, then every test with the race detector
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
 .PHONY: lint
-lint: ## gofmt, go vet and a go.mod tidiness check
+lint: ## gofmt, go vet, go.mod tidy and verified
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
 	$(GO) mod verify
 
 .PHONY: bench

@@ -2,14 +2,15 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"reflect"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"situ/features"
 	"situ/models"
@@ -32,32 +33,32 @@ func decodeScoreRequest(body []byte, req *scoreRequest) error {
 // decodeOutcome decodes the body of POST /v1/outcomes strictly into o.
 func decodeOutcome(body []byte, o *models.Outcome) error {
 	err := decodeStrict(body, o)
-	// occurred_at (a time.Time) is the one field with a decoder of its own,
-	// and encoding/json does not say which field such a decoder failed on.
-	if re, ok := err.(*requestError); ok && re.code == CodeInvalidField && re.field == "" {
+	// occurred_at (a time.Time) is the one field with a format of its own
+	var (
+		re *requestError
+		fe *features.FieldError
+	)
+	if errors.As(err, &re) && re.field == "occurred_at" || errors.As(err, &fe) && fe.Field == "occurred_at" {
 		return &features.FieldError{Field: "occurred_at", Message: "must be an RFC 3339 time string, e.g. 2026-11-22T10:00:00Z"}
 	}
 	return err
 }
 
+// decodeOptions are those of every request body: json v2's strict defaults
+// (valid UTF-8, no duplicate names, exact-case names, one value and nothing
+// after it but white space) plus no member the struct does not define.
+var decodeOptions = json.RejectUnknownMembers(true)
+
 // decodeStrict decodes body into v (a pointer to a struct) with
-// encoding/json, and holds the body to the contract's rules: valid UTF-8,
-// exactly one JSON object and nothing after it but white space, no field
-// the struct does not define. Errors are *requestError or
-// *features.FieldError, each a 4xx: the field's path where there is one,
-// the byte offset of a syntax error.
+// github.com/go-json-experiment/json (encoding/json v2) and holds it to the
+// contract's rules: valid UTF-8, exactly one JSON object and nothing after
+// it but white space, names matched exactly and given once, no field the
+// struct does not define. Errors are *requestError or *features.FieldError,
+// each a 4xx: the field's path where there is one, the byte offset of a
+// syntax error.
 func decodeStrict(body []byte, v any) error {
-	if !utf8.Valid(body) {
-		return invalidUTF8(body)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err, body, v)
-	}
-	end := int(dec.InputOffset())
-	if rest := bytes.TrimLeft(body[end:], " \t\r\n"); len(rest) > 0 {
-		return syntaxError(len(body)-len(rest), "unexpected data after the JSON object (send exactly one object)")
+	if err := json.Unmarshal(body, v, decodeOptions); err != nil {
+		return decodeError(err, body, reflect.TypeOf(v).Elem())
 	}
 	// null is the one value other than an object that decodes into a
 	// struct without an error
@@ -67,29 +68,73 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-// decodeError turns an error of encoding/json's Decoder into a 4xx one.
-func decodeError(err error, body []byte, v any) error {
+// decodeError turns an error of json.Unmarshal into a 4xx one; t is the
+// type decoded into.
+func decodeError(err error, body []byte, t reflect.Type) error {
+	if !utf8.Valid(body) { // the same message wherever the decoder stopped
+		return invalidUTF8(body)
+	}
 	var (
-		syntaxErr *json.SyntaxError
-		typeErr   *json.UnmarshalTypeError
+		syntaxErr *jsontext.SyntacticError
+		semErr    *json.SemanticError
 	)
 	switch {
-	case errors.Is(err, io.EOF):
-		return &requestError{status: 400, code: CodeInvalidJSON, message: "the body is empty: send a JSON object"}
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return syntaxError(len(body), "unexpected end of input")
 	case errors.As(err, &syntaxErr):
-		return syntaxError(max(int(syntaxErr.Offset)-1, 0), syntaxErr.Error()) // Offset counts the bad byte
-	case errors.As(err, &typeErr):
-		return typeError(typeErr)
+		return syntacticError(syntaxErr, body, t)
+	case errors.As(err, &semErr):
+		return semanticError(semErr, t)
 	}
-	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if key, uerr := strconv.Unquote(quoted); uerr == nil {
-			return unknownField(body, reflect.TypeOf(v).Elem(), key)
+	return &requestError{status: 400, code: CodeInvalidJSON, message: "invalid JSON: " + truncate(err.Error())}
+}
+
+func syntacticError(e *jsontext.SyntacticError, body []byte, t reflect.Type) error {
+	off := int(e.ByteOffset)
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return &requestError{status: 400, code: CodeInvalidJSON, message: "the body is empty: send a JSON object"}
+	case errors.Is(e.Err, io.ErrUnexpectedEOF):
+		return syntaxError(len(body), "unexpected end of input")
+	case strings.HasSuffix(e.Err.Error(), "after top-level value"):
+		return syntaxError(off, "unexpected data after the JSON object (send exactly one object)")
+	case strings.HasPrefix(e.Err.Error(), "duplicate object member name"):
+		return &requestError{status: 400, code: CodeInvalidJSON, field: truncate(fieldPath(t, e.JSONPointer)),
+			message: fmt.Sprintf("is given more than once (byte offset %d): send each field once", off)}
+	}
+	return syntaxError(off, e.Err.Error())
+}
+
+// semanticError reports valid JSON that does not fit the struct: an
+// unknown name, a value of the wrong JSON type, a number the field cannot
+// hold (1.5 or 1e400 for a count, 1e400 for an amount), or a value its
+// type's own decoder refuses (time.Time).
+func semanticError(e *json.SemanticError, t reflect.Type) error {
+	field := truncate(fieldPath(t, e.JSONPointer))
+	if errors.Is(e.Err, json.ErrUnknownName) {
+		return unknownField(t, e.JSONPointer, field)
+	}
+	got := map[jsontext.Kind]string{'t': "a boolean", 'f': "a boolean", '{': "an object", '[': "an array",
+		'"': "a string", '0': "a number", 'n': "null"}[e.JSONKind]
+	if e.GoType != nil && e.JSONKind == '0' && isNumber(e.GoType) {
+		lit := truncate(string(e.JSONValue))
+		msg := "is out of range, got " + lit
+		if k := e.GoType.Kind(); k >= reflect.Int && k <= reflect.Uint64 && strings.ContainsAny(lit, ".eE") {
+			msg = "must be a whole number, got " + lit
 		}
+		return &features.FieldError{Field: field, Message: msg}
 	}
-	// an error of a field type's own decoder (time.Time): a bad value
-	return &requestError{status: 400, code: CodeInvalidField, message: "invalid value: " + truncate(err.Error())}
+	if field == "" {
+		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got " + got}
+	}
+	if e.GoType == nil || got == "" { // not expected from the types decoded here
+		return &features.FieldError{Field: field, Message: "invalid value"}
+	}
+	return &requestError{status: 400, code: CodeInvalidType, field: field,
+		message: "expected " + jsonType(e.GoType) + ", got " + got}
+}
+
+func isNumber(t reflect.Type) bool {
+	k := t.Kind()
+	return k >= reflect.Int && k <= reflect.Uint64 || k == reflect.Float32 || k == reflect.Float64
 }
 
 // syntaxError reports malformed JSON at a byte offset (from 0) of the body.
@@ -109,31 +154,6 @@ func invalidUTF8(body []byte) error {
 		i += n
 	}
 	return &requestError{status: 400, code: CodeInvalidJSON, message: fmt.Sprintf("the body is not valid UTF-8 (at byte offset %d)", i)}
-}
-
-// typeError reports a value of the wrong JSON type, or a number the field
-// cannot hold (1.5 or 1e400 for a count, 1e400 for an amount).
-func typeError(e *json.UnmarshalTypeError) error {
-	// the path joins the JSON names of the fields, but for the Go name of
-	// the embedded features.Context of scoreRequest
-	field := strings.TrimPrefix(e.Field, "Context.")
-	if lit, ok := strings.CutPrefix(e.Value, "number "); ok {
-		msg := "is out of range, got " + truncate(lit)
-		if k := e.Type.Kind(); k >= reflect.Int && k <= reflect.Uint64 && strings.ContainsAny(lit, ".eE") {
-			msg = "must be a whole number, got " + truncate(lit)
-		}
-		return &features.FieldError{Field: field, Message: msg}
-	}
-	got := map[string]string{"bool": "a boolean", "object": "an object", "array": "an array",
-		"string": "a string", "number": "a number"}[e.Value]
-	if got == "" {
-		got = e.Value
-	}
-	if field == "" {
-		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got " + got}
-	}
-	return &requestError{status: 400, code: CodeInvalidType, field: field,
-		message: "expected " + jsonType(e.Type) + ", got " + got}
 }
 
 // jsonType names the JSON type that decodes into t.
@@ -156,60 +176,80 @@ func jsonType(t reflect.Type) string {
 	}
 }
 
-// unknownField names a field that t does not define. encoding/json names
-// only the key; its path and the fields allowed there are found by
-// decoding the body again, generically (this is the error path).
-func unknownField(body []byte, t reflect.Type, key string) error {
-	var doc any
-	_ = json.Unmarshal(body, &doc) // the decoder has already read it as JSON
-	path, where, allowed := locateUnknown(doc, t, "", key)
-	if path == "" { // not found: name the key alone
-		path, where, allowed = key, "", nil
-	}
+// unknownField names a member that the struct at ptr's parent does not
+// define, and lists the names it does.
+func unknownField(t reflect.Type, ptr jsontext.Pointer, field string) error {
 	msg := "is not a known field"
-	if allowed != nil {
+	if st := typeAt(t, ptr.Parent()); st != nil && st.Kind() == reflect.Struct {
+		fields := jsonFields(st)
+		names := make([]string, len(fields))
+		for i, f := range fields {
+			names[i] = f.Name
+		}
+		where := fieldPath(t, ptr.Parent())
 		if where == "" {
 			where = "the body"
 		}
-		msg += "; " + where + " has: " + strings.Join(allowed, ", ")
+		msg += "; " + where + " has: " + strings.Join(names, ", ")
 	}
-	return &requestError{status: 400, code: CodeUnknownField, field: truncate(path), message: msg}
+	return &requestError{status: 400, code: CodeUnknownField, field: field, message: msg}
 }
 
-// locateUnknown finds key in doc where the struct type t (at path prefix)
-// or one of its struct fields does not define it, and returns its path,
-// the path of the object holding it and the names allowed there.
-func locateUnknown(doc any, t reflect.Type, prefix, key string) (path, where string, allowed []string) {
-	obj, ok := doc.(map[string]any)
-	for t.Kind() == reflect.Pointer {
+// fieldPath turns a JSON Pointer into the path the API reports: names
+// joined with dots, list items as [i] (/friction/repeat_contacts_7d →
+// friction.repeat_contacts_7d, /treatments/1 → treatments[1]).
+func fieldPath(t reflect.Type, ptr jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range ptr.Tokens() {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			b.WriteString("[" + tok + "]")
+		} else {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(tok)
+		}
+		t = elemType(t, tok)
+	}
+	return b.String()
+}
+
+// typeAt is the Go type at ptr within t, nil where t does not reach.
+func typeAt(t reflect.Type, ptr jsontext.Pointer) reflect.Type {
+	for tok := range ptr.Tokens() {
+		t = elemType(t, tok)
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if !ok || t.Kind() != reflect.Struct {
-		return "", "", nil
+	return t
+}
+
+// elemType is the type of member or item tok of t, nil if none.
+func elemType(t reflect.Type, tok string) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	fields := jsonFields(t)
-	names := make([]string, len(fields))
-	known := false
-	for i, f := range fields {
-		names[i] = f.Name
-		known = known || strings.EqualFold(f.Name, key) // encoding/json matches names case-insensitively
+	if t == nil {
+		return nil
 	}
-	if _, here := obj[key]; here && !known {
-		return join(prefix, key), prefix, names
-	}
-	for _, f := range fields {
-		for k, v := range obj {
-			if strings.EqualFold(k, f.Name) {
-				if path, where, allowed = locateUnknown(v, f.Type, join(prefix, f.Name), key); path != "" {
-					return path, where, allowed
-				}
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return t.Elem()
+	case reflect.Struct:
+		for _, f := range jsonFields(t) {
+			if f.Name == tok {
+				return f.Type
 			}
 		}
 	}
-	return "", "", nil
+	return nil
 }
 
-// jsonFields lists the fields of struct type t as encoding/json sees them:
+// jsonFields lists the fields of struct type t as the decoder sees them:
 // JSON names, embedded structs flattened.
 func jsonFields(t reflect.Type) []reflect.StructField {
 	var out []reflect.StructField
@@ -228,11 +268,4 @@ func jsonFields(t reflect.Type) []reflect.StructField {
 		}
 	}
 	return out
-}
-
-func join(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
 }

@@ -74,6 +74,8 @@ func TestOutcomeRejected(t *testing.T) {
 		{"malformed JSON", `{"outcome_id": `, 400, api.CodeInvalidJSON, ""},
 		{"trailing data", outcomeExample + `{}`, 400, api.CodeInvalidJSON, ""},
 		{"unknown field", replace(`"churned": false`, `"churned": false, "mood": "ok"`), 400, api.CodeUnknownField, "mood"},
+		{"field given twice", replace(`"resolved": true`, `"resolved": true, "resolved": false`), 400, api.CodeInvalidJSON, "resolved"},
+		{"field name in another case", replace(`"resolved": true`, `"Resolved": true`), 400, api.CodeUnknownField, "Resolved"},
 		{"missing outcome id", replace(`"outcome_id": "o-1", `, ``), 400, api.CodeInvalidField, "outcome_id"},
 		{"missing decision id", replace(`"decision_id": "d-1", `, ``), 400, api.CodeInvalidField, "decision_id"},
 		{"csat out of range", replace(`"csat": 4`, `"csat": 7`), 400, api.CodeInvalidField, "csat"},

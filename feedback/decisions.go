@@ -2,12 +2,12 @@ package feedback
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	json "github.com/go-json-experiment/json"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -290,7 +290,7 @@ func (p *DecisionPublisher) write(ctx context.Context, batch []models.LoggedDeci
 	var bad uint64
 	for i := range batch {
 		d := &batch[i]
-		value, err := json.Marshal(d)
+		value, err := json.Marshal(d) // github.com/go-json-experiment/json
 		if err != nil || len(value)+len(d.DecisionID) > maxMessageBytes-512 {
 			bad++
 			p.log.Error("decision event not encodable, dropped", zap.Int("bytes", len(value)), zap.Error(err))

@@ -3,14 +3,15 @@ package feedback
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -199,19 +200,53 @@ func writeDeadLetter(ctx context.Context, w *kafka.Writer, m kafka.Message, pos 
 	return nil
 }
 
-// decodeJSON decodes exactly one JSON value from data into v.
+// decodeJSON decodes exactly one JSON value from data into v with
+// github.com/go-json-experiment/json: valid UTF-8, names matched exactly and
+// given once, nothing after the value but white space. Unknown names are
+// skipped, so that producers may add fields.
 func decodeJSON(data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("empty message value")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
+		var (
+			semErr *json.SemanticError
+			synErr *jsontext.SyntacticError
+		)
+		switch {
+		case errors.As(err, &semErr) && semErr.JSONKind != 0:
+			// "decode: outcome_id: cannot unmarshal number into string"
+			return fmt.Errorf("decode: %s: cannot unmarshal %s into %v: %w", pointerPath(semErr.JSONPointer),
+				kindName(semErr.JSONKind), semErr.GoType, err)
+		case errors.As(err, &synErr) && strings.HasSuffix(synErr.Err.Error(), "after top-level value"):
+			return fmt.Errorf("decode: data after the JSON value: %w", err)
+		}
 		return fmt.Errorf("decode: %w", err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("decode: data after the JSON value")
-	}
 	return nil
+}
+
+// pointerPath turns a JSON Pointer into a dotted path (/a/b → a.b).
+func pointerPath(p jsontext.Pointer) string {
+	return strings.ReplaceAll(strings.TrimPrefix(string(p), "/"), "/", ".")
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return k.String()
 }
 
 func truncate(s string, n int) string {

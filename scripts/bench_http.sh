@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # HTTP load test of POST /v1/score (make bench-http).
 #
-# Runs situ serve and cmd/situ-baseline (a minimal gin handler that decodes
-# the same JSON body and answers a JSON document of the same size) side by
-# side and loads them alternately with wrk, ROUNDS rounds each, same
-# threads, connections and duration. Prints every round, then the medians
-# and the ratios situ/baseline: throughput (target ≥ 0.85) and p99 latency
-# (target ≤ 1.3).
+# Runs a situ API replica (situ serve --role api) and cmd/situ-baseline (a
+# minimal gin handler that decodes the same JSON body and answers a JSON
+# document of the same size) side by side and loads them alternately with
+# wrk, ROUNDS rounds each, same threads, connections and duration. Prints
+# every round, then the medians and the ratios situ/baseline: throughput
+# (target ≥ 0.85) and p99 latency (target ≤ 1.3).
 #
-# Fairness: both servers run with GOMAXPROCS=1 pinned to one CPU and wrk
-# (one thread) to another, when the machine has two CPUs and taskset; the
-# servers are loaded one at a time and the order alternates per round.
+# As in production, the API replica publishes every decision to Kafka, and
+# the broker and the learner run in another process (situ serve --role all
+# with its embedded broker), not in the process under test.
+#
+# Fairness: the API replica and the baseline run with GOMAXPROCS=1 pinned to
+# SERVER_CPU; wrk (one thread) and the broker+learner process share
+# WRK_CPU, when the machine has two CPUs and taskset. The broker+learner
+# only works while situ is loaded, so it competes with wrk during situ's
+# rounds only: against situ. The servers are loaded one at a time and the
+# order alternates per round.
 #
 # Knobs (environment): ROUNDS=5 DURATION=6s WARMUP=3s CONNECTIONS=16
-# SERVER_CPU=0 WRK_CPU=1 STRICT=0 (1: exit 1 when a target is missed).
+# SERVER_CPU=0 WRK_CPU=1 STRICT=0 (1: exit 1 when a target is missed)
+# SITU_PORT=18080 BASE_PORT=18081 BROKER_PORT=19092 PIPELINE_PORT=18082.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +34,8 @@ WRK_CPU=${WRK_CPU:-1}
 STRICT=${STRICT:-0}
 SITU_PORT=${SITU_PORT:-18080}
 BASE_PORT=${BASE_PORT:-18081}
+BROKER_PORT=${BROKER_PORT:-19092}
+PIPELINE_PORT=${PIPELINE_PORT:-18082}
 
 for tool in wrk curl; do
   if ! command -v "$tool" >/dev/null; then
@@ -38,7 +48,7 @@ pin_server=() pin_wrk=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   pin_server=(taskset -c "$SERVER_CPU")
   pin_wrk=(taskset -c "$WRK_CPU")
-  pinning="servers on CPU $SERVER_CPU (GOMAXPROCS=1), wrk on CPU $WRK_CPU"
+  pinning="situ --role api and baseline on CPU $SERVER_CPU (GOMAXPROCS=1); wrk and the broker+learner process on CPU $WRK_CPU"
 else
   pinning="no pinning (taskset missing or one CPU); servers GOMAXPROCS=1"
 fi
@@ -57,7 +67,23 @@ echo "building…"
 go build -o "$work/situ" ./cmd/situ
 go build -o "$work/situ-baseline" ./cmd/situ-baseline
 
-GOMAXPROCS=1 "${pin_server[@]}" "$work/situ" serve --addr "127.0.0.1:$SITU_PORT" 2>"$work/situ.log" &
+# broker + learner (role all: embedded broker, topics, learner; its own API
+# is not loaded), on the wrk CPU
+GOMAXPROCS=1 "${pin_wrk[@]}" "$work/situ" serve --role all --addr "127.0.0.1:$PIPELINE_PORT" \
+  --broker-addr "127.0.0.1:$BROKER_PORT" --data-dir "$work/data" 2>"$work/pipeline.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  if curl -sf -o /dev/null "http://127.0.0.1:$PIPELINE_PORT/readyz"; then break; fi
+  sleep 0.1
+done
+if ! curl -sf -o /dev/null "http://127.0.0.1:$PIPELINE_PORT/readyz"; then
+  echo "bench-http: the broker+learner process is not ready; its log:" >&2
+  cat "$work/pipeline.log" >&2
+  exit 1
+fi
+# the process under test: a stateless API replica publishing to that broker
+GOMAXPROCS=1 "${pin_server[@]}" "$work/situ" serve --role api --addr "127.0.0.1:$SITU_PORT" \
+  --kafka-brokers "127.0.0.1:$BROKER_PORT" 2>"$work/situ.log" &
 pids+=($!)
 GOMAXPROCS=1 "${pin_server[@]}" "$work/situ-baseline" --addr "127.0.0.1:$BASE_PORT" 2>"$work/baseline.log" &
 pids+=($!)
