@@ -8,16 +8,16 @@
 # every round, then the medians and the ratios situ/baseline: throughput
 # (target ≥ 0.85) and p99 latency (target ≤ 1.3).
 #
-# As in production, the API replica publishes every decision to Kafka, and
-# the broker and the learner run in another process (situ serve --role all
-# with its embedded broker), not in the process under test.
+# As in production, the API replica publishes every decision to Kafka; the
+# broker runs in another process (situ serve --role broker: the embedded
+# broker alone), not in the process under test. The learner is not on the
+# score path and does not run.
 #
 # Fairness: the API replica and the baseline run with GOMAXPROCS=1 pinned to
-# SERVER_CPU; wrk (one thread) and the broker+learner process share
-# WRK_CPU, when the machine has two CPUs and taskset. The broker+learner
-# only works while situ is loaded, so it competes with wrk during situ's
-# rounds only: against situ. The servers are loaded one at a time and the
-# order alternates per round.
+# SERVER_CPU; wrk (one thread) and the broker process share WRK_CPU, when
+# the machine has two CPUs and taskset. The broker only works while situ is
+# loaded, so it competes with wrk during situ's rounds only: against situ.
+# The servers are loaded one at a time and the order alternates per round.
 #
 # Knobs (environment): ROUNDS=5 DURATION=6s WARMUP=3s CONNECTIONS=16
 # SERVER_CPU=0 WRK_CPU=1 STRICT=0 (1: exit 1 when a target is missed)
@@ -48,7 +48,7 @@ pin_server=() pin_wrk=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   pin_server=(taskset -c "$SERVER_CPU")
   pin_wrk=(taskset -c "$WRK_CPU")
-  pinning="situ --role api and baseline on CPU $SERVER_CPU (GOMAXPROCS=1); wrk and the broker+learner process on CPU $WRK_CPU"
+  pinning="situ --role api and baseline on CPU $SERVER_CPU (GOMAXPROCS=1); wrk and the broker process on CPU $WRK_CPU"
 else
   pinning="no pinning (taskset missing or one CPU); servers GOMAXPROCS=1"
 fi
@@ -67,9 +67,9 @@ echo "building…"
 go build -o "$work/situ" ./cmd/situ
 go build -o "$work/situ-baseline" ./cmd/situ-baseline
 
-# broker + learner (role all: embedded broker, topics, learner; its own API
-# is not loaded), on the wrk CPU
-GOMAXPROCS=1 "${pin_wrk[@]}" "$work/situ" serve --role all --addr "127.0.0.1:$PIPELINE_PORT" \
+# the Kafka cluster the replica publishes to (role broker: the embedded
+# broker and its topics, nothing else), on the wrk CPU
+GOMAXPROCS=1 "${pin_wrk[@]}" "$work/situ" serve --role broker --addr "127.0.0.1:$PIPELINE_PORT" \
   --broker-addr "127.0.0.1:$BROKER_PORT" --data-dir "$work/data" 2>"$work/pipeline.log" &
 pids+=($!)
 for _ in $(seq 100); do
@@ -77,7 +77,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 if ! curl -sf -o /dev/null "http://127.0.0.1:$PIPELINE_PORT/readyz"; then
-  echo "bench-http: the broker+learner process is not ready; its log:" >&2
+  echo "bench-http: the broker process is not ready; its log:" >&2
   cat "$work/pipeline.log" >&2
   exit 1
 fi

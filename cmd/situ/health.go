@@ -16,14 +16,15 @@ import (
 	"situ/api"
 )
 
-// learnerHTTP is the HTTP surface of a learner-role process: health,
-// readiness and metrics, no scoring.
-type learnerHTTP struct {
+// healthHTTP is the HTTP surface of a learner- or broker-role process:
+// health, readiness and metrics, no scoring.
+type healthHTTP struct {
 	srv *http.Server
 }
 
-// healthServer serves /healthz, /readyz and /metrics for the learner role.
-func healthServer(gatherer prometheus.Gatherer, ready func(context.Context) error, log *zap.Logger) *learnerHTTP {
+// healthServer serves /healthz, /readyz and /metrics for a process of the
+// given role that does not score.
+func healthServer(role string, gatherer prometheus.Gatherer, ready func(context.Context) error, log *zap.Logger) *healthHTTP {
 	mux := http.NewServeMux()
 	writeJSON := func(w http.ResponseWriter, status int, v any) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -31,7 +32,7 @@ func healthServer(gatherer prometheus.Gatherer, ready func(context.Context) erro
 		_ = json.NewEncoder(w).Encode(v)
 	}
 	mux.HandleFunc("GET "+api.RouteHealth, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": roleLearner})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": role})
 	})
 	mux.HandleFunc("GET "+api.RouteReady, func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), api.DefaultReadyTimeout)
@@ -40,14 +41,14 @@ func healthServer(gatherer prometheus.Gatherer, ready func(context.Context) erro
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": api.CodeNotReady, "message": err.Error()}})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "role": roleLearner})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "role": role})
 	})
 	mux.Handle("GET "+api.RouteMetrics, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": api.CodeNotFound,
-			"message": "this process runs the learner role: it serves /healthz, /readyz and /metrics; score on an api or all replica"}})
+			"message": "this process runs the " + role + " role: it serves /healthz, /readyz and /metrics; score on an api or all replica"}})
 	})
-	return &learnerHTTP{srv: &http.Server{
+	return &healthHTTP{srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: api.DefaultReadHeaderTimeout,
 		ReadTimeout:       api.DefaultReadTimeout,
@@ -59,7 +60,7 @@ func healthServer(gatherer prometheus.Gatherer, ready func(context.Context) erro
 }
 
 // Serve serves on ln until ctx ends, then shuts down.
-func (h *learnerHTTP) Serve(ctx context.Context, ln net.Listener) error {
+func (h *healthHTTP) Serve(ctx context.Context, ln net.Listener) error {
 	served := make(chan error, 1)
 	go func() { served <- h.srv.Serve(ln) }()
 	select {

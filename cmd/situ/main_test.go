@@ -212,7 +212,8 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"unknown explorer", []string{"--explorer", "thompson"}, "--explorer must be squarecb or epsilon-greedy", true},
 		{"epsilon out of range", []string{"--epsilon", "1.5"}, "epsilon must be in [0, 1)", false},
 		{"address in use", []string{"--addr", busy.Addr().String()}, "listen on " + busy.Addr().String(), false},
-		{"unknown role", []string{"--role", "oracle"}, "--role must be all, api or learner", true},
+		{"unknown role", []string{"--role", "oracle"}, "--role must be all, api, learner or broker", true},
+		{"broker role with brokers", []string{"--role", "broker", "--kafka-brokers", "127.0.0.1:1"}, "takes no --kafka-brokers", true},
 		{"api role without brokers", []string{"--role", "api"}, "needs --kafka-brokers", true},
 		{"no partitions", []string{"--partitions", "0"}, "--partitions, --decision-queue and --max-pending must be at least 1", true},
 	}

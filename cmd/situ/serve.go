@@ -75,7 +75,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.describeDefault("trusted-proxies", "none")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", api.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish")
 
-	fs.StringVar(&o.role, "role", roleAll, "what this process runs: `all` (API and learner), api (stateless scoring replica) or learner (the one active learner)")
+	fs.StringVar(&o.role, "role", roleAll, "what this process runs: `all` (API and learner), api (stateless scoring replica), learner (the one active learner) or broker (only the embedded broker, for local multi-process setups)")
 	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap `HOST:PORT` list")
 	fs.describeDefault("kafka-brokers", "none: --role all starts an embedded Kafka-compatible broker on --broker-addr")
 	fs.StringVar(&o.brokerAddr, "broker-addr", feedback.DefaultBrokerAddr, "listen `HOST:PORT` of the embedded broker (kcat -b works against it)")
@@ -98,6 +98,7 @@ const (
 	roleAll     = "all"
 	roleAPI     = "api"
 	roleLearner = "learner"
+	roleBroker  = "broker"
 )
 
 // optionalFloat is a float flag that knows whether it was set.
@@ -180,8 +181,11 @@ type component struct {
 // learner). The returned service's close releases what outlives the
 // components (the broker, the outcome producer).
 func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *service, err error) {
-	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner {
-		return nil, fmt.Errorf("%w: --role must be all, api or learner, got %q", errUsage, opts.role)
+	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner && opts.role != roleBroker {
+		return nil, fmt.Errorf("%w: --role must be all, api, learner or broker, got %q", errUsage, opts.role)
+	}
+	if opts.role == roleBroker && opts.kafkaBrokers != "" {
+		return nil, fmt.Errorf("%w: --role broker starts the embedded broker: it takes no --kafka-brokers", errUsage)
 	}
 	engine, err := buildEngine(opts)
 	if err != nil {
@@ -208,8 +212,8 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 	}
 	brokers := splitList(opts.kafkaBrokers)
 	if len(brokers) == 0 {
-		if opts.role != roleAll {
-			return nil, fmt.Errorf("%w: --role %s needs --kafka-brokers: only --role all starts an embedded broker", errUsage, opts.role)
+		if opts.role != roleAll && opts.role != roleBroker {
+			return nil, fmt.Errorf("%w: --role %s needs --kafka-brokers: only --role all and --role broker start an embedded broker", errUsage, opts.role)
 		}
 		broker, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{
 			Addr: opts.brokerAddr, DataDir: filepath.Join(opts.dataDir, "kafka"), Logger: log.Named("broker"),
@@ -242,8 +246,8 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 	}
 
 	var serve func(ctx context.Context, ln net.Listener) error
-	if opts.role == roleLearner {
-		serve = healthServer(reg, svc.ready, log).Serve
+	if opts.role == roleLearner || opts.role == roleBroker {
+		serve = healthServer(opts.role, reg, svc.ready, log).Serve
 	} else {
 		decisions, err := feedback.NewDecisionPublisher(feedback.DecisionPublisherConfig{
 			Brokers: brokers, Topic: topics.Decisions, QueueSize: opts.decisionQueue, Registerer: reg, Logger: log,
