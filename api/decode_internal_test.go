@@ -9,45 +9,15 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"situ/features"
-	"situ/models"
-	"situ/policy"
+	"situ/internal/situtest"
 	"situ/scoring"
 )
 
-const contractBody = `{
-  "customer": {"id": "c-1842", "lifetime_value": 5400, "annual_spend": 1200,
-               "tenure_months": 38, "tier": "gold", "first_contact": false,
-               "prefers_self_service": false},
-  "intent":   {"name": "billing_dispute", "confidence": 0.8},
-  "channel":  "phone",
-  "friction": {"repeat_contacts_7d": 2, "failed_self_service_24h": 1,
-               "wait_seconds": 180, "transfers": 1, "open_complaint": true,
-               "sentiment": -0.6},
-  "attributes": {"any_extra_feature": 1.0},
-  "treatments": ["fast_resolution", "pamper_upsell", "self_service"]
-}`
+const contractBody = situtest.ContractBody
 
 func newInternalEngine(tb testing.TB) *scoring.Engine {
 	tb.Helper()
-	schema, err := features.DefaultSchema()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	model, err := models.DefaultModel(schema)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pol, err := policy.Default()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := scoring.NewEngine(scoring.Config{Model: model, Policy: pol, Seed: 1,
-		NewID: func() string { return "d-fixed" }})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return e
+	return situtest.Engine(tb, situtest.EngineOptions{Seed: 1})
 }
 
 // FuzzDecodeScoreRequest feeds arbitrary bodies to the score decoder and

@@ -6,55 +6,27 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"situ/api"
 	"situ/features"
+	"situ/internal/situtest"
 	"situ/models"
 	"situ/policy"
 	"situ/scoring"
 )
 
-// contractExample is the request body of DESIGN.md's contract.
-const contractExample = `{
-  "customer": {"id": "c-1842", "lifetime_value": 5400, "annual_spend": 1200,
-               "tenure_months": 38, "tier": "gold", "first_contact": false,
-               "prefers_self_service": false},
-  "intent":   {"name": "billing_dispute", "confidence": 0.8},
-  "channel":  "phone",
-  "friction": {"repeat_contacts_7d": 2, "failed_self_service_24h": 1,
-               "wait_seconds": 180, "transfers": 1, "open_complaint": true,
-               "sentiment": -0.6},
-  "attributes": {"any_extra_feature": 1.0},
-  "treatments": ["fast_resolution", "pamper_upsell", "self_service"]
-}`
+// contractExample is the request body of the contract (docs/api.md).
+const contractExample = situtest.ContractBody
 
 // newEngine builds an engine with the default schema and model, pol (the
 // default policy when nil), a fixed clock, seed and sequential ids.
 func newEngine(tb testing.TB, pol *policy.Policy) *scoring.Engine {
 	tb.Helper()
-	schema, err := features.DefaultSchema()
-	require.NoError(tb, err)
-	model, err := models.DefaultModel(schema)
-	require.NoError(tb, err)
-	if pol == nil {
-		pol, err = policy.Default()
-		require.NoError(tb, err)
-	}
-	var n atomic.Int64
-	e, err := scoring.NewEngine(scoring.Config{
-		Model: model, Policy: pol, Seed: 42,
-		NewID: func() string { return "d-" + strconv.FormatInt(n.Add(1), 10) },
-		Now:   func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
-	})
-	require.NoError(tb, err)
-	return e
+	return situtest.Engine(tb, situtest.EngineOptions{Policy: pol})
 }
 
 // testServer is an API server on a loopback listener.

@@ -4,19 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"situ/api"
-	"situ/features"
+	"situ/internal/situtest"
 	"situ/models"
-	"situ/policy"
 	"situ/scoring"
 )
 
@@ -25,20 +21,7 @@ import (
 // with prefix.
 func newEngine(tb testing.TB, prefix string) *scoring.Engine {
 	tb.Helper()
-	schema, err := features.DefaultSchema()
-	require.NoError(tb, err)
-	model, err := models.DefaultModel(schema)
-	require.NoError(tb, err)
-	pol, err := policy.Default()
-	require.NoError(tb, err)
-	var n atomic.Int64
-	e, err := scoring.NewEngine(scoring.Config{
-		Model: model, Policy: pol, Seed: 7,
-		NewID: func() string { return prefix + strconv.FormatInt(n.Add(1), 10) },
-		Now:   func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
-	})
-	require.NoError(tb, err)
-	return e
+	return situtest.Engine(tb, situtest.EngineOptions{Seed: 7, IDPrefix: prefix})
 }
 
 // newSitu serves situ's real HTTP API with engine on a loopback listener

@@ -1,7 +1,8 @@
-// Package situtest runs the situ binary for end-to-end tests: it builds
-// it, finds free loopback ports, starts `situ serve` processes and waits
-// until they are ready, stops or kills them, and speaks JSON to them over
-// HTTP. Only tests import it.
+// Package situtest holds what situ's tests share: a reproducible scoring
+// engine and the contract example (engine.go), and, for end-to-end tests,
+// the situ binary (situtest.go): it builds it, finds free loopback ports,
+// starts `situ serve` processes and waits until they are ready, stops or
+// kills them, and speaks JSON to them over HTTP. Only tests import it.
 package situtest
 
 import (
