@@ -12,6 +12,8 @@ import (
 	"situ/features"
 	"situ/models"
 	"situ/policy"
+
+	"situ/internal/jsonw"
 )
 
 // Error codes of the JSON problem responses
@@ -132,12 +134,12 @@ func (s *Server) writeProblem(c *gin.Context, p problem) {
 // is left out when empty.
 func appendProblem(b []byte, p problem) []byte {
 	b = append(b, `{"error":{"code":`...)
-	b = appendString(b, p.code)
+	b = jsonw.String(b, p.code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, p.message)
+	b = jsonw.String(b, p.message)
 	if p.field != "" {
 		b = append(b, `,"field":`...)
-		b = appendString(b, p.field)
+		b = jsonw.String(b, p.field)
 	}
 	return append(b, "}}\n"...)
 }

@@ -13,6 +13,8 @@ import (
 	"situ/features"
 	"situ/models"
 	"situ/scoring"
+
+	"situ/internal/jsonw"
 )
 
 // score answers POST /v1/score: decode strictly, decide, answer.
@@ -78,7 +80,7 @@ func (s *Server) postOutcome(c *gin.Context) {
 		return
 	}
 	b := append((*bp)[:0], `{"accepted":true,"outcome_id":`...)
-	b = appendString(b, o.OutcomeID)
+	b = jsonw.String(b, o.OutcomeID)
 	b = append(b, "}\n"...)
 	*bp = b
 	writeJSON(c, http.StatusAccepted, b)

@@ -110,7 +110,7 @@ const maxMessageBytes = 1 << 20
 type DecisionPublisher struct {
 	cfg    DecisionPublisherConfig
 	log    *zap.Logger
-	queue  chan models.LoggedDecision
+	queue  chan event
 	writer *kafka.Writer
 	tr     *kafka.Transport
 
@@ -118,6 +118,12 @@ type DecisionPublisher struct {
 	closed  atomic.Bool
 
 	published, droppedFull, droppedWrite, droppedShutdown atomic.Uint64
+}
+
+// event is one encoded decision waiting for the writer.
+type event struct {
+	key, value []byte
+	time       time.Time
 }
 
 // DecisionPublisherStats are the publisher's counters since it started.
@@ -138,7 +144,7 @@ func NewDecisionPublisher(cfg DecisionPublisherConfig) (*DecisionPublisher, erro
 	p := &DecisionPublisher{
 		cfg:   cfg,
 		log:   cfg.Logger.Named("decisions"),
-		queue: make(chan models.LoggedDecision, cfg.QueueSize),
+		queue: make(chan event, cfg.QueueSize),
 		tr:    &kafka.Transport{DialTimeout: 3 * time.Second, ClientID: clientID},
 	}
 	p.writer = &kafka.Writer{
@@ -175,16 +181,38 @@ func NewDecisionPublisher(cfg DecisionPublisherConfig) (*DecisionPublisher, erro
 	return p, nil
 }
 
-// Publish queues d for writing and reports whether it was queued. It never
-// blocks: when the queue is full it drops d and counts it. d's slices and
-// maps are read later by the writer: the caller must not change them.
+// Publish encodes d and queues it for writing, and reports whether it was
+// queued. It never blocks: when the queue is full it drops d and counts it;
+// a decision that cannot be encoded is dropped as a write error. The request
+// path uses PublishEncoded, which saves building d.
 func (p *DecisionPublisher) Publish(d models.LoggedDecision) bool {
+	value, err := json.Marshal(&d) // github.com/go-json-experiment/json
+	if err != nil {
+		p.droppedWrite.Add(1)
+		p.log.Error("decision event not encodable, dropped", zap.Error(err))
+		return false
+	}
+	return p.PublishEncoded([]byte(d.DecisionID), value, d.Time)
+}
+
+// PublishEncoded queues an encoded decision event (key the decision id,
+// value the JSON of its models.LoggedDecision, t the decision time) and
+// reports whether it was queued. It never blocks and does not allocate:
+// when the queue is full it drops the event and counts it, and an event
+// larger than a Kafka message may be is dropped as a write error. key and
+// value are read later by the writer: the caller must not change them.
+func (p *DecisionPublisher) PublishEncoded(key, value []byte, t time.Time) bool {
 	if p.closed.Load() {
 		p.droppedShutdown.Add(1)
 		return false
 	}
+	if len(key)+len(value) > maxMessageBytes-512 {
+		p.droppedWrite.Add(1)
+		p.log.Error("decision event too large, dropped", zap.Int("bytes", len(value)))
+		return false
+	}
 	select {
-	case p.queue <- d:
+	case p.queue <- event{key: key, value: value, time: t}:
 		return true
 	default:
 		p.droppedFull.Add(1)
@@ -217,7 +245,7 @@ func (p *DecisionPublisher) Run(ctx context.Context) error {
 		p.tr.CloseIdleConnections()
 	}()
 
-	batch := make([]models.LoggedDecision, 0, p.cfg.MaxBatch)
+	batch := make([]event, 0, p.cfg.MaxBatch)
 	msgs := make([]kafka.Message, 0, p.cfg.MaxBatch)
 	pause := time.Duration(0)
 	for {
@@ -246,7 +274,7 @@ func (p *DecisionPublisher) Run(ctx context.Context) error {
 }
 
 // fill appends queued decisions to batch up to MaxBatch without waiting.
-func (p *DecisionPublisher) fill(batch []models.LoggedDecision) []models.LoggedDecision {
+func (p *DecisionPublisher) fill(batch []event) []event {
 	for len(batch) < p.cfg.MaxBatch {
 		select {
 		case d := <-p.queue:
@@ -260,7 +288,7 @@ func (p *DecisionPublisher) fill(batch []models.LoggedDecision) []models.LoggedD
 
 // flush writes what is queued until the queue is empty or FlushTimeout
 // passes; the rest is dropped as "shutdown".
-func (p *DecisionPublisher) flush(ctx context.Context, batch []models.LoggedDecision, msgs []kafka.Message) {
+func (p *DecisionPublisher) flush(ctx context.Context, batch []event, msgs []kafka.Message) {
 	p.closed.Store(true)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
 	defer cancel()
@@ -283,27 +311,16 @@ func (p *DecisionPublisher) flush(ctx context.Context, batch []models.LoggedDeci
 	}
 }
 
-// write encodes and writes one batch and reports whether all of it was
-// written. Failures are counted and logged, never retried.
-func (p *DecisionPublisher) write(ctx context.Context, batch []models.LoggedDecision, msgs []kafka.Message) bool {
+// write writes one batch and reports whether all of it was written.
+// Failures are counted and logged, never retried.
+func (p *DecisionPublisher) write(ctx context.Context, batch []event, msgs []kafka.Message) bool {
 	msgs = msgs[:0]
-	var bad uint64
-	for i := range batch {
-		d := &batch[i]
-		value, err := json.Marshal(d) // github.com/go-json-experiment/json
-		if err != nil || len(value)+len(d.DecisionID) > maxMessageBytes-512 {
-			bad++
-			p.log.Error("decision event not encodable, dropped", zap.Int("bytes", len(value)), zap.Error(err))
-			continue
-		}
-		msgs = append(msgs, kafka.Message{Key: []byte(d.DecisionID), Value: value, Time: d.Time})
+	for _, e := range batch {
+		msgs = append(msgs, kafka.Message{Key: e.key, Value: e.value, Time: e.time})
 	}
-	clear(batch) // let the decisions' maps and slices go
-	if bad > 0 {
-		p.droppedWrite.Add(bad)
-	}
+	clear(batch) // let the events go
 	if len(msgs) == 0 {
-		return bad == 0
+		return true
 	}
 	err := p.writer.WriteMessages(ctx, msgs...)
 	failed := 0
@@ -319,5 +336,5 @@ func (p *DecisionPublisher) write(ctx context.Context, batch []models.LoggedDeci
 	}
 	p.published.Add(uint64(len(msgs) - failed))
 	clear(msgs)
-	return err == nil && bad == 0
+	return err == nil
 }

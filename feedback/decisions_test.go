@@ -2,10 +2,12 @@ package feedback
 
 import (
 	"context"
+	"math"
 	"net"
 	"testing"
 	"time"
 
+	json "github.com/go-json-experiment/json"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -146,28 +148,40 @@ func TestDecisionPublisherConfig(t *testing.T) {
 	require.ErrorContains(t, err, "already registered", "two publishers cannot share a registry")
 }
 
-func TestDecisionPublishDoesNotAllocate(t *testing.T) {
+func TestDecisionPublishEncodedDoesNotAllocate(t *testing.T) {
 	p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{"x:1"}, QueueSize: 1000})
 	require.NoError(t, err)
 	d := testDecision(1)
-	queued := testing.AllocsPerRun(900, func() { p.Publish(d) }) // 901 calls: all queued
-	full := testing.AllocsPerRun(500, func() { p.Publish(d) })   // 99 queued, then dropped
+	key, value := []byte(d.DecisionID), encodeJSON(t, d)
+	queued := testing.AllocsPerRun(900, func() { p.PublishEncoded(key, value, d.Time) }) // 901 calls: all queued
+	full := testing.AllocsPerRun(500, func() { p.PublishEncoded(key, value, d.Time) })   // 99 queued, then dropped
 	require.Zero(t, queued)
 	require.Zero(t, full)
 	require.Equal(t, DecisionPublisherStats{Queued: 1000, DroppedQueueFull: 901 + 501 - 1000}, p.Stats())
 }
 
-// BenchmarkDecisionPublish measures Publish when the decision is queued
+func TestDecisionPublisherDropsUnsendableEvents(t *testing.T) {
+	p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{"x:1"}, Logger: testLogger(t)})
+	require.NoError(t, err)
+	nan := testDecision(1)
+	nan.Propensity = math.NaN()
+	require.False(t, p.Publish(nan), "NaN cannot be encoded")
+	require.False(t, p.PublishEncoded([]byte("d"), make([]byte, maxMessageBytes), time.Now()), "larger than a Kafka message")
+	require.Equal(t, DecisionPublisherStats{DroppedWriteError: 2}, p.Stats())
+}
+
+// BenchmarkDecisionPublish measures PublishEncoded when the event is queued
 // (the queue is emptied, off the clock, whenever it fills) and when the
-// queue is full and the decision is dropped.
+// queue is full and the event is dropped.
 func BenchmarkDecisionPublish(b *testing.B) {
 	d := testDecision(1)
+	key, value := []byte(d.DecisionID), encodeJSON(b, d)
 	b.Run("queued", func(b *testing.B) {
 		p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{"x:1"}})
 		require.NoError(b, err)
 		b.ReportAllocs()
 		for b.Loop() {
-			p.Publish(d)
+			p.PublishEncoded(key, value, d.Time)
 			if len(p.queue) == cap(p.queue) {
 				b.StopTimer()
 				for len(p.queue) > 0 {
@@ -181,12 +195,19 @@ func BenchmarkDecisionPublish(b *testing.B) {
 	b.Run("queue_full", func(b *testing.B) {
 		p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{"x:1"}, QueueSize: 1})
 		require.NoError(b, err)
-		p.Publish(d)
+		p.PublishEncoded(key, value, d.Time)
 		b.ReportAllocs()
 		for b.Loop() {
-			p.Publish(d)
+			p.PublishEncoded(key, value, d.Time)
 		}
 	})
+}
+
+func encodeJSON(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(tb, err)
+	return b
 }
 
 func TestDecisionPublisherRecoversAfterBrokerRestart(t *testing.T) {

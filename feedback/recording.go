@@ -3,6 +3,8 @@ package feedback
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"situ/scoring"
 )
 
@@ -28,7 +30,30 @@ func NewRecordingDecider(d Decider, p *DecisionPublisher) *RecordingDecider {
 func (r *RecordingDecider) Decide(ctx context.Context, req scoring.Request) (scoring.Decision, error) {
 	d, err := r.decider.Decide(ctx, req)
 	if err == nil {
-		r.publisher.Publish(d.Log())
+		r.record(&d)
 	}
 	return d, err
 }
+
+// record encodes d straight from the decision, with its key, into one
+// buffer that the publisher owns from then on.
+func (r *RecordingDecider) record(d *scoring.Decision) {
+	buf := make([]byte, 0, eventSizeHint+len(d.ID)*2+featureSizeHint*len(d.Features))
+	buf, err := d.AppendLogJSON(buf)
+	if err != nil {
+		r.publisher.droppedWrite.Add(1)
+		r.publisher.log.Error("decision event not encodable, dropped", zap.Error(err))
+		return
+	}
+	n := len(buf)
+	buf = append(buf, d.ID...)
+	r.publisher.PublishEncoded(buf[n:], buf[:n:n], d.Time)
+}
+
+// eventSizeHint and featureSizeHint estimate an encoded decision's size
+// (fixed members, and per feature) so that encoding rarely grows the
+// buffer.
+const (
+	eventSizeHint   = 384
+	featureSizeHint = 32
+)

@@ -1,0 +1,62 @@
+package feedback
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"situ/features"
+	"situ/internal/situtest"
+	"situ/models"
+	"situ/scoring"
+)
+
+// TestRecordingDeciderPublishesTheDecision: each decision the engine makes
+// reaches nba.decisions keyed by its id, and decodes into d.Log().
+func TestRecordingDeciderPublishesTheDecision(t *testing.T) {
+	b, topics := startBroker(t)
+	p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: b.Brokers(), Logger: testLogger(t)})
+	require.NoError(t, err)
+	stop := runBackground(t, p.Run)
+	r := NewRecordingDecider(situtest.Engine(t, situtest.EngineOptions{}), p)
+
+	cases := []struct {
+		name       string
+		treatments features.TreatmentSet
+		edit       func(c *features.Context)
+	}{
+		{"rules fire and exclude", features.AllTreatments, func(c *features.Context) {
+			c.Friction = features.Friction{Transfers: 3, WaitSeconds: 900, OpenComplaint: true}
+		}},
+		{"quiet request", features.AllTreatments.Without(features.PamperUpsell), func(c *features.Context) {
+			c.Intent.Name = "order_status"
+		}},
+	}
+	want := map[string]models.LoggedDecision{}
+	for _, tc := range cases {
+		req := scoring.Request{Context: features.Context{
+			Customer: features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
+			Intent:   features.Intent{Name: "billing_dispute"},
+			Channel:  "phone",
+		}, Treatments: tc.treatments}
+		tc.edit(&req.Context)
+		d, err := r.Decide(context.Background(), req)
+		require.NoError(t, err, tc.name)
+		want[d.ID] = d.Log()
+	}
+	eventually(t, func() bool { return p.Stats().Published == uint64(len(cases)) }, "decisions written")
+	require.NoError(t, stop())
+
+	msgs := readAll(t, b.Brokers(), topics.Decisions)
+	require.Len(t, msgs, len(cases))
+	for _, m := range msgs {
+		var got models.LoggedDecision
+		require.NoError(t, decodeJSON(m.Value, &got))
+		w, ok := want[string(m.Key)]
+		require.True(t, ok, "key %q is a decision id", m.Key)
+		require.True(t, got.Time.Equal(w.Time) && m.Time.Equal(w.Time), "decision and message time")
+		got.Time = w.Time
+		require.Equal(t, w, got)
+	}
+}
