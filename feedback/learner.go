@@ -217,7 +217,10 @@ func (l *Learner) Run(ctx context.Context) error {
 		started := time.Now()
 		err := l.session(ctx)
 		if ctx.Err() != nil {
-			return err // nil, or the final snapshot's failure
+			if errors.Is(err, errFinalSnapshot) {
+				return err
+			}
+			return nil // stopping: whatever failed meanwhile is read again next time
 		}
 		if time.Since(started) > time.Minute {
 			pause = time.Second
@@ -266,10 +269,14 @@ func (l *Learner) session(ctx context.Context) error {
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := l.maybeSnapshot(final, true); err != nil {
-		return fmt.Errorf("learner: final snapshot: %w", err)
+		return fmt.Errorf("%w: %w", errFinalSnapshot, err)
 	}
 	return nil
 }
+
+// errFinalSnapshot marks the failure of the snapshot a stopping learner
+// publishes: the only error Run returns.
+var errFinalSnapshot = errors.New("learner: final snapshot")
 
 func (l *Learner) closeCursors() {
 	for _, byPartition := range l.cursors {

@@ -35,7 +35,9 @@ type TailConfig struct {
 	Topic string
 	// Handler receives every record in offset order per partition, one call
 	// at a time; with compaction the last record per key is its current
-	// value. An error stops Run: return nil to skip a record. Required.
+	// value. An error stops Run: return nil to skip a record. When the
+	// topic cannot be listed (a broker starting), Run retries from the
+	// start, so the handler may see records again. Required.
 	Handler func(ctx context.Context, r TailRecord) error
 	// MaxWait bounds one fetch and so how late Run notices cancellation.
 	// Default 500ms; at most 1s.
@@ -95,14 +97,33 @@ func (t *TailReader) Run(ctx context.Context) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("tail reader %s: Run called twice", t.cfg.Topic)
 	}
-	return readTopic(ctx, readerConfig{
-		brokers: t.cfg.Brokers, topic: t.cfg.Topic, maxWait: t.cfg.MaxWait,
-		log: t.log, readErrors: &t.readErrors,
-		caughtUp: func() { t.closeOnce.Do(func() { close(t.caughtUp) }) },
-	}, func(ctx context.Context, m kafka.Message) error {
-		t.records.Add(1)
-		return t.cfg.Handler(ctx, tailRecord(m))
-	})
+	pause := 100 * time.Millisecond
+	for {
+		handlerFailed := false
+		err := readTopic(ctx, readerConfig{
+			brokers: t.cfg.Brokers, topic: t.cfg.Topic, maxWait: t.cfg.MaxWait,
+			log: t.log, readErrors: &t.readErrors,
+			caughtUp: func() { t.closeOnce.Do(func() { close(t.caughtUp) }) },
+		}, func(ctx context.Context, m kafka.Message) error {
+			t.records.Add(1)
+			err := t.cfg.Handler(ctx, tailRecord(m))
+			handlerFailed = err != nil
+			return err
+		})
+		if err == nil || handlerFailed || ctx.Err() != nil {
+			return err
+		}
+		// The topic could not be listed (a broker starting or restarting):
+		// read it again from the start, which the handler must tolerate.
+		t.readErrors.Add(1)
+		t.log.Warn("cannot read the topic yet, retrying", zap.Error(err), zap.Duration("retry_in", pause))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
 }
 
 func tailRecord(m kafka.Message) TailRecord {
