@@ -2,8 +2,8 @@
 // development, the topics and their partitioner, the decision producer that
 // never blocks the request path, the idempotent outcome producer behind
 // POST /v1/outcomes, the learner that joins nba.decisions with
-// nba.outcomes and publishes model snapshots, and the readers with which
-// API replicas follow nba.models and nba.control.
+// nba.outcomes and publishes model snapshots, and the tail reader with
+// which API replicas follow nba.models.
 //
 // Readers do not use consumer groups: the learner reads every partition
 // from the offsets stored inside its last model snapshot and dead-letters
