@@ -1,12 +1,7 @@
 package deploy
 
 import (
-	"context"
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"situ/feedback"
 	"situ/internal/situtest"
@@ -16,12 +11,7 @@ import (
 // loopback port, as the Kafka cluster of a production layout.
 func startBroker(t *testing.T) *feedback.EmbeddedBroker {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	return b
+	return situtest.Broker(t, 0)
 }
 
 // startServe runs `situ serve` with args (situtest.Serve).

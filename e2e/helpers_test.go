@@ -1,14 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"situ/feedback"
 	"situ/internal/situtest"
@@ -32,18 +27,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startBroker starts an embedded broker on a free loopback port with
-// situ's topics.
+// startBroker starts an embedded broker with situ's topics.
 func startBroker(t *testing.T, partitions int) *feedback.EmbeddedBroker {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	topics := feedback.TopicsConfig{DecisionPartitions: partitions, OutcomePartitions: partitions}.WithDefaults()
-	require.NoError(t, feedback.EnsureTopics(ctx, b.Brokers(), topics))
-	return b
+	return situtest.Broker(t, partitions)
 }
 
 // freeAddr returns a loopback address with a port that was free just now.
