@@ -13,7 +13,7 @@ import (
 	"situ/scoring"
 )
 
-const contractBody = situtest.ContractBody
+var contractBody = situtest.ContractBody
 
 func newInternalEngine(tb testing.TB) *scoring.Engine {
 	tb.Helper()

@@ -20,7 +20,7 @@ import (
 )
 
 // contractExample is the request body of the contract (docs/api.md).
-const contractExample = situtest.ContractBody
+var contractExample = situtest.ContractBody
 
 // newEngine builds an engine with the default schema and model, pol (the
 // default policy when nil), a fixed clock, seed and sequential ids.

@@ -1,20 +1,13 @@
--- wrk script of scripts/bench_http.sh: POST the DESIGN.md example body to
+-- wrk script of scripts/bench_http.sh: POST the contract example body to
 -- /v1/score and print one machine-readable RESULT line at the end.
 wrk.method = "POST"
 wrk.path = "/v1/score"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[{
-  "customer": {"id": "c-1842", "lifetime_value": 5400, "annual_spend": 1200,
-               "tenure_months": 38, "tier": "gold", "first_contact": false,
-               "prefers_self_service": false},
-  "intent":   {"name": "billing_dispute", "confidence": 0.8},
-  "channel":  "phone",
-  "friction": {"repeat_contacts_7d": 2, "failed_self_service_24h": 1,
-               "wait_seconds": 180, "transfers": 1, "open_complaint": true,
-               "sentiment": -0.6},
-  "attributes": {"any_extra_feature": 1.0},
-  "treatments": ["fast_resolution", "pamper_upsell", "self_service"]
-}]]
+-- the contract's example request, the file the Go tests use too (the
+-- script runs from the repository root)
+local f = assert(io.open("internal/situtest/contract_request.json", "rb"))
+wrk.body = f:read("*a")
+f:close()
 
 function done(summary, latency, requests)
   local e = summary.errors

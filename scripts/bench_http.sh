@@ -88,7 +88,7 @@ pids+=($!)
 GOMAXPROCS=1 "${pin_server[@]}" "$work/situ-baseline" --addr "127.0.0.1:$BASE_PORT" 2>"$work/baseline.log" &
 pids+=($!)
 
-body=$(sed -n '/^wrk.body = \[\[/,/^}\]\]/p' scripts/bench_http.lua | sed '1s/^wrk.body = \[\[//; $s/\]\]$//')
+body=$(cat internal/situtest/contract_request.json)
 check() { # name port
   local code size
   for _ in $(seq 50); do

@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"situ/internal/situtest"
 )
 
 func TestMain(m *testing.M) {
@@ -155,9 +157,7 @@ func startServe(t *testing.T, args ...string) (addr string, logs *syncBuffer, st
 	return addr, logs, stop
 }
 
-const contractExample = `{"customer":{"id":"c-1842","lifetime_value":5400,"annual_spend":1200,"tenure_months":38,"tier":"gold"},
- "intent":{"name":"billing_dispute","confidence":0.8},"channel":"phone",
- "friction":{"repeat_contacts_7d":2,"failed_self_service_24h":1,"wait_seconds":180,"transfers":1,"open_complaint":true,"sentiment":-0.6}}`
+var contractExample = situtest.ContractBody
 
 // TestServeEndToEnd starts the binary's serve command, scores over HTTP,
 // reads the metrics and stops it as SIGTERM would.

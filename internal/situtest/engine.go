@@ -1,7 +1,9 @@
 package situtest
 
 import (
+	_ "embed"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,19 +16,14 @@ import (
 	"situ/scoring"
 )
 
+// contractRequest is the score request of the contract in docs/api.md;
+// scripts/bench_http.lua posts the same file.
+//
+//go:embed contract_request.json
+var contractRequest string
+
 // ContractBody is the score request of the contract in docs/api.md.
-const ContractBody = `{
-  "customer": {"id": "c-1842", "lifetime_value": 5400, "annual_spend": 1200,
-               "tenure_months": 38, "tier": "gold", "first_contact": false,
-               "prefers_self_service": false},
-  "intent":   {"name": "billing_dispute", "confidence": 0.8},
-  "channel":  "phone",
-  "friction": {"repeat_contacts_7d": 2, "failed_self_service_24h": 1,
-               "wait_seconds": 180, "transfers": 1, "open_complaint": true,
-               "sentiment": -0.6},
-  "attributes": {"any_extra_feature": 1.0},
-  "treatments": ["fast_resolution", "pamper_upsell", "self_service"]
-}`
+var ContractBody = strings.TrimSpace(contractRequest)
 
 // DecisionTime is the fixed clock of Engine's decisions.
 var DecisionTime = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
