@@ -161,6 +161,37 @@ func TestRestoreResumesExactly(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+func TestServingSnapshotSkipsLearnerState(t *testing.T) {
+	s := schema(t)
+	l, _ := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
+	i, _ := s.Index("channel=app")
+	l.Update(features.SelfService, []features.Entry{{Index: i, Value: 1}}, 0.5, 1)
+	snap := models.NewSnapshot(l.Model(3), ptr(l.State()), 1, time.Unix(0, 0))
+	snap.Offsets = map[string]map[int32]int64{"nba.outcomes": {0: 9}}
+	snap.Join = &models.JoinState{Pending: map[int32][][2]int64{0: {{1, 4}}}}
+	b, err := snap.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := models.DecodeServingSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served.Learner != nil || served.Join != nil || served.Offsets != nil {
+		t.Error("learner state decoded for serving")
+	}
+	m, err := served.Bind(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Version() != 3 || m.Weight(features.SelfService, i) != l.Model(3).Weight(features.SelfService, i) {
+		t.Errorf("served model differs: version %d", m.Version())
+	}
+	if _, err := models.DecodeServingSnapshot([]byte("{broken")); err == nil {
+		t.Error("a broken snapshot must not decode")
+	}
+}
+
 func TestSnapshotRejectsOtherSchema(t *testing.T) {
 	snap := models.NewSnapshot(zeroModel(t), nil, 1, time.Unix(0, 0))
 	other, err := features.ParseSchema([]byte("version: 1\nnumeric: [{name: friction.transfers}]"))

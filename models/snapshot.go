@@ -69,6 +69,23 @@ func DecodeSnapshot(b []byte) (Snapshot, error) {
 	return s, nil
 }
 
+// DecodeServingSnapshot parses only what a serving replica needs from a
+// snapshot message: the model, its schema fingerprint, reward version and
+// time. The learner's optimiser and join state, which can be large, are
+// skipped; Learner, Offsets and Join stay empty.
+func DecodeServingSnapshot(b []byte) (Snapshot, error) {
+	var s struct {
+		Model             Spec      `json:"model"`
+		SchemaFingerprint string    `json:"schema_fingerprint"`
+		RewardVersion     int64     `json:"reward_version"`
+		CreatedAt         time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Snapshot{}, fmt.Errorf("decode snapshot: %w", err)
+	}
+	return Snapshot{Model: s.Model, SchemaFingerprint: s.SchemaFingerprint, RewardVersion: s.RewardVersion, CreatedAt: s.CreatedAt}, nil
+}
+
 // Bind builds the snapshot's model for schema, checking the fingerprint.
 func (s *Snapshot) Bind(schema *features.Schema) (*Model, error) {
 	if s.SchemaFingerprint != FingerprintString(schema.Fingerprint()) {
