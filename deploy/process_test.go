@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"situ/feedback"
+	"situ/internal/brokertest"
 	"situ/internal/situtest"
 )
 
@@ -11,7 +12,7 @@ import (
 // loopback port, as the Kafka cluster of a production layout.
 func startBroker(t *testing.T) *feedback.EmbeddedBroker {
 	t.Helper()
-	return situtest.Broker(t, 0)
+	return brokertest.Start(t, 0)
 }
 
 // startServe runs `situ serve` with args (situtest.Serve).

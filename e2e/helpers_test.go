@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"situ/feedback"
+	"situ/internal/brokertest"
 	"situ/internal/situtest"
 )
 
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 // startBroker starts an embedded broker with situ's topics.
 func startBroker(t *testing.T, partitions int) *feedback.EmbeddedBroker {
 	t.Helper()
-	return situtest.Broker(t, partitions)
+	return brokertest.Start(t, partitions)
 }
 
 // freeAddr returns a loopback address with a port that was free just now.

@@ -7,7 +7,6 @@ package situtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -21,9 +20,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-
-	"situ/feedback"
 )
 
 // Build compiles situ/cmd/situ into dir and returns the binary's path;
@@ -34,21 +30,6 @@ func Build(dir string, extra ...string) (string, error) {
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return bin, cmd.Run()
-}
-
-// Broker starts an embedded Kafka-compatible broker on a free loopback
-// port with situ's topics (decisions and outcomes with the given partition
-// count; 0 means the default), closed when the test ends.
-func Broker(t testing.TB, partitions int) *feedback.EmbeddedBroker {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	topics := feedback.TopicsConfig{DecisionPartitions: partitions, OutcomePartitions: partitions}.WithDefaults()
-	require.NoError(t, feedback.EnsureTopics(ctx, b.Brokers(), topics))
-	return b
 }
 
 // FreeAddr returns a loopback address whose port was free just now.
