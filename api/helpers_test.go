@@ -114,7 +114,8 @@ type scoreAnswer struct {
 		Entitlements []string          `json:"entitlements"`
 		Uniform      bool              `json:"uniform"`
 	} `json:"policy"`
-	HumanEscape bool `json:"human_escape"`
+	HumanEscape bool     `json:"human_escape"`
+	Unknown     []string `json:"unknown"`
 	Explanation map[string][]struct {
 		Feature      string  `json:"feature"`
 		Contribution float64 `json:"contribution"`

@@ -25,8 +25,9 @@ var LatencyBuckets = []float64{
 type metrics struct {
 	requests    *prometheus.HistogramVec // route, method, code
 	decisions   [features.NumTreatments]prometheus.Counter
-	rulesFired  *prometheus.CounterVec // rule
-	ruleErrors  *prometheus.CounterVec // rule
+	unknown     [features.NumTextFields]prometheus.Counter // field
+	rulesFired  *prometheus.CounterVec                     // rule
+	ruleErrors  *prometheus.CounterVec                     // rule
 	ruleCounter atomic.Pointer[ruleCounters]
 }
 
@@ -61,7 +62,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, t := range features.Treatments() {
 		m.decisions[t] = decisions.WithLabelValues(t.String())
 	}
-	for _, c := range []prometheus.Collector{m.requests, decisions, m.rulesFired, m.ruleErrors} {
+	unknown := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "situ_context_unknown_values_total",
+		Help: "Decisions whose context held a text value the feature schema does not know (counted as other), by field.",
+	}, []string{"field"})
+	for _, f := range features.TextFields() {
+		m.unknown[f] = unknown.WithLabelValues(f.String())
+	}
+	for _, c := range []prometheus.Collector{m.requests, decisions, unknown, m.rulesFired, m.ruleErrors} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {
@@ -73,10 +81,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// observeDecision counts a decision and the rules it fired or failed.
+// observeDecision counts a decision, the text fields whose value it did
+// not know and the rules it fired or failed.
 func (m *metrics) observeDecision(d *scoring.Decision) {
 	if int(d.Treatment) < features.NumTreatments {
 		m.decisions[d.Treatment].Inc()
+	}
+	if d.Unknown != 0 {
+		for _, f := range features.TextFields() {
+			if d.Unknown.Has(f) {
+				m.unknown[f].Inc()
+			}
+		}
 	}
 	if d.Policy == nil || d.Rules.Fired|d.Rules.Failed == 0 {
 		return

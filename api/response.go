@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"strconv"
 
 	"situ/features"
@@ -18,7 +19,9 @@ import (
 // appendDecision appends the JSON answer of POST /v1/score for d.
 //
 // Every candidate treatment appears in probabilities (0 when the policy
-// excluded it), scores and explanation, in treatment order.
+// excluded it), scores and explanation, in treatment order. unknown lists
+// the context's text fields whose value counted as "other" ([] when none);
+// contributions are rounded to four decimals.
 func appendDecision(b []byte, d *scoring.Decision) []byte {
 	b = append(b, `{"decision_id":`...)
 	b = jsonw.String(b, d.ID)
@@ -37,7 +40,13 @@ func appendDecision(b []byte, d *scoring.Decision) []byte {
 	b = appendPolicy(b, d)
 	b = append(b, `,"human_escape":`...)
 	b = strconv.AppendBool(b, d.HumanEscape)
-	b = append(b, `,"explanation":{`...)
+	b = append(b, `,"unknown":[`...)
+	for _, f := range features.TextFields() {
+		if d.Unknown.Has(f) {
+			b = appendQuoted(comma(b), f.String())
+		}
+	}
+	b = append(b, `],"explanation":{`...)
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !d.Candidates.Has(t) {
 			continue
@@ -53,12 +62,30 @@ func appendDecision(b []byte, d *scoring.Decision) []byte {
 				b = strconv.AppendInt(b, int64(c.Feature), 10)
 			}
 			b = append(b, `,"contribution":`...)
-			b = jsonw.Float(b, c.Contribution)
+			b = jsonw.Float(b, roundContribution(c.Contribution))
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	return append(b, "}}\n"...)
+}
+
+// contributionScale rounds explanation contributions in the answer to four
+// decimals (-0.0933 rather than -0.09333333333333332); the decision event
+// keeps full precision.
+const contributionScale = 1e4
+
+// roundContribution rounds x to four decimals, half away from zero. Values
+// too large to scale are returned as they are; -0 becomes 0.
+func roundContribution(x float64) float64 {
+	if math.Abs(x) >= 1e15 || math.IsNaN(x) {
+		return x
+	}
+	r := math.Round(x*contributionScale) / contributionScale
+	if r == 0 {
+		return 0
+	}
+	return r
 }
 
 func appendPerCandidate(b []byte, candidates features.TreatmentSet, v *[features.NumTreatments]float64) []byte {
@@ -100,6 +127,14 @@ func appendStrings(b []byte, ss []string) []byte {
 		b = jsonw.String(comma(b), s)
 	}
 	return append(b, ']')
+}
+
+// appendQuoted appends s as a JSON string, for strings known to need no
+// escaping.
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // appendKey appends "key": (after a comma unless the key is the object's

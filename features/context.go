@@ -80,6 +80,8 @@ const (
 // negative amounts or counts, a confidence outside [0, 1], a sentiment
 // outside [-1, 1], too many or oversized attributes. Unknown intents,
 // channels and attribute names are not errors; the schema maps them.
+// Call Canonicalize first: a text field that is only white space is then
+// empty, the same as absent.
 func (c *Context) Validate() error {
 	if len(c.Customer.ID) > MaxIDLength {
 		return &FieldError{"customer.id", fmt.Sprintf("must be at most %d bytes", MaxIDLength)}

@@ -119,7 +119,7 @@ type categoricalFeature struct {
 	base    int32 // index of the first vocabulary entry; base+len(vocab) is "other"
 	size    int32 // len(vocab)+1
 	vocab   map[string]int32
-	get     func(*Context) string
+	text    TextField
 	reject  bool
 	allowed string
 	isValue bool
@@ -157,10 +157,10 @@ var booleanSources = map[string]func(*Context) bool{
 	"friction.open_complaint":       func(c *Context) bool { return c.Friction.OpenComplaint },
 }
 
-var categoricalSources = map[string]func(*Context) string{
-	"customer.tier": func(c *Context) string { return c.Customer.Tier },
-	"intent.name":   func(c *Context) string { return c.Intent.Name },
-	"channel":       func(c *Context) string { return c.Channel },
+var categoricalSources = map[string]TextField{
+	"customer.tier": FieldTier,
+	"intent.name":   FieldIntent,
+	"channel":       FieldChannel,
 }
 
 // ValueSources are the context fields that describe what a customer is
@@ -259,7 +259,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 	}
 	cats := map[string]int{}
 	for _, c := range spec.Categorical {
-		get, ok := categoricalSources[c.Source]
+		text, ok := categoricalSources[c.Source]
 		if !ok {
 			return nil, fmt.Errorf("feature schema: categorical feature %q: unknown source %q (text fields: %s)", c.Name, c.Source, strings.Join(sortedKeys(categoricalSources), ", "))
 		}
@@ -272,7 +272,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		if len(c.Vocabulary) == 0 {
 			return nil, fmt.Errorf("feature schema: categorical feature %q: empty vocabulary", c.Name)
 		}
-		cf := categoricalFeature{name: c.Name, field: c.Source, get: get, vocab: map[string]int32{}, isValue: c.Value || isValueSource(c.Source)}
+		cf := categoricalFeature{name: c.Name, field: c.Source, text: text, vocab: map[string]int32{}, isValue: c.Value || isValueSource(c.Source)}
 		switch c.Unknown {
 		case "", "other":
 		case "reject":
@@ -283,6 +283,9 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		for i, v := range c.Vocabulary {
 			if v == "" || v == "other" {
 				return nil, fmt.Errorf("feature schema: categorical feature %q: vocabulary entry %d must be non-empty and not \"other\"", c.Name, i)
+			}
+			if !IsCanonical(v) {
+				return nil, fmt.Errorf("feature schema: categorical feature %q: vocabulary entry %q is not canonical (lower case, no surrounding white space): contexts are, so it could never match; write %q", c.Name, v, Canonical(v))
 			}
 			if _, dup := cf.vocab[v]; dup {
 				return nil, fmt.Errorf("feature schema: categorical feature %q: %q is listed twice", c.Name, v)
@@ -402,8 +405,19 @@ func (s *Schema) MaxEntries() int {
 // Extract appends the non-zero features of c to dst and returns it. With
 // uniform set, features describing customer value (and crosses built on
 // them) are left out. It returns a *FieldError when a categorical field
-// that rejects unknown values holds one. c must have passed Validate.
+// that rejects unknown values holds one. c must have passed Canonicalize
+// and Validate.
 func (s *Schema) Extract(c *Context, uniform bool, dst []Entry) ([]Entry, error) {
+	dst, _, err := s.ExtractUnknown(c, uniform, dst)
+	return dst, err
+}
+
+// ExtractUnknown is Extract that also reports the text fields whose value
+// is not in their feature's vocabulary and so counted as "other". An empty
+// (absent) value is not reported; a value is reported in uniform mode too,
+// even when its feature is left out.
+func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry, TextFieldSet, error) {
+	var unknown TextFieldSet
 	var values [MaxDense]float64
 	n := 0
 	for i := range s.numeric {
@@ -442,11 +456,14 @@ func (s *Schema) Extract(c *Context, uniform bool, dst []Entry) ([]Entry, error)
 	var cats [maxCategorical]int32 // value position per categorical; -1 when left out
 	for i := range s.categorical {
 		f := &s.categorical[i]
-		v := f.get(c)
+		v := c.Text(f.text)
 		pos, ok := f.vocab[v]
 		if !ok {
-			if f.reject && v != "" {
-				return dst, &FieldError{Field: f.field, Message: fmt.Sprintf("unknown value %q; allowed: %s", v, f.allowed)}
+			if v != "" {
+				if f.reject {
+					return dst, unknown, &FieldError{Field: f.field, Message: fmt.Sprintf("unknown value %q; allowed: %s", v, f.allowed)}
+				}
+				unknown = unknown.With(f.text)
 			}
 			pos = f.size - 1
 		}
@@ -474,5 +491,5 @@ func (s *Schema) Extract(c *Context, uniform bool, dst []Entry) ([]Entry, error)
 		}
 		dst = append(dst, Entry{x.base + pa*x.bSize + pb, 1})
 	}
-	return dst, nil
+	return dst, unknown, nil
 }

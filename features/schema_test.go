@@ -116,6 +116,50 @@ func TestExtractRejectsUnknownTier(t *testing.T) {
 	}
 }
 
+// TestExtractReportsUnknownValues: the text fields whose value fell into
+// "other" are reported; an absent value is not.
+func TestExtractReportsUnknownValues(t *testing.T) {
+	s, err := features.ParseSchema([]byte(`
+version: 1
+categorical:
+  - {name: tier, source: customer.tier, vocabulary: [gold], value: true}
+  - {name: intent, source: intent.name, vocabulary: [complaint]}
+  - {name: channel, source: channel, vocabulary: [phone]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name                  string
+		tier, intent, channel string
+		uniform               bool
+		want                  []features.TextField
+	}{
+		{"all known", "gold", "complaint", "phone", false, nil},
+		{"absent tier is not unknown", "", "complaint", "phone", false, nil},
+		{"unknown intent", "gold", "warranty_claim", "phone", false, []features.TextField{features.FieldIntent}},
+		{"unknown channel", "gold", "complaint", "fax", false, []features.TextField{features.FieldChannel}},
+		{"all unknown", "bronze", "warranty_claim", "fax", false, []features.TextField{features.FieldTier, features.FieldIntent, features.FieldChannel}},
+		{"unknown tier in uniform mode", "bronze", "complaint", "phone", true, []features.TextField{features.FieldTier}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := features.Context{Customer: features.Customer{Tier: tc.tier}, Intent: features.Intent{Name: tc.intent}, Channel: tc.channel}
+			_, unknown, err := s.ExtractUnknown(&c, tc.uniform, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want features.TextFieldSet
+			for _, f := range tc.want {
+				want = want.With(f)
+			}
+			if unknown != want {
+				t.Errorf("unknown %b, want %b", unknown, want)
+			}
+		})
+	}
+}
+
 func TestAttributesAsFeatures(t *testing.T) {
 	s, err := features.ParseSchema([]byte(`
 version: 2
@@ -150,6 +194,8 @@ func TestSchemaErrorsNameTheFeature(t *testing.T) {
 		{"empty vocabulary", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: []}]", `"c"`},
 		{"other in vocabulary", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: [other]}]", `"c"`},
 		{"bad unknown policy", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: [a], unknown: drop}]", `"c"`},
+		{"capitalised vocabulary entry", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: [phone, Chat]}]", `"Chat"`},
+		{"padded vocabulary entry", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: [' phone']}]", `" phone"`},
 		{"cross of missing", "version: 1\ncrosses: [{name: x, of: [a, b]}]", `"x"`},
 		{"mixed cross", "version: 1\nnumeric: [{name: friction.transfers}]\ncategorical: [{name: c, source: channel, vocabulary: [a]}]\ncrosses: [{name: x, of: [c, friction.transfers]}]", `"x"`},
 		{"unknown key", "version: 1\nnumerics: []", "numerics"},

@@ -85,6 +85,8 @@ func (e *NoEligibleError) Error() string {
 // apply first, then requirements: a required treatment that the request
 // does not offer, or that another rule excluded, leaves no eligible
 // treatment and Apply returns a *NoEligibleError.
+// c's text fields must be canonical (features.Context.Canonicalize), as
+// the rules' literals are.
 func (p *Policy) Apply(c *features.Context, candidates features.TreatmentSet) (Result, error) {
 	res := Result{Eligible: candidates}
 	if len(p.rules) == 0 {

@@ -83,7 +83,9 @@ func Parse(doc []byte) (*Policy, error) {
 }
 
 // Compile checks a policy spec and compiles every condition. A rule that
-// does not compile is an error naming the rule.
+// does not compile is an error naming the rule, and so is one that
+// compares customer.tier, intent.name or channel with a text literal that
+// is not canonical (features.Canonical): it could never fire.
 func Compile(spec Spec) (*Policy, error) {
 	if !spec.Floor.HumanEscape {
 		return nil, errors.New("policy: floor.human_escape must be true: a human is always reachable")
@@ -108,6 +110,9 @@ func Compile(spec Spec) (*Policy, error) {
 		prog, err := expr.Compile(rs.When, expr.Env(Env{}), expr.AsBool())
 		if err != nil {
 			return nil, fmt.Errorf("policy: rule %q: compile condition: %w", rs.ID, err)
+		}
+		if err := checkLiterals(rs.When); err != nil {
+			return nil, fmt.Errorf("policy: rule %q: %w", rs.ID, err)
 		}
 		r := rule{id: rs.ID, program: prog}
 		for _, name := range rs.Exclude {

@@ -48,6 +48,9 @@ type Decision struct {
 	Uniform     bool
 	// Features is the request's sparse feature vector (owned by the decision).
 	Features []features.Entry
+	// Unknown are the context's text fields whose value the schema does not
+	// know and counted as "other".
+	Unknown features.TextFieldSet
 	// Explanation holds, per candidate, the top contributions to its score;
 	// ExplainN how many of them are set.
 	Explanation [features.NumTreatments][MaxExplain]models.Contribution

@@ -122,7 +122,9 @@ func (e *Engine) SetPolicy(p *policy.Policy) {
 // Explorer returns the engine's explorer.
 func (e *Engine) Explorer() Explorer { return e.explorer }
 
-// Decide decides how to treat the customer in req. Input errors are
+// Decide decides how to treat the customer in req. The context's text
+// fields are put in canonical form first (features.Context.Canonicalize),
+// so the model and the policy rules see the same text. Input errors are
 // *features.FieldError; a policy that leaves no eligible treatment returns
 // *policy.NoEligibleError.
 func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
@@ -130,6 +132,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		return Decision{}, fmt.Errorf("decide: %w", err)
 	}
 	c := &req.Context
+	c.Canonicalize()
 	if err := c.Validate(); err != nil {
 		return Decision{}, err
 	}
@@ -140,7 +143,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	pol := e.policy.Load()
 	model := e.model.Load()
 	schema := model.Schema()
-	x, err := schema.Extract(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
+	x, unknown, err := schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
 	if err != nil {
 		return Decision{}, err
 	}
@@ -162,6 +165,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		HumanEscape:  true,
 		Uniform:      pol.Uniform(),
 		Features:     x,
+		Unknown:      unknown,
 	}
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !candidates.Has(t) {

@@ -143,6 +143,8 @@ func TestDecideRejectsBadInput(t *testing.T) {
 	}{
 		{"missing intent", func(c *features.Context) { c.Intent.Name = "" }, "intent.name"},
 		{"missing channel", func(c *features.Context) { c.Channel = "" }, "channel"},
+		{"blank intent", func(c *features.Context) { c.Intent.Name = " \t" }, "intent.name"},
+		{"blank channel", func(c *features.Context) { c.Channel = "  " }, "channel"},
 		{"negative lifetime value", func(c *features.Context) { c.Customer.LifetimeValue = -1 }, "customer.lifetime_value"},
 		{"NaN spend", func(c *features.Context) { c.Customer.AnnualSpend = nan }, "customer.annual_spend"},
 		{"infinite wait", func(c *features.Context) { c.Friction.WaitSeconds = math.Inf(1) }, "friction.wait_seconds"},
