@@ -71,6 +71,10 @@ var mustShow = []string{
 	"situ_learner_outcome_to_model_seconds",
 	"situ_learner_join_total",
 	"situ_outcomes_dlq_total",
+	"situ_kafka_reader_up",                            // a replica whose Kafka feed stalled …
+	"situ_kafka_last_fetch_success_timestamp_seconds", // … and for how long
+	"situ_kafka_read_errors_total",
+	"situ_kafka_write_errors_total",
 }
 
 func readDashboard(t *testing.T) dashboard {

@@ -42,7 +42,9 @@ type DecisionPublisherConfig struct {
 	// FlushTimeout bounds the flush of queued decisions after Run's context
 	// is cancelled. Default 5s.
 	FlushTimeout time.Duration
-	// Registerer receives the metrics. Default nil: not registered.
+	// Registerer receives the metrics, situ_kafka_records_written_total
+	// and situ_kafka_write_errors_total of the topic among them. Default
+	// nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger is the parent logger; the publisher logs as "decisions".
 	// Default: no logging.
@@ -118,6 +120,7 @@ type DecisionPublisher struct {
 	closed  atomic.Bool
 
 	published, droppedFull, droppedWrite, droppedShutdown atomic.Uint64
+	writes                                                *writerMetrics
 }
 
 // event is one encoded decision waiting for the writer.
@@ -164,8 +167,13 @@ func NewDecisionPublisher(cfg DecisionPublisherConfig) (*DecisionPublisher, erro
 		Logger:          kafkaLogger(p.log),
 		ErrorLogger:     kafkaLogger(p.log),
 	}
+	km, err := newKafkaMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("decision publisher: %w", err)
+	}
+	p.writes = km.writer(cfg.Topic)
 	const dropped, droppedHelp = "situ_decisions_dropped_total", "Decision events not published, by reason: queue_full (the queue was full), write_error (the broker refused or was unreachable), shutdown (still queued when the flush time ran out)."
-	err := register(cfg.Registerer,
+	err = register(cfg.Registerer,
 		counterFunc(&p.published, "situ_decisions_published_total", "Decision events written to Kafka.", nil),
 		counterFunc(&p.droppedFull, dropped, droppedHelp, prometheus.Labels{"reason": "queue_full"}),
 		counterFunc(&p.droppedWrite, dropped, droppedHelp, prometheus.Labels{"reason": "write_error"}),
@@ -335,6 +343,7 @@ func (p *DecisionPublisher) write(ctx context.Context, batch []event, msgs []kaf
 			zap.Uint64("dropped_total", p.droppedWrite.Load()+p.droppedFull.Load()), zap.Error(err))
 	}
 	p.published.Add(uint64(len(msgs) - failed))
+	p.writes.wrote(len(msgs), failed)
 	clear(msgs)
 	return err == nil
 }

@@ -31,7 +31,8 @@ type ModelFollowerConfig struct {
 	Schema *features.Schema
 	// Target receives every newer model. Required.
 	Target ModelSetter
-	// Registerer receives the metrics. Default nil: not registered.
+	// Registerer receives the metrics, the tail reader's of the models
+	// topic included (TailConfig.Registerer). Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger is the parent logger; the follower logs as "models".
 	Logger *zap.Logger
@@ -64,7 +65,7 @@ func NewModelFollower(cfg ModelFollowerConfig) (*ModelFollower, error) {
 		return nil, errors.New("model follower: a schema and a target are required")
 	}
 	f := &ModelFollower{cfg: cfg, log: cfg.Logger.Named("models")}
-	tail, err := NewTailReader(TailConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, Handler: f.handle, Logger: cfg.Logger})
+	tail, err := NewTailReader(TailConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, Handler: f.handle, Registerer: cfg.Registerer, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("model follower: %w", err)
 	}

@@ -46,7 +46,9 @@ type LearnerConfig struct {
 	PollInterval time.Duration
 	// Now stamps snapshots. Default time.Now.
 	Now func() time.Time
-	// Registerer receives the metrics. Default nil: not registered.
+	// Registerer receives the metrics, among them the Kafka metrics by
+	// topic of its readers (decisions, outcomes) and writers (models, DLQ).
+	// Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger is the parent logger; the learner logs as "learner".
 	Logger *zap.Logger
@@ -117,10 +119,14 @@ type Learner struct {
 
 	updates, snapshots, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
 	restarts                                                          atomic.Uint64
-	dlqJSON, dlqInvalid, dlqErrors, readErrors                        atomic.Uint64
+	dlqJSON, dlqInvalid, dlqErrors                                    atomic.Uint64
 	modelVersion, pending, early                                      atomic.Int64
 	joinStats                                                         atomic.Pointer[models.JoinStats]
 	applyLatency                                                      prometheus.Histogram
+	// per topic: the decisions and outcomes read, the snapshots and dead
+	// letters written
+	decReads, outReads     *readerMetrics
+	modelWrites, dlqWrites *writerMetrics
 }
 
 // NewLearner checks cfg and returns a learner; Run learns.
@@ -144,8 +150,15 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_join_total", Help: "What the join of decisions and outcomes did, by result.",
 			ConstLabels: prometheus.Labels{"result": name}}, func() float64 { return float64(f(l.joinStats.Load())) })
 	}
+	km, err := newKafkaMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("learner: %w", err)
+	}
+	t := cfg.Topics
+	l.decReads, l.outReads = km.reader(t.Decisions), km.reader(t.Outcomes)
+	l.modelWrites, l.dlqWrites = km.writer(t.Models), km.writer(t.OutcomesDLQ)
 	const dlq, dlqHelp = "situ_outcomes_dlq_total", "Outcome messages sent to the dead-letter topic, by reason."
-	err := register(cfg.Registerer,
+	err = register(cfg.Registerer,
 		counterFunc(&l.updates, "situ_learner_updates_total", "Outcomes (or expired decisions with the default reward) applied to the model.", nil),
 		counterFunc(&l.snapshots, "situ_learner_snapshots_total", "Snapshots published to the models topic.", nil),
 		counterFunc(&l.restarts, "situ_learner_restarts_total", "Times learning was interrupted by a Kafka failure and resumed from the last snapshot.", nil),
@@ -155,7 +168,6 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 		counterFunc(&l.dlqJSON, dlq, dlqHelp, prometheus.Labels{"reason": DLQReasonInvalidJSON}),
 		counterFunc(&l.dlqInvalid, dlq, dlqHelp, prometheus.Labels{"reason": DLQReasonInvalidOutcome}),
 		counterFunc(&l.dlqErrors, "situ_outcomes_dlq_write_errors_total", "Dead letters that could not be written (logged, then skipped).", nil),
-		counterFunc(&l.readErrors, "situ_kafka_read_errors_total", "Fetch errors (retried) per topic.", prometheus.Labels{"topic": "learner"}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_model_version", Help: "Version of the last snapshot published."}, func() float64 { return float64(l.modelVersion.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_pending_decisions", Help: "Decisions waiting for their outcome."}, func() float64 { return float64(l.pending.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(l.early.Load()) }),
@@ -172,6 +184,14 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 		return nil, fmt.Errorf("learner: %w", err)
 	}
 	return l, nil
+}
+
+// readers returns the reader metrics of topic (decisions or outcomes).
+func (l *Learner) readers(topic string) *readerMetrics {
+	if topic == l.cfg.Topics.Outcomes {
+		return l.outReads
+	}
+	return l.decReads
 }
 
 // roundTimeout bounds one round: reading messages that the broker listed
@@ -225,6 +245,9 @@ func (l *Learner) Run(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			pause = time.Second
 		}
+		// Learning stalls until a round succeeds again.
+		l.decReads.down()
+		l.outReads.down()
 		l.restarts.Add(1)
 		l.log.Error("learning interrupted; resuming from the last snapshot", zap.Error(err), zap.Duration("retry_in", pause))
 		select {
@@ -300,10 +323,12 @@ func (l *Learner) restore(ctx context.Context) error {
 	t := l.cfg.Topics
 	decParts, err := l.partitionsOf(ctx, t.Decisions)
 	if err != nil {
+		l.decReads.failed(1)
 		return err
 	}
 	outParts, err := l.partitionsOf(ctx, t.Outcomes)
 	if err != nil {
+		l.outReads.failed(1)
 		return err
 	}
 	if !slices.Equal(decParts, outParts) {
@@ -372,6 +397,7 @@ func (l *Learner) restore(ctx context.Context) error {
 	}{{t.Decisions, decStart, l.decOffsets}, {t.Outcomes, l.outOffsets.Clone(), l.outOffsets}} {
 		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
 		if err != nil {
+			l.readers(tc.topic).failed(1)
 			return fmt.Errorf("learner: %w", err)
 		}
 		l.cursors[tc.topic] = map[int32]*partitionCursor{}
@@ -391,7 +417,7 @@ func (l *Learner) restore(ctx context.Context) error {
 	// round starts where the snapshot's round ended.
 	for _, p := range l.partitions {
 		c := l.cursors[t.Decisions][p]
-		if _, err := c.readUntil(ctx, l.decOffsets[p], math.MaxInt, &l.readErrors, func(m kafka.Message) {
+		if _, err := c.readUntil(ctx, l.decOffsets[p], math.MaxInt, l.decReads, func(m kafka.Message) {
 			l.handleDecision(p, m)
 		}); err != nil {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
@@ -453,16 +479,18 @@ func (l *Learner) round(ctx context.Context) (bool, error) {
 	t := l.cfg.Topics
 	outEnds, err := l.ends(ctx, t.Outcomes)
 	if err != nil {
+		l.outReads.failed(1)
 		return false, err
 	}
 	decEnds, err := l.ends(ctx, t.Decisions)
 	if err != nil {
+		l.decReads.failed(1)
 		return false, err
 	}
 	progressed := false
 	for _, p := range l.partitions {
 		dc := l.cursors[t.Decisions][p]
-		n, err := dc.readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, &l.readErrors, func(m kafka.Message) {
+		n, err := dc.readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, l.decReads, func(m kafka.Message) {
 			l.handleDecision(p, m)
 		})
 		progressed = progressed || n > 0
@@ -470,7 +498,7 @@ func (l *Learner) round(ctx context.Context) (bool, error) {
 			return progressed, err
 		}
 		oc := l.cursors[t.Outcomes][p]
-		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, &l.readErrors, func(m kafka.Message) {
+		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, l.outReads, func(m kafka.Message) {
 			l.handleOutcome(ctx, p, m)
 		})
 		progressed = progressed || n > 0
@@ -478,6 +506,9 @@ func (l *Learner) round(ctx context.Context) (bool, error) {
 			return progressed, err
 		}
 	}
+	now := time.Now()
+	l.decReads.ok(now)
+	l.outReads.ok(now)
 	l.pending.Store(int64(l.joiner.Pending()))
 	l.early.Store(int64(l.joiner.Early()))
 	s := l.joiner.Stats()
@@ -545,10 +576,12 @@ func (l *Learner) deadLetter(ctx context.Context, m kafka.Message, pos Position,
 		l.dlqInvalid.Add(1)
 	}
 	if err := writeDeadLetter(ctx, l.dlq, m, pos, reason, cause); err != nil {
+		l.dlqWrites.wrote(1, 1)
 		l.dlqErrors.Add(1)
 		l.log.Error("dead letter not written, message skipped", zap.Stringer("position", pos), zap.String("reason", reason), zap.Error(err))
 		return
 	}
+	l.dlqWrites.wrote(1, 0)
 	l.log.Info("outcome dead-lettered", zap.Stringer("position", pos), zap.String("reason", reason), zap.NamedError("cause", cause))
 }
 
@@ -580,8 +613,10 @@ func (l *Learner) maybeSnapshot(ctx context.Context, force bool) error {
 		return fmt.Errorf("learner: snapshot of %d bytes exceeds %d: lower the join's max pending decisions", len(value), maxSnapshotBytes)
 	}
 	if err := l.models.WriteMessages(ctx, kafka.Message{Key: []byte(l.cfg.Base.Name()), Value: value}); err != nil {
+		l.modelWrites.wrote(1, 1)
 		return fmt.Errorf("learner: publish snapshot v%d: %w", version, err)
 	}
+	l.modelWrites.wrote(1, 0)
 	if !l.oldestApply.IsZero() {
 		l.applyLatency.Observe(l.cfg.Now().Sub(l.oldestApply).Seconds())
 	}
@@ -622,7 +657,7 @@ func newPartitionCursor(brokers []string, topic string, partition int, start int
 
 // readUntil hands fn the messages before offset end, at most limit of
 // them, and returns how many it read.
-func (c *partitionCursor) readUntil(ctx context.Context, end int64, limit int, readErrors *atomic.Uint64, fn func(kafka.Message)) (int, error) {
+func (c *partitionCursor) readUntil(ctx context.Context, end int64, limit int, metrics *readerMetrics, fn func(kafka.Message)) (int, error) {
 	n := 0
 	for c.next < end && n < limit {
 		m, err := c.reader.FetchMessage(ctx)
@@ -630,13 +665,14 @@ func (c *partitionCursor) readUntil(ctx context.Context, end int64, limit int, r
 			if ctx.Err() != nil {
 				return n, ctx.Err()
 			}
-			readErrors.Add(1)
+			metrics.failed(1)
 			return n, fmt.Errorf("read %s/%d@%d: %w", c.reader.Config().Topic, c.reader.Config().Partition, c.next, err)
 		}
 		if m.Offset < c.next {
 			continue
 		}
 		c.next = m.Offset + 1
+		metrics.read(1)
 		fn(m)
 		n++
 	}

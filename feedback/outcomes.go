@@ -35,7 +35,9 @@ type OutcomePublisherConfig struct {
 	// Default: NewDedupCache(DedupConfig{}), i.e. ids kept for 24 h (the
 	// reward window), at most 1,000,000 of them.
 	Dedup *DedupCache
-	// Registerer receives the metrics. Default nil: not registered.
+	// Registerer receives the metrics, situ_kafka_records_written_total
+	// and situ_kafka_write_errors_total of the topic among them. Default
+	// nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger is the parent logger; the publisher logs as "outcomes".
 	Logger *zap.Logger
@@ -53,6 +55,7 @@ type OutcomePublisher struct {
 	tr     *kafka.Transport
 
 	published, failed, deduplicated atomic.Uint64
+	writes                          *writerMetrics
 }
 
 // NewOutcomePublisher returns a publisher; Close releases its connections.
@@ -84,7 +87,12 @@ func NewOutcomePublisher(cfg OutcomePublisherConfig) (*OutcomePublisher, error) 
 	}
 	p := &OutcomePublisher{cfg: cfg, log: cfg.Logger.Named("outcomes"), tr: &kafka.Transport{DialTimeout: 3 * time.Second, ClientID: clientID}}
 	p.writer = newSyncWriter(cfg.Brokers, cfg.Topic, cfg.BatchTimeout, cfg.WriteTimeout, p.tr, p.log)
-	err := register(cfg.Registerer,
+	km, err := newKafkaMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("outcome publisher: %w", err)
+	}
+	p.writes = km.writer(cfg.Topic)
+	err = register(cfg.Registerer,
 		counterFunc(&p.published, "situ_outcomes_published_total", "Outcomes written to Kafka by this process (POST /v1/outcomes).", nil),
 		counterFunc(&p.failed, "situ_outcomes_publish_errors_total", "Outcomes that could not be written to Kafka.", nil),
 		counterFunc(&p.deduplicated, "situ_outcomes_deduplicated_total", "Outcomes acknowledged without a write: this process had already written their outcome_id (a retry).", nil),
@@ -144,11 +152,13 @@ func (p *OutcomePublisher) PublishOutcome(ctx context.Context, o models.Outcome)
 	defer cancel()
 	if err := p.writer.WriteMessages(ctx, kafka.Message{Key: []byte(o.DecisionID), Value: value}); err != nil {
 		p.failed.Add(1)
+		p.writes.wrote(1, 1)
 		p.log.Warn("outcome not published", zap.Error(err))
 		return fmt.Errorf("publish outcome to %s: %w", p.cfg.Topic, err)
 	}
 	p.cfg.Dedup.Add(o.OutcomeID)
 	p.published.Add(1)
+	p.writes.wrote(1, 0)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -48,8 +47,9 @@ type readerConfig struct {
 	// maxWait bounds a fetch, and so Close, which waits for it (≤ 1 s).
 	maxWait time.Duration
 	log     *zap.Logger
-	// readErrors counts fetch errors (the reader retries them).
-	readErrors *atomic.Uint64
+	// metrics, if not nil, count the records and the fetch errors (the
+	// reader retries them) and tell whether fetching works.
+	metrics *readerMetrics
 	// untilEnd makes readTopic return once every partition has been read up
 	// to its end offset as of the start.
 	untilEnd bool
@@ -93,6 +93,7 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 		}
 		return err
 	}
+	cfg.metrics.ok(time.Now())
 
 	pending := make(map[int]int64, len(ranges)) // partition → end still to reach
 	for _, r := range ranges {
@@ -123,6 +124,7 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 	}()
 	msgs := make(chan kafka.Message)
 	dialer := &kafka.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, ClientID: clientID}
+	readers := make([]*kafka.Reader, 0, len(ranges))
 	for _, r := range ranges {
 		reader := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:         cfg.brokers,
@@ -142,11 +144,19 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 			_ = reader.Close()
 			return fmt.Errorf("read %s/%d: set offset %d: %w", cfg.topic, r.partition, r.start, err)
 		}
+		readers = append(readers, reader)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer reader.Close()
 			fetchPartition(readCtx, reader, msgs, cfg, r.partition)
+		}()
+	}
+	if cfg.metrics != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watchFetches(readCtx, readers, cfg.metrics, 2*cfg.maxWait)
 		}()
 	}
 
@@ -186,9 +196,7 @@ func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Mess
 			if ctx.Err() != nil {
 				return
 			}
-			if cfg.readErrors != nil {
-				cfg.readErrors.Add(1)
-			}
+			cfg.metrics.failed(1)
 			if !failing {
 				cfg.log.Warn("read failed, retrying", zap.String("topic", cfg.topic), zap.Int("partition", partition), zap.Error(err))
 				failing = true
@@ -201,6 +209,7 @@ func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Mess
 			pause = min(2*pause, 5*time.Second)
 			continue
 		}
+		cfg.metrics.read(1)
 		if failing {
 			cfg.log.Info("read recovered", zap.String("topic", cfg.topic), zap.Int("partition", partition))
 			failing, pause = false, 100*time.Millisecond
@@ -209,6 +218,36 @@ func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Mess
 		case msgs <- m:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// watchFetches tells the metrics, every interval, whether the readers'
+// fetches work. A Reader at the end of its partition fetches again every
+// MaxWait without returning a message, and retries failed fetches inside
+// itself: its Stats (counts since the last call) show both. An interval
+// with errors marks the topic down (and counts them), one with fetches and
+// no errors marks it up; one with neither changes nothing.
+func watchFetches(ctx context.Context, readers []*kafka.Reader, m *readerMetrics, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			var fetches, errs int64
+			for _, r := range readers {
+				s := r.Stats()
+				fetches += s.Fetches
+				errs += s.Errors
+			}
+			switch {
+			case errs > 0:
+				m.failed(int(errs))
+			case fetches > 0:
+				m.ok(now)
+			}
 		}
 	}
 }

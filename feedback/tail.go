@@ -42,7 +42,10 @@ type TailConfig struct {
 	// MaxWait bounds one fetch and so how late Run notices cancellation.
 	// Default 500ms; at most 1s.
 	MaxWait time.Duration
-	// Registerer receives the metrics. Default nil: not registered.
+	// Registerer receives the metrics: situ_kafka_records_read_total,
+	// situ_kafka_read_errors_total, situ_kafka_reader_up and
+	// situ_kafka_last_fetch_success_timestamp_seconds with the label
+	// topic. Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger is the parent logger; the reader logs as "tail".
 	Logger *zap.Logger
@@ -52,13 +55,12 @@ type TailConfig struct {
 // without a consumer group, so every replica sees the latest value of every
 // key. CaughtUp tells when the records present at start have been handled.
 type TailReader struct {
-	cfg        TailConfig
-	log        *zap.Logger
-	running    atomic.Bool
-	caughtUp   chan struct{}
-	closeOnce  sync.Once
-	records    atomic.Uint64
-	readErrors atomic.Uint64
+	cfg       TailConfig
+	log       *zap.Logger
+	metrics   *readerMetrics
+	running   atomic.Bool
+	caughtUp  chan struct{}
+	closeOnce sync.Once
 }
 
 // NewTailReader returns a reader; Run reads.
@@ -75,16 +77,14 @@ func NewTailReader(cfg TailConfig) (*TailReader, error) {
 	if err := validateReaderSettings(cfg.Brokers, cfg.MaxWait); err != nil {
 		return nil, fmt.Errorf("tail reader %s: %w", cfg.Topic, err)
 	}
-	t := &TailReader{cfg: cfg, log: cfg.Logger.Named("tail").With(zap.String("topic", cfg.Topic)), caughtUp: make(chan struct{})}
-	labels := prometheus.Labels{"topic": cfg.Topic}
-	err := register(cfg.Registerer,
-		counterFunc(&t.records, "situ_tail_records_total", "Records read from a compacted topic.", labels),
-		counterFunc(&t.readErrors, "situ_kafka_read_errors_total", "Fetch errors (retried) per topic.", labels),
-	)
+	km, err := newKafkaMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("tail reader %s: %w", cfg.Topic, err)
 	}
-	return t, nil
+	return &TailReader{
+		cfg: cfg, log: cfg.Logger.Named("tail").With(zap.String("topic", cfg.Topic)),
+		metrics: km.reader(cfg.Topic), caughtUp: make(chan struct{}),
+	}, nil
 }
 
 // CaughtUp is closed once every record that was in the topic when Run
@@ -102,10 +102,9 @@ func (t *TailReader) Run(ctx context.Context) error {
 		handlerFailed := false
 		err := readTopic(ctx, readerConfig{
 			brokers: t.cfg.Brokers, topic: t.cfg.Topic, maxWait: t.cfg.MaxWait,
-			log: t.log, readErrors: &t.readErrors,
+			log: t.log, metrics: t.metrics,
 			caughtUp: func() { t.closeOnce.Do(func() { close(t.caughtUp) }) },
 		}, func(ctx context.Context, m kafka.Message) error {
-			t.records.Add(1)
 			err := t.cfg.Handler(ctx, tailRecord(m))
 			handlerFailed = err != nil
 			return err
@@ -115,7 +114,7 @@ func (t *TailReader) Run(ctx context.Context) error {
 		}
 		// The topic could not be listed (a broker starting or restarting):
 		// read it again from the start, which the handler must tolerate.
-		t.readErrors.Add(1)
+		t.metrics.failed(1)
 		t.log.Warn("cannot read the topic yet, retrying", zap.Error(err), zap.Duration("retry_in", pause))
 		select {
 		case <-ctx.Done():

@@ -51,7 +51,7 @@ func TestTailReaderReadsFromStartAndFollows(t *testing.T) {
 	produce(t, b.Brokers(), topics.Control, kafka.Message{Key: []byte("weights"), Value: []byte("w3")})
 	eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return current["weights"] == "w3" }, "new values followed")
 	require.NoError(t, stop())
-	require.Equal(t, float64(6), metricValue(t, reg, "situ_tail_records_total", map[string]string{"topic": topics.Control}))
+	require.Equal(t, float64(6), metricValue(t, reg, "situ_kafka_records_read_total", map[string]string{"topic": topics.Control}))
 }
 
 func TestTailReaderEmptyTopicIsCaughtUp(t *testing.T) {
