@@ -65,8 +65,9 @@ func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 // Lock is an exclusive lock on a data dir, held until Release or the end
 // of the process.
 type Lock struct {
-	dir string
-	f   *os.File
+	dir    string
+	f      *os.File
+	holder Holder
 }
 
 // Acquire creates dir if needed and locks it for this process, recording
@@ -91,13 +92,7 @@ func Acquire(dir string, h Holder) (*Lock, error) {
 		_ = f.Close()
 		return nil, inUse(dir, path)
 	}
-	l := &Lock{dir: dir, f: f}
-	if h.PID == 0 {
-		h.PID = os.Getpid()
-	}
-	if h.Since.IsZero() {
-		h.Since = time.Now().UTC().Truncate(time.Second)
-	}
+	l := &Lock{dir: dir, f: f, holder: Holder{PID: os.Getpid(), Since: time.Now().UTC().Truncate(time.Second)}}
 	if err := l.Record(h); err != nil {
 		_ = l.Release()
 		return nil, err
@@ -106,8 +101,16 @@ func Acquire(dir string, h Holder) (*Lock, error) {
 }
 
 // Record replaces the holder information in the lock file, e.g. once the
-// listeners are bound and their ports known.
+// listeners are bound and their ports known. A zero PID or Since keeps the
+// one recorded before.
 func (l *Lock) Record(h Holder) error {
+	if h.PID == 0 {
+		h.PID = l.holder.PID
+	}
+	if h.Since.IsZero() {
+		h.Since = l.holder.Since
+	}
+	l.holder = h
 	b, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("data dir lock: %w", err)
