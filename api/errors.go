@@ -119,6 +119,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		s.log.Error("request failed", zap.String("route", c.FullPath()), zap.Error(err))
 	case p.code == CodeUnavailable:
 		s.log.Warn("dependency unavailable", zap.String("route", c.FullPath()), zap.Error(err))
+		c.Header("Retry-After", "5") // seconds; the outcome is safe to retry (outcome_id)
 	}
 	s.writeProblem(c, p)
 }

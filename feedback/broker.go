@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
@@ -34,9 +35,19 @@ type BrokerConfig struct {
 	// nothing, but a power loss can lose the last batches (real Kafka's
 	// default behaviour too).
 	SyncWrites bool
+	// CompactionInterval is how often the broker compacts its compacted
+	// topics (nba.models, nba.control: only the latest record of every key
+	// and the last batch of a partition remain) and applies the retention
+	// of the others. Default DefaultCompactionInterval; kfake's own default,
+	// an hour, would let a starting replica read every snapshot of the
+	// last hour (two a second while learning).
+	CompactionInterval time.Duration
 	// Logger receives the broker's warnings and errors. Default: no logging.
 	Logger *zap.Logger
 }
+
+// DefaultCompactionInterval is the embedded broker's compaction period.
+const DefaultCompactionInterval = 30 * time.Second
 
 // EmbeddedBroker is a single-broker, Kafka-compatible cluster running in
 // this process (github.com/twmb/franz-go/pkg/kfake). It is for development,
@@ -61,6 +72,12 @@ func StartEmbeddedBroker(ctx context.Context, cfg BrokerConfig) (*EmbeddedBroker
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker address %q: %w", cfg.Addr, err)
 	}
+	if cfg.CompactionInterval == 0 {
+		cfg.CompactionInterval = DefaultCompactionInterval
+	}
+	if cfg.CompactionInterval < time.Millisecond {
+		return nil, fmt.Errorf("embedded broker: compaction interval must be at least 1ms, got %s", cfg.CompactionInterval)
+	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("embedded broker data dir: %w", err)
@@ -70,6 +87,11 @@ func StartEmbeddedBroker(ctx context.Context, cfg BrokerConfig) (*EmbeddedBroker
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ClusterID("situ-embedded"),
+		// The period of kfake's cleaner: compaction of compacted topics and
+		// retention of the others.
+		kfake.BrokerConfigs(map[string]string{
+			"log.cleaner.backoff.ms": strconv.FormatInt(cfg.CompactionInterval.Milliseconds(), 10),
+		}),
 		// kfake listens on 127.0.0.1 and advertises the listener's address;
 		// listening on the configured host makes the advertised address the
 		// one clients were given.

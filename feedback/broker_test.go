@@ -110,3 +110,40 @@ func TestEmbeddedBrokerPersistsAcrossRestart(t *testing.T) {
 	require.Equal(t, "v3", string(latest["default"].Value))
 	require.Equal(t, int64(2), latest["default"].Offset)
 }
+
+func TestEmbeddedBrokerCompactsCompactedTopics(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	topics := TopicsConfig{}.WithDefaults()
+	cfg := BrokerConfig{Addr: "127.0.0.1:0", DataDir: dir, CompactionInterval: 20 * time.Millisecond, Logger: testLogger(t)}
+	b, err := StartEmbeddedBroker(ctx, cfg)
+	require.NoError(t, err)
+	defer func() { b.Close() }() // whichever broker runs last
+	require.NoError(t, EnsureTopics(ctx, b.Brokers(), topics))
+
+	const n = 50
+	for i := range n { // one batch per record, as the learner publishes snapshots
+		produce(t, b.Brokers(), topics.Models, kafka.Message{Key: []byte("default"), Value: []byte("v" + strconv.Itoa(i))})
+	}
+	produce(t, b.Brokers(), topics.Control, kafka.Message{Key: []byte("config"), Value: []byte("c1")})
+	produce(t, b.Brokers(), topics.Control, kafka.Message{Key: []byte("config"), Value: []byte("c2")})
+	produce(t, b.Brokers(), topics.Control, kafka.Message{Key: []byte("config"), Value: []byte("c3")})
+
+	// kfake keeps a partition's last batch unconditionally and the latest
+	// record of every key before it: at most two records of one key.
+	eventually(t, func() bool { return len(readAll(t, b.Brokers(), topics.Models)) <= 2 }, "nba.models compacted")
+	eventually(t, func() bool { return len(readAll(t, b.Brokers(), topics.Control)) <= 2 }, "nba.control compacted")
+	latest, err := ReadLatest(ctx, b.Brokers(), topics.Models)
+	require.NoError(t, err)
+	require.Equal(t, "v"+strconv.Itoa(n-1), string(latest["default"].Value), "the newest snapshot survives")
+	require.Equal(t, int64(n-1), latest["default"].Offset, "offsets are kept, not renumbered")
+
+	// A restart reads the compacted partition, not the snapshots it dropped.
+	b.Close()
+	b, err = StartEmbeddedBroker(ctx, cfg)
+	require.NoError(t, err)
+	got := readAll(t, b.Brokers(), topics.Models)
+	require.LessOrEqual(t, len(got), 2)
+	require.Equal(t, "v"+strconv.Itoa(n-1), string(got[len(got)-1].Value))
+}

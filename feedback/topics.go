@@ -135,6 +135,13 @@ func (c TopicsConfig) Validate() error {
 	return nil
 }
 
+// ErrTopicMismatch marks an EnsureTopics error about a topic that exists
+// with settings situ cannot use (a partition count, a cleanup policy):
+// retrying does not help, an operator has to change the topic or the
+// configuration. Every other EnsureTopics error (a broker not reachable
+// or not ready yet) may pass when retried.
+var ErrTopicMismatch = errors.New("topic settings differ")
+
 // topicSpec is one topic to create.
 type topicSpec struct {
 	name       string
@@ -163,7 +170,7 @@ func (c TopicsConfig) specs() []topicSpec {
 // they must match what situ relies on: the configured partition count of
 // the decisions and outcomes topics, and compaction of the models and
 // control topics; otherwise EnsureTopics returns an error that says what
-// differs.
+// differs, wrapping ErrTopicMismatch.
 func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -204,8 +211,8 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 		want int
 	}{{cfg.Decisions, cfg.DecisionPartitions}, {cfg.Outcomes, cfg.OutcomePartitions}} {
 		if got := counts[t.name]; got != t.want {
-			return fmt.Errorf("topic %s has %d partitions, configured %d: decisions and outcomes must share the partition count (configure %d or recreate the topic)",
-				t.name, got, t.want, got)
+			return fmt.Errorf("%w: topic %s has %d partitions, configured %d: decisions and outcomes must share the partition count (configure %d or recreate the topic)",
+				ErrTopicMismatch, t.name, got, t.want, got)
 		}
 	}
 	return checkCompacted(ctx, client, cfg.Models, cfg.Control)
@@ -273,7 +280,7 @@ func checkCompacted(ctx context.Context, client *kafka.Client, topics ...string)
 	}
 	for _, t := range topics {
 		if !slices.Contains(strings.Split(policies[t], ","), "compact") {
-			return fmt.Errorf("topic %s has cleanup.policy=%q: it must be compacted so the latest value of every key is kept (set cleanup.policy=compact)", t, policies[t])
+			return fmt.Errorf("%w: topic %s has cleanup.policy=%q: it must be compacted so the latest value of every key is kept (set cleanup.policy=compact)", ErrTopicMismatch, t, policies[t])
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -111,7 +112,21 @@ func TestEnsureTopicsRejectsIncompatibleExistingTopics(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, resp.Errors[tt.create.Topic])
 
-			require.ErrorContains(t, EnsureTopics(ctx, b.Brokers(), TopicsConfig{}), tt.err)
+			err = EnsureTopics(ctx, b.Brokers(), TopicsConfig{})
+			require.ErrorContains(t, err, tt.err)
+			require.ErrorIs(t, err, ErrTopicMismatch, "retrying cannot fix it")
 		})
 	}
+}
+
+func TestEnsureTopicsUnreachableIsRetryable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = EnsureTopics(ctx, []string{addr}, TopicsConfig{})
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrTopicMismatch, "a broker that is not there yet may be there later")
 }

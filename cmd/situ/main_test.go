@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,8 +23,24 @@ import (
 	"situ/internal/situtest"
 )
 
+// situBin is the situ binary, built once for the tests that run it as a
+// process (startup_test.go).
+var situBin string
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	dir, err := os.MkdirTemp("", "situ-cmd-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if situBin, err = situtest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build situ:", err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		_ = os.RemoveAll(dir)
+		os.Exit(code)
+	}))
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.

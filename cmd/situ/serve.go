@@ -20,6 +20,7 @@ import (
 	"situ/api"
 	"situ/features"
 	"situ/feedback"
+	"situ/internal/datadir"
 	"situ/models"
 	"situ/policy"
 	"situ/scoring"
@@ -174,8 +175,10 @@ type component struct {
 	run  func(ctx context.Context) error
 }
 
-// buildServe builds every component from the options: the embedded
-// broker (role all without --kafka-brokers), the topics, the decision
+// buildServe builds every component from the options: the data-dir lock
+// and the embedded broker (roles all and broker without --kafka-brokers),
+// the wait for Kafka and its topics (what needs Kafka starts once they are
+// in place; until then /readyz says what is awaited), the decision
 // engine with its decision publisher, outcome publisher and model follower
 // (roles all and api), the HTTP API, and the learner (roles all and
 // learner). The returned service's close releases what outlives the
@@ -211,10 +214,20 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 		return nil, fmt.Errorf("%w: --partitions, --decision-queue and --max-pending must be at least 1", errUsage)
 	}
 	brokers := splitList(opts.kafkaBrokers)
+	var lock *datadir.Lock
 	if len(brokers) == 0 {
 		if opts.role != roleAll && opts.role != roleBroker {
 			return nil, fmt.Errorf("%w: --role %s needs --kafka-brokers: only --role all and --role broker start an embedded broker", errUsage, opts.role)
 		}
+		// The embedded broker keeps its topics in the data dir: one process
+		// at a time, or two brokers write the same partitions.
+		if lock, err = datadir.Acquire(opts.dataDir, datadir.Holder{Role: opts.role, HTTPAddr: opts.addr, BrokerAddr: opts.brokerAddr}); err != nil {
+			if errors.Is(err, datadir.ErrInUse) {
+				return nil, fmt.Errorf("%w; stop it or pass --data-dir", err)
+			}
+			return nil, err
+		}
+		svc.closers = append(svc.closers, func() { _ = lock.Release() })
 		broker, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{
 			Addr: opts.brokerAddr, DataDir: filepath.Join(opts.dataDir, "kafka"), Logger: log.Named("broker"),
 		})
@@ -230,19 +243,19 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 	if err := topics.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	topicsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = feedback.EnsureTopics(topicsCtx, brokers, topics)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("kafka topics on %s: %w", strings.Join(brokers, ","), err)
-	}
+	// Kafka may not be there yet (a cluster starting beside this process):
+	// serve HTTP at once, not ready, and start what needs Kafka once the
+	// topics are in place.
+	kafkaReady := newKafkaWait(brokers, topics, log)
+	svc.components = append(svc.components, component{"kafka", kafkaReady.run})
+	svc.readiness = append(svc.readiness, kafkaReady.check)
 
 	if opts.role == roleAll || opts.role == roleLearner {
 		learner, err := buildLearner(opts, brokers, topics, engine.Model(), reg, log)
 		if err != nil {
 			return nil, err
 		}
-		svc.components = append(svc.components, component{"learner", learner.Run})
+		svc.components = append(svc.components, component{"learner", kafkaReady.after(learner.Run)})
 	}
 
 	var serve func(ctx context.Context, ln net.Listener) error
@@ -255,7 +268,7 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 		if err != nil {
 			return nil, err
 		}
-		svc.components = append(svc.components, component{"decisions", decisions.Run})
+		svc.components = append(svc.components, component{"decisions", kafkaReady.after(decisions.Run)})
 		outcomes, err := feedback.NewOutcomePublisher(feedback.OutcomePublisherConfig{Brokers: brokers, Topic: topics.Outcomes, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, err
@@ -268,7 +281,7 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 		if err != nil {
 			return nil, err
 		}
-		svc.components = append(svc.components, component{"models", follower.Run})
+		svc.components = append(svc.components, component{"models", kafkaReady.after(follower.Run)})
 		svc.readiness = append(svc.readiness, func(context.Context) error {
 			select {
 			case <-follower.CaughtUp():
@@ -279,7 +292,7 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 		})
 		httpAPI, err := api.New(api.Config{
 			Decider:        feedback.NewRecordingDecider(engine, decisions),
-			Outcomes:       outcomes,
+			Outcomes:       kafkaOutcomes{wait: kafkaReady, sink: outcomes},
 			Ready:          svc.ready,
 			Logger:         log,
 			Registerer:     reg,
@@ -296,6 +309,12 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.addr, err)
+	}
+	if lock != nil {
+		if err := lock.Record(datadir.Holder{Role: opts.role, HTTPAddr: ln.Addr().String(), BrokerAddr: brokers[0]}); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
 	}
 	svc.components = append(svc.components, component{"http", func(ctx context.Context) error {
 		return serve(ctx, ln)

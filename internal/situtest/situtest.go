@@ -8,6 +8,7 @@ package situtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -60,6 +61,26 @@ type Process struct {
 // SIGKILL 15 s later); its output is logged if the test failed.
 func Serve(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
+	p := Start(t, bin, args...)
+	p.WaitReady(t, 20*time.Second)
+	return p
+}
+
+// Start is Serve without the wait for readiness: it returns once /healthz
+// answers 200 (the process serves HTTP), and fails the test if the
+// process exits first.
+func Start(t testing.TB, bin string, args ...string) *Process {
+	t.Helper()
+	p, err := TryStart(t, bin, args...)
+	require.NoError(t, err)
+	return p
+}
+
+// TryStart is Start returning an error, with the process's output, when the
+// process exits before it serves HTTP (a port taken meanwhile, a refusal
+// the test expects).
+func TryStart(t testing.TB, bin string, args ...string) (*Process, error) {
+	t.Helper()
 	addr := FreeAddr(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--log-level", "warn"}, args...)...)
 	for _, kv := range os.Environ() {
@@ -79,19 +100,46 @@ func Serve(t testing.TB, bin string, args ...string) *Process {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if status, _ := p.Get(t, "/readyz"); status == http.StatusOK {
-			return p
+		if status, _ := p.Get(t, "/healthz"); status == http.StatusOK {
+			return p, nil
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("situ serve %s exited before it was ready:\n%s", strings.Join(args, " "), p.out.String())
+			return nil, fmt.Errorf("situ serve %s exited (%s) before it served HTTP:\n%s", strings.Join(args, " "), cmd.ProcessState, p.out.String())
 		case <-time.After(25 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("situ serve %s not ready within 20s:\n%s", strings.Join(args, " "), p.out.String())
+			return nil, fmt.Errorf("situ serve %s did not serve HTTP within 20s:\n%s", strings.Join(args, " "), p.out.String())
 		}
 	}
 }
+
+// WaitReady waits up to timeout until /readyz answers 200, and fails the
+// test if the process exits or the time runs out first.
+func (p *Process) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		status, body := p.Get(t, "/readyz")
+		if status == http.StatusOK {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("situ serve %s exited before it was ready:\n%s", strings.Join(p.args, " "), p.out.String())
+		case <-time.After(25 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("situ serve %s not ready within %s (last /readyz: %d %s):\n%s", strings.Join(p.args, " "), timeout, status, body, p.out.String())
+		}
+	}
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Output returns what the process wrote to stdout and stderr so far.
+func (p *Process) Output() string { return p.out.String() }
 
 // Kill ends the process with SIGKILL: no clean shutdown.
 func (p *Process) Kill() {
