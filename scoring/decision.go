@@ -41,11 +41,17 @@ type Decision struct {
 	// Model and ModelVersion are the model that scored the request.
 	Model        *models.Model
 	ModelVersion int64
-	// Policy and Rules are the policy that applied and what it did.
-	Policy      *policy.Policy
-	Rules       policy.Result
-	HumanEscape bool
-	Uniform     bool
+	// Policy, PolicyVersion and Rules are the policy that applied, its
+	// version and what it did.
+	Policy        *policy.Policy
+	PolicyVersion int64
+	Rules         policy.Result
+	// ConfigVersion is the version of the data team's configuration the
+	// decision applied (Bundle.ConfigVersion); 0 until a control plane
+	// sets one.
+	ConfigVersion int64
+	HumanEscape   bool
+	Uniform       bool
 	// Features is the request's sparse feature vector (owned by the decision).
 	Features []features.Entry
 	// Unknown are the context's text fields whose value the schema does not

@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -44,12 +43,12 @@ type Config struct {
 // DefaultExplorer is the explorer used when Config.Explorer is nil.
 var DefaultExplorer = SquareCB{Gamma0: 50, Epsilon: 0.02}
 
-// Engine makes decisions. It is safe for concurrent use; the model and the
-// policy are swapped atomically without locking the decision path.
+// Engine makes decisions. It is safe for concurrent use. It owns one
+// Bundle (model, policy, explorer, config version) behind an atomic
+// pointer: Decide reads it once, and changes swap it whole without locking
+// the decision path.
 type Engine struct {
-	model      atomic.Pointer[models.Model]
-	policy     atomic.Pointer[policy.Policy]
-	explorer   Explorer
+	bundle     atomic.Pointer[Bundle]
 	seed       uint64
 	newID      func() string
 	now        func() time.Time
@@ -58,19 +57,12 @@ type Engine struct {
 
 // NewEngine builds an engine from cfg.
 func NewEngine(cfg Config) (*Engine, error) {
-	if cfg.Model == nil {
-		return nil, errors.New("scoring: a model is required")
-	}
-	if cfg.Policy == nil {
-		return nil, errors.New("scoring: a policy is required")
-	}
 	if cfg.Explorer == nil {
 		cfg.Explorer = DefaultExplorer
 	}
-	if v, ok := cfg.Explorer.(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			return nil, fmt.Errorf("scoring: %w", err)
-		}
+	b := Bundle{Model: cfg.Model, Policy: cfg.Policy, Explorer: cfg.Explorer}
+	if err := b.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = newUUIDv7
@@ -84,9 +76,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.ExplainTop < 0 || cfg.ExplainTop > MaxExplain {
 		return nil, fmt.Errorf("scoring: explain top must be between 0 and %d, got %d", MaxExplain, cfg.ExplainTop)
 	}
-	e := &Engine{explorer: cfg.Explorer, seed: cfg.Seed, newID: cfg.NewID, now: cfg.Now, explainTop: cfg.ExplainTop}
-	e.model.Store(cfg.Model)
-	e.policy.Store(cfg.Policy)
+	e := &Engine{seed: cfg.Seed, newID: cfg.NewID, now: cfg.Now, explainTop: cfg.ExplainTop}
+	e.bundle.Store(&b)
 	return e, nil
 }
 
@@ -97,30 +88,6 @@ func newUUIDv7() string {
 	}
 	return id.String()
 }
-
-// Model returns the model in use.
-func (e *Engine) Model() *models.Model { return e.model.Load() }
-
-// SetModel swaps the model; decisions already under way finish with the
-// old one.
-func (e *Engine) SetModel(m *models.Model) {
-	if m != nil {
-		e.model.Store(m)
-	}
-}
-
-// Policy returns the policy in use.
-func (e *Engine) Policy() *policy.Policy { return e.policy.Load() }
-
-// SetPolicy swaps the policy.
-func (e *Engine) SetPolicy(p *policy.Policy) {
-	if p != nil {
-		e.policy.Store(p)
-	}
-}
-
-// Explorer returns the engine's explorer.
-func (e *Engine) Explorer() Explorer { return e.explorer }
 
 // Decide decides how to treat the customer in req. The context's text
 // fields are put in canonical form first (features.Context.Canonicalize),
@@ -140,8 +107,9 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	if candidates == 0 {
 		candidates = features.AllTreatments
 	}
-	pol := e.policy.Load()
-	model := e.model.Load()
+	// One load: the model, policy and explorer below belong to one bundle.
+	bundle := e.bundle.Load()
+	pol, model := bundle.Policy, bundle.Model
 	schema := model.Schema()
 	x, unknown, err := schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
 	if err != nil {
@@ -152,20 +120,22 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		return Decision{}, err
 	}
 	d := Decision{
-		ID:           e.newID(),
-		Time:         e.now(),
-		Candidates:   candidates,
-		Eligible:     rules.Eligible,
-		Strategy:     StrategyLearned,
-		Explorer:     e.explorer.Name(),
-		Model:        model,
-		ModelVersion: model.Version(),
-		Policy:       pol,
-		Rules:        rules,
-		HumanEscape:  true,
-		Uniform:      pol.Uniform(),
-		Features:     x,
-		Unknown:      unknown,
+		ID:            e.newID(),
+		Time:          e.now(),
+		Candidates:    candidates,
+		Eligible:      rules.Eligible,
+		Strategy:      StrategyLearned,
+		Explorer:      bundle.Explorer.Name(),
+		Model:         model,
+		ModelVersion:  model.Version(),
+		Policy:        pol,
+		PolicyVersion: pol.Version(),
+		ConfigVersion: bundle.ConfigVersion,
+		Rules:         rules,
+		HumanEscape:   true,
+		Uniform:       pol.Uniform(),
+		Features:      x,
+		Unknown:       unknown,
 	}
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !candidates.Has(t) {
@@ -176,7 +146,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 			d.ExplainN[t] = uint8(model.Explain(t, x, d.Explanation[t][:e.explainTop]))
 		}
 	}
-	e.explorer.Probabilities(&d.Scores, d.Eligible, model.Updates(), &d.Probabilities)
+	bundle.Explorer.Probabilities(&d.Scores, d.Eligible, model.Updates(), &d.Probabilities)
 	d.Treatment = sample(&d.Probabilities, d.Eligible, e.draw(d.ID))
 	d.Propensity = d.Probabilities[d.Treatment]
 	return d, nil
