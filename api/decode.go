@@ -31,9 +31,18 @@ func decodeScoreRequest(body []byte, req *scoreRequest) error {
 	return decodeStrict(body, req)
 }
 
-// decodeOutcome decodes the body of POST /v1/outcomes strictly into o.
+// decodeOutcome decodes the body of POST /v1/outcomes into o with
+// models.DecodeOutcome, the decoder of the nba.outcomes consumer: the same
+// rules as a score request except that unknown members are ignored.
 func decodeOutcome(body []byte, o *models.Outcome) error {
-	err := decodeStrict(body, o)
+	err := models.DecodeOutcome(body, o)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, models.ErrOutcomeNotObject):
+		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got null"}
+	}
+	err = decodeError(err, body, outcomeType)
 	// occurred_at (a time.Time) is the one field with a format of its own
 	var (
 		re *requestError
@@ -44,6 +53,8 @@ func decodeOutcome(body []byte, o *models.Outcome) error {
 	}
 	return err
 }
+
+var outcomeType = reflect.TypeFor[models.Outcome]()
 
 // decodeOptions are those of the score request: json v2's strict defaults
 // (valid UTF-8, no duplicate names, exact-case names, one value and nothing
