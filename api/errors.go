@@ -123,7 +123,12 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	s.writeProblem(c, p)
 }
 
+// problemKey is where writeProblem leaves the problem in the gin context
+// for the request log (instrument).
+const problemKey = "situ.problem"
+
 func (s *Server) writeProblem(c *gin.Context, p problem) {
+	c.Set(problemKey, p)
 	bp := s.getBuffer()
 	b := appendProblem((*bp)[:0], p)
 	writeJSON(c, p.status, b)

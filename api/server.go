@@ -114,9 +114,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // instrument records the duration of every request in the histogram and
-// logs it: method, route, status, latency, bytes. Bodies, query strings and
-// anything identifying a customer are never logged. Health, readiness and
-// metrics scrapes are not logged.
+// logs it: method, route, status, latency, bytes, and for an error answer
+// its error_code and field (when one is to blame). Bodies, query strings
+// and anything identifying a customer are never logged. Health, readiness
+// and metrics scrapes are not logged.
 func (s *Server) instrument(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -140,13 +141,26 @@ func (s *Server) instrument(c *gin.Context) {
 		level = zap.ErrorLevel
 	}
 	if ce := s.log.Check(level, "request"); ce != nil {
-		ce.Write(
+		fields := [7]zap.Field{
 			zap.String("method", method),
 			zap.String("route", route),
 			zap.Int("status", status),
 			zap.Duration("latency", elapsed),
 			zap.Int("bytes", max(c.Writer.Size(), 0)),
-		)
+		}
+		n := 5
+		if status >= 400 {
+			if v, ok := c.Get(problemKey); ok {
+				p := v.(problem)
+				fields[n] = zap.String("error_code", p.code)
+				n++
+				if p.field != "" {
+					fields[n] = zap.String("field", p.field)
+					n++
+				}
+			}
+		}
+		ce.Write(fields[:n]...)
 	}
 }
 

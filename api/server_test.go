@@ -111,6 +111,55 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+// TestRequestLogNamesTheProblem: the request log entry of an error answer
+// carries its error code and the field to blame, never the body.
+func TestRequestLogNamesTheProblem(t *testing.T) {
+	cases := []struct {
+		name         string
+		method, path string
+		body         string
+		status       int
+		code, field  string // "" when absent from the entry
+	}{
+		{"answered", http.MethodPost, api.RouteScore, contractExample, 200, "", ""},
+		{"value out of range", http.MethodPost, api.RouteScore, withValue(t, "friction.sentiment", `-1.5`), 400, api.CodeInvalidField, "friction.sentiment"},
+		{"unknown field", http.MethodPost, api.RouteScore, withValue(t, "friction.mood", `"grumpy"`), 400, api.CodeUnknownField, "friction.mood"},
+		{"malformed JSON", http.MethodPost, api.RouteScore, `{"customer": `, 400, api.CodeInvalidJSON, ""},
+		{"no such route", http.MethodGet, "/v1/nothing", "", 404, api.CodeNotFound, ""},
+		{"method not allowed", http.MethodGet, api.RouteScore, "", 405, api.CodeMethodNotAllowed, ""},
+		{"outcomes not configured", http.MethodPost, api.RouteOutcomes, `{}`, 503, api.CodeUnavailable, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			ts := newTestServer(t, api.Config{Logger: zap.New(core)})
+			r := ts.do(t, tc.method, tc.path, "application/json", []byte(tc.body))
+			require.Equal(t, tc.status, r.status, "body: %s", r.body)
+
+			entries := logs.FilterMessage("request").All()
+			require.Len(t, entries, 1)
+			fields := entries[0].ContextMap()
+			require.EqualValues(t, tc.status, fields["status"])
+			if tc.code == "" {
+				require.NotContains(t, fields, "error_code")
+			} else {
+				require.Equal(t, tc.code, fields["error_code"])
+			}
+			if tc.field == "" {
+				require.NotContains(t, fields, "field")
+			} else {
+				require.Equal(t, tc.field, fields["field"])
+			}
+			for k, v := range fields {
+				if s, ok := v.(string); ok {
+					require.NotContains(t, s, "c-1842", "field %s", k)
+					require.NotContains(t, s, "grumpy", "field %s: no body in the log", k)
+				}
+			}
+		})
+	}
+}
+
 type panickingDecider struct{}
 
 func (panickingDecider) Decide(context.Context, scoring.Request) (scoring.Decision, error) {
