@@ -33,6 +33,8 @@ type Server struct {
 	metrics  *metrics
 	buffers  sync.Pool // *[]byte
 	draining atomic.Bool
+	// ruleErrors warns about policy rules that fail to evaluate.
+	ruleErrors ruleErrorLog
 }
 
 // New builds a Server from cfg.
@@ -46,6 +48,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("http"), metrics: m}
+	s.ruleErrors = ruleErrorLog{log: cfg.Logger.Named("policy"), interval: cfg.RuleErrorLogInterval}
 	s.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
 
 	gin.SetMode(gin.ReleaseMode) // process-global in gin; situ never runs gin in debug mode

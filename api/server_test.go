@@ -315,3 +315,63 @@ func TestNewRefusesSharedRegistry(t *testing.T) {
 	_, err = api.New(api.Config{Decider: engine, Registerer: reg})
 	require.ErrorContains(t, err, "one registry per server")
 }
+
+// TestRuleErrorsAreLogged: a rule whose condition fails to evaluate is
+// logged as a warning with its id, at most once per interval per rule,
+// without the context's values.
+func TestRuleErrorsAreLogged(t *testing.T) {
+	spec := mustDefaultPolicy(t).Spec()
+	spec.Rules = append(spec.Rules,
+		policy.RuleSpec{ID: "broken-modulo", When: "friction.repeat_contacts_7d % friction.transfers == 1", Grant: []string{"x"}},
+		policy.RuleSpec{ID: "broken-division", When: "friction.repeat_contacts_7d % (friction.transfers * 2) == 1", Grant: []string{"y"}})
+	pol, err := policy.Compile(spec)
+	require.NoError(t, err)
+	failing := withValue(t, "friction.transfers", `0`)
+
+	cases := []struct {
+		name     string
+		interval time.Duration
+		requests int
+		want     map[string][]int64 // rule → the "suppressed" of each entry
+	}{
+		{"once per interval", time.Hour, 3, map[string][]int64{"broken-modulo": {0}, "broken-division": {0}}},
+		{"every failure once the interval has passed", time.Nanosecond, 2, map[string][]int64{"broken-modulo": {0, 0}, "broken-division": {0, 0}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			ts := newTestServer(t, api.Config{Decider: newEngine(t, pol), Logger: zap.New(core), RuleErrorLogInterval: tc.interval})
+			require.Equal(t, 200, ts.postJSON(t, api.RouteScore, contractExample).status) // no rule fails
+			for range tc.requests {
+				require.Equal(t, 200, ts.postJSON(t, api.RouteScore, failing).status)
+			}
+			got := map[string][]int64{}
+			for _, e := range logs.FilterMessage("policy rule could not be evaluated; it had no effect").All() {
+				require.Equal(t, zapcore.WarnLevel, e.Level)
+				require.Equal(t, "policy", e.LoggerName)
+				fields := e.ContextMap()
+				rule, _ := fields["rule"].(string)
+				got[rule] = append(got[rule], fields["suppressed"].(int64))
+				for k, v := range fields {
+					require.NotContains(t, []string{"customer", "friction", "context"}, k)
+					if s, ok := v.(string); ok {
+						require.NotContains(t, s, "c-1842")
+					}
+				}
+			}
+			require.Equal(t, tc.want, got)
+			require.Equal(t, len(logs.All()), logs.FilterMessage("policy rule could not be evaluated; it had no effect").Len())
+		})
+	}
+
+	t.Run("the metric counts every failure, the log one per interval", func(t *testing.T) {
+		core, logs := observer.New(zapcore.WarnLevel)
+		ts := newTestServer(t, api.Config{Decider: newEngine(t, pol), Logger: zap.New(core), RuleErrorLogInterval: time.Hour})
+		for range 4 {
+			require.Equal(t, 200, ts.postJSON(t, api.RouteScore, failing).status)
+		}
+		require.Equal(t, 2, logs.Len(), "one entry per rule")
+		r := ts.do(t, http.MethodGet, api.RouteMetrics, "", nil)
+		require.Contains(t, string(r.body), `situ_policy_rule_errors_total{rule="broken-modulo"} 4`, "the metric counts every failure")
+	})
+}
