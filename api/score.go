@@ -100,6 +100,10 @@ func (s *Server) readBody(c *gin.Context, buf []byte) ([]byte, error) {
 	if err := checkContentType(c.Request.Header["Content-Type"]); err != nil {
 		return buf, err
 	}
+	if err := checkContentEncoding(c.Request.Header["Content-Encoding"]); err != nil {
+		c.Writer.Header().Set("Accept-Encoding", "identity") // RFC 7694
+		return buf, err
+	}
 	limit := s.cfg.MaxBodyBytes
 	if c.Request.ContentLength > limit {
 		return buf, tooLarge(limit)
@@ -133,6 +137,21 @@ func (s *Server) readBody(c *gin.Context, buf []byte) ([]byte, error) {
 func tooLarge(limit int64) error {
 	return &requestError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
 		message: fmt.Sprintf("the body is larger than %d bytes", limit)}
+}
+
+// checkContentEncoding accepts no Content-Encoding or identity: a
+// compressed body would otherwise reach the decoder as binary ("not valid
+// UTF-8").
+func checkContentEncoding(values []string) error {
+	for _, v := range values {
+		for coding := range strings.SplitSeq(v, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return &requestError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContentEncoding,
+					message: fmt.Sprintf("Content-Encoding %q is not supported: send uncompressed JSON (no Content-Encoding header)", truncate(coding))}
+			}
+		}
+	}
+	return nil
 }
 
 // checkContentType accepts a JSON media type (application/json, any

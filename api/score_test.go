@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"io"
@@ -351,4 +352,51 @@ func TestScoreAcceptsWholeNumberFloats(t *testing.T) {
 
 	zero := newTestServer(t, api.Config{}).postJSON(t, api.RouteScore, withValue(t, "friction.transfers", `-0.0`))
 	require.Equal(t, http.StatusOK, zero.status, "body: %s", zero.body)
+}
+
+// TestCompressedBodyRejected: a body with a Content-Encoding gets a 415
+// that says so, not a JSON error about the compressed bytes.
+func TestCompressedBodyRejected(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write([]byte(contractExample))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+
+	cases := []struct {
+		name, path, encoding string
+		body                 []byte
+		status               int
+	}{
+		{"gzip score request", api.RouteScore, "gzip", gz.Bytes(), 415},
+		{"gzip outcome", api.RouteOutcomes, "gzip", gz.Bytes(), 415},
+		{"deflate", api.RouteScore, "deflate", gz.Bytes(), 415},
+		{"a list with a coding", api.RouteScore, "identity, br", []byte(contractExample), 415},
+		{"identity", api.RouteScore, "identity", []byte(contractExample), 200},
+		{"identity in capitals", api.RouteScore, "IDENTITY", []byte(contractExample), 200},
+	}
+	ts := newTestServer(t, api.Config{Outcomes: &recordingSink{}})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, ts.URL+tc.path, bytes.NewReader(tc.body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Encoding", tc.encoding)
+			res, err := ts.Client().Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			r := response{status: res.StatusCode, header: res.Header, body: b}
+			require.Equal(t, tc.status, r.status, "body: %s", r.body)
+			if tc.status == 200 {
+				return
+			}
+			p := decodeProblem(t, r)
+			require.Equal(t, api.CodeUnsupportedContentEncoding, p.Error.Code)
+			require.Contains(t, p.Error.Message, "Content-Encoding")
+			require.Contains(t, p.Error.Message, "send uncompressed JSON")
+			require.Equal(t, "identity", r.header.Get("Accept-Encoding"))
+		})
+	}
 }
