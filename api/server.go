@@ -82,7 +82,8 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Serve answers requests on ln until ctx ends, then stops accepting
+// Serve answers requests on ln (wrapped in JSONErrorListener, so that even
+// net/http's own error answers are JSON) until ctx ends, then stops accepting
 // connections, lets running requests finish for up to Config.DrainTimeout
 // and returns. It returns nil after a complete drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -96,7 +97,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(JSONErrorListener(ln, s.cfg.MaxHeaderBytes)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve http: %w", err)
