@@ -30,14 +30,15 @@ type OutcomeSink interface {
 
 // Defaults of Config.
 const (
-	DefaultMaxBodyBytes      = 64 << 10
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 10 * time.Second
-	DefaultWriteTimeout      = 10 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
-	DefaultMaxHeaderBytes    = 16 << 10
-	DefaultDrainTimeout      = 10 * time.Second
-	DefaultReadyTimeout      = 2 * time.Second
+	DefaultMaxBodyBytes         = 64 << 10
+	DefaultReadHeaderTimeout    = 5 * time.Second
+	DefaultReadTimeout          = 10 * time.Second
+	DefaultWriteTimeout         = 10 * time.Second
+	DefaultIdleTimeout          = 120 * time.Second
+	DefaultMaxHeaderBytes       = 16 << 10
+	DefaultDrainTimeout         = 10 * time.Second
+	DefaultReadyTimeout         = 2 * time.Second
+	DefaultRuleErrorLogInterval = time.Minute
 )
 
 // Config configures a Server. Zero fields take the documented defaults.
@@ -56,6 +57,11 @@ type Config struct {
 	// Logger receives request logs (child "http") and server errors.
 	// Default nil: zap.NewNop().
 	Logger *zap.Logger
+	// RuleErrorLogInterval is how often, at most, a warning is logged
+	// (child "policy") for a service-policy rule whose condition could not
+	// be evaluated; failures in between are counted in the next entry's
+	// "suppressed". Default 1m.
+	RuleErrorLogInterval time.Duration
 	// Registerer is where the HTTP and decision metrics are registered.
 	// Default nil: a new private registry (then also the Gatherer).
 	Registerer prometheus.Registerer
@@ -102,6 +108,7 @@ func (c Config) Validate() error {
 		{"read header timeout", c.ReadHeaderTimeout}, {"read timeout", c.ReadTimeout},
 		{"write timeout", c.WriteTimeout}, {"idle timeout", c.IdleTimeout},
 		{"drain timeout", c.DrainTimeout}, {"ready timeout", c.ReadyTimeout},
+		{"rule error log interval", c.RuleErrorLogInterval},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
@@ -148,6 +155,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setDefault(&c.DrainTimeout, DefaultDrainTimeout)
 	setDefault(&c.ReadyTimeout, DefaultReadyTimeout)
+	setDefault(&c.RuleErrorLogInterval, DefaultRuleErrorLogInterval)
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -30,9 +31,18 @@ func decodeScoreRequest(body []byte, req *scoreRequest) error {
 	return decodeStrict(body, req)
 }
 
-// decodeOutcome decodes the body of POST /v1/outcomes strictly into o.
+// decodeOutcome decodes the body of POST /v1/outcomes into o with
+// models.DecodeOutcome, the decoder of the nba.outcomes consumer: the same
+// rules as a score request except that unknown members are ignored.
 func decodeOutcome(body []byte, o *models.Outcome) error {
-	err := decodeStrict(body, o)
+	err := models.DecodeOutcome(body, o)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, models.ErrOutcomeNotObject):
+		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got null"}
+	}
+	err = decodeError(err, body, outcomeType)
 	// occurred_at (a time.Time) is the one field with a format of its own
 	var (
 		re *requestError
@@ -44,10 +54,114 @@ func decodeOutcome(body []byte, o *models.Outcome) error {
 	return err
 }
 
-// decodeOptions are those of every request body: json v2's strict defaults
+var outcomeType = reflect.TypeFor[models.Outcome]()
+
+// decodeOptions are those of the score request: json v2's strict defaults
 // (valid UTF-8, no duplicate names, exact-case names, one value and nothing
-// after it but white space) plus no member the struct does not define.
-var decodeOptions = json.RejectUnknownMembers(true)
+// after it but white space), no member the struct does not define, and
+// whole numbers written with a fraction or an exponent (2.0, 2e0) taken by
+// the integer fields.
+var decodeOptions = json.JoinOptions(
+	json.RejectUnknownMembers(true),
+	json.WithUnmarshalers(json.JoinUnmarshalers(
+		json.UnmarshalFromFunc(unmarshalWhole[int]),
+		json.UnmarshalFromFunc(unmarshalWhole[int64]),
+		json.UnmarshalFromFunc(unmarshalWhole[int32]),
+	)),
+)
+
+// unmarshalWhole decodes a JSON number into an integer field when its
+// value is a whole number, however it is written: 2, 2.0, 2e0, 20e-1 and
+// -0.0 (which is 0) all fit; 1.5 does not (strconv.ErrSyntax), nor does a
+// value beyond the type (strconv.ErrRange). Python's json.dumps and pandas
+// write counts held in floats as 2.0. Anything but a number is left to the
+// default rules.
+func unmarshalWhole[T int | int64 | int32](dec *jsontext.Decoder, v *T) error {
+	if dec.PeekKind() != '0' {
+		return errors.ErrUnsupported
+	}
+	val, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	bits := int(reflect.TypeFor[T]().Bits())
+	n, err := parseWhole(val, bits)
+	if err != nil {
+		return &json.SemanticError{JSONKind: '0', JSONValue: val.Clone(), GoType: reflect.TypeFor[T](), Err: err}
+	}
+	*v = T(n)
+	return nil
+}
+
+// parseWhole parses a JSON number literal (syntax already checked)
+// exactly, without rounding through a float, as a whole number of the given
+// bit size.
+func parseWhole(lit []byte, bits int) (int64, error) {
+	neg := lit[0] == '-'
+	if neg {
+		lit = lit[1:]
+	}
+	// lit is int(.frac)?([eE][+-]?exp)?: the digits int+frac, with the
+	// decimal point after len(int)+exp of them
+	end := bytes.IndexAny(lit, ".eE")
+	if end < 0 {
+		end = len(lit)
+	}
+	intPart, frac, rest := lit[:end], []byte(nil), lit[end:]
+	if len(rest) > 0 && rest[0] == '.' {
+		k := bytes.IndexAny(rest, "eE")
+		if k < 0 {
+			k = len(rest)
+		}
+		frac, rest = rest[1:k], rest[k:]
+	}
+	exp := 0
+	if len(rest) > 0 { // e or E, then an optionally signed integer
+		expNeg := rest[1] == '-'
+		for _, c := range bytes.TrimLeft(rest[1:], "+-") {
+			if exp < 1<<20 { // saturate: far beyond any whole int64
+				exp = exp*10 + int(c-'0')
+			}
+		}
+		if expNeg {
+			exp = -exp
+		}
+	}
+	digit := func(k int) uint64 {
+		if k < len(intPart) {
+			return uint64(intPart[k] - '0')
+		}
+		return uint64(frac[k-len(intPart)] - '0')
+	}
+	n, point := len(intPart)+len(frac), len(intPart)+exp
+	for k := max(point, 0); k < n; k++ {
+		if digit(k) != 0 {
+			return 0, strconv.ErrSyntax // a fraction is left
+		}
+	}
+	limit := uint64(1)<<(bits-1) - 1
+	if neg {
+		limit++
+	}
+	var v uint64
+	for k := range max(point, 0) {
+		if k >= n && v == 0 {
+			break // only zeros are left: 0e999999 is 0
+		}
+		d := uint64(0)
+		if k < n {
+			d = digit(k)
+		}
+		if v > (limit-d)/10 {
+			return 0, strconv.ErrRange
+		}
+		v = v*10 + d
+	}
+	if neg {
+		return -int64(v), nil // two's complement: -(1<<63) too
+	}
+	return int64(v), nil
+}
 
 // decodeStrict decodes body into v (a pointer to a struct) with
 // github.com/go-json-experiment/json (encoding/json v2) and holds it to the
@@ -106,7 +220,9 @@ func syntacticError(e *jsontext.SyntacticError, body []byte, t reflect.Type) err
 // semanticError reports valid JSON that does not fit the struct: an
 // unknown name, a value of the wrong JSON type, a number the field cannot
 // hold (1.5 or 1e400 for a count, 1e400 for an amount), or a value its
-// type's own decoder refuses (time.Time).
+// type's own decoder refuses (time.Time). A count that is not a whole
+// number fails with strconv.ErrSyntax, one beyond its type with
+// strconv.ErrRange.
 func semanticError(e *json.SemanticError, t reflect.Type) error {
 	field := truncate(fieldPath(t, e.JSONPointer))
 	if errors.Is(e.Err, json.ErrUnknownName) {
@@ -117,7 +233,7 @@ func semanticError(e *json.SemanticError, t reflect.Type) error {
 	if e.GoType != nil && e.JSONKind == '0' && isNumber(e.GoType) {
 		lit := truncate(string(e.JSONValue))
 		msg := "is out of range, got " + lit
-		if k := e.GoType.Kind(); k >= reflect.Int && k <= reflect.Uint64 && strings.ContainsAny(lit, ".eE") {
+		if k := e.GoType.Kind(); k >= reflect.Int && k <= reflect.Uint64 && errors.Is(e.Err, strconv.ErrSyntax) {
 			msg = "must be a whole number, got " + lit
 		}
 		return &features.FieldError{Field: field, Message: msg}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"unicode/utf8"
 
+	"situ/features"
 	"situ/internal/situtest"
 	"situ/scoring"
 )
@@ -70,4 +73,104 @@ func FuzzDecodeScoreRequest(f *testing.F) {
 			t.Fatalf("answer is not JSON for %q: %s", body, rec.Body.Bytes())
 		}
 	})
+}
+
+// TestWholeNumbers checks which JSON numbers an integer field takes: whole
+// numbers however they are written (what Python and pandas send for
+// counts held in floats), nothing with a fraction left, nothing beyond
+// the type.
+func TestWholeNumbers(t *testing.T) {
+	cases := []struct {
+		lit  string
+		want int64
+		err  error // nil, strconv.ErrSyntax (not whole) or strconv.ErrRange
+	}{
+		{"0", 0, nil},
+		{"2", 2, nil},
+		{"-7", -7, nil},
+		{"2.0", 2, nil},
+		{"2.000", 2, nil},
+		{"2e0", 2, nil},
+		{"2E+0", 2, nil},
+		{"20e-1", 2, nil},
+		{"0.2e1", 2, nil},
+		{"1e2", 100, nil},
+		{"1.5e1", 15, nil},
+		{"-0.0", 0, nil},
+		{"-0", 0, nil},
+		{"0e999999999999", 0, nil},
+		{"0.000e-5", 0, nil},
+		{"9223372036854775807", 9223372036854775807, nil},
+		{"9223372036854775807.0", 9223372036854775807, nil},
+		{"-9223372036854775808", -9223372036854775808, nil},
+		{"-9.223372036854775808e18", -9223372036854775808, nil},
+		{"1.5", 0, strconv.ErrSyntax},
+		{"15e-1", 0, strconv.ErrSyntax},
+		{"0.1", 0, strconv.ErrSyntax},
+		{"-0.5", 0, strconv.ErrSyntax},
+		{"1e-400", 0, strconv.ErrSyntax},
+		{"1.0000000000000000001", 0, strconv.ErrSyntax}, // 1 as a float64, yet not whole
+		{"9223372036854775808", 0, strconv.ErrRange},
+		{"9223372036854775808.0", 0, strconv.ErrRange},
+		{"-9223372036854775809", 0, strconv.ErrRange},
+		{"1e19", 0, strconv.ErrRange},
+		{"1e400", 0, strconv.ErrRange},
+		{"99999999999999999999", 0, strconv.ErrRange},
+	}
+	for _, tc := range cases {
+		t.Run(tc.lit, func(t *testing.T) {
+			got, err := parseWhole([]byte(tc.lit), 64)
+			if !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+				t.Fatalf("parseWhole(%s) error %v, want %v", tc.lit, err, tc.err)
+			}
+			if got != tc.want {
+				t.Fatalf("parseWhole(%s) = %d, want %d", tc.lit, got, tc.want)
+			}
+		})
+	}
+	// the bit size of the field bounds the range
+	if _, err := parseWhole([]byte("2147483648.0"), 32); !errors.Is(err, strconv.ErrRange) {
+		t.Errorf("2147483648.0 fits an int32: %v", err)
+	}
+	if n, err := parseWhole([]byte("-2147483648.0"), 32); err != nil || n != -2147483648 {
+		t.Errorf("-2147483648.0 as an int32: %d, %v", n, err)
+	}
+}
+
+// TestDecodeWholeNumberCounts decodes counts written as floats into the
+// score request: the values arrive, null and the other JSON types keep
+// their usual rules.
+func TestDecodeWholeNumberCounts(t *testing.T) {
+	cases := []struct {
+		name, friction string
+		want           features.Friction
+		field, message string // of the error; "" for none
+	}{
+		{"floats from pandas", `{"repeat_contacts_7d":2.0,"failed_self_service_24h":1e0,"transfers":-0.0}`,
+			features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1}, "", ""},
+		{"plain integers", `{"repeat_contacts_7d":3,"transfers":1}`, features.Friction{RepeatContacts7d: 3, Transfers: 1}, "", ""},
+		{"null is zero", `{"repeat_contacts_7d":null}`, features.Friction{}, "", ""},
+		{"fraction", `{"transfers":1.5}`, features.Friction{}, "friction.transfers", "must be a whole number, got 1.5"},
+		{"beyond int", `{"transfers":1e19}`, features.Friction{}, "friction.transfers", "is out of range, got 1e19"},
+		{"string", `{"transfers":"2"}`, features.Friction{}, "friction.transfers", "expected a whole number, got a string"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var req scoreRequest
+			err := decodeScoreRequest([]byte(`{"channel":"web","friction":`+tc.friction+`}`), &req)
+			if tc.field == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if req.Friction != tc.want {
+					t.Fatalf("friction %+v, want %+v", req.Friction, tc.want)
+				}
+				return
+			}
+			p := problemFor(err)
+			if p.status != 400 || p.field != tc.field || p.message != tc.message {
+				t.Fatalf("got %+v, want 400 %s %q", p, tc.field, tc.message)
+			}
+		})
+	}
 }

@@ -20,20 +20,25 @@ import (
 // {"error": {"code": ..., "message": ..., "field": ...}}. docs/api.md lists
 // each with its status.
 const (
-	CodeInvalidJSON          = "invalid_json"           // 400: not JSON (or not UTF-8), or data after the JSON value
-	CodeInvalidType          = "invalid_type"           // 400: a field holds the wrong JSON type
-	CodeUnknownField         = "unknown_field"          // 400: a field the contract does not define
-	CodeInvalidField         = "invalid_field"          // 400: a value outside what the field allows
-	CodeNotFound             = "not_found"              // 404
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405
-	CodeBodyTooLarge         = "body_too_large"         // 413
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415
-	CodeNoEligibleTreatment  = "no_eligible_treatment"  // 422: the service policy removed every offered treatment
-	CodeCanceled             = "canceled"               // 499: the client went away
-	CodeInternal             = "internal"               // 500
-	CodeUnavailable          = "unavailable"            // 503: a dependency cannot take the request now
-	CodeNotReady             = "not_ready"              // 503: /readyz
-	CodeTimeout              = "timeout"                // 503: the request ran out of time
+	CodeBadRequest                  = "bad_request"                   // 400: not a valid HTTP/1.1 request (request line, headers, Host)
+	CodeInvalidJSON                 = "invalid_json"                  // 400: not JSON (or not UTF-8), or data after the JSON value
+	CodeInvalidType                 = "invalid_type"                  // 400: a field holds the wrong JSON type
+	CodeUnknownField                = "unknown_field"                 // 400: a field the contract does not define
+	CodeInvalidField                = "invalid_field"                 // 400: a value outside what the field allows
+	CodeNotFound                    = "not_found"                     // 404
+	CodeMethodNotAllowed            = "method_not_allowed"            // 405
+	CodeBodyTooLarge                = "body_too_large"                // 413
+	CodeUnsupportedMediaType        = "unsupported_media_type"        // 415: Content-Type is not JSON
+	CodeUnsupportedContentEncoding  = "unsupported_content_encoding"  // 415: a compressed body
+	CodeNoEligibleTreatment         = "no_eligible_treatment"         // 422: the service policy removed every offered treatment
+	CodeHeaderTooLarge              = "header_too_large"              // 431: request line and headers over MaxHeaderBytes
+	CodeCanceled                    = "canceled"                      // 499: the client went away
+	CodeInternal                    = "internal"                      // 500
+	CodeUnsupportedTransferEncoding = "unsupported_transfer_encoding" // 501: a Transfer-Encoding other than chunked
+	CodeUnavailable                 = "unavailable"                   // 503: a dependency cannot take the request now
+	CodeNotReady                    = "not_ready"                     // 503: /readyz
+	CodeTimeout                     = "timeout"                       // 503: the request ran out of time
+	CodeUnsupportedHTTPVersion      = "unsupported_http_version"      // 505
 )
 
 // StatusClientClosedRequest is the (nginx) status recorded when the client
@@ -124,7 +129,12 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	s.writeProblem(c, p)
 }
 
+// problemKey is where writeProblem leaves the problem in the gin context
+// for the request log (instrument).
+const problemKey = "situ.problem"
+
 func (s *Server) writeProblem(c *gin.Context, p problem) {
+	c.Set(problemKey, p)
 	bp := s.getBuffer()
 	b := appendProblem((*bp)[:0], p)
 	writeJSON(c, p.status, b)

@@ -73,9 +73,11 @@ func TestOutcomeRejected(t *testing.T) {
 	}{
 		{"malformed JSON", `{"outcome_id": `, 400, api.CodeInvalidJSON, ""},
 		{"trailing data", outcomeExample + `{}`, 400, api.CodeInvalidJSON, ""},
-		{"unknown field", replace(`"churned": false`, `"churned": false, "mood": "ok"`), 400, api.CodeUnknownField, "mood"},
 		{"field given twice", replace(`"resolved": true`, `"resolved": true, "resolved": false`), 400, api.CodeInvalidJSON, "resolved"},
-		{"field name in another case", replace(`"resolved": true`, `"Resolved": true`), 400, api.CodeUnknownField, "Resolved"},
+		{"unknown field given twice", replace(`"churned": false`, `"churned": false, "mood": 1, "mood": 2`), 400, api.CodeInvalidJSON, "mood"},
+		{"invalid UTF-8 in an unknown field", replace(`"churned": false`, "\"churned\": false, \"mood\": \"\xff\""), 400, api.CodeInvalidJSON, ""},
+		{"body is null", `null`, 400, api.CodeInvalidType, ""},
+		{"body is an array", `[]`, 400, api.CodeInvalidType, ""},
 		{"missing outcome id", replace(`"outcome_id": "o-1", `, ``), 400, api.CodeInvalidField, "outcome_id"},
 		{"missing decision id", replace(`"decision_id": "d-1", `, ``), 400, api.CodeInvalidField, "decision_id"},
 		{"csat out of range", replace(`"csat": 4`, `"csat": 7`), 400, api.CodeInvalidField, "csat"},
@@ -127,4 +129,45 @@ func TestOutcomeUnavailable(t *testing.T) {
 		require.Equal(t, http.StatusServiceUnavailable, r.status)
 		require.Equal(t, api.CodeUnavailable, decodeProblem(t, r).Error.Code)
 	})
+}
+
+// TestOutcomeIgnoresUnknownFields: like the nba.outcomes consumer (both
+// decode with models.DecodeOutcome), the endpoint skips members it does
+// not know, so a client may already send a field a newer situ learns from.
+// Names match exactly: a name in another case is such a member too.
+func TestOutcomeIgnoresUnknownFields(t *testing.T) {
+	cases := []struct {
+		name, extra string
+	}{
+		{"a new scalar field", `"mood": "ok"`},
+		{"a new object field", `"survey": {"nps": 9, "tags": ["fast", "kind"]}`},
+		{"a known name in another case", `"Churned": true`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &recordingSink{}
+			ts := newTestServer(t, api.Config{Outcomes: sink})
+			body := strings.Replace(outcomeExample, `"churned": false`, `"churned": false, `+tc.extra, 1)
+			r := ts.postJSON(t, api.RouteOutcomes, body)
+			require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+			got := sink.recorded()
+			require.Len(t, got, 1)
+			require.Equal(t, "o-1", got[0].OutcomeID)
+			require.False(t, got[0].Churned, "an unknown member sets nothing")
+		})
+	}
+}
+
+// TestOutcomeWholeNumbersAsFloats: the numbers of an outcome are numbers,
+// 340.0 and 4.0 as good as 340 and 4.
+func TestOutcomeWholeNumbersAsFloats(t *testing.T) {
+	sink := &recordingSink{}
+	ts := newTestServer(t, api.Config{Outcomes: sink})
+	body := strings.Replace(strings.Replace(outcomeExample, `"handle_seconds": 340`, `"handle_seconds": 340.0`, 1), `"csat": 4`, `"csat": 4e0`, 1)
+	r := ts.postJSON(t, api.RouteOutcomes, body)
+	require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+	got := sink.recorded()
+	require.Len(t, got, 1)
+	require.Equal(t, 340.0, got[0].HandleSeconds)
+	require.Equal(t, 4.0, *got[0].CSAT)
 }

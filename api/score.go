@@ -4,14 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"mime"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
 
 	"situ/features"
 	"situ/models"
+	"situ/policy"
 	"situ/scoring"
 
 	"situ/internal/jsonw"
@@ -41,6 +46,9 @@ func (s *Server) score(c *gin.Context) {
 		return
 	}
 	s.metrics.observeDecision(&d)
+	if d.Rules.Failed != 0 {
+		s.ruleErrors.observe(&d)
+	}
 	out := appendDecision(body[:0], &d)
 	writeJSON(c, http.StatusOK, out)
 	s.putBuffer(bp, out)
@@ -92,6 +100,10 @@ func (s *Server) readBody(c *gin.Context, buf []byte) ([]byte, error) {
 	if err := checkContentType(c.Request.Header["Content-Type"]); err != nil {
 		return buf, err
 	}
+	if err := checkContentEncoding(c.Request.Header["Content-Encoding"]); err != nil {
+		c.Writer.Header().Set("Accept-Encoding", "identity") // RFC 7694
+		return buf, err
+	}
 	limit := s.cfg.MaxBodyBytes
 	if c.Request.ContentLength > limit {
 		return buf, tooLarge(limit)
@@ -127,6 +139,21 @@ func tooLarge(limit int64) error {
 		message: fmt.Sprintf("the body is larger than %d bytes", limit)}
 }
 
+// checkContentEncoding accepts no Content-Encoding or identity: a
+// compressed body would otherwise reach the decoder as binary ("not valid
+// UTF-8").
+func checkContentEncoding(values []string) error {
+	for _, v := range values {
+		for coding := range strings.SplitSeq(v, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return &requestError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContentEncoding,
+					message: fmt.Sprintf("Content-Encoding %q is not supported: send uncompressed JSON (no Content-Encoding header)", truncate(coding))}
+			}
+		}
+	}
+	return nil
+}
+
 // checkContentType accepts a JSON media type (application/json, any
 // +json type, text/json) or none.
 func checkContentType(values []string) error {
@@ -145,4 +172,59 @@ func checkContentType(values []string) error {
 	}
 	return &requestError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 		message: fmt.Sprintf("content type %q is not supported: send application/json", truncate(v))}
+}
+
+// ruleErrorLog warns when a service-policy rule's condition could not be
+// evaluated (the rule had no effect; situ_policy_rule_errors_total counts
+// every case): at most once per interval per rule, with the number of
+// failures not logged since. The context values are never logged.
+type ruleErrorLog struct {
+	log      *zap.Logger
+	interval time.Duration
+	now      func() time.Time // nil: time.Now
+	state    atomic.Pointer[ruleErrorState]
+}
+
+// ruleErrorState is the log's memory for one policy, indexed by rule.
+type ruleErrorState struct {
+	policy     *policy.Policy
+	next       [64]atomic.Int64 // Unix nanoseconds before which the rule is not logged again
+	suppressed [64]atomic.Int64 // failures not logged since the last entry
+}
+
+func (l *ruleErrorLog) observe(d *scoring.Decision) {
+	if d.Policy == nil {
+		return
+	}
+	st := l.state.Load()
+	if st == nil || st.policy != d.Policy {
+		fresh := &ruleErrorState{policy: d.Policy}
+		if !l.state.CompareAndSwap(st, fresh) {
+			if st = l.state.Load(); st.policy != d.Policy {
+				return // policies changing under heavy load: the metric still counts
+			}
+		} else {
+			st = fresh
+		}
+	}
+	clock := l.now
+	if clock == nil {
+		clock = time.Now
+	}
+	now := clock().UnixNano()
+	for failed := d.Rules.Failed; failed != 0; failed &= failed - 1 {
+		i := bits.TrailingZeros64(failed)
+		if i >= d.Policy.NumRules() {
+			break
+		}
+		next := st.next[i].Load()
+		if now < next || !st.next[i].CompareAndSwap(next, now+int64(l.interval)) {
+			st.suppressed[i].Add(1)
+			continue
+		}
+		l.log.Warn("policy rule could not be evaluated; it had no effect",
+			zap.String("rule", d.Policy.RuleID(i)),
+			zap.Int64("suppressed", st.suppressed[i].Swap(0)),
+			zap.Duration("interval", l.interval))
+	}
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"io"
@@ -101,7 +102,12 @@ func TestScoreRejectsBadInput(t *testing.T) {
 		{name: "huge count", body: withValue(t, "friction.transfers", `99999999999999999999`), status: 400, code: api.CodeInvalidField, field: "friction.transfers"},
 		{name: "count above the limit", body: withValue(t, "friction.repeat_contacts_7d", `1000000`), status: 400, code: api.CodeInvalidField, field: "friction.repeat_contacts_7d"},
 		{name: "fractional count", body: withValue(t, "friction.transfers", `1.5`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "must be a whole number, got 1.5"},
-		{name: "count in exponent form", body: withValue(t, "friction.transfers", `1e2`), status: 400, code: api.CodeInvalidField, field: "friction.transfers"},
+		{name: "fractional count in exponent form", body: withValue(t, "friction.transfers", `15e-1`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "must be a whole number, got 15e-1"},
+		{name: "fractional count beyond float64 precision", body: withValue(t, "friction.transfers", `1.0000000000000000001`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "must be a whole number"},
+		{name: "whole count beyond int64", body: withValue(t, "friction.transfers", `1e19`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "is out of range, got 1e19"},
+		{name: "whole count beyond float64", body: withValue(t, "friction.transfers", `1e400`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "is out of range, got 1e400"},
+		{name: "integer count beyond int64", body: withValue(t, "friction.transfers", `99999999999999999999`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "is out of range"},
+		{name: "whole count above the count limit", body: withValue(t, "friction.transfers", `1e6`), status: 400, code: api.CodeInvalidField, field: "friction.transfers", message: "must be a count between 0 and"},
 		{name: "negative repeat contacts", body: withValue(t, "friction.repeat_contacts_7d", `-1`), status: 400, code: api.CodeInvalidField, field: "friction.repeat_contacts_7d"},
 		{name: "negative failed self-service", body: withValue(t, "friction.failed_self_service_24h", `-3`), status: 400, code: api.CodeInvalidField, field: "friction.failed_self_service_24h"},
 		{name: "negative wait", body: withValue(t, "friction.wait_seconds", `-1`), status: 400, code: api.CodeInvalidField, field: "friction.wait_seconds"},
@@ -325,5 +331,72 @@ func TestScoreDecisionIDsAreUnique(t *testing.T) {
 		a := decodeAnswer(t, ts.postJSON(t, api.RouteScore, contractExample))
 		require.False(t, seen[a.DecisionID], "decision id %s repeated", a.DecisionID)
 		seen[a.DecisionID] = true
+	}
+}
+
+// TestScoreAcceptsWholeNumberFloats sends the counts the way Python's
+// json.dumps and pandas write them (2.0, 1e0, -0.0): the answer is the one
+// for the same counts written as integers.
+func TestScoreAcceptsWholeNumberFloats(t *testing.T) {
+	floats := withValue(t, "friction.repeat_contacts_7d", `2.0`)
+	floats = strings.Replace(floats, `"failed_self_service_24h":1`, `"failed_self_service_24h":1e0`, 1)
+	floats = strings.Replace(floats, `"transfers":1`, `"transfers":10e-1`, 1)
+	floats = strings.Replace(floats, `"tenure_months":38`, `"tenure_months":38.0`, 1)
+	require.Contains(t, floats, `1e0`)
+	require.Contains(t, floats, `10e-1`)
+
+	want := newTestServer(t, api.Config{}).postJSON(t, api.RouteScore, contractExample)
+	got := newTestServer(t, api.Config{}).postJSON(t, api.RouteScore, floats)
+	require.Equal(t, http.StatusOK, got.status, "body: %s", got.body)
+	require.JSONEq(t, string(want.body), string(got.body))
+
+	zero := newTestServer(t, api.Config{}).postJSON(t, api.RouteScore, withValue(t, "friction.transfers", `-0.0`))
+	require.Equal(t, http.StatusOK, zero.status, "body: %s", zero.body)
+}
+
+// TestCompressedBodyRejected: a body with a Content-Encoding gets a 415
+// that says so, not a JSON error about the compressed bytes.
+func TestCompressedBodyRejected(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write([]byte(contractExample))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+
+	cases := []struct {
+		name, path, encoding string
+		body                 []byte
+		status               int
+	}{
+		{"gzip score request", api.RouteScore, "gzip", gz.Bytes(), 415},
+		{"gzip outcome", api.RouteOutcomes, "gzip", gz.Bytes(), 415},
+		{"deflate", api.RouteScore, "deflate", gz.Bytes(), 415},
+		{"a list with a coding", api.RouteScore, "identity, br", []byte(contractExample), 415},
+		{"identity", api.RouteScore, "identity", []byte(contractExample), 200},
+		{"identity in capitals", api.RouteScore, "IDENTITY", []byte(contractExample), 200},
+	}
+	ts := newTestServer(t, api.Config{Outcomes: &recordingSink{}})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, ts.URL+tc.path, bytes.NewReader(tc.body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Encoding", tc.encoding)
+			res, err := ts.Client().Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			r := response{status: res.StatusCode, header: res.Header, body: b}
+			require.Equal(t, tc.status, r.status, "body: %s", r.body)
+			if tc.status == 200 {
+				return
+			}
+			p := decodeProblem(t, r)
+			require.Equal(t, api.CodeUnsupportedContentEncoding, p.Error.Code)
+			require.Contains(t, p.Error.Message, "Content-Encoding")
+			require.Contains(t, p.Error.Message, "send uncompressed JSON")
+			require.Equal(t, "identity", r.header.Get("Accept-Encoding"))
+		})
 	}
 }

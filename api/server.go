@@ -33,6 +33,8 @@ type Server struct {
 	metrics  *metrics
 	buffers  sync.Pool // *[]byte
 	draining atomic.Bool
+	// ruleErrors warns about policy rules that fail to evaluate.
+	ruleErrors ruleErrorLog
 }
 
 // New builds a Server from cfg.
@@ -46,6 +48,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("http"), metrics: m}
+	s.ruleErrors = ruleErrorLog{log: cfg.Logger.Named("policy"), interval: cfg.RuleErrorLogInterval}
 	s.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
 
 	gin.SetMode(gin.ReleaseMode) // process-global in gin; situ never runs gin in debug mode
@@ -79,7 +82,8 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Serve answers requests on ln until ctx ends, then stops accepting
+// Serve answers requests on ln (wrapped in JSONErrorListener, so that even
+// net/http's own error answers are JSON) until ctx ends, then stops accepting
 // connections, lets running requests finish for up to Config.DrainTimeout
 // and returns. It returns nil after a complete drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -93,7 +97,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(JSONErrorListener(ln, s.cfg.MaxHeaderBytes)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve http: %w", err)
@@ -114,9 +118,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // instrument records the duration of every request in the histogram and
-// logs it: method, route, status, latency, bytes. Bodies, query strings and
-// anything identifying a customer are never logged. Health, readiness and
-// metrics scrapes are not logged.
+// logs it: method, route, status, latency, bytes, and for an error answer
+// its error_code and field (when one is to blame). Bodies, query strings
+// and anything identifying a customer are never logged. Health, readiness
+// and metrics scrapes are not logged.
 func (s *Server) instrument(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -140,13 +145,26 @@ func (s *Server) instrument(c *gin.Context) {
 		level = zap.ErrorLevel
 	}
 	if ce := s.log.Check(level, "request"); ce != nil {
-		ce.Write(
+		fields := [7]zap.Field{
 			zap.String("method", method),
 			zap.String("route", route),
 			zap.Int("status", status),
 			zap.Duration("latency", elapsed),
 			zap.Int("bytes", max(c.Writer.Size(), 0)),
-		)
+		}
+		n := 5
+		if status >= 400 {
+			if v, ok := c.Get(problemKey); ok {
+				p := v.(problem)
+				fields[n] = zap.String("error_code", p.code)
+				n++
+				if p.field != "" {
+					fields[n] = zap.String("field", p.field)
+					n++
+				}
+			}
+		}
+		ce.Write(fields[:n]...)
 	}
 }
 

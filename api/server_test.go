@@ -111,6 +111,55 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+// TestRequestLogNamesTheProblem: the request log entry of an error answer
+// carries its error code and the field to blame, never the body.
+func TestRequestLogNamesTheProblem(t *testing.T) {
+	cases := []struct {
+		name         string
+		method, path string
+		body         string
+		status       int
+		code, field  string // "" when absent from the entry
+	}{
+		{"answered", http.MethodPost, api.RouteScore, contractExample, 200, "", ""},
+		{"value out of range", http.MethodPost, api.RouteScore, withValue(t, "friction.sentiment", `-1.5`), 400, api.CodeInvalidField, "friction.sentiment"},
+		{"unknown field", http.MethodPost, api.RouteScore, withValue(t, "friction.mood", `"grumpy"`), 400, api.CodeUnknownField, "friction.mood"},
+		{"malformed JSON", http.MethodPost, api.RouteScore, `{"customer": `, 400, api.CodeInvalidJSON, ""},
+		{"no such route", http.MethodGet, "/v1/nothing", "", 404, api.CodeNotFound, ""},
+		{"method not allowed", http.MethodGet, api.RouteScore, "", 405, api.CodeMethodNotAllowed, ""},
+		{"outcomes not configured", http.MethodPost, api.RouteOutcomes, `{}`, 503, api.CodeUnavailable, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			ts := newTestServer(t, api.Config{Logger: zap.New(core)})
+			r := ts.do(t, tc.method, tc.path, "application/json", []byte(tc.body))
+			require.Equal(t, tc.status, r.status, "body: %s", r.body)
+
+			entries := logs.FilterMessage("request").All()
+			require.Len(t, entries, 1)
+			fields := entries[0].ContextMap()
+			require.EqualValues(t, tc.status, fields["status"])
+			if tc.code == "" {
+				require.NotContains(t, fields, "error_code")
+			} else {
+				require.Equal(t, tc.code, fields["error_code"])
+			}
+			if tc.field == "" {
+				require.NotContains(t, fields, "field")
+			} else {
+				require.Equal(t, tc.field, fields["field"])
+			}
+			for k, v := range fields {
+				if s, ok := v.(string); ok {
+					require.NotContains(t, s, "c-1842", "field %s", k)
+					require.NotContains(t, s, "grumpy", "field %s: no body in the log", k)
+				}
+			}
+		})
+	}
+}
+
 type panickingDecider struct{}
 
 func (panickingDecider) Decide(context.Context, scoring.Request) (scoring.Decision, error) {
@@ -265,4 +314,64 @@ func TestNewRefusesSharedRegistry(t *testing.T) {
 	require.NoError(t, err)
 	_, err = api.New(api.Config{Decider: engine, Registerer: reg})
 	require.ErrorContains(t, err, "one registry per server")
+}
+
+// TestRuleErrorsAreLogged: a rule whose condition fails to evaluate is
+// logged as a warning with its id, at most once per interval per rule,
+// without the context's values.
+func TestRuleErrorsAreLogged(t *testing.T) {
+	spec := mustDefaultPolicy(t).Spec()
+	spec.Rules = append(spec.Rules,
+		policy.RuleSpec{ID: "broken-modulo", When: "friction.repeat_contacts_7d % friction.transfers == 1", Grant: []string{"x"}},
+		policy.RuleSpec{ID: "broken-division", When: "friction.repeat_contacts_7d % (friction.transfers * 2) == 1", Grant: []string{"y"}})
+	pol, err := policy.Compile(spec)
+	require.NoError(t, err)
+	failing := withValue(t, "friction.transfers", `0`)
+
+	cases := []struct {
+		name     string
+		interval time.Duration
+		requests int
+		want     map[string][]int64 // rule → the "suppressed" of each entry
+	}{
+		{"once per interval", time.Hour, 3, map[string][]int64{"broken-modulo": {0}, "broken-division": {0}}},
+		{"every failure once the interval has passed", time.Nanosecond, 2, map[string][]int64{"broken-modulo": {0, 0}, "broken-division": {0, 0}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			ts := newTestServer(t, api.Config{Decider: newEngine(t, pol), Logger: zap.New(core), RuleErrorLogInterval: tc.interval})
+			require.Equal(t, 200, ts.postJSON(t, api.RouteScore, contractExample).status) // no rule fails
+			for range tc.requests {
+				require.Equal(t, 200, ts.postJSON(t, api.RouteScore, failing).status)
+			}
+			got := map[string][]int64{}
+			for _, e := range logs.FilterMessage("policy rule could not be evaluated; it had no effect").All() {
+				require.Equal(t, zapcore.WarnLevel, e.Level)
+				require.Equal(t, "policy", e.LoggerName)
+				fields := e.ContextMap()
+				rule, _ := fields["rule"].(string)
+				got[rule] = append(got[rule], fields["suppressed"].(int64))
+				for k, v := range fields {
+					require.NotContains(t, []string{"customer", "friction", "context"}, k)
+					if s, ok := v.(string); ok {
+						require.NotContains(t, s, "c-1842")
+					}
+				}
+			}
+			require.Equal(t, tc.want, got)
+			require.Equal(t, len(logs.All()), logs.FilterMessage("policy rule could not be evaluated; it had no effect").Len())
+		})
+	}
+
+	t.Run("the metric counts every failure, the log one per interval", func(t *testing.T) {
+		core, logs := observer.New(zapcore.WarnLevel)
+		ts := newTestServer(t, api.Config{Decider: newEngine(t, pol), Logger: zap.New(core), RuleErrorLogInterval: time.Hour})
+		for range 4 {
+			require.Equal(t, 200, ts.postJSON(t, api.RouteScore, failing).status)
+		}
+		require.Equal(t, 2, logs.Len(), "one entry per rule")
+		r := ts.do(t, http.MethodGet, api.RouteMetrics, "", nil)
+		require.Contains(t, string(r.body), `situ_policy_rule_errors_total{rule="broken-modulo"} 4`, "the metric counts every failure")
+	})
 }

@@ -16,7 +16,7 @@ func FuzzDecodeOutcome(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, value []byte) {
 		var o models.Outcome
-		if err := decodeJSON(value, &o); err != nil {
+		if err := decodeOutcome(value, &o); err != nil {
 			return
 		}
 		first := o.Validate()

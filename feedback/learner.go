@@ -539,7 +539,7 @@ func (l *Learner) handleOutcome(ctx context.Context, p int32, m kafka.Message) {
 	l.outcomesRead.Add(1)
 	pos := Position{Topic: m.Topic, Partition: p, Offset: m.Offset}
 	var o models.Outcome
-	if err := decodeJSON(m.Value, &o); err != nil {
+	if err := decodeOutcome(m.Value, &o); err != nil {
 		l.deadLetter(ctx, m, pos, DLQReasonInvalidJSON, err)
 	} else if err := o.Validate(); err != nil {
 		l.deadLetter(ctx, m, pos, DLQReasonInvalidOutcome, err)

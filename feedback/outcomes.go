@@ -218,22 +218,36 @@ func decodeJSON(data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("empty message value")
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		var (
-			semErr *json.SemanticError
-			synErr *jsontext.SyntacticError
-		)
-		switch {
-		case errors.As(err, &semErr) && semErr.JSONKind != 0:
-			// "decode: outcome_id: cannot unmarshal number into string"
-			return fmt.Errorf("decode: %s: cannot unmarshal %s into %v: %w", pointerPath(semErr.JSONPointer),
-				kindName(semErr.JSONKind), semErr.GoType, err)
-		case errors.As(err, &synErr) && strings.HasSuffix(synErr.Err.Error(), "after top-level value"):
-			return fmt.Errorf("decode: data after the JSON value: %w", err)
-		}
-		return fmt.Errorf("decode: %w", err)
+	return describeDecodeError(json.Unmarshal(data, v))
+}
+
+// decodeOutcome decodes an nba.outcomes value with models.DecodeOutcome,
+// the decoder POST /v1/outcomes uses too, so both accept the same JSON.
+func decodeOutcome(data []byte, o *models.Outcome) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("empty message value")
 	}
-	return nil
+	return describeDecodeError(models.DecodeOutcome(data, o))
+}
+
+// describeDecodeError says where and how a value did not decode.
+func describeDecodeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		semErr *json.SemanticError
+		synErr *jsontext.SyntacticError
+	)
+	switch {
+	case errors.As(err, &semErr) && semErr.JSONKind != 0:
+		// "decode: outcome_id: cannot unmarshal number into string"
+		return fmt.Errorf("decode: %s: cannot unmarshal %s into %v: %w", pointerPath(semErr.JSONPointer),
+			kindName(semErr.JSONKind), semErr.GoType, err)
+	case errors.As(err, &synErr) && strings.HasSuffix(synErr.Err.Error(), "after top-level value"):
+		return fmt.Errorf("decode: data after the JSON value: %w", err)
+	}
+	return fmt.Errorf("decode: %w", err)
 }
 
 // pointerPath turns a JSON Pointer into a dotted path (/a/b → a.b).

@@ -1,9 +1,14 @@
 package models
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Outcome is what happened after a decision: the value of an nba.outcomes
@@ -20,6 +25,40 @@ type Outcome struct {
 	Recontact7d    bool      `json:"recontact_7d"`
 	Churned        bool      `json:"churned"`
 	OccurredAt     time.Time `json:"occurred_at"`
+}
+
+// ErrOutcomeNotObject is returned by DecodeOutcome for valid JSON that is
+// null rather than an object.
+var ErrOutcomeNotObject = errors.New("an outcome must be a JSON object, got null")
+
+// outcomeDecodeOptions are json v2's defaults, spelled out: unknown members
+// are skipped (a producer may send a field a newer situ learns from),
+// names match exactly and are given once, the text is valid UTF-8.
+var outcomeDecodeOptions = json.JoinOptions(
+	json.RejectUnknownMembers(false),
+	json.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
+
+// DecodeOutcome decodes one outcome event from data: the value of an
+// nba.outcomes message and the body of POST /v1/outcomes go through it
+// alike, so both accept exactly the same JSON. data must be exactly one
+// JSON object (white space around it is fine) in valid UTF-8, each name
+// given once and spelled as the json tags of Outcome (case included);
+// members Outcome does not define are ignored. Errors wrap json v2's
+// *json.SemanticError or *jsontext.SyntacticError, or ErrOutcomeNotObject.
+// The values are checked by Validate, not here.
+func DecodeOutcome(data []byte, o *Outcome) error {
+	if err := json.Unmarshal(data, o, outcomeDecodeOptions); err != nil {
+		return fmt.Errorf("outcome: %w", err)
+	}
+	// null is the one value other than an object that decodes into a
+	// struct without an error
+	if bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
+		return ErrOutcomeNotObject
+	}
+	return nil
 }
 
 // OutcomeError names the field of an outcome that is wrong.

@@ -62,7 +62,7 @@ func healthServer(role string, gatherer prometheus.Gatherer, ready func(context.
 // Serve serves on ln until ctx ends, then shuts down.
 func (h *healthHTTP) Serve(ctx context.Context, ln net.Listener) error {
 	served := make(chan error, 1)
-	go func() { served <- h.srv.Serve(ln) }()
+	go func() { served <- h.srv.Serve(api.JSONErrorListener(ln, h.srv.MaxHeaderBytes)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve http: %w", err)
