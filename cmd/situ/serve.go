@@ -143,7 +143,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log := newLogger(opts.logLevel, stderr)
 	defer func() { _ = log.Sync() }()
 
-	svc, err := buildServe(ctx, opts, log)
+	svc, err := buildServe(ctx, opts, log, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,15 @@ type component struct {
 	run  func(ctx context.Context) error
 }
 
-// buildServe builds every component from the options: the data-dir lock
+// metricsRegistry is where a process registers its metrics and what
+// /metrics serves: a *prometheus.Registry.
+type metricsRegistry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+// buildServe builds every component from the options, registering their
+// metrics with reg: the data-dir lock
 // and the embedded broker (roles all and broker without --kafka-brokers),
 // the wait for Kafka and its topics (what needs Kafka starts once they are
 // in place; until then /readyz says what is awaited), the decision
@@ -183,7 +191,7 @@ type component struct {
 // (roles all and api), the HTTP API, and the learner (roles all and
 // learner). The returned service's close releases what outlives the
 // components (the broker, the outcome producer).
-func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *service, err error) {
+func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg metricsRegistry) (svc *service, err error) {
 	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner && opts.role != roleBroker {
 		return nil, fmt.Errorf("%w: --role must be all, api, learner or broker, got %q", errUsage, opts.role)
 	}
@@ -202,7 +210,6 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 	}()
 	svc = built
 
-	reg := prometheus.NewRegistry()
 	if err := registerAll(reg,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -310,6 +317,7 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger) (svc *s
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.addr, err)
 	}
+	svc.closers = append(svc.closers, func() { _ = ln.Close() }) // when the http component never ran
 	if lock != nil {
 		if err := lock.Record(datadir.Holder{Role: opts.role, HTTPAddr: ln.Addr().String(), BrokerAddr: brokers[0]}); err != nil {
 			_ = ln.Close()
