@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,7 +24,32 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(dataDirGuard{m})
+}
+
+// defaultDataDir is situ serve's default --data-dir.
+const defaultDataDir = ".situ"
+
+// dataDirGuard fails the run when a test left the default data dir
+// (.situ, relative to the working directory: this package's folder) behind:
+// every test that starts situ serve passes --data-dir t.TempDir().
+type dataDirGuard struct{ m *testing.M }
+
+func (g dataDirGuard) Run() int {
+	_, err := os.Stat(defaultDataDir)
+	existed := err == nil
+	code := g.m.Run()
+	if _, err := os.Stat(defaultDataDir); err == nil && !existed {
+		fmt.Fprintf(os.Stderr, "a test wrote %s into %s: start situ serve with --data-dir t.TempDir()\n", defaultDataDir, mustGetwd())
+		_ = os.RemoveAll(defaultDataDir)
+		return 1
+	}
+	return code
+}
+
+func mustGetwd() string {
+	wd, _ := os.Getwd()
+	return wd
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
