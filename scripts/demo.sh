@@ -24,6 +24,6 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --seed "$SEED" \
+bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --population-seed "$SEED" \
   --plot "$OUT/sim.png" --json "$OUT/sim.json" | tee "$OUT/sim.txt"
 echo "report: $OUT/sim.txt, $OUT/sim.json; plot: $OUT/sim.png"

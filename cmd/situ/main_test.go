@@ -96,6 +96,11 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log-level"},
 		{name: "unknown flag", args: []string{"--colour", "red"}, wantErr: "colour"},
 		{name: "stray argument", args: []string{"now"}, wantErr: "takes no arguments"},
+		{name: "exploration seed from the environment", env: map[string]string{"SITU_EXPLORATION_SEED": "9"}, wantAddr: "127.0.0.1:8080",
+			check: func(t *testing.T, o serveOptions) { require.Equal(t, uint64(9), o.seed) }},
+		{name: "exploration seed flag", args: []string{"--exploration-seed", "11"}, wantAddr: "127.0.0.1:8080",
+			check: func(t *testing.T, o serveOptions) { require.Equal(t, uint64(11), o.seed) }},
+		{name: "no ambiguous --seed", args: []string{"--seed", "7"}, wantErr: "flag provided but not defined: -seed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,6 +121,40 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, opts)
 			}
+		})
+	}
+}
+
+func TestSimFlagsAndEnvironment(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+		want    uint64
+	}{
+		{name: "default population seed", want: 1},
+		{name: "population seed from the environment", env: map[string]string{"SITU_POPULATION_SEED": "5"}, want: 5},
+		{name: "population seed flag wins", env: map[string]string{"SITU_POPULATION_SEED": "5"}, args: []string{"--population-seed", "6"}, want: 6},
+		{name: "bad population seed names the flag", args: []string{"--population-seed", "-1"}, wantErr: "-population-seed"},
+		{name: "no ambiguous --seed", args: []string{"--seed", "7"}, wantErr: "flag provided but not defined: -seed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var opts simOptions
+			fs := newFlagSet("sim", simSynopsis, io.Discard)
+			opts.register(fs)
+			err := fs.parse(tc.args)
+			if tc.wantErr != "" {
+				require.ErrorIs(t, err, errUsage)
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, opts.seed)
 		})
 	}
 }
@@ -188,7 +227,7 @@ var contractExample = situtest.ContractBody
 // TestServeEndToEnd starts the binary's serve command, scores over HTTP,
 // reads the metrics and stops it as SIGTERM would.
 func TestServeEndToEnd(t *testing.T) {
-	addr, logs, stop := startServe(t, "--uniform", "--seed", "7")
+	addr, logs, stop := startServe(t, "--uniform", "--exploration-seed", "7")
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 

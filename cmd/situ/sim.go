@@ -37,7 +37,7 @@ func (o *simOptions) register(fs *flagSet) {
 	fs.IntVar(&o.window, "window", 0, "contacts per report window")
 	fs.describeDefault("window", "contacts/15, rounded up")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "contacts in flight")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the population, the contacts and their outcomes")
+	fs.Uint64Var(&o.seed, "population-seed", 1, "seed of the simulated population, its contacts and their outcomes")
 	fs.Float64Var(&o.rate, "rate", 0, "at most this many contacts per second (0: as fast as situ answers)")
 	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of reward and cumulative regret (.png or .svg; empty: none)")
 	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON (empty: none)")
@@ -66,7 +66,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer publisher.Close()
 
-	fmt.Fprintf(stderr, "situ sim: %d contacts against %s, outcomes to %s on %s, seed %d\n",
+	fmt.Fprintf(stderr, "situ sim: %d contacts against %s, outcomes to %s on %s, population seed %d\n",
 		opts.contacts, opts.url, opts.outcomes, opts.kafkaBrokers, opts.seed)
 	started := time.Now()
 	report, runErr := simulation.Run(ctx, simulation.Config{
