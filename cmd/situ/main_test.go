@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -95,7 +94,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{name: "bad environment value names the variable", env: map[string]string{"SITU_UNIFORM": "maybe"}, wantErr: `SITU_UNIFORM="maybe": invalid value for --uniform`},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log-level"},
 		{name: "unknown flag", args: []string{"--colour", "red"}, wantErr: "colour"},
-		{name: "stray argument", args: []string{"now"}, wantErr: "takes no arguments"},
+		{name: "stray argument", args: []string{"now"}, wantErr: `unexpected argument "now"`},
 		{name: "exploration seed from the environment", env: map[string]string{"SITU_EXPLORATION_SEED": "9"}, wantAddr: "127.0.0.1:8080",
 			check: func(t *testing.T, o serveOptions) { require.Equal(t, uint64(9), o.seed) }},
 		{name: "exploration seed flag", args: []string{"--exploration-seed", "11"}, wantAddr: "127.0.0.1:8080",
@@ -161,15 +160,78 @@ func TestSimFlagsAndEnvironment(t *testing.T) {
 
 func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"serve", "--help"}, io.Discard, &out)
-	require.ErrorIs(t, err, flag.ErrHelp)
+	require.Zero(t, runMain(context.Background(), []string{"serve", "--help"}, &out, io.Discard))
 	for _, want := range []string{
 		"--addr HOST:PORT", "env SITU_ADDR, default 127.0.0.1:8080",
 		"env SITU_UNIFORM, default false", "env SITU_EXPLORER, default squarecb",
 		"env SITU_EPSILON, default 0.02 for squarecb", "env SITU_TRUSTED_PROXIES, default none",
 		"env SITU_SCHEMA, default the embedded schema", "env SITU_LOG_LEVEL, default info",
+		"--exploration-seed", "env SITU_EXPLORATION_SEED, default 0",
 	} {
 		require.Contains(t, out.String(), want)
+	}
+}
+
+// TestCommandLine runs situ as a user would and checks what lands on
+// stdout and stderr and the exit status: help on stdout with status 0;
+// a usage error as the error and one line pointing at the help on
+// stderr, status 2.
+func TestCommandLine(t *testing.T) {
+	cases := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantCode   int
+		wantStdout []string // each must appear; none when nil: stdout empty
+		wantStderr string   // exact; "" means empty unless stderrHas is set
+		stderrHas  []string
+	}{
+		{name: "help", args: []string{"help"}, wantStdout: []string{"Usage: situ <command>", "serve", "sim", "version"}},
+		{name: "--help", args: []string{"--help"}, wantStdout: []string{"Usage: situ <command>", "serve"}},
+		{name: "-h", args: []string{"-h"}, wantStdout: []string{"Usage: situ <command>"}},
+		{name: "serve --help", args: []string{"serve", "--help"}, wantStdout: []string{"Usage: situ serve [flags]", "--broker-addr HOST:PORT"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, wantStdout: []string{"Usage: situ serve [flags]"}},
+		{name: "sim --help", args: []string{"sim", "--help"}, wantStdout: []string{"Usage: situ sim [flags]", "--population-seed", "env SITU_POPULATION_SEED, default 1"}},
+		{name: "help serve", args: []string{"help", "serve"}, wantStdout: []string{"Usage: situ serve [flags]"}},
+		{name: "version", args: []string{"version"}, wantStdout: []string{"situ "}},
+		{name: "no command lists the commands on stderr", wantCode: 2,
+			stderrHas: []string{"Usage: situ <command>", "serve", "situ: a command is required"}},
+		{name: "unknown command", args: []string{"bogus"}, wantCode: 2,
+			wantStderr: "situ: unknown command \"bogus\"\nRun 'situ help' for the commands.\n"},
+		{name: "help for an unknown command", args: []string{"help", "bogus"}, wantCode: 2,
+			wantStderr: "situ help: no command \"bogus\"\nRun 'situ help' for the commands.\n"},
+		{name: "unknown serve flag", args: []string{"serve", "-adr", "x"}, wantCode: 2,
+			wantStderr: "situ serve: flag provided but not defined: -adr\nRun 'situ serve --help' for the flags.\n"},
+		{name: "bad sim value", args: []string{"sim", "--contacts", "many"}, wantCode: 2,
+			wantStderr: "situ sim: invalid value \"many\" for flag -contacts: parse error\nRun 'situ sim --help' for the flags.\n"},
+		{name: "bad environment value", env: map[string]string{"SITU_UNIFORM": "maybe"}, args: []string{"serve"}, wantCode: 2,
+			wantStderr: "situ serve: SITU_UNIFORM=\"maybe\": invalid value for --uniform: parse error\nRun 'situ serve --help' for the flags.\n"},
+		{name: "bad value found after parsing", args: []string{"serve", "--role", "oracle", "--data-dir", t.TempDir()}, wantCode: 2,
+			wantStderr: "situ serve: --role must be all, api, learner or broker, got \"oracle\"\nRun 'situ serve --help' for the flags.\n"},
+		{name: "stray argument", args: []string{"sim", "now"}, wantCode: 2,
+			wantStderr: "situ sim: unexpected argument \"now\": situ sim takes only flags\nRun 'situ sim --help' for the flags.\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := runMain(context.Background(), tc.args, &stdout, &stderr)
+			require.Equal(t, tc.wantCode, code, "stderr: %s", stderr.String())
+			if tc.wantStdout == nil {
+				require.Empty(t, stdout.String())
+			}
+			for _, want := range tc.wantStdout {
+				require.Contains(t, stdout.String(), want)
+			}
+			if tc.stderrHas == nil {
+				require.Equal(t, tc.wantStderr, stderr.String())
+			}
+			for _, want := range tc.stderrHas {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
 	}
 }
 
