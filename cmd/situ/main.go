@@ -16,9 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -238,4 +240,31 @@ func (fs *flagSet) parse(args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q: situ %s takes only flags", errUsage, fs.Arg(0), fs.command)
 	}
 	return nil
+}
+
+// explainAddrInUse adds a hint to an "address already in use" error of
+// situ serve: which flag (and make variable) moves the listener it was
+// about, the HTTP API's --addr or the embedded broker's --broker-addr.
+func explainAddrInUse(err error, opts serveOptions) error {
+	var op *net.OpError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &op) || op.Addr == nil {
+		return err
+	}
+	host, port, splitErr := net.SplitHostPort(op.Addr.String())
+	n, atoiErr := strconv.Atoi(port)
+	if splitErr != nil || atoiErr != nil {
+		return err
+	}
+	next := net.JoinHostPort(host, strconv.Itoa(n%65535+1))
+	samePort := func(addr string) bool {
+		_, p, err := net.SplitHostPort(addr)
+		return err == nil && p == port
+	}
+	switch {
+	case samePort(opts.brokerAddr) && opts.kafkaBrokers == "":
+		return &hintError{err, fmt.Sprintf("Another process (a Kafka broker, another situ?) listens on %s: give the embedded broker another address with --broker-addr (SITU_BROKER_ADDR), e.g. --broker-addr %s, or make run BROKER_ADDR=%[2]s.", op.Addr, next)}
+	case samePort(opts.addr):
+		return &hintError{err, fmt.Sprintf("Another process listens on %s: give the HTTP API another address with --addr (SITU_ADDR), e.g. --addr %s, or make run ADDR=%[2]s.", op.Addr, next)}
+	}
+	return err
 }

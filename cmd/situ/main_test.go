@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -229,6 +230,44 @@ func TestCommandLine(t *testing.T) {
 				require.Equal(t, tc.wantStderr, stderr.String())
 			}
 			for _, want := range tc.stderrHas {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
+	}
+}
+
+// TestServeAddressInUseNamesTheFlag starts situ serve on a port another
+// process holds: the error says which flag moves which listener.
+func TestServeAddressInUseNamesTheFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	addr := busy.Addr().String()
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	next := "127.0.0.1:" + strconv.Itoa(p+1)
+
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"embedded broker", []string{"--broker-addr", addr, "--addr", "127.0.0.1:0"},
+			[]string{"address already in use", "--broker-addr " + next, "SITU_BROKER_ADDR", "make run BROKER_ADDR=" + next}},
+		{"HTTP API", []string{"--broker-addr", "127.0.0.1:0", "--addr", addr},
+			[]string{"listen on " + addr, "address already in use", "--addr " + next, "SITU_ADDR", "make run ADDR=" + next}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--log-level", "error"}, tc.args...)
+			require.Equal(t, 1, runMain(context.Background(), args, &stdout, &stderr))
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			require.Len(t, lines, 2, "the error and the hint: %s", stderr.String())
+			require.True(t, strings.HasPrefix(lines[0], "situ serve: "), lines[0])
+			for _, want := range tc.want {
 				require.Contains(t, stderr.String(), want)
 			}
 		})

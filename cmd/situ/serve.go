@@ -144,7 +144,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	svc, err := buildServe(ctx, opts, log)
 	if err != nil {
-		return err
+		return explainAddrInUse(err, opts)
 	}
 	defer svc.close()
 	return runComponents(ctx, log, svc.components)
