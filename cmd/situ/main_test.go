@@ -209,6 +209,8 @@ func TestCommandLine(t *testing.T) {
 			wantStderr: "situ serve: SITU_UNIFORM=\"maybe\": invalid value for --uniform: parse error\nRun 'situ serve --help' for the flags.\n"},
 		{name: "bad value found after parsing", args: []string{"serve", "--role", "oracle", "--data-dir", t.TempDir()}, wantCode: 2,
 			wantStderr: "situ serve: --role must be all, api, learner or broker, got \"oracle\"\nRun 'situ serve --help' for the flags.\n"},
+		{name: "configuration the simulation refuses", args: []string{"sim", "--contacts", "0"}, wantCode: 2,
+			stderrHas: []string{"situ sim: simulation: contacts must be positive, got 0\nRun 'situ sim --help' for the flags.\n"}},
 		{name: "stray argument", args: []string{"sim", "now"}, wantCode: 2,
 			wantStderr: "situ sim: unexpected argument \"now\": situ sim takes only flags\nRun 'situ sim --help' for the flags.\n"},
 	}
@@ -357,6 +359,44 @@ func TestServeEndToEnd(t *testing.T) {
 	require.NoError(t, stop())
 	require.Contains(t, logs.String(), `"msg":"component stopped","component":"http"`)
 	require.NotContains(t, logs.String(), "c-1842", "no customer id in the logs")
+}
+
+// TestSimFailsWhenNothingIsLearned plays situ sim against a real situ
+// serve with --kafka-brokers pointing at a closed port (no outcome
+// reaches a learner), and against a closed port instead of situ (no
+// contact is served): situ sim exits 1, writes no report and says why
+// once, with the flag to fix.
+func TestSimFailsWhenNothingIsLearned(t *testing.T) {
+	addr, _, stop := startServe(t)
+	defer func() { require.NoError(t, stop()) }()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := closed.Addr().String()
+	require.NoError(t, closed.Close())
+
+	cases := []struct {
+		name, url, brokers string
+		once               string
+		want               []string
+	}{
+		{name: "unreachable broker", url: "http://" + addr, brokers: deadAddr, once: "outcomes not published",
+			want: []string{"situ sim: simulation: outcomes not published: ", "(the first failed with: ", deadAddr + " (--kafka-brokers, SITU_KAFKA_BROKERS)"}},
+		{name: "unreachable situ", url: "http://" + deadAddr, brokers: deadAddr, once: "no contact served",
+			want: []string{"situ sim: no contact served: the last failure: ", "connection refused", "http://" + deadAddr + " (--url, SITU_URL)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runMain(context.Background(), []string{"sim", "--url", tc.url, "--kafka-brokers", tc.brokers,
+				"--contacts", "300", "--concurrency", "2", "--plot", ""}, &stdout, &stderr)
+			require.Equal(t, 1, code, "stderr: %s", stderr.String())
+			require.Empty(t, stdout.String(), "no report")
+			require.Equal(t, 1, strings.Count(stderr.String(), tc.once), stderr.String())
+			for _, want := range tc.want {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
+	}
 }
 
 func TestServeRefusesBadConfiguration(t *testing.T) {

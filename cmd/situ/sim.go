@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,8 +78,17 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				w.Index+1, w.Expected, w.Oracle, w.ModelVersion, time.Since(started).Round(time.Millisecond))
 		},
 	})
-	if report == nil {
-		return fmt.Errorf("simulation: %w", runErr)
+	if report == nil { // the configuration was refused
+		return fmt.Errorf("%w: %w", errUsage, runErr)
+	}
+	if errors.Is(runErr, simulation.ErrOutcomesNotPublished) {
+		// the learner saw none of it: no report, the reason once
+		return &hintError{runErr, fmt.Sprintf("situ sim publishes the outcomes to %s on %s (--kafka-brokers, SITU_KAFKA_BROKERS): point it at the broker situ serve uses (its --broker-addr, or its --kafka-brokers).",
+			opts.outcomes, opts.kafkaBrokers)}
+	}
+	if runErr == nil && report.Summary.Served == 0 {
+		return &hintError{fmt.Errorf("no contact served: the last failure: %s", report.Summary.LastFailure),
+			fmt.Sprintf("situ sim plays against %s (--url, SITU_URL): point it at situ serve's --addr.", opts.url)}
 	}
 	if err := report.WriteText(stdout); err != nil {
 		return err
@@ -99,7 +109,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if runErr != nil {
-		return fmt.Errorf("simulation: %w", runErr)
+		return runErr
 	}
 	return nil
 }
