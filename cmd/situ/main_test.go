@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -274,6 +275,47 @@ func TestServeAddressInUseNamesTheFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMakefileFrontDoor checks the repository's Makefile: make help shows
+// the variables' values (never a literal $(VAR)), and make run passes
+// ADDR, BROKER_ADDR and DATA_DIR to flags situ serve accepts.
+func TestMakefileFrontDoor(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	root := filepath.Join("..", "..")
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"help with the defaults", []string{"help"},
+			[]string{"run the service on 127.0.0.1:8080: embedded broker on 127.0.0.1:9092, topics in .situ", "for 30s", "BROKER_ADDR   127.0.0.1:9092", "DATA_DIR      .situ"}},
+		{"help with values set", []string{"help", "ADDR=127.0.0.1:8181", "BROKER_ADDR=127.0.0.1:9193", "DATA_DIR=/tmp/d", "FUZZTIME=5s"},
+			[]string{"run the service on 127.0.0.1:8181: embedded broker on 127.0.0.1:9193, topics in /tmp/d", "for 5s", "ADDR          127.0.0.1:8181"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command("make", append([]string{"-s", "-C", root}, tc.args...)...).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			require.NotContains(t, string(out), "$(", "a variable printed unexpanded")
+			for _, want := range tc.want {
+				require.Contains(t, string(out), want)
+			}
+		})
+	}
+
+	t.Run("run passes flags situ serve accepts", func(t *testing.T) {
+		out, err := exec.Command("make", "-s", "-C", root, "-n", "run", "ADDR=127.0.0.1:8181", "BROKER_ADDR=127.0.0.1:9193", "DATA_DIR=/tmp/d").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		line := strings.TrimSpace(string(out))
+		require.Contains(t, line, "serve --addr 127.0.0.1:8181 --broker-addr 127.0.0.1:9193 --data-dir /tmp/d")
+		_, flags, ok := strings.Cut(line, " serve ")
+		require.True(t, ok, line)
+		var stdout, stderr bytes.Buffer
+		require.Zero(t, runMain(context.Background(), append([]string{"serve"}, append(strings.Fields(flags), "--help")...), &stdout, &stderr), stderr.String())
+	})
 }
 
 func TestCommandDispatch(t *testing.T) {
