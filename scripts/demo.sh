@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: run situ (embedded broker, default model and policy, learner)
 # on spare loopback ports, play the simulator against it, and write the
-# report and the plot of reward and regret to out/.
+# report and the plot (share of the oracle's reward, regret) to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

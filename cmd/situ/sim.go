@@ -40,7 +40,7 @@ func (o *simOptions) register(fs *flagSet) {
 	fs.IntVar(&o.concurrency, "concurrency", 8, "contacts in flight")
 	fs.Uint64Var(&o.seed, "population-seed", 1, "seed of the simulated population, its contacts and their outcomes")
 	fs.Float64Var(&o.rate, "rate", 0, "at most this many contacts per second (0: as fast as situ answers)")
-	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of reward and cumulative regret (.png or .svg; empty: none)")
+	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of the served share of the oracle's reward and the cumulative regret (.png or .svg; empty: none)")
 	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON (empty: none)")
 }
 
