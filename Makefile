@@ -1,19 +1,28 @@
-# situ — `make help` lists the targets.
-GO        ?= go
-BIN       ?= bin
-ADDR      ?= 127.0.0.1:8080
-PKGS      ?= ./...
-FUZZTIME  ?= 30s
+# situ — `make help` lists the targets and the variables they read.
+GO          ?= go
+BIN         ?= bin
+ADDR        ?= 127.0.0.1:8080
+BROKER_ADDR ?= 127.0.0.1:9092
+DATA_DIR    ?= .situ
+PKGS        ?= ./...
+FUZZTIME    ?= 30s
+
+# The variables `make help` shows with their values.
+HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME GO BIN
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
-help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## list the targets and the variables they read
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
+		| sed $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
+	@echo
+	@echo "Variables (set them on the command line, e.g. make run ADDR=127.0.0.1:8081 BROKER_ADDR=127.0.0.1:9093 DATA_DIR=/tmp/situ):"
+	@printf '  %-13s %s\n' $(foreach v,$(HELP_VARS),$(v) '$($(v))')
 
 .PHONY: run
-run: ## run the service on $(ADDR): embedded broker on 127.0.0.1:9092, default model and policy, learner
-	$(GO) run ./cmd/situ serve --addr $(ADDR)
+run: ## run the service on $(ADDR): embedded broker on $(BROKER_ADDR), topics in $(DATA_DIR), default model and policy, learner
+	$(GO) run ./cmd/situ serve --addr $(ADDR) --broker-addr $(BROKER_ADDR) --data-dir $(DATA_DIR)
 
 .PHONY: build
 build: ## build the binaries into ./bin

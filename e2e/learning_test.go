@@ -30,7 +30,7 @@ func TestLearningBeatsFixedStrategies(t *testing.T) {
 	plot := filepath.Join(dir, "sim.svg")
 	sim := exec.Command(situBin, "sim", "--url", p.URL, "--kafka-brokers", broker,
 		"--contacts", strconv.Itoa(learningContacts), "--window", strconv.Itoa(learningContacts/15),
-		"--seed", "7", "--concurrency", "8", "--json", reportFile, "--plot", plot)
+		"--population-seed", "7", "--concurrency", "8", "--json", reportFile, "--plot", plot)
 	out, err := sim.CombinedOutput()
 	require.NoError(t, err, "situ sim:\n%s", out)
 	t.Logf("situ sim:\n%s", out)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: run situ (embedded broker, default model and policy, learner)
 # on spare loopback ports, play the simulator against it, and write the
-# report and the plot of reward and regret to out/.
+# report and the plot (share of the oracle's reward, regret) to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,6 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --seed "$SEED" \
+bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --population-seed "$SEED" \
   --plot "$OUT/sim.png" --json "$OUT/sim.json" | tee "$OUT/sim.txt"
 echo "report: $OUT/sim.txt, $OUT/sim.json; plot: $OUT/sim.png"

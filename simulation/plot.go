@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,12 +21,12 @@ import (
 // Size of the plot.
 const (
 	plotWidth  = 24 * vg.Centimeter
-	plotHeight = 20 * vg.Centimeter
+	plotHeight = 18 * vg.Centimeter
 )
 
-// WritePNG draws the report as a PNG: average expected reward per window of
-// the served decisions, the oracle and every fixed strategy (top), and the
-// cumulative regret (bottom).
+// WritePNG draws the report as a PNG: per window, the served decisions'
+// expected reward as a share of the oracle's, with the best fixed
+// strategy's share beside it (top), and the cumulative regret (bottom).
 func (rep *Report) WritePNG(w io.Writer) error {
 	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(plotWidth, plotHeight), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))}
 	if err := rep.draw(draw.New(c)); err != nil {
@@ -73,94 +74,131 @@ func (rep *Report) WritePlotFile(path string) (err error) {
 	return write(f)
 }
 
-// Line colours: served and oracle stand out, strategies are muted.
+// Line colours: served stands out, the best fixed strategy is muted.
 var (
-	colServed   = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
-	colRealised = color.RGBA{R: 0xf0, G: 0x9a, B: 0x9a, A: 0xff}
-	colOracle   = color.RGBA{A: 0xff}
-	colStrategy = []color.Color{
-		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-		color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-		color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
-		color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
-		color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
-	}
+	colServed = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	colBest   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
 )
 
-func (rep *Report) draw(dc draw.Canvas) error {
-	var served []WindowReport
-	for _, wr := range rep.Windows {
-		if wr.Served > 0 {
-			served = append(served, wr)
-		}
-	}
-	if len(served) == 0 {
-		return errors.New("plot: the report has no served contacts")
-	}
-	xy := func(f func(WindowReport) float64) plotter.XYs {
-		pts := make(plotter.XYs, len(served))
-		for i, wr := range served {
-			pts[i] = plotter.XY{X: float64(wr.End), Y: f(wr)}
-		}
-		return pts
-	}
+// plotSeries is what the plot draws, computed from a report.
+type plotSeries struct {
+	// Served is, per window, the served decisions' expected reward over
+	// the oracle's; Best the same for the best fixed strategy (BestName).
+	// Windows whose oracle reward is not positive have no ratio.
+	Served, Best plotter.XYs
+	BestName     string
+	// YMin is the bottom of the ratio axis: a little below the lowest
+	// ratio shown (the top is 1, the oracle).
+	YMin float64
+	// Regret is the cumulative regret at the end of each window.
+	Regret plotter.XYs
+}
 
-	top := plot.New()
-	top.Title.Text = "Average reward per window (expected under the ground truth)"
-	top.X.Label.Text = "contacts"
-	top.Y.Label.Text = "reward per contact"
-	top.Add(plotter.NewGrid())
-	legend := plot.NewLegend()
-	legend.Top, legend.Left = true, true
+// plotSeries computes the plot's series over the windows with served
+// contacts. The best fixed strategy is the one with the highest expected
+// reward summed over the run.
+func (rep *Report) plotSeries() (plotSeries, error) {
+	var ps plotSeries
+	best, bestTotal := -1, math.Inf(-1)
+	for i := range rep.Strategies {
+		total := 0.0
+		for _, wr := range rep.Windows {
+			if wr.Served > 0 && i < len(wr.Strategies) {
+				total += wr.Strategies[i] * float64(wr.Served)
+			}
+		}
+		if total > bestTotal {
+			best, bestTotal = i, total
+		}
+	}
+	if best >= 0 {
+		ps.BestName = rep.Strategies[best]
+	}
+	lowest := 1.0
+	for _, wr := range rep.Windows {
+		if wr.Served == 0 {
+			continue
+		}
+		x := float64(wr.End)
+		ps.Regret = append(ps.Regret, plotter.XY{X: x, Y: wr.CumulativeRegret})
+		if wr.Oracle <= 0 {
+			continue
+		}
+		r := wr.Expected / wr.Oracle
+		ps.Served = append(ps.Served, plotter.XY{X: x, Y: r})
+		lowest = min(lowest, r)
+		if best >= 0 && best < len(wr.Strategies) {
+			r := wr.Strategies[best] / wr.Oracle
+			ps.Best = append(ps.Best, plotter.XY{X: x, Y: r})
+			lowest = min(lowest, r)
+		}
+	}
+	if len(ps.Regret) == 0 {
+		return ps, errors.New("plot: the report has no served contacts")
+	}
+	ps.YMin = lowest - max(0.1*(1-lowest), 0.01)
+	return ps, nil
+}
+
+func (rep *Report) draw(dc draw.Canvas) error {
+	ps, err := rep.plotSeries()
+	if err != nil {
+		return err
+	}
 	add := func(p *plot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
+		if len(pts) == 0 {
+			return nil
+		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
 			return fmt.Errorf("plot %s: %w", name, err)
 		}
 		l.Color, l.Width, l.Dashes = col, width, dashes
 		p.Add(l)
-		if p == top {
-			legend.Add(name, l)
+		if name != "" {
+			p.Legend.Add(name, l)
 		}
 		return nil
 	}
-	dash := []vg.Length{vg.Points(4), vg.Points(3)}
-	for i, name := range rep.Strategies {
-		if err := add(top, name, xy(func(wr WindowReport) float64 { return wr.Strategies[i] }), colStrategy[i%len(colStrategy)], vg.Points(1.2), dash); err != nil {
+
+	top := plot.New()
+	top.Title.Text = "Expected reward per window as a share of the oracle's"
+	top.X.Label.Text = "contacts"
+	top.Y.Label.Text = "reward / oracle reward"
+	top.Add(plotter.NewGrid())
+	// top left: the served line starts low, and no ratio exceeds 1
+	top.Legend.Top, top.Legend.Left = true, true
+	top.Legend.YOffs = -vg.Millimeter * 2
+	top.Legend.XOffs = vg.Millimeter * 4
+	if ps.BestName != "" {
+		if err := add(top, "best fixed strategy ("+ps.BestName+")", ps.Best, colBest, vg.Points(1.5), []vg.Length{vg.Points(5), vg.Points(3)}); err != nil {
 			return err
 		}
 	}
-	if err := add(top, "oracle", xy(func(wr WindowReport) float64 { return wr.Oracle }), colOracle, vg.Points(2), nil); err != nil {
+	if err := add(top, "served", ps.Served, colServed, vg.Points(2.5), nil); err != nil {
 		return err
 	}
-	if err := add(top, "served (realised)", xy(func(wr WindowReport) float64 { return wr.Realised }), colRealised, vg.Points(1), nil); err != nil {
-		return err
-	}
-	if err := add(top, "served", xy(func(wr WindowReport) float64 { return wr.Expected }), colServed, vg.Points(2.5), nil); err != nil {
-		return err
-	}
+	top.Y.Min, top.Y.Max = ps.YMin, 1
 
 	bottom := plot.New()
-	bottom.Title.Text = "Cumulative regret (oracle − served, expected)"
+	bottom.Title.Text = "Cumulative regret (oracle − served, expected reward)"
 	bottom.X.Label.Text = "contacts"
 	bottom.Y.Label.Text = "reward"
 	bottom.Add(plotter.NewGrid())
-	if err := add(bottom, "cumulative regret", xy(func(wr WindowReport) float64 { return wr.CumulativeRegret }), colServed, vg.Points(2), nil); err != nil {
+	if err := add(bottom, "", ps.Regret, colServed, vg.Points(2), nil); err != nil {
 		return err
 	}
 	bottom.Y.Min = 0
+	for _, p := range []*plot.Plot{top, bottom} {
+		p.X.Min = 0
+	}
 
 	tiles := draw.Tiles{
 		Rows: 2, Cols: 1,
 		PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
 		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 5,
 	}
-	plots := [][]*plot.Plot{{top}, {bottom}}
-	// the plots on the left, the legend on the right
-	legendWidth := dc.Size().X * 0.24
-	canvases := plot.Align(plots, tiles, draw.Crop(dc, 0, -legendWidth, 0, 0))
-	legend.Draw(draw.Crop(dc, dc.Size().X-legendWidth, 0, 0, -vg.Centimeter))
+	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
 	top.Draw(canvases[0][0])
 	bottom.Draw(canvases[1][0])
 	return nil

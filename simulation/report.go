@@ -16,7 +16,8 @@ import (
 // the served decisions, the oracle and each strategy are compared on the
 // same contacts.
 type Report struct {
-	Seed     uint64 `json:"seed"`
+	// Seed is the population seed (Config.Seed).
+	Seed     uint64 `json:"population_seed"`
 	Contacts int    `json:"contacts"`
 	Window   int    `json:"window"`
 	// Strategies names the fixed strategies in the order of
@@ -201,7 +202,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	s := &rep.Summary
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nseed %d, %d contacts in windows of %d: %d served, %d failed, %d outcomes not published",
+	fmt.Fprintf(&b, "\npopulation seed %d, %d contacts in windows of %d: %d served, %d failed, %d outcomes not published",
 		rep.Seed, rep.Contacts, rep.Window, s.Served, s.Failed, s.PublishFailed)
 	if rep.Elapsed > 0 {
 		fmt.Fprintf(&b, ", %s", rep.Elapsed.Round(time.Millisecond))

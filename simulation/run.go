@@ -81,12 +81,22 @@ type Config struct {
 // decision. It stops the run.
 var ErrContract = errors.New("score contract violated")
 
+// ErrOutcomesNotPublished means the publisher refused an outcome: the
+// learner cannot learn from that contact, so the run says nothing about
+// learning. It stops the run.
+var ErrOutcomesNotPublished = errors.New("outcomes not published")
+
+// errPublish stops the workers after a refused outcome; run replaces it
+// with the ErrOutcomesNotPublished error.
+var errPublish = errors.New("publish outcome")
+
 // Run simulates cfg.Contacts contacts against situ: for each it asks
 // POST /v1/score for a decision, draws the outcome of the served treatment
 // from the ground truth, publishes it and scores it. It returns the report
 // of the contacts finished. A context cancellation, a contract violation
-// (ErrContract) or more than MaxFailures failed contacts end the run early
-// with an error and the report so far.
+// (ErrContract), an outcome the publisher refused (ErrOutcomesNotPublished,
+// with the count and the first publisher error) or more than MaxFailures
+// failed contacts end the run early with an error and the report so far.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -169,6 +179,10 @@ type runner struct {
 	failures int
 	// lastFailure describes the last failed contact.
 	lastFailure string
+	// publishFailed counts the outcomes the publisher refused; firstPublishErr
+	// is its first error.
+	publishFailed   int
+	firstPublishErr error
 }
 
 // windowAcc accumulates one window.
@@ -232,7 +246,14 @@ func (r *runner) run(parent context.Context) error {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	r.mu.Lock()
+	failed, first := r.publishFailed, r.firstPublishErr
+	r.mu.Unlock()
+	if failed > 0 && (err == nil || errors.Is(err, errPublish)) {
+		return fmt.Errorf("simulation: %w: %d (the first failed with: %w)", ErrOutcomesNotPublished, failed, first)
+	}
+	if err != nil {
 		return err
 	}
 	// the dispatcher stops quietly when the caller cancels
@@ -290,7 +311,15 @@ func (r *runner) contact(ctx context.Context, i int) error {
 		res.publishFailed = true
 		r.mu.Lock()
 		r.lastFailure = "publish outcome: " + err.Error()
+		r.publishFailed++
+		if r.firstPublishErr == nil {
+			r.firstPublishErr = err
+		}
 		r.mu.Unlock()
+		if err := r.record(i, &res); err != nil {
+			return err
+		}
+		return errPublish
 	}
 	return r.record(i, &res)
 }

@@ -3,7 +3,7 @@
 //	situ serve     run the decision service (HTTP API, learner, embedded broker)
 //	situ sim       play a synthetic contact centre against a running situ
 //	situ version   print the version
-//	situ help      list the commands
+//	situ help      list the commands (situ help <command>: its flags)
 //
 // Every flag has an environment variable (SITU_ plus the flag name in
 // upper case, '-' as '_'); a flag on the command line wins over the
@@ -16,9 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -46,19 +48,69 @@ func commands() []command {
 // errUsage marks errors in how situ was called (exit status 2).
 var errUsage = errors.New("usage")
 
+// hintError is an error with a line that tells the user what to do about
+// it; runMain prints the hint under the error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// helpRequest is returned by a flag set asked for --help: runMain writes
+// the usage to stdout and exits 0.
+type helpRequest struct{ fs *flagSet }
+
+func (h *helpRequest) Error() string { return flag.ErrHelp.Error() }
+func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "situ:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "situ:", err)
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// runMain runs situ with args and returns the exit status: 0 on success
+// and for help (written to stdout), 2 for a usage error (the error and a
+// pointer to --help on stderr), 1 for any other error (on stderr).
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, stderr)
+	if err == nil {
+		return 0
 	}
+	if h := (*helpRequest)(nil); errors.As(err, &h) {
+		h.fs.writeUsage(stdout)
+		return 0
+	}
+	prefix, known := "situ", false
+	if len(args) > 0 {
+		for _, c := range commands() {
+			if c.name == args[0] {
+				prefix, known = "situ "+c.name, true
+			}
+		}
+	}
+	msg := err.Error()
+	if errors.Is(err, errUsage) {
+		msg = strings.TrimPrefix(msg, errUsage.Error()+": ")
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", prefix, msg)
+	if h := (*hintError)(nil); errors.As(err, &h) {
+		fmt.Fprintln(stderr, h.hint)
+	}
+	if !errors.Is(err, errUsage) {
+		return 1
+	}
+	switch {
+	case len(args) == 0: // the command list is already on stderr
+	case known && args[0] != "help" && args[0] != "version":
+		fmt.Fprintf(stderr, "Run '%s --help' for the flags.\n", prefix)
+	default:
+		fmt.Fprintln(stderr, "Run 'situ help' for the commands.")
+	}
+	return 2
 }
 
 // run dispatches args to a subcommand.
@@ -77,10 +129,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	return fmt.Errorf("%w: unknown command %q (situ help lists them)", errUsage, name)
+	return fmt.Errorf("%w: unknown command %q", errUsage, name)
 }
 
-func runHelp(_ context.Context, _ []string, stdout, _ io.Writer) error {
+// runHelp lists the commands; `situ help <command>` is `situ <command> --help`.
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		for _, c := range commands() {
+			if c.name == args[0] && c.name != "help" && c.name != "version" {
+				return c.run(ctx, []string{"--help"}, stdout, stderr)
+			}
+		}
+		return fmt.Errorf("%w: no command %q", errUsage, strings.Join(args, " "))
+	}
 	fmt.Fprintln(stdout, "situ — situational next-best-action scoring service")
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "Usage: situ <command> [flags]   (situ <command> --help for its flags)")
@@ -109,32 +170,41 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 // environment variable: SITU_ + the flag name in upper case.
 type flagSet struct {
 	*flag.FlagSet
-	command string
+	command  string
+	synopsis string
 	// defaults describes the defaults that the flag's zero value stands for.
 	defaults map[string]string
 }
 
-func newFlagSet(command, synopsis string, stderr io.Writer) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet("situ "+command, flag.ContinueOnError), command: command, defaults: map[string]string{}}
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: situ %s [flags]\n\n%s\n\nFlags (each also read from its environment variable; a flag wins):\n", command, synopsis)
-		fs.VisitAll(func(f *flag.Flag) {
-			name, usage := flag.UnquoteUsage(f)
-			arg := "--" + f.Name
-			if name != "" {
-				arg += " " + name
-			}
-			def := f.DefValue
-			if d, ok := fs.defaults[f.Name]; ok {
-				def = d
-			} else if def == "" {
-				def = `""`
-			}
-			fmt.Fprintf(stderr, "  %s\n      %s\n      env %s, default %s\n", arg, usage, envName(f.Name), def)
-		})
-	}
+// newFlagSet returns the flag set of a command. It writes nothing itself:
+// parse returns a *helpRequest for --help (runMain writes the usage to
+// stdout) and a usage error for a bad flag (runMain prints it with a
+// pointer to --help), so the output argument is not used.
+func newFlagSet(command, synopsis string, _ io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("situ "+command, flag.ContinueOnError), command: command, synopsis: synopsis, defaults: map[string]string{}}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
+}
+
+// writeUsage writes the command's synopsis and every flag with its
+// environment variable and default.
+func (fs *flagSet) writeUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: situ %s [flags]\n\n%s\n\nFlags (each also read from its environment variable; a flag wins):\n", fs.command, fs.synopsis)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		arg := "--" + f.Name
+		if name != "" {
+			arg += " " + name
+		}
+		def := f.DefValue
+		if d, ok := fs.defaults[f.Name]; ok {
+			def = d
+		} else if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  %s\n      %s\n      env %s, default %s\n", arg, usage, envName(f.Name), def)
+	})
 }
 
 // describeDefault sets the text --help shows as the default of a flag
@@ -162,12 +232,39 @@ func (fs *flagSet) parse(args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return &helpRequest{fs}
 		}
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: situ %s takes no arguments, got %q", errUsage, fs.command, fs.Args())
+		return fmt.Errorf("%w: unexpected argument %q: situ %s takes only flags", errUsage, fs.Arg(0), fs.command)
 	}
 	return nil
+}
+
+// explainAddrInUse adds a hint to an "address already in use" error of
+// situ serve: which flag (and make variable) moves the listener it was
+// about, the HTTP API's --addr or the embedded broker's --broker-addr.
+func explainAddrInUse(err error, opts serveOptions) error {
+	var op *net.OpError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &op) || op.Addr == nil {
+		return err
+	}
+	host, port, splitErr := net.SplitHostPort(op.Addr.String())
+	n, atoiErr := strconv.Atoi(port)
+	if splitErr != nil || atoiErr != nil {
+		return err
+	}
+	next := net.JoinHostPort(host, strconv.Itoa(n%65535+1))
+	samePort := func(addr string) bool {
+		_, p, err := net.SplitHostPort(addr)
+		return err == nil && p == port
+	}
+	switch {
+	case samePort(opts.brokerAddr) && opts.kafkaBrokers == "":
+		return &hintError{err, fmt.Sprintf("Another process (a Kafka broker, another situ?) listens on %s: give the embedded broker another address with --broker-addr (SITU_BROKER_ADDR), e.g. --broker-addr %s, or make run BROKER_ADDR=%[2]s.", op.Addr, next)}
+	case samePort(opts.addr):
+		return &hintError{err, fmt.Sprintf("Another process listens on %s: give the HTTP API another address with --addr (SITU_ADDR), e.g. --addr %s, or make run ADDR=%[2]s.", op.Addr, next)}
+	}
+	return err
 }

@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,10 +38,35 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build situ:", err)
 		os.Exit(1)
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+	goleak.VerifyTestMain(dataDirGuard{m}, goleak.Cleanup(func(code int) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}))
+}
+
+// defaultDataDir is situ serve's default --data-dir.
+const defaultDataDir = ".situ"
+
+// dataDirGuard fails the run when a test left the default data dir
+// (.situ, relative to the working directory: this package's folder) behind:
+// every test that starts situ serve passes --data-dir t.TempDir().
+type dataDirGuard struct{ m *testing.M }
+
+func (g dataDirGuard) Run() int {
+	_, err := os.Stat(defaultDataDir)
+	existed := err == nil
+	code := g.m.Run()
+	if _, err := os.Stat(defaultDataDir); err == nil && !existed {
+		fmt.Fprintf(os.Stderr, "a test wrote %s into %s: start situ serve with --data-dir t.TempDir()\n", defaultDataDir, mustGetwd())
+		_ = os.RemoveAll(defaultDataDir)
+		return 1
+	}
+	return code
+}
+
+func mustGetwd() string {
+	wd, _ := os.Getwd()
+	return wd
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
@@ -86,7 +112,12 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{name: "bad environment value names the variable", env: map[string]string{"SITU_UNIFORM": "maybe"}, wantErr: `SITU_UNIFORM="maybe": invalid value for --uniform`},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log-level"},
 		{name: "unknown flag", args: []string{"--colour", "red"}, wantErr: "colour"},
-		{name: "stray argument", args: []string{"now"}, wantErr: "takes no arguments"},
+		{name: "stray argument", args: []string{"now"}, wantErr: `unexpected argument "now"`},
+		{name: "exploration seed from the environment", env: map[string]string{"SITU_EXPLORATION_SEED": "9"}, wantAddr: "127.0.0.1:8080",
+			check: func(t *testing.T, o serveOptions) { require.Equal(t, uint64(9), o.seed) }},
+		{name: "exploration seed flag", args: []string{"--exploration-seed", "11"}, wantAddr: "127.0.0.1:8080",
+			check: func(t *testing.T, o serveOptions) { require.Equal(t, uint64(11), o.seed) }},
+		{name: "no ambiguous --seed", args: []string{"--seed", "7"}, wantErr: "flag provided but not defined: -seed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,18 +142,196 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
+func TestSimFlagsAndEnvironment(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+		want    uint64
+	}{
+		{name: "default population seed", want: 1},
+		{name: "population seed from the environment", env: map[string]string{"SITU_POPULATION_SEED": "5"}, want: 5},
+		{name: "population seed flag wins", env: map[string]string{"SITU_POPULATION_SEED": "5"}, args: []string{"--population-seed", "6"}, want: 6},
+		{name: "bad population seed names the flag", args: []string{"--population-seed", "-1"}, wantErr: "-population-seed"},
+		{name: "no ambiguous --seed", args: []string{"--seed", "7"}, wantErr: "flag provided but not defined: -seed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var opts simOptions
+			fs := newFlagSet("sim", simSynopsis, io.Discard)
+			opts.register(fs)
+			err := fs.parse(tc.args)
+			if tc.wantErr != "" {
+				require.ErrorIs(t, err, errUsage)
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, opts.seed)
+		})
+	}
+}
+
 func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"serve", "--help"}, io.Discard, &out)
-	require.ErrorIs(t, err, flag.ErrHelp)
+	require.Zero(t, runMain(context.Background(), []string{"serve", "--help"}, &out, io.Discard))
 	for _, want := range []string{
 		"--addr HOST:PORT", "env SITU_ADDR, default 127.0.0.1:8080",
 		"env SITU_UNIFORM, default false", "env SITU_EXPLORER, default squarecb",
 		"env SITU_EPSILON, default 0.02 for squarecb", "env SITU_TRUSTED_PROXIES, default none",
 		"env SITU_SCHEMA, default the embedded schema", "env SITU_LOG_LEVEL, default info",
+		"--exploration-seed", "env SITU_EXPLORATION_SEED, default 0",
 	} {
 		require.Contains(t, out.String(), want)
 	}
+}
+
+// TestCommandLine runs situ as a user would and checks what lands on
+// stdout and stderr and the exit status: help on stdout with status 0;
+// a usage error as the error and one line pointing at the help on
+// stderr, status 2.
+func TestCommandLine(t *testing.T) {
+	cases := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantCode   int
+		wantStdout []string // each must appear; none when nil: stdout empty
+		wantStderr string   // exact; "" means empty unless stderrHas is set
+		stderrHas  []string
+	}{
+		{name: "help", args: []string{"help"}, wantStdout: []string{"Usage: situ <command>", "serve", "sim", "version"}},
+		{name: "--help", args: []string{"--help"}, wantStdout: []string{"Usage: situ <command>", "serve"}},
+		{name: "-h", args: []string{"-h"}, wantStdout: []string{"Usage: situ <command>"}},
+		{name: "serve --help", args: []string{"serve", "--help"}, wantStdout: []string{"Usage: situ serve [flags]", "--broker-addr HOST:PORT"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, wantStdout: []string{"Usage: situ serve [flags]"}},
+		{name: "sim --help", args: []string{"sim", "--help"}, wantStdout: []string{"Usage: situ sim [flags]", "--population-seed", "env SITU_POPULATION_SEED, default 1"}},
+		{name: "help serve", args: []string{"help", "serve"}, wantStdout: []string{"Usage: situ serve [flags]"}},
+		{name: "version", args: []string{"version"}, wantStdout: []string{"situ "}},
+		{name: "no command lists the commands on stderr", wantCode: 2,
+			stderrHas: []string{"Usage: situ <command>", "serve", "situ: a command is required"}},
+		{name: "unknown command", args: []string{"bogus"}, wantCode: 2,
+			wantStderr: "situ: unknown command \"bogus\"\nRun 'situ help' for the commands.\n"},
+		{name: "help for an unknown command", args: []string{"help", "bogus"}, wantCode: 2,
+			wantStderr: "situ help: no command \"bogus\"\nRun 'situ help' for the commands.\n"},
+		{name: "unknown serve flag", args: []string{"serve", "-adr", "x"}, wantCode: 2,
+			wantStderr: "situ serve: flag provided but not defined: -adr\nRun 'situ serve --help' for the flags.\n"},
+		{name: "bad sim value", args: []string{"sim", "--contacts", "many"}, wantCode: 2,
+			wantStderr: "situ sim: invalid value \"many\" for flag -contacts: parse error\nRun 'situ sim --help' for the flags.\n"},
+		{name: "bad environment value", env: map[string]string{"SITU_UNIFORM": "maybe"}, args: []string{"serve"}, wantCode: 2,
+			wantStderr: "situ serve: SITU_UNIFORM=\"maybe\": invalid value for --uniform: parse error\nRun 'situ serve --help' for the flags.\n"},
+		{name: "bad value found after parsing", args: []string{"serve", "--role", "oracle", "--data-dir", t.TempDir()}, wantCode: 2,
+			wantStderr: "situ serve: --role must be all, api, learner or broker, got \"oracle\"\nRun 'situ serve --help' for the flags.\n"},
+		{name: "configuration the simulation refuses", args: []string{"sim", "--contacts", "0"}, wantCode: 2,
+			stderrHas: []string{"situ sim: simulation: contacts must be positive, got 0\nRun 'situ sim --help' for the flags.\n"}},
+		{name: "stray argument", args: []string{"sim", "now"}, wantCode: 2,
+			wantStderr: "situ sim: unexpected argument \"now\": situ sim takes only flags\nRun 'situ sim --help' for the flags.\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := runMain(context.Background(), tc.args, &stdout, &stderr)
+			require.Equal(t, tc.wantCode, code, "stderr: %s", stderr.String())
+			if tc.wantStdout == nil {
+				require.Empty(t, stdout.String())
+			}
+			for _, want := range tc.wantStdout {
+				require.Contains(t, stdout.String(), want)
+			}
+			if tc.stderrHas == nil {
+				require.Equal(t, tc.wantStderr, stderr.String())
+			}
+			for _, want := range tc.stderrHas {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
+	}
+}
+
+// TestServeAddressInUseNamesTheFlag starts situ serve on a port another
+// process holds: the error says which flag moves which listener.
+func TestServeAddressInUseNamesTheFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	addr := busy.Addr().String()
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	next := "127.0.0.1:" + strconv.Itoa(p+1)
+
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"embedded broker", []string{"--broker-addr", addr, "--addr", "127.0.0.1:0"},
+			[]string{"address already in use", "--broker-addr " + next, "SITU_BROKER_ADDR", "make run BROKER_ADDR=" + next}},
+		{"HTTP API", []string{"--broker-addr", "127.0.0.1:0", "--addr", addr},
+			[]string{"listen on " + addr, "address already in use", "--addr " + next, "SITU_ADDR", "make run ADDR=" + next}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--log-level", "error"}, tc.args...)
+			require.Equal(t, 1, runMain(context.Background(), args, &stdout, &stderr))
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			require.Len(t, lines, 2, "the error and the hint: %s", stderr.String())
+			require.True(t, strings.HasPrefix(lines[0], "situ serve: "), lines[0])
+			for _, want := range tc.want {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
+	}
+}
+
+// TestMakefileFrontDoor checks the repository's Makefile: make help shows
+// the variables' values (never a literal $(VAR)), and make run passes
+// ADDR, BROKER_ADDR and DATA_DIR to flags situ serve accepts.
+func TestMakefileFrontDoor(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	root := filepath.Join("..", "..")
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"help with the defaults", []string{"help"},
+			[]string{"run the service on 127.0.0.1:8080: embedded broker on 127.0.0.1:9092, topics in .situ", "for 30s", "BROKER_ADDR   127.0.0.1:9092", "DATA_DIR      .situ"}},
+		{"help with values set", []string{"help", "ADDR=127.0.0.1:8181", "BROKER_ADDR=127.0.0.1:9193", "DATA_DIR=/tmp/d", "FUZZTIME=5s"},
+			[]string{"run the service on 127.0.0.1:8181: embedded broker on 127.0.0.1:9193, topics in /tmp/d", "for 5s", "ADDR          127.0.0.1:8181"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command("make", append([]string{"-s", "-C", root}, tc.args...)...).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			require.NotContains(t, string(out), "$(", "a variable printed unexpanded")
+			for _, want := range tc.want {
+				require.Contains(t, string(out), want)
+			}
+		})
+	}
+
+	t.Run("run passes flags situ serve accepts", func(t *testing.T) {
+		out, err := exec.Command("make", "-s", "-C", root, "-n", "run", "ADDR=127.0.0.1:8181", "BROKER_ADDR=127.0.0.1:9193", "DATA_DIR=/tmp/d").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		line := strings.TrimSpace(string(out))
+		require.Contains(t, line, "serve --addr 127.0.0.1:8181 --broker-addr 127.0.0.1:9193 --data-dir /tmp/d")
+		_, flags, ok := strings.Cut(line, " serve ")
+		require.True(t, ok, line)
+		var stdout, stderr bytes.Buffer
+		require.Zero(t, runMain(context.Background(), append([]string{"serve"}, append(strings.Fields(flags), "--help")...), &stdout, &stderr), stderr.String())
+	})
 }
 
 func TestCommandDispatch(t *testing.T) {
@@ -179,7 +388,7 @@ var contractExample = situtest.ContractBody
 // TestServeEndToEnd starts the binary's serve command, scores over HTTP,
 // reads the metrics and stops it as SIGTERM would.
 func TestServeEndToEnd(t *testing.T) {
-	addr, logs, stop := startServe(t, "--uniform", "--seed", "7")
+	addr, logs, stop := startServe(t, "--uniform", "--exploration-seed", "7")
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 
@@ -208,6 +417,44 @@ func TestServeEndToEnd(t *testing.T) {
 	require.NoError(t, stop())
 	require.Contains(t, logs.String(), `"msg":"component stopped","component":"http"`)
 	require.NotContains(t, logs.String(), "c-1842", "no customer id in the logs")
+}
+
+// TestSimFailsWhenNothingIsLearned plays situ sim against a real situ
+// serve with --kafka-brokers pointing at a closed port (no outcome
+// reaches a learner), and against a closed port instead of situ (no
+// contact is served): situ sim exits 1, writes no report and says why
+// once, with the flag to fix.
+func TestSimFailsWhenNothingIsLearned(t *testing.T) {
+	addr, _, stop := startServe(t)
+	defer func() { require.NoError(t, stop()) }()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := closed.Addr().String()
+	require.NoError(t, closed.Close())
+
+	cases := []struct {
+		name, url, brokers string
+		once               string
+		want               []string
+	}{
+		{name: "unreachable broker", url: "http://" + addr, brokers: deadAddr, once: "outcomes not published",
+			want: []string{"situ sim: simulation: outcomes not published: ", "(the first failed with: ", deadAddr + " (--kafka-brokers, SITU_KAFKA_BROKERS)"}},
+		{name: "unreachable situ", url: "http://" + deadAddr, brokers: deadAddr, once: "no contact served",
+			want: []string{"situ sim: no contact served: the last failure: ", "connection refused", "http://" + deadAddr + " (--url, SITU_URL)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runMain(context.Background(), []string{"sim", "--url", tc.url, "--kafka-brokers", tc.brokers,
+				"--contacts", "300", "--concurrency", "2", "--plot", ""}, &stdout, &stderr)
+			require.Equal(t, 1, code, "stderr: %s", stderr.String())
+			require.Empty(t, stdout.String(), "no report")
+			require.Equal(t, 1, strings.Count(stderr.String(), tc.once), stderr.String())
+			for _, want := range tc.want {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
+	}
 }
 
 func TestServeRefusesBadConfiguration(t *testing.T) {

@@ -69,7 +69,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.Float64Var(&o.gamma0, "gamma0", scoring.DefaultExplorer.Gamma0, "SquareCB's initial γ (greediness; grows with √(1+outcomes learned))")
 	fs.Var(&o.epsilon, "epsilon", "exploration floor ε: SquareCB mixes ε uniformly; epsilon-greedy explores with probability ε")
 	fs.describeDefault("epsilon", "0.02 for squarecb, 0.1 for epsilon-greedy")
-	fs.Uint64Var(&o.seed, "seed", 0, "seed of the exploration draws (each draw hashes the seed with the decision id)")
+	fs.Uint64Var(&o.seed, "exploration-seed", 0, "seed of the exploration draws (each draw hashes the seed with the decision id)")
 	o.logLevel = zapcore.InfoLevel
 	fs.Var(&o.logLevel, "log-level", "log `LEVEL`: debug, info, warn or error")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `IPs/CIDRs` of proxies whose X-Forwarded-For is believed")
@@ -145,7 +145,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	svc, err := buildServe(ctx, opts, log, prometheus.NewRegistry())
 	if err != nil {
-		return err
+		return explainAddrInUse(err, opts)
 	}
 	defer svc.close()
 	return runComponents(ctx, log, svc.components)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,9 +38,9 @@ func (o *simOptions) register(fs *flagSet) {
 	fs.IntVar(&o.window, "window", 0, "contacts per report window")
 	fs.describeDefault("window", "contacts/15, rounded up")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "contacts in flight")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the population, the contacts and their outcomes")
+	fs.Uint64Var(&o.seed, "population-seed", 1, "seed of the simulated population, its contacts and their outcomes")
 	fs.Float64Var(&o.rate, "rate", 0, "at most this many contacts per second (0: as fast as situ answers)")
-	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of reward and cumulative regret (.png or .svg; empty: none)")
+	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of the served share of the oracle's reward and the cumulative regret (.png or .svg; empty: none)")
 	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON (empty: none)")
 }
 
@@ -66,7 +67,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer publisher.Close()
 
-	fmt.Fprintf(stderr, "situ sim: %d contacts against %s, outcomes to %s on %s, seed %d\n",
+	fmt.Fprintf(stderr, "situ sim: %d contacts against %s, outcomes to %s on %s, population seed %d\n",
 		opts.contacts, opts.url, opts.outcomes, opts.kafkaBrokers, opts.seed)
 	started := time.Now()
 	report, runErr := simulation.Run(ctx, simulation.Config{
@@ -77,8 +78,17 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				w.Index+1, w.Expected, w.Oracle, w.ModelVersion, time.Since(started).Round(time.Millisecond))
 		},
 	})
-	if report == nil {
-		return fmt.Errorf("simulation: %w", runErr)
+	if report == nil { // the configuration was refused
+		return fmt.Errorf("%w: %w", errUsage, runErr)
+	}
+	if errors.Is(runErr, simulation.ErrOutcomesNotPublished) {
+		// the learner saw none of it: no report, the reason once
+		return &hintError{runErr, fmt.Sprintf("situ sim publishes the outcomes to %s on %s (--kafka-brokers, SITU_KAFKA_BROKERS): point it at the broker situ serve uses (its --broker-addr, or its --kafka-brokers).",
+			opts.outcomes, opts.kafkaBrokers)}
+	}
+	if runErr == nil && report.Summary.Served == 0 {
+		return &hintError{fmt.Errorf("no contact served: the last failure: %s", report.Summary.LastFailure),
+			fmt.Sprintf("situ sim plays against %s (--url, SITU_URL): point it at situ serve's --addr.", opts.url)}
 	}
 	if err := report.WriteText(stdout); err != nil {
 		return err
@@ -99,7 +109,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if runErr != nil {
-		return fmt.Errorf("simulation: %w", runErr)
+		return runErr
 	}
 	return nil
 }
