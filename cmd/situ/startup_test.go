@@ -40,7 +40,7 @@ func TestDataDirLock(t *testing.T) {
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit, "a second process on %s must not run:\n%s", dir, out)
 			require.NotZero(t, exit.ExitCode())
-			want := regexp.MustCompile(`situ: data dir ` + regexp.QuoteMeta(dir) + ` is in use by pid ` + strconv.Itoa(first.PID()) +
+			want := regexp.MustCompile(`situ serve: data dir ` + regexp.QuoteMeta(dir) + ` is in use by pid ` + strconv.Itoa(first.PID()) +
 				` \(role all, http ` + regexp.QuoteMeta(first.Addr) + `, broker 127\.0\.0\.1:[1-9][0-9]*\) since \S+; stop it or pass --data-dir`)
 			require.Regexp(t, want, string(out))
 			require.NotContains(t, string(out), "embedded broker started", "it refused before touching the topics")
