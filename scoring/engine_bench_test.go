@@ -77,7 +77,7 @@ func BenchmarkAppendLogJSON(b *testing.B) {
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		if buf, err = d.AppendLogJSON(buf[:0]); err != nil {
+		if buf, err = d.AppendEventJSON(buf[:0]); err != nil {
 			b.Fatal(err)
 		}
 	}
