@@ -108,8 +108,8 @@ func TestScoreTiers(t *testing.T) {
 			}
 			p := decodeProblem(t, r)
 			require.Equal(t, api.CodeInvalidField, p.Error.Code)
-			require.NotNil(t, p.Error.Field)
-			require.Equal(t, "customer.tier", *p.Error.Field)
+			require.NotEmpty(t, p.Error.Field)
+			require.Equal(t, "customer.tier", p.Error.Field)
 			require.Contains(t, p.Error.Message, "platinum")
 		})
 	}
@@ -124,8 +124,8 @@ func TestScoreBlankTextIsMissing(t *testing.T) {
 			r := ts.postJSON(t, api.RouteScore, withValue(t, field, `" \t "`))
 			require.Equal(t, http.StatusBadRequest, r.status, "body: %s", r.body)
 			p := decodeProblem(t, r)
-			require.NotNil(t, p.Error.Field)
-			require.Equal(t, field, *p.Error.Field)
+			require.NotEmpty(t, p.Error.Field)
+			require.Equal(t, field, p.Error.Field)
 		})
 	}
 }

@@ -13,17 +13,13 @@ import (
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"situ/api/contract"
 	"situ/features"
 	"situ/models"
 )
 
-// scoreRequest is the body of POST /v1/score: the scoring context plus the
-// treatments the channel can deliver. The json tags are the contract.
-type scoreRequest struct {
-	features.Context
-	// Treatments the channel can deliver; nil means all.
-	Treatments []string `json:"treatments"`
-}
+// scoreRequest is the body of POST /v1/score.
+type scoreRequest = contract.ScoreRequest
 
 // decodeScoreRequest decodes body strictly (see decodeStrict) into req.
 // Values are validated later, by the engine.

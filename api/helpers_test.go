@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"situ/api"
+	"situ/api/contract"
 	"situ/features"
 	"situ/internal/situtest"
 	"situ/models"
@@ -78,19 +79,10 @@ func (ts *testServer) postJSON(tb testing.TB, path, body string) response {
 	return ts.do(tb, http.MethodPost, path, "application/json", []byte(body))
 }
 
-// problemBody is the JSON error answer.
-type problemBody struct {
-	Error struct {
-		Code    string  `json:"code"`
-		Message string  `json:"message"`
-		Field   *string `json:"field"`
-	} `json:"error"`
-}
-
-func decodeProblem(tb testing.TB, r response) problemBody {
+func decodeProblem(tb testing.TB, r response) contract.Problem {
 	tb.Helper()
 	require.Equal(tb, "application/json; charset=utf-8", r.header.Get("Content-Type"), "body: %s", r.body)
-	var p problemBody
+	var p contract.Problem
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	require.NoError(tb, dec.Decode(&p), "body: %s", r.body)
@@ -99,33 +91,11 @@ func decodeProblem(tb testing.TB, r response) problemBody {
 	return p
 }
 
-// scoreAnswer is the 200 answer of POST /v1/score as a client reads it.
-type scoreAnswer struct {
-	DecisionID    string             `json:"decision_id"`
-	Treatment     string             `json:"treatment"`
-	Probabilities map[string]float64 `json:"probabilities"`
-	Propensity    float64            `json:"propensity"`
-	Scores        map[string]float64 `json:"scores"`
-	Strategy      string             `json:"strategy"`
-	ModelVersion  int64              `json:"model_version"`
-	Policy        struct {
-		Rules        []string          `json:"rules"`
-		Excluded     map[string]string `json:"excluded"`
-		Entitlements []string          `json:"entitlements"`
-		Uniform      bool              `json:"uniform"`
-	} `json:"policy"`
-	HumanEscape bool     `json:"human_escape"`
-	Unknown     []string `json:"unknown"`
-	Explanation map[string][]struct {
-		Feature      string  `json:"feature"`
-		Contribution float64 `json:"contribution"`
-	} `json:"explanation"`
-}
-
-func decodeAnswer(tb testing.TB, r response) scoreAnswer {
+// decodeAnswer reads the 200 answer of POST /v1/score as a client reads it.
+func decodeAnswer(tb testing.TB, r response) contract.ScoreResponse {
 	tb.Helper()
 	require.Equal(tb, http.StatusOK, r.status, "body: %s", r.body)
-	var a scoreAnswer
+	var a contract.ScoreResponse
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	require.NoError(tb, dec.Decode(&a), "body: %s", r.body)

@@ -98,8 +98,8 @@ func TestOutcomeRejected(t *testing.T) {
 			p := decodeProblem(t, r)
 			require.Equal(t, tc.code, p.Error.Code, p.Error.Message)
 			if tc.field != "" {
-				require.NotNil(t, p.Error.Field, p.Error.Message)
-				require.Equal(t, tc.field, *p.Error.Field, p.Error.Message)
+				require.NotEmpty(t, p.Error.Field, p.Error.Message)
+				require.Equal(t, tc.field, p.Error.Field, p.Error.Message)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"situ/api"
+	"situ/api/contract"
 	"situ/policy"
 )
 
@@ -195,10 +196,10 @@ func TestScoreRejectsBadInput(t *testing.T) {
 			p := decodeProblem(t, r)
 			require.Equal(t, tc.code, p.Error.Code, "message: %s", p.Error.Message)
 			if tc.field == "" {
-				require.Nil(t, p.Error.Field, "no field expected, message: %s", p.Error.Message)
+				require.Empty(t, p.Error.Field, "no field expected, message: %s", p.Error.Message)
 			} else {
-				require.NotNil(t, p.Error.Field, "message: %s", p.Error.Message)
-				require.Equal(t, tc.field, *p.Error.Field, "message: %s", p.Error.Message)
+				require.NotEmpty(t, p.Error.Field, "message: %s", p.Error.Message)
+				require.Equal(t, tc.field, p.Error.Field, "message: %s", p.Error.Message)
 			}
 			require.Contains(t, p.Error.Message, tc.message)
 			if tc.status == 405 {
@@ -251,7 +252,7 @@ func TestScoreAcceptsContractVariants(t *testing.T) {
 }
 
 // checkAnswerInvariants asserts what every score answer promises.
-func checkAnswerInvariants(t *testing.T, a scoreAnswer) {
+func checkAnswerInvariants(t *testing.T, a contract.ScoreResponse) {
 	t.Helper()
 	require.NotEmpty(t, a.DecisionID)
 	require.Equal(t, "learned", a.Strategy)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"situ/api/contract"
 	"situ/internal/situtest"
 )
 
@@ -184,12 +185,7 @@ func TestDashboardQueriesWhatSituExports(t *testing.T) {
 		}
 	}
 
-	var decision struct {
-		DecisionID string `json:"decision_id"`
-		Policy     struct {
-			Rules []string `json:"rules"`
-		} `json:"policy"`
-	}
+	var decision contract.ScoreResponse
 	status := api.Post(t, "/v1/score", map[string]any{
 		"customer": map[string]any{"id": "c-deploy", "lifetime_value": 5400, "annual_spend": 1200, "tenure_months": 38, "tier": "gold"},
 		"intent":   map[string]any{"name": "billing_dispute", "confidence": 0.8},

@@ -31,7 +31,7 @@ func produceStream(t *testing.T, brokers []string, n int, seed uint64) int {
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("d%06d", i)
 		x := []features.Entry{{Index: int32(rng.IntN(schema.Len())), Value: 1}, {Index: int32(rng.IntN(schema.Len())), Value: rng.NormFloat64()}}
-		d := models.LoggedDecision{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
+		d := models.DecisionEvent{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
 			SchemaFingerprint: fp, Strategy: "learned", Treatment: features.Treatment(rng.IntN(3)).String(), Propensity: 0.1 + 0.8*rng.Float64(), Features: x}
 		dv, err := json.Marshal(d)
 		require.NoError(t, err)

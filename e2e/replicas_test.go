@@ -7,15 +7,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"situ/api/contract"
 	"situ/internal/situtest"
 )
-
-type scoreAnswer struct {
-	DecisionID   string             `json:"decision_id"`
-	Treatment    string             `json:"treatment"`
-	ModelVersion int64              `json:"model_version"`
-	Probs        map[string]float64 `json:"probabilities"`
-}
 
 var contact = map[string]any{
 	"customer": map[string]any{"id": "c-1", "lifetime_value": 5400, "annual_spend": 1200, "tenure_months": 38, "tier": "gold"},
@@ -41,13 +35,13 @@ func TestReplicasServeTheNewModel(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
-	var first scoreAnswer
+	var first contract.ScoreResponse
 	require.Equal(t, http.StatusOK, a.Post(t, "/v1/score", contact, &first))
 	start := first.ModelVersion
 
 	for i := 0; i < 200; i++ {
 		replica := []*situtest.Process{a, c}[i%2]
-		var d scoreAnswer
+		var d contract.ScoreResponse
 		require.Equal(t, http.StatusOK, replica.Post(t, "/v1/score", contact, &d))
 		outcome := map[string]any{"outcome_id": fmt.Sprintf("o-%d", i), "decision_id": d.DecisionID, "resolved": true, "csat": 5,
 			"upsell_accepted": d.Treatment == "pamper_upsell", "revenue": 100, "handle_seconds": 300, "occurred_at": time.Now().UTC().Format(time.RFC3339)}
@@ -60,7 +54,7 @@ func TestReplicasServeTheNewModel(t *testing.T) {
 	require.Greater(t, snap.Model.Version, start)
 	for _, replica := range []*situtest.Process{a, c} {
 		for {
-			var d scoreAnswer
+			var d contract.ScoreResponse
 			require.Equal(t, http.StatusOK, replica.Post(t, "/v1/score", contact, &d))
 			if d.ModelVersion >= snap.Model.Version {
 				break
@@ -70,7 +64,7 @@ func TestReplicasServeTheNewModel(t *testing.T) {
 		}
 	}
 	t.Logf("both replicas serve model %d within %s of its publication", snap.Model.Version, time.Since(published).Round(time.Millisecond))
-	var va, vc scoreAnswer
+	var va, vc contract.ScoreResponse
 	a.Post(t, "/v1/score", contact, &va)
 	c.Post(t, "/v1/score", contact, &vc)
 	require.Equal(t, va.ModelVersion, vc.ModelVersion, "both replicas serve the same version")

@@ -86,13 +86,15 @@ type Entry struct {
 type Schema struct {
 	version     int
 	fingerprint uint64
-	names       []string
-	index       map[string]int32
-	numeric     []numericFeature
-	boolean     []booleanFeature
-	categorical []categoricalFeature
-	crosses     []crossFeature
-	spec        SchemaSpec
+	// fingerprintHex is fingerprint as 16 lower-case hex digits.
+	fingerprintHex string
+	names          []string
+	index          map[string]int32
+	numeric        []numericFeature
+	boolean        []booleanFeature
+	categorical    []categoricalFeature
+	crosses        []crossFeature
+	spec           SchemaSpec
 }
 
 type numericFeature struct {
@@ -351,6 +353,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		h.Write([]byte{0})
 	}
 	s.fingerprint = h.Sum64()
+	s.fingerprintHex = fmt.Sprintf("%016x", s.fingerprint)
 	return s, nil
 }
 
@@ -378,6 +381,10 @@ func (s *Schema) Version() int { return s.version }
 // Fingerprint identifies the schema's feature layout; a model bound to one
 // layout cannot be used with another.
 func (s *Schema) Fingerprint() uint64 { return s.fingerprint }
+
+// FingerprintHex returns the fingerprint as 16 lower-case hex digits, as
+// decision events and model snapshots carry it.
+func (s *Schema) FingerprintHex() string { return s.fingerprintHex }
 
 // Len returns the number of features (the dimension of the vector).
 func (s *Schema) Len() int { return len(s.names) }

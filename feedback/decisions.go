@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	json "github.com/go-json-experiment/json"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -193,8 +192,8 @@ func NewDecisionPublisher(cfg DecisionPublisherConfig) (*DecisionPublisher, erro
 // queued. It never blocks: when the queue is full it drops d and counts it;
 // a decision that cannot be encoded is dropped as a write error. The request
 // path uses PublishEncoded, which saves building d.
-func (p *DecisionPublisher) Publish(d models.LoggedDecision) bool {
-	value, err := json.Marshal(&d) // github.com/go-json-experiment/json
+func (p *DecisionPublisher) Publish(d models.DecisionEvent) bool {
+	value, err := d.AppendJSON(nil)
 	if err != nil {
 		p.droppedWrite.Add(1)
 		p.log.Error("decision event not encodable, dropped", zap.Error(err))
@@ -204,7 +203,7 @@ func (p *DecisionPublisher) Publish(d models.LoggedDecision) bool {
 }
 
 // PublishEncoded queues an encoded decision event (key the decision id,
-// value the JSON of its models.LoggedDecision, t the decision time) and
+// value its models.DecisionEvent.AppendJSON, t the decision time) and
 // reports whether it was queued. It never blocks and does not allocate:
 // when the queue is full it drops the event and counts it, and an event
 // larger than a Kafka message may be is dropped as a write error. key and

@@ -22,7 +22,7 @@ func TestDecisionPublisherDeliversDecisions(t *testing.T) {
 	stopPublisher := runBackground(t, p.Run)
 
 	const n = 300
-	want := map[string]models.LoggedDecision{}
+	want := map[string]models.DecisionEvent{}
 	for i := range n {
 		d := testDecision(i)
 		want[d.DecisionID] = d
@@ -34,8 +34,8 @@ func TestDecisionPublisherDeliversDecisions(t *testing.T) {
 	msgs := readAll(t, b.Brokers(), topics.Decisions)
 	require.Len(t, msgs, n)
 	for _, m := range msgs {
-		var d models.LoggedDecision
-		require.NoError(t, decodeJSON(m.Value, &d))
+		d, err := models.DecodeDecisionEvent(m.Value, json.RejectUnknownMembers(true))
+		require.NoError(t, err)
 		id := string(m.Key)
 		require.Contains(t, want, id, "each decision once, keyed by its id")
 		require.Equal(t, want[id], d, "decision %s intact", id)
@@ -183,7 +183,9 @@ func TestDecisionPublisherDropsUnsendableEvents(t *testing.T) {
 // queue is full and the event is dropped.
 func BenchmarkDecisionPublish(b *testing.B) {
 	d := testDecision(1)
-	key, value := []byte(d.DecisionID), encodeJSON(b, d)
+	value, err := d.AppendJSON(nil)
+	require.NoError(b, err)
+	key := []byte(d.DecisionID)
 	b.Run("queued", func(b *testing.B) {
 		p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{"x:1"}})
 		require.NoError(b, err)

@@ -66,9 +66,11 @@ func runBackground(t *testing.T, fn func(ctx context.Context) error) (stop func(
 	return stop
 }
 
-// testDecision returns a logged decision numbered i.
-func testDecision(i int) models.LoggedDecision {
-	return models.LoggedDecision{
+// testDecision returns a decision event numbered i.
+func testDecision(i int) models.DecisionEvent {
+	eligible := features.AllTreatments.Without(features.SelfService)
+	return models.DecisionEvent{
+		FormatVersion:     models.DecisionEventFormatVersion,
 		DecisionID:        fmt.Sprintf("d-%05d", i),
 		Time:              time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond),
 		ModelName:         "default",
@@ -79,9 +81,9 @@ func testDecision(i int) models.LoggedDecision {
 		Explorer:          "squarecb",
 		Treatment:         "fast_resolution",
 		Propensity:        0.9,
-		Probabilities:     map[string]float64{"fast_resolution": 0.9, "pamper_upsell": 0.1},
-		Eligible:          []string{"fast_resolution", "pamper_upsell"},
-		Candidates:        []string{"fast_resolution", "pamper_upsell", "self_service"},
+		Probabilities:     models.Probabilities{Of: eligible, P: [features.NumTreatments]float64{0.9, 0.1, 0}},
+		Eligible:          models.TreatmentList(eligible),
+		Candidates:        models.TreatmentList(features.AllTreatments),
 		Rules:             []string{"friction-no-self-service"},
 		Features:          []features.Entry{{Index: 0, Value: 1}, {Index: int32(3 + i%5), Value: 0.25}},
 	}

@@ -522,8 +522,7 @@ func (l *Learner) handleDecision(p int32, m kafka.Message) {
 		l.decOffsets[p] = m.Offset + 1
 		l.dirty = true
 	}
-	var d models.LoggedDecision
-	err := decodeJSON(m.Value, &d)
+	d, err := models.DecodeDecisionEvent(m.Value)
 	if err == nil {
 		err = d.Validate(l.schema)
 	}

@@ -23,7 +23,7 @@ func jsonValue(t *testing.T, v any) []byte {
 
 // learnableDecision is testDecision(i) renamed id, on the learner's schema
 // (real fingerprint, feature indices inside it).
-func learnableDecision(schema *features.Schema, i int, id string) models.LoggedDecision {
+func learnableDecision(schema *features.Schema, i int, id string) models.DecisionEvent {
 	d := testDecision(i)
 	d.DecisionID = id
 	d.SchemaFingerprint = models.FingerprintString(schema.Fingerprint())

@@ -53,7 +53,7 @@ func makeStream(t testing.TB, schema *features.Schema, n int, seed uint64) strea
 		id := fmt.Sprintf("%s-d%05d", t.Name(), i)
 		tr := features.Treatment(rng.IntN(3))
 		x := []features.Entry{{Index: int32(rng.IntN(schema.Len())), Value: 1}, {Index: int32(rng.IntN(schema.Len())), Value: rng.NormFloat64()}}
-		d := models.LoggedDecision{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1,
+		d := models.DecisionEvent{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1,
 			SchemaVersion: 1, SchemaFingerprint: fp, Strategy: "learned", Treatment: tr.String(), Propensity: 0.2 + 0.6*rng.Float64(), Features: x}
 		dv, err := json.Marshal(d)
 		require.NoError(t, err)

@@ -39,7 +39,7 @@ func (r *RecordingDecider) Decide(ctx context.Context, req scoring.Request) (sco
 // buffer that the publisher owns from then on.
 func (r *RecordingDecider) record(d *scoring.Decision) {
 	buf := make([]byte, 0, eventSizeHint+len(d.ID)*2+featureSizeHint*len(d.Features))
-	buf, err := d.AppendLogJSON(buf)
+	buf, err := d.AppendEventJSON(buf)
 	if err != nil {
 		r.publisher.droppedWrite.Add(1)
 		r.publisher.log.Error("decision event not encodable, dropped", zap.Error(err))

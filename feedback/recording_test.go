@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	json "github.com/go-json-experiment/json"
 	"github.com/stretchr/testify/require"
 
 	"situ/features"
@@ -13,7 +14,7 @@ import (
 )
 
 // TestRecordingDeciderPublishesTheDecision: each decision the engine makes
-// reaches nba.decisions keyed by its id, and decodes into d.Log().
+// reaches nba.decisions keyed by its id, and decodes into d.Event().
 func TestRecordingDeciderPublishesTheDecision(t *testing.T) {
 	b, topics := startBroker(t)
 	p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: b.Brokers(), Logger: testLogger(t)})
@@ -33,7 +34,7 @@ func TestRecordingDeciderPublishesTheDecision(t *testing.T) {
 			c.Intent.Name = "order_status"
 		}},
 	}
-	want := map[string]models.LoggedDecision{}
+	want := map[string]models.DecisionEvent{}
 	for _, tc := range cases {
 		req := scoring.Request{Context: features.Context{
 			Customer: features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
@@ -43,7 +44,7 @@ func TestRecordingDeciderPublishesTheDecision(t *testing.T) {
 		tc.edit(&req.Context)
 		d, err := r.Decide(context.Background(), req)
 		require.NoError(t, err, tc.name)
-		want[d.ID] = d.Log()
+		want[d.ID] = d.Event()
 	}
 	eventually(t, func() bool { return p.Stats().Published == uint64(len(cases)) }, "decisions written")
 	require.NoError(t, stop())
@@ -51,8 +52,8 @@ func TestRecordingDeciderPublishesTheDecision(t *testing.T) {
 	msgs := readAll(t, b.Brokers(), topics.Decisions)
 	require.Len(t, msgs, len(cases))
 	for _, m := range msgs {
-		var got models.LoggedDecision
-		require.NoError(t, decodeJSON(m.Value, &got))
+		got, err := models.DecodeDecisionEvent(m.Value, json.RejectUnknownMembers(true))
+		require.NoError(t, err)
 		w, ok := want[string(m.Key)]
 		require.True(t, ok, "key %q is a decision id", m.Key)
 		require.True(t, got.Time.Equal(w.Time) && m.Time.Equal(w.Time), "decision and message time")

@@ -42,7 +42,7 @@ func (c *JoinConfig) fill() {
 // Joined is a decision with what it earned: its outcome, or (Outcome nil)
 // the default reward after its window passed.
 type Joined struct {
-	Decision LoggedDecision
+	Decision DecisionEvent
 	Outcome  *Outcome
 }
 
@@ -59,7 +59,7 @@ type JoinStats struct {
 }
 
 type pendingEntry struct {
-	d         LoggedDecision
+	d         DecisionEvent
 	partition int32
 	offset    int64
 	done      bool
@@ -141,7 +141,7 @@ func (j *Joiner) StreamTime() time.Time { return j.streamTime }
 // AddDecision adds a decision read at partition/offset of the decisions
 // topic and calls emit for what it completes: its early outcome, or
 // decisions whose window the advancing stream time closed.
-func (j *Joiner) AddDecision(partition int32, offset int64, d LoggedDecision, emit func(Joined)) {
+func (j *Joiner) AddDecision(partition int32, offset int64, d DecisionEvent, emit func(Joined)) {
 	if end, ok := j.resume[partition]; ok && offset < end {
 		if !inRanges(j.keep[partition], offset) {
 			j.stats.ReplayedDecision++

@@ -12,8 +12,8 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-func dec(id string, at time.Duration) models.LoggedDecision {
-	return models.LoggedDecision{DecisionID: id, Time: t0.Add(at), Treatment: "fast_resolution", Propensity: 1}
+func dec(id string, at time.Duration) models.DecisionEvent {
+	return models.DecisionEvent{DecisionID: id, Time: t0.Add(at), Treatment: "fast_resolution", Propensity: 1}
 }
 
 func out(decisionID string) models.Outcome {
@@ -22,7 +22,7 @@ func out(decisionID string) models.Outcome {
 
 // event is one step of a join scenario: a decision (at an offset) or an outcome.
 type event struct {
-	decision *models.LoggedDecision
+	decision *models.DecisionEvent
 	offset   int64
 	outcome  *models.Outcome
 }
@@ -103,7 +103,7 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 	const n = 3000
 	// decisions arrive in order on one partition; outcomes lag randomly,
 	// some come first, some never, some twice
-	var decisions []models.LoggedDecision
+	var decisions []models.DecisionEvent
 	type ev struct {
 		isDecision bool
 		idx        int

@@ -1,14 +1,9 @@
 package scoring
 
 import (
-	"errors"
-	"math"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"situ/features"
-	"situ/internal/jsonw"
 	"situ/models"
 	"situ/policy"
 )
@@ -86,9 +81,35 @@ func (d *Decision) Entitlements(dst []string) []string {
 	return dst
 }
 
-// Log returns the record of the decision that nba.decisions carries.
-func (d *Decision) Log() models.LoggedDecision {
-	l := models.LoggedDecision{
+// Event returns the decision's nba.decisions event. The event's Features
+// are the decision's: they share the array.
+func (d *Decision) Event() models.DecisionEvent {
+	var ev models.DecisionEvent
+	d.fillEvent(&ev)
+	ev.Rules = d.RuleIDs(nil)
+	return ev
+}
+
+// AppendEventJSON appends the JSON of the decision's nba.decisions event
+// (models.DecisionEvent.AppendJSON of Event) to dst without allocating
+// beyond dst's growth. It fails, and returns dst unchanged, when the event
+// cannot be encoded.
+func (d *Decision) AppendEventJSON(dst []byte) ([]byte, error) {
+	var (
+		ev    models.DecisionEvent
+		rules [16]string
+	)
+	d.fillEvent(&ev)
+	if ev.Rules = d.RuleIDs(rules[:0]); len(ev.Rules) == 0 {
+		ev.Rules = nil
+	}
+	return ev.AppendJSON(dst)
+}
+
+// fillEvent fills ev with the decision's event except its Rules.
+func (d *Decision) fillEvent(ev *models.DecisionEvent) {
+	*ev = models.DecisionEvent{
+		FormatVersion: models.DecisionEventFormatVersion,
 		DecisionID:    d.ID,
 		Time:          d.Time,
 		ModelVersion:  d.ModelVersion,
@@ -96,26 +117,22 @@ func (d *Decision) Log() models.LoggedDecision {
 		Explorer:      d.Explorer,
 		Treatment:     d.Treatment.String(),
 		Propensity:    d.Propensity,
-		Probabilities: make(map[string]float64, features.NumTreatments),
+		Probabilities: models.Probabilities{Of: d.Eligible},
+		Eligible:      models.TreatmentList(d.Eligible),
+		Candidates:    models.TreatmentList(d.Candidates),
 		Uniform:       d.Uniform,
 		Features:      d.Features,
 	}
-	if d.Model != nil {
-		l.ModelName = d.Model.Name()
-		l.SchemaVersion = d.Model.Schema().Version()
-		l.SchemaFingerprint = models.FingerprintString(d.Model.Schema().Fingerprint())
-	}
 	for _, t := range features.Treatments() {
-		if d.Candidates.Has(t) {
-			l.Candidates = append(l.Candidates, t.String())
-		}
 		if d.Eligible.Has(t) {
-			l.Eligible = append(l.Eligible, t.String())
-			l.Probabilities[t.String()] = d.Probabilities[t]
+			ev.Probabilities.P[t] = d.Probabilities[t]
 		}
 	}
-	l.Rules = d.RuleIDs(nil)
-	return l
+	if d.Model != nil {
+		ev.ModelName = d.Model.Name()
+		ev.SchemaVersion = d.Model.Schema().Version()
+		ev.SchemaFingerprint = d.Model.Schema().FingerprintHex()
+	}
 }
 
 // RuleIDs appends the ids of the rules that fired to dst.
@@ -129,146 +146,4 @@ func (d *Decision) RuleIDs(dst []string) []string {
 		}
 	}
 	return dst
-}
-
-// AppendLogJSON appends the JSON encoding of d.Log() to dst without building
-// the LoggedDecision: the same members, in the same order, as the json tags
-// of models.LoggedDecision give it. It fails, and returns dst unchanged, when
-// a number is not finite, a string is not valid UTF-8 or the time's year is
-// outside [0, 9999]: what json.Marshal refuses too.
-func (d *Decision) AppendLogJSON(dst []byte) ([]byte, error) {
-	if y := d.Time.Year(); y < 0 || y > 9999 {
-		return dst, errors.New("decision log: time out of the range JSON can carry")
-	}
-	if !utf8.ValidString(d.ID) || !utf8.ValidString(d.Strategy) || !utf8.ValidString(d.Explorer) {
-		// json.Marshal refuses invalid UTF-8 too; a mangled id would never
-		// join its outcome.
-		return dst, errors.New("decision log: id, strategy or explorer is not valid UTF-8")
-	}
-	b := append(dst, `{"decision_id":`...)
-	b = jsonw.String(b, d.ID)
-	b = append(b, `,"time":"`...)
-	b = d.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","model_name":`...)
-	var fingerprint uint64
-	schemaVersion := 0
-	ok := true
-	if d.Model != nil {
-		ok = utf8.ValidString(d.Model.Name())
-		b = jsonw.String(b, d.Model.Name())
-		schemaVersion = d.Model.Schema().Version()
-		fingerprint = d.Model.Schema().Fingerprint()
-	} else {
-		b = append(b, `""`...)
-	}
-	b = append(b, `,"model_version":`...)
-	b = strconv.AppendInt(b, d.ModelVersion, 10)
-	b = append(b, `,"schema_version":`...)
-	b = strconv.AppendInt(b, int64(schemaVersion), 10)
-	b = append(b, `,"schema_fingerprint":`...)
-	if d.Model != nil {
-		b = append(b, '"')
-		b = appendHex16(b, fingerprint)
-		b = append(b, '"')
-	} else {
-		b = append(b, `""`...)
-	}
-	b = append(b, `,"strategy":`...)
-	b = jsonw.String(b, d.Strategy)
-	b = append(b, `,"explorer":`...)
-	b = jsonw.String(b, d.Explorer)
-	b = append(b, `,"treatment":`...)
-	b = jsonw.String(b, d.Treatment.String())
-	b = append(b, `,"propensity":`...)
-	ok = ok && finite(d.Propensity)
-	b = jsonw.Float(b, d.Propensity)
-	b = append(b, `,"probabilities":{`...)
-	first := true
-	for _, t := range features.Treatments() {
-		if !d.Eligible.Has(t) {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = jsonw.String(b, t.String())
-		b = append(b, ':')
-		ok = ok && finite(d.Probabilities[t])
-		b = jsonw.Float(b, d.Probabilities[t])
-	}
-	b = append(b, `},"eligible":`...)
-	b = appendTreatments(b, d.Eligible)
-	b = append(b, `,"candidates":`...)
-	b = appendTreatments(b, d.Candidates)
-	if d.Policy != nil {
-		// "rules" is omitted when empty, as its omitempty tag has it.
-		first = true
-		for i := 0; i < d.Policy.NumRules(); i++ {
-			if d.Rules.Fired&(1<<i) == 0 {
-				continue
-			}
-			if first {
-				b = append(b, `,"rules":[`...)
-			} else {
-				b = append(b, ',')
-			}
-			first = false
-			id := d.Policy.RuleID(i)
-			ok = ok && utf8.ValidString(id)
-			b = jsonw.String(b, id)
-		}
-		if !first {
-			b = append(b, ']')
-		}
-	}
-	if d.Uniform {
-		b = append(b, `,"uniform":true`...)
-	}
-	b = append(b, `,"features":[`...)
-	for i, e := range d.Features {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"i":`...)
-		b = strconv.AppendInt(b, int64(e.Index), 10)
-		b = append(b, `,"v":`...)
-		ok = ok && finite(e.Value)
-		b = jsonw.Float(b, e.Value)
-		b = append(b, '}')
-	}
-	b = append(b, "]}"...)
-	if !ok {
-		return b[:len(dst)], errors.New("decision log: a number is not finite or a model name or rule id is not valid UTF-8")
-	}
-	return b, nil
-}
-
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
-
-// appendTreatments appends the names of the treatments in s as a JSON array,
-// in treatment order.
-func appendTreatments(b []byte, s features.TreatmentSet) []byte {
-	b = append(b, '[')
-	first := true
-	for _, t := range features.Treatments() {
-		if !s.Has(t) {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = jsonw.String(b, t.String())
-	}
-	return append(b, ']')
-}
-
-// appendHex16 appends v as 16 lower-case hex digits, as
-// models.FingerprintString formats it.
-func appendHex16(b []byte, v uint64) []byte {
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, "0123456789abcdef"[(v>>uint(shift))&0xf])
-	}
-	return b
 }

@@ -15,11 +15,10 @@ import (
 	"situ/scoring"
 )
 
-// TestAppendLogJSONDecodesToLog: what AppendLogJSON appends decodes into
-// exactly the LoggedDecision that Log returns, and into the same value as
-// json.Marshal(d.Log()) does, so consumers of nba.decisions cannot tell the
-// two encodings apart.
-func TestAppendLogJSONDecodesToLog(t *testing.T) {
+// TestAppendEventJSONDecodesToEvent: what AppendEventJSON appends decodes
+// strictly into exactly the event that Event returns, and the event holds
+// what the decision decided.
+func TestAppendEventJSONDecodesToEvent(t *testing.T) {
 	spec := mustDefaultPolicy(t).Spec()
 	spec.UniformMode = true
 	uniform, err := policy.Compile(spec)
@@ -76,30 +75,18 @@ func TestAppendLogJSONDecodesToLog(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tc.decision(t)
 			prefix := []byte("kept")
-			b, err := d.AppendLogJSON(prefix)
+			b, err := d.AppendEventJSON(prefix)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(b[:len(prefix)]) != "kept" {
 				t.Fatalf("dst overwritten: %q", b)
 			}
-			var got models.LoggedDecision
-			if err := json.Unmarshal(b[len(prefix):], &got); err != nil {
+			got, err := models.DecodeDecisionEvent(b[len(prefix):], json.RejectUnknownMembers(true))
+			if err != nil {
 				t.Fatalf("%v in %s", err, b[len(prefix):])
 			}
-			old, err := json.Marshal(d.Log())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var viaLog models.LoggedDecision
-			if err := json.Unmarshal(old, &viaLog); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, viaLog) {
-				t.Errorf("decoded\n%+v\nwant (json.Marshal of Log)\n%+v\nnew bytes %s\nold bytes %s", got, viaLog, b[len(prefix):], old)
-			}
-
-			want := d.Log()
+			want := d.Event()
 			if !got.Time.Equal(want.Time) {
 				t.Errorf("time %s, want %s", got.Time, want.Time)
 			}
@@ -108,13 +95,38 @@ func TestAppendLogJSONDecodesToLog(t *testing.T) {
 				want.Features = got.Features // nil encodes as [], as json.Marshal writes it
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Errorf("decoded\n%+v\nwant d.Log()\n%+v", got, want)
+				t.Errorf("decoded\n%+v\nwant d.Event()\n%+v", got, want)
+			}
+			for _, tr := range features.Treatments() {
+				if got.Probabilities.P[tr] != d.Probabilities[tr] || got.Probabilities.Of.Has(tr) != d.Eligible.Has(tr) {
+					t.Errorf("probability of %s: %v in the event, decision %v (eligible %s)", tr, got.Probabilities, d.Probabilities, d.Eligible)
+				}
+			}
+			if got.Treatment != d.Treatment.String() || features.TreatmentSet(got.Eligible) != d.Eligible ||
+				features.TreatmentSet(got.Candidates) != d.Candidates || !reflect.DeepEqual(got.Rules, d.RuleIDs(nil)) {
+				t.Errorf("event %+v does not carry the decision's treatment, sets and rules", got)
 			}
 		})
 	}
 }
 
-func TestAppendLogJSONRejectsWhatJSONCannotCarry(t *testing.T) {
+// TestAppendEventJSONAllocatesNothing: the recording decider encodes every
+// decision; the event is filled on the stack.
+func TestAppendEventJSONAllocatesNothing(t *testing.T) {
+	d, err := newTestEngine(t, nil).Decide(context.Background(), realisticRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.RuleIDs(nil)) == 0 {
+		t.Fatal("no rule fired: the case does not exercise the rules")
+	}
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = d.AppendEventJSON(buf[:0]) }); n != 0 {
+		t.Errorf("AppendEventJSON allocates %v times, want 0", n)
+	}
+}
+
+func TestAppendEventJSONRejectsWhatJSONCannotCarry(t *testing.T) {
 	ok := scoring.Decision{ID: "d", Time: time.Unix(0, 0), Propensity: 1}
 	cases := []struct {
 		name string
@@ -129,14 +141,14 @@ func TestAppendLogJSONRejectsWhatJSONCannotCarry(t *testing.T) {
 		{"invalid UTF-8 id", func(d *scoring.Decision) { d.ID = "d\xff" }},
 		{"year 10000", func(d *scoring.Decision) { d.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	}
-	if _, err := ok.AppendLogJSON(nil); err != nil {
+	if _, err := ok.AppendEventJSON(nil); err != nil {
 		t.Fatalf("valid decision: %v", err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := ok
 			tc.edit(&d)
-			b, err := d.AppendLogJSON([]byte("x"))
+			b, err := d.AppendEventJSON([]byte("x"))
 			if err == nil {
 				t.Fatalf("no error, appended %s", b)
 			}

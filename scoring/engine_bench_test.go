@@ -66,3 +66,20 @@ func BenchmarkDecideParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendLogJSON encodes the decision event of the contract
+// example into a reused buffer, as the recording decider does per decision.
+func BenchmarkAppendLogJSON(b *testing.B) {
+	d, err := newTestEngine(b, nil).Decide(context.Background(), realisticRequest())
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if buf, err = d.AppendEventJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}

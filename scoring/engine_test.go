@@ -341,14 +341,14 @@ func TestDecisionLogCarriesWhatTheLearnerNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := d.Log()
+	l := d.Event()
 	if err := l.Validate(e.Model().Schema()); err != nil {
-		t.Fatalf("logged decision does not validate: %v", err)
+		t.Fatalf("decision event does not validate: %v", err)
 	}
 	if l.Treatment != d.Treatment.String() || l.Propensity != d.Propensity || len(l.Features) == 0 || l.ModelVersion != 1 {
 		t.Errorf("log %+v does not match decision", l)
 	}
-	if len(l.Rules) != 2 || len(l.Eligible) != 1 || len(l.Candidates) != 3 {
+	if len(l.Rules) != 2 || features.TreatmentSet(l.Eligible).Len() != 1 || features.TreatmentSet(l.Candidates).Len() != 3 {
 		t.Errorf("rules %v eligible %v candidates %v", l.Rules, l.Eligible, l.Candidates)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"situ/api/contract"
 	"situ/features"
 	"situ/models"
 )
@@ -378,15 +379,6 @@ type decision struct {
 	modelVersion int64
 }
 
-// scoreResponse is the part of the score response the simulator reads.
-type scoreResponse struct {
-	DecisionID    string             `json:"decision_id"`
-	Treatment     string             `json:"treatment"`
-	Probabilities map[string]float64 `json:"probabilities"`
-	Propensity    float64            `json:"propensity"`
-	ModelVersion  int64              `json:"model_version"`
-}
-
 // maxResponseBytes bounds a score response.
 const maxResponseBytes = 1 << 20
 
@@ -425,17 +417,17 @@ func (r *runner) score(ctx context.Context, c *features.Context) (decision, erro
 	if len(raw) > maxResponseBytes {
 		return decision{}, fmt.Errorf("%w: response larger than %d bytes", ErrContract, maxResponseBytes)
 	}
-	var sr scoreResponse
+	var sr contract.ScoreResponse
 	if err := json.Unmarshal(raw, &sr); err != nil {
 		return decision{}, fmt.Errorf("%w: decode response: %w", ErrContract, err)
 	}
-	return sr.decision()
+	return decisionOf(&sr)
 }
 
-// decision checks a score response against the contract: a decision id, a
-// known chosen treatment with a positive probability, probabilities of
+// decisionOf checks a score response against the contract: a decision id,
+// a known chosen treatment with a positive probability, probabilities of
 // known treatments in [0, 1] summing to 1.
-func (sr *scoreResponse) decision() (decision, error) {
+func decisionOf(sr *contract.ScoreResponse) (decision, error) {
 	d := decision{decisionID: sr.DecisionID, modelVersion: sr.ModelVersion}
 	if sr.DecisionID == "" {
 		return d, fmt.Errorf("%w: response has no decision_id", ErrContract)

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"situ/api/contract"
 	"situ/internal/situtest"
 )
 
@@ -394,12 +395,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	res, err := client.Post("http://"+addr+"/v1/score", "application/json", strings.NewReader(contractExample))
 	require.NoError(t, err)
-	var answer struct {
-		Treatment string `json:"treatment"`
-		Policy    struct {
-			Uniform bool `json:"uniform"`
-		} `json:"policy"`
-	}
+	var answer contract.ScoreResponse
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&answer))
 	res.Body.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"situ/api/contract"
 	"situ/internal/datadir"
 	"situ/internal/situtest"
 )
@@ -84,9 +85,7 @@ func startBeforeKafka(t *testing.T) bool {
 		require.Eventually(t, func() bool {
 			status, body := p.Get(t, "/readyz")
 			require.Equal(t, http.StatusServiceUnavailable, status, "%s", body)
-			var problem struct {
-				Error struct{ Code, Message string }
-			}
+			var problem contract.Problem
 			require.NoError(t, json.Unmarshal(body, &problem), "%s", body)
 			require.Equal(t, "not_ready", problem.Error.Code)
 			msg = problem.Error.Message
@@ -96,7 +95,7 @@ func startBeforeKafka(t *testing.T) bool {
 	}
 
 	// Scoring never waits for Kafka.
-	var answer struct{ Treatment string }
+	var answer contract.ScoreResponse
 	require.Equal(t, http.StatusOK, apiProc.Post(t, "/v1/score", json.RawMessage(situtest.ContractBody), &answer))
 	require.NotEmpty(t, answer.Treatment)
 	// An outcome cannot be written: 503 at once, with Retry-After.
