@@ -12,6 +12,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"situ/internal/backoff"
 )
 
 // Position is where a message sits in Kafka.
@@ -145,11 +147,16 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 			return fmt.Errorf("read %s/%d: set offset %d: %w", cfg.topic, r.partition, r.start, err)
 		}
 		readers = append(readers, reader)
+		retry, err := backoff.New(fetchRetry)
+		if err != nil {
+			_ = reader.Close()
+			return fmt.Errorf("read %s: %w", cfg.topic, err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer reader.Close()
-			fetchPartition(readCtx, reader, msgs, cfg, r.partition)
+			fetchPartition(readCtx, reader, msgs, cfg, r.partition, retry)
 		}()
 	}
 	if cfg.metrics != nil {
@@ -184,11 +191,13 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 	}
 }
 
+// fetchRetry paces a partition's fetches after errors.
+var fetchRetry = backoff.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second}
+
 // fetchPartition feeds one partition's messages to msgs until ctx ends.
 // Fetch errors are logged and retried with a growing pause: kafka-go's
 // Reader keeps its position and reconnects by itself.
-func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, cfg readerConfig, partition int) {
-	pause := 100 * time.Millisecond
+func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, cfg readerConfig, partition int, retry *backoff.Backoff) {
 	failing := false
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -201,18 +210,16 @@ func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Mess
 				cfg.log.Warn("read failed, retrying", zap.String("topic", cfg.topic), zap.Int("partition", partition), zap.Error(err))
 				failing = true
 			}
-			select {
-			case <-ctx.Done():
+			if retry.Wait(ctx) != nil {
 				return
-			case <-time.After(pause):
 			}
-			pause = min(2*pause, 5*time.Second)
 			continue
 		}
 		cfg.metrics.read(1)
 		if failing {
 			cfg.log.Info("read recovered", zap.String("topic", cfg.topic), zap.Int("partition", partition))
-			failing, pause = false, 100*time.Millisecond
+			failing = false
+			retry.Reset()
 		}
 		select {
 		case msgs <- m:

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"situ/internal/backoff"
 )
 
 // Default topic names (docs/kafka.md).
@@ -223,7 +225,10 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 func partitionCounts(ctx context.Context, client *kafka.Client, topics ...string) (map[string]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	backoff := 50 * time.Millisecond
+	retry, err := backoff.New(backoff.Policy{First: 50 * time.Millisecond, Max: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("wait for topics: %w", err)
+	}
 	for {
 		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		if err != nil {
@@ -246,12 +251,9 @@ func partitionCounts(ctx context.Context, client *kafka.Client, topics ...string
 		if missing == nil {
 			return counts, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for topics: %w (last: %w)", ctx.Err(), missing)
-		case <-time.After(backoff):
+		if err := retry.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("wait for topics: %w (last: %w)", err, missing)
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
 
