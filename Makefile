@@ -55,6 +55,10 @@ demo: ## run situ and the simulator against it; report and plot in out/
 bench-learner: ## learner throughput and outcome-to-served-model latency through the embedded broker
 	$(GO) test -run "^$$" -bench BenchmarkLearnerEndToEnd -benchtime 1x -v ./feedback
 
+.PHONY: bench-replica-bytes
+bench-replica-bytes: ## bytes a replica reads from nba.models per model version, through the embedded broker
+	$(GO) test -run "^$$" -bench BenchmarkReplicaBytesPerModelVersion -benchtime 1x -v ./feedback
+
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeScoreRequest -fuzztime $(FUZZTIME) ./api

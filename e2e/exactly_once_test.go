@@ -84,6 +84,21 @@ func latest(t *testing.T, brokers []string) (models.Snapshot, bool) {
 	return snap, true
 }
 
+// latestCheckpoint returns the learner's latest checkpoint of the default
+// model.
+func latestCheckpoint(t *testing.T, brokers []string) feedback.Checkpoint {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	recs, err := feedback.ReadLatest(ctx, brokers, feedback.DefaultCheckpointsTopic)
+	require.NoError(t, err)
+	rec, ok := recs["default"]
+	require.True(t, ok, "a checkpoint of the default model")
+	cp, err := feedback.DecodeCheckpoint(rec.Value)
+	require.NoError(t, err)
+	return cp
+}
+
 // waitForUpdates polls the models topic until a snapshot has want updates.
 func waitForUpdates(t *testing.T, brokers []string, want int64, within time.Duration) models.Snapshot {
 	t.Helper()
@@ -114,6 +129,7 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	p := startSitu(t, append(learnerFlags, "--kafka-brokers", whole.Addr())...)
 	want := waitForUpdates(t, whole.Brokers(), int64(valid), 60*time.Second)
 	p.Stop(t)
+	wantCP := latestCheckpoint(t, whole.Brokers())
 
 	killed := startBroker(t, 3)
 	require.Equal(t, valid, produceStream(t, killed.Brokers(), n, 1))
@@ -141,6 +157,9 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	got, _ := latest(t, killed.Brokers())
 	require.Equal(t, want.Model.Updates, got.Model.Updates, "every outcome applied exactly once")
 	require.Equal(t, want.Model.Treatments, got.Model.Treatments, "weights equal those of the uninterrupted run")
-	require.Equal(t, want.Learner, got.Learner, "optimiser state equal too")
-	require.Equal(t, want.Offsets, got.Offsets)
+	gotCP := latestCheckpoint(t, killed.Brokers())
+	require.Equal(t, got, gotCP.Model, "the served model is the last checkpoint's")
+	require.Equal(t, wantCP.Learner, gotCP.Learner, "optimiser state equal too")
+	require.Equal(t, wantCP.Offsets, gotCP.Offsets)
+	require.Equal(t, wantCP.Join, gotCP.Join, "join state equal too")
 }

@@ -1,12 +1,13 @@
 // Package feedback owns situ's Kafka plumbing: the embedded broker for
 // development, the topics and their partitioner, the decision producer that
 // never blocks the request path, the idempotent outcome producer behind
-// POST /v1/outcomes, the learner that joins nba.decisions with
-// nba.outcomes and publishes model snapshots, and the tail reader with
-// which API replicas follow nba.models.
+// POST /v1/outcomes, the learning loop that joins nba.decisions with
+// nba.outcomes, checkpoints to nba.learner.checkpoints and publishes the
+// served model to nba.models, and the tail reader with which API replicas
+// follow nba.models.
 //
 // Readers do not use consumer groups: the learner reads every partition
-// from the offsets stored inside its last model snapshot and dead-letters
+// from the offsets stored in its last checkpoint and dead-letters
 // the outcomes it cannot use; replicas read the compacted topics from their
 // start. Every producer uses [Partitioner], which places a key on the same
 // partition as librdkafka's default partitioner (kcat, confluent-kafka-*

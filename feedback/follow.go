@@ -96,7 +96,7 @@ func (f *ModelFollower) handle(_ context.Context, r TailRecord) error {
 	if string(r.Key) != f.cfg.Name || r.Tombstone() {
 		return nil
 	}
-	snap, err := models.DecodeServingSnapshot(r.Value)
+	snap, err := models.DecodeSnapshot(r.Value)
 	if err != nil {
 		f.rejected.Add(1)
 		f.log.Error("model snapshot skipped", zap.Stringer("position", r.Position), zap.Error(err))

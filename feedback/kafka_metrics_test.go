@@ -146,7 +146,7 @@ func TestKafkaMetricsOfOneProcess(t *testing.T) {
 	learner := newTestLearner(t, b.Brokers(), base, reward, reg)
 
 	readTopics := []string{topics.Decisions, topics.Models, topics.Outcomes}
-	writeTopics := []string{topics.Decisions, topics.Models, topics.Outcomes, topics.OutcomesDLQ}
+	writeTopics := []string{topics.Decisions, topics.Models, topics.Checkpoints, topics.Outcomes, topics.OutcomesDLQ}
 	slices.Sort(readTopics)
 	slices.Sort(writeTopics)
 	require.Equal(t, map[string][]string{

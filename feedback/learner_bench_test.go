@@ -62,7 +62,7 @@ func benchThroughput(b *testing.B, n int) {
 			}
 		}
 	}
-	l, err := NewLearner(LearnerConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.NewNop()})
+	l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.NewNop()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func benchLatency(b *testing.B, rate int, d time.Duration) {
 	s := makeStream(b, schema, n, 6)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, err := NewLearner(LearnerConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.NewNop()})
+	l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.NewNop()})
 	if err != nil {
 		b.Fatal(err)
 	}

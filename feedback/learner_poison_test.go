@@ -32,17 +32,17 @@ func learnableDecision(schema *features.Schema, i int, id string) models.Decisio
 
 // runLearnerPast runs a learner until a snapshot's outcome offset of
 // partition reaches end, then stops it.
-func runLearnerPast(t *testing.T, brokers []string, base *models.Model, reward models.RewardDefinition, reg *prometheus.Registry, partition int32, end int64) (*Learner, models.Snapshot) {
+func runLearnerPast(t *testing.T, brokers []string, base *models.Model, reward models.RewardDefinition, reg *prometheus.Registry, partition int32, end int64) (*LearningLoop, Checkpoint) {
 	t.Helper()
 	l := newTestLearner(t, brokers, base, reward, reg)
 	stop := runBackground(t, l.Run)
 	eventually(t, func() bool {
-		snap, ok := latestSnapshot(t, brokers, base.Name())
-		return ok && snap.Offsets[DefaultOutcomesTopic][partition] == end
-	}, "a snapshot past every outcome")
+		cp, ok := latestCheckpoint(t, brokers, base.Name())
+		return ok && cp.Offsets[DefaultOutcomesTopic][partition] == end
+	}, "a checkpoint past every outcome")
 	require.NoError(t, stop())
-	snap, _ := latestSnapshot(t, brokers, base.Name())
-	return l, snap
+	cp, _ := latestCheckpoint(t, brokers, base.Name())
+	return l, cp
 }
 
 // TestLearnerDeadLettersPoisonOutcomes: unusable outcome messages between
@@ -85,7 +85,7 @@ func TestLearnerDeadLettersPoisonOutcomes(t *testing.T) {
 	s := l.Stats()
 	require.Equal(t, uint64(2), s.Updates, "both good outcomes applied, before and after the poison")
 	require.Equal(t, int64(2), s.Join.Joined)
-	require.Equal(t, int64(2), snap.Model.Updates, "the snapshot holds both updates")
+	require.Equal(t, int64(2), snap.Model.Model.Updates, "the snapshot holds both updates")
 	require.Equal(t, uint64(len(msgs)), s.OutcomesRead)
 	require.Equal(t, uint64(5), s.DLQInvalidJSON)
 	require.Equal(t, uint64(3), s.DLQInvalidOutcome)
@@ -148,7 +148,7 @@ func TestLearnerSkipsUnusableDecisions(t *testing.T) {
 	require.Equal(t, uint64(3), s.DecisionsInvalid, "undecodable, no decision_id, another schema")
 	require.Equal(t, int64(1), s.Join.Duplicates, "the decision published twice")
 	require.Equal(t, uint64(2), s.Updates, "d-1 once and d-2; not the other schema's")
-	require.Equal(t, int64(2), snap.Model.Updates)
+	require.Equal(t, int64(2), snap.Model.Model.Updates)
 	require.Equal(t, float64(3), metricValue(t, reg, "situ_learner_decisions_invalid_total", nil))
 	require.Equal(t, float64(1), metricValue(t, reg, "situ_learner_join_total", map[string]string{"result": "duplicate"}))
 	require.Empty(t, readAll(t, b.Brokers(), topics.OutcomesDLQ), "decision events are never dead-lettered")

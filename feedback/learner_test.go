@@ -79,9 +79,9 @@ func makeStream(t testing.TB, schema *features.Schema, n int, seed uint64) strea
 	return s
 }
 
-func newTestLearner(t *testing.T, brokers []string, base *models.Model, reward models.RewardDefinition, reg prometheus.Registerer) *Learner {
+func newTestLearner(t *testing.T, brokers []string, base *models.Model, reward models.RewardDefinition, reg prometheus.Registerer) *LearningLoop {
 	t.Helper()
-	l, err := NewLearner(LearnerConfig{Brokers: brokers, Base: base, Reward: reward, RoundSize: 50, SnapshotEvery: 100,
+	l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, RoundSize: 50, SnapshotEvery: 100,
 		SnapshotInterval: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond, Registerer: reg, Logger: testLogger(t)})
 	require.NoError(t, err)
 	return l
@@ -100,6 +100,21 @@ func latestSnapshot(t *testing.T, brokers []string, name string) (models.Snapsho
 	snap, err := models.DecodeSnapshot(rec.Value)
 	require.NoError(t, err)
 	return snap, true
+}
+
+func latestCheckpoint(t *testing.T, brokers []string, name string) (Checkpoint, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	latest, err := ReadLatest(ctx, brokers, DefaultCheckpointsTopic)
+	require.NoError(t, err)
+	rec, ok := latest[name]
+	if !ok {
+		return Checkpoint{}, false
+	}
+	cp, err := DecodeCheckpoint(rec.Value)
+	require.NoError(t, err)
+	return cp, true
 }
 
 func TestLearnerJoinsLearnsAndDeadLetters(t *testing.T) {
@@ -129,12 +144,14 @@ func TestLearnerJoinsLearnsAndDeadLetters(t *testing.T) {
 
 	snap, _ := latestSnapshot(t, b.Brokers(), t.Name())
 	require.Greater(t, snap.Model.Version, base.Version(), "version grows")
-	require.NotNil(t, snap.Learner)
+	cp, _ := latestCheckpoint(t, b.Brokers(), t.Name())
+	require.Equal(t, snap, cp.Model, "the served model is the checkpoint's")
+	require.NotEmpty(t, cp.Learner.Accumulators)
 	total := int64(0)
-	for _, off := range snap.Offsets[DefaultOutcomesTopic] {
+	for _, off := range cp.Offsets[DefaultOutcomesTopic] {
 		total += off
 	}
-	require.EqualValues(t, len(s.outcomes), total, "snapshot offsets cover every outcome")
+	require.EqualValues(t, len(s.outcomes), total, "checkpoint offsets cover every outcome")
 	m, err := snap.Bind(schema)
 	require.NoError(t, err)
 	changed := false
@@ -180,7 +197,7 @@ func TestLearnerRestartsGiveTheSameWeights(t *testing.T) {
 		l := newTestLearner(t, b.Brokers(), parted, reward, nil)
 		stop := runBackground(t, l.Run)
 		// let it publish a snapshot of its own, then stop it at a random point
-		eventually(t, func() bool { return l.Stats().Snapshots > 0 })
+		eventually(t, func() bool { return l.Stats().Checkpoints > 0 })
 		time.Sleep(time.Duration(restarts*7%30) * time.Millisecond)
 		require.NoError(t, stop())
 		restarts++
@@ -199,7 +216,10 @@ func TestLearnerRestartsGiveTheSameWeights(t *testing.T) {
 			require.Equal(t, ma.Weight(tr, int32(i)), mr.Weight(tr, int32(i)), "%s %s", tr, schema.Name(int32(i)))
 		}
 	}
-	require.Equal(t, a.Learner, r.Learner, "optimiser state")
+	ca, _ := latestCheckpoint(t, b.Brokers(), "uninterrupted")
+	cr, _ := latestCheckpoint(t, b.Brokers(), "restarted")
+	require.Equal(t, ca.Learner, cr.Learner, "optimiser state")
+	require.Equal(t, ca.Offsets, cr.Offsets)
 	t.Logf("%d restarts, %d updates", restarts, r.Model.Updates)
 }
 
@@ -214,7 +234,7 @@ func TestModelFollowerSwapsNewerModels(t *testing.T) {
 	publish := func(version int64, fp string) {
 		bl := models.NewBuilder(base)
 		bl.SetBias(features.SelfService, float64(version))
-		snap := models.NewSnapshot(bl.Build(version), nil, 1, time.Now())
+		snap := models.NewSnapshot(bl.Build(version), 1, time.Now())
 		if fp != "" {
 			snap.SchemaFingerprint = fp
 		}
@@ -273,4 +293,36 @@ func TestLearnerSurvivesBrokerRestart(t *testing.T) {
 		return ok && snap.Model.Updates == int64(s.valid)
 	}, 40*time.Second, 50*time.Millisecond, "every outcome applied once after the broker came back")
 	require.NoError(t, stop(), "the learner keeps running through the outage")
+}
+
+// TestRestoreRepublishesAModelBehindTheCheckpoint: a loop that stopped
+// after writing its checkpoint and before publishing its model leaves the
+// models topic behind; the next loop's restore republishes the model of
+// the checkpoint, so replicas serve it without waiting for new outcomes.
+func TestRestoreRepublishesAModelBehindTheCheckpoint(t *testing.T) {
+	b, _ := startBroker(t)
+	schema, base, reward := learnerFixture(t, t.Name())
+	s := makeStream(t, schema, 200, 7)
+	produce(t, b.Brokers(), DefaultDecisionsTopic, s.decisions...)
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes...)
+	l := newTestLearner(t, b.Brokers(), base, reward, nil)
+	stop := runBackground(t, l.Run)
+	eventually(t, func() bool { return l.Stats().Updates == uint64(s.valid) })
+	require.NoError(t, stop())
+	cp, ok := latestCheckpoint(t, b.Brokers(), t.Name())
+	require.True(t, ok)
+
+	// the crash: the models topic still serves an older version
+	older := models.NewSnapshot(base, 1, time.Now())
+	v, err := older.Encode()
+	require.NoError(t, err)
+	produce(t, b.Brokers(), DefaultModelsTopic, kafka.Message{Key: []byte(t.Name()), Value: v})
+
+	l = newTestLearner(t, b.Brokers(), base, reward, nil)
+	stop = runBackground(t, l.Run)
+	eventually(t, func() bool { return l.Stats().Republished == 1 }, "the model republished at restore")
+	require.NoError(t, stop())
+	snap, _ := latestSnapshot(t, b.Brokers(), t.Name())
+	require.Equal(t, cp.Model, snap, "the checkpoint's model, as it was")
+	require.Zero(t, l.Stats().Updates, "nothing applied again")
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"situ/internal/backoff"
 )
 
 // Position is where a message sits in Kafka.
@@ -123,33 +125,23 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 		wg.Wait()
 	}()
 	msgs := make(chan kafka.Message)
-	dialer := &kafka.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, ClientID: clientID}
 	readers := make([]*kafka.Reader, 0, len(ranges))
 	for _, r := range ranges {
-		reader := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:         cfg.brokers,
-			Topic:           cfg.topic,
-			Partition:       r.partition,
-			Dialer:          dialer,
-			MinBytes:        1,
-			MaxBytes:        defaultMaxBytes,
-			MaxWait:         cfg.maxWait,
-			ReadLagInterval: -1,
-			ReadBackoffMin:  50 * time.Millisecond,
-			ReadBackoffMax:  time.Second,
-			Logger:          kafkaLogger(cfg.log),
-			ErrorLogger:     kafkaLogger(cfg.log),
-		})
-		if err := reader.SetOffset(r.start); err != nil {
-			_ = reader.Close()
-			return fmt.Errorf("read %s/%d: set offset %d: %w", cfg.topic, r.partition, r.start, err)
+		reader, err := newPartitionReader(cfg.brokers, cfg.topic, r.partition, r.start, cfg.maxWait, cfg.log)
+		if err != nil {
+			return err
 		}
 		readers = append(readers, reader)
+		retry, err := backoff.New(fetchRetry)
+		if err != nil {
+			_ = reader.Close()
+			return fmt.Errorf("read %s: %w", cfg.topic, err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer reader.Close()
-			fetchPartition(readCtx, reader, msgs, cfg, r.partition)
+			fetchPartition(readCtx, reader, msgs, cfg, r.partition, retry)
 		}()
 	}
 	if cfg.metrics != nil {
@@ -184,11 +176,82 @@ func readTopic(ctx context.Context, cfg readerConfig, handle func(context.Contex
 	}
 }
 
+// newPartitionReader returns a reader of one partition, without a
+// consumer group, positioned at offset start.
+func newPartitionReader(brokers []string, topic string, partition int, start int64, maxWait time.Duration, log *zap.Logger) (*kafka.Reader, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         brokers,
+		Topic:           topic,
+		Partition:       partition,
+		Dialer:          &kafka.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, ClientID: clientID},
+		MinBytes:        1,
+		MaxBytes:        defaultMaxBytes,
+		MaxWait:         maxWait,
+		ReadLagInterval: -1,
+		ReadBackoffMin:  50 * time.Millisecond,
+		ReadBackoffMax:  time.Second,
+		Logger:          kafkaLogger(log),
+		ErrorLogger:     kafkaLogger(log),
+	})
+	if err := r.SetOffset(start); err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("read %s/%d: set offset %d: %w", topic, partition, start, err)
+	}
+	return r, nil
+}
+
+// partitionCursor reads one partition in offset order, on the caller's
+// goroutine, up to an end the caller lists: the learning loop's reader,
+// whose rounds must end at offsets it chose.
+type partitionCursor struct {
+	reader *kafka.Reader
+	next   int64
+}
+
+// cursorMaxWait bounds a cursor's fetch.
+const cursorMaxWait = 250 * time.Millisecond
+
+func newPartitionCursor(brokers []string, topic string, partition int, start int64, log *zap.Logger) (*partitionCursor, error) {
+	r, err := newPartitionReader(brokers, topic, partition, start, cursorMaxWait, log)
+	if err != nil {
+		return nil, err
+	}
+	return &partitionCursor{reader: r, next: start}, nil
+}
+
+// readUntil hands fn the messages before offset end, at most limit of
+// them, and returns how many it read.
+func (c *partitionCursor) readUntil(ctx context.Context, end int64, limit int, metrics *readerMetrics, fn func(kafka.Message)) (int, error) {
+	n := 0
+	for c.next < end && n < limit {
+		m, err := c.reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			metrics.failed(1)
+			return n, fmt.Errorf("read %s/%d@%d: %w", c.reader.Config().Topic, c.reader.Config().Partition, c.next, err)
+		}
+		if m.Offset < c.next {
+			continue
+		}
+		c.next = m.Offset + 1
+		metrics.read(1)
+		fn(m)
+		n++
+	}
+	return n, nil
+}
+
+func (c *partitionCursor) close() error { return c.reader.Close() }
+
+// fetchRetry paces a partition's fetches after errors.
+var fetchRetry = backoff.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second}
+
 // fetchPartition feeds one partition's messages to msgs until ctx ends.
 // Fetch errors are logged and retried with a growing pause: kafka-go's
 // Reader keeps its position and reconnects by itself.
-func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, cfg readerConfig, partition int) {
-	pause := 100 * time.Millisecond
+func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, cfg readerConfig, partition int, retry *backoff.Backoff) {
 	failing := false
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -201,18 +264,16 @@ func fetchPartition(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Mess
 				cfg.log.Warn("read failed, retrying", zap.String("topic", cfg.topic), zap.Int("partition", partition), zap.Error(err))
 				failing = true
 			}
-			select {
-			case <-ctx.Done():
+			if retry.Wait(ctx) != nil {
 				return
-			case <-time.After(pause):
 			}
-			pause = min(2*pause, 5*time.Second)
 			continue
 		}
 		cfg.metrics.read(1)
 		if failing {
 			cfg.log.Info("read recovered", zap.String("topic", cfg.topic), zap.Int("partition", partition))
-			failing, pause = false, 100*time.Millisecond
+			failing = false
+			retry.Reset()
 		}
 		select {
 		case msgs <- m:

@@ -26,7 +26,7 @@ func TestPartitionRanges(t *testing.T) {
 		err   string
 	}{
 		{name: "no snapshot: from the first offset", want: map[int32]int64{0: 0, 1: 0, 2: 0}},
-		{name: "from the snapshot's offsets", start: Offsets{p: 1}, want: map[int32]int64{0: 0, 1: 0, 2: 0, p: 1}},
+		{name: "from the checkpoint's offsets", start: Offsets{p: 1}, want: map[int32]int64{0: 0, 1: 0, 2: 0, p: 1}},
 		{name: "at the end", start: Offsets{p: 2}, want: map[int32]int64{0: 0, 1: 0, 2: 0, p: 2}},
 		{name: "offset past the end", start: Offsets{p: 5}, err: "past the end of the log"},
 		{name: "unknown partition", start: Offsets{7: 0}, err: "start offset given for partition 7"},

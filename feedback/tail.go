@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"situ/internal/backoff"
 )
 
 // TailRecord is one message of a compacted topic (nba.models, nba.control).
@@ -97,7 +99,10 @@ func (t *TailReader) Run(ctx context.Context) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("tail reader %s: Run called twice", t.cfg.Topic)
 	}
-	pause := 100 * time.Millisecond
+	retry, err := backoff.New(backoff.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("tail reader %s: %w", t.cfg.Topic, err)
+	}
 	for {
 		handlerFailed := false
 		err := readTopic(ctx, readerConfig{
@@ -115,13 +120,11 @@ func (t *TailReader) Run(ctx context.Context) error {
 		// The topic could not be listed (a broker starting or restarting):
 		// read it again from the start, which the handler must tolerate.
 		t.metrics.failed(1)
+		pause := retry.Next()
 		t.log.Warn("cannot read the topic yet, retrying", zap.Error(err), zap.Duration("retry_in", pause))
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, pause) != nil {
 			return nil
-		case <-time.After(pause):
 		}
-		pause = min(2*pause, 5*time.Second)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"situ/internal/backoff"
 )
 
 // Default topic names (docs/kafka.md).
@@ -19,6 +21,7 @@ const (
 	DefaultOutcomesDLQTopic = "nba.outcomes.dlq"
 	DefaultModelsTopic      = "nba.models"
 	DefaultControlTopic     = "nba.control"
+	DefaultCheckpointsTopic = "nba.learner.checkpoints"
 )
 
 // TopicsConfig names situ's topics and says how to create them.
@@ -30,8 +33,12 @@ type TopicsConfig struct {
 	// OutcomesDLQ receives outcome messages that could not be used.
 	// Default "nba.outcomes.dlq".
 	OutcomesDLQ string
-	// Models carries model snapshots, compacted. Default "nba.models".
+	// Models carries the served models, compacted. Default "nba.models".
 	Models string
+	// Checkpoints carries the learning loop's checkpoints (optimiser and
+	// join state, offsets, the model), compacted. Default
+	// "nba.learner.checkpoints".
+	Checkpoints string
 	// Control carries data-team changes, compacted. Default "nba.control".
 	Control string
 
@@ -47,6 +54,8 @@ type TopicsConfig struct {
 	ModelPartitions int
 	// ControlPartitions is the partition count of Control. Default 1.
 	ControlPartitions int
+	// CheckpointPartitions is the partition count of Checkpoints. Default 1.
+	CheckpointPartitions int
 	// ReplicationFactor of every topic. Default -1: the broker's
 	// default.replication.factor (1 on the embedded broker; use 3 on a
 	// production cluster).
@@ -83,11 +92,13 @@ func (c TopicsConfig) WithDefaults() TopicsConfig {
 	def(&c.OutcomesDLQ, DefaultOutcomesDLQTopic)
 	def(&c.Models, DefaultModelsTopic)
 	def(&c.Control, DefaultControlTopic)
+	def(&c.Checkpoints, DefaultCheckpointsTopic)
 	defInt(&c.DecisionPartitions, 3)
 	defInt(&c.OutcomePartitions, 3)
 	defInt(&c.DLQPartitions, 1)
 	defInt(&c.ModelPartitions, 1)
 	defInt(&c.ControlPartitions, 1)
+	defInt(&c.CheckpointPartitions, 1)
 	defInt(&c.ReplicationFactor, -1)
 	defDur(&c.DecisionRetention, 7*24*time.Hour)
 	defDur(&c.OutcomeRetention, 7*24*time.Hour)
@@ -97,7 +108,7 @@ func (c TopicsConfig) WithDefaults() TopicsConfig {
 
 // Validate checks a config after WithDefaults.
 func (c TopicsConfig) Validate() error {
-	names := []string{c.Decisions, c.Outcomes, c.OutcomesDLQ, c.Models, c.Control}
+	names := []string{c.Decisions, c.Outcomes, c.OutcomesDLQ, c.Models, c.Control, c.Checkpoints}
 	for i, n := range names {
 		if n == "" {
 			return errors.New("topics: every topic needs a name")
@@ -111,7 +122,7 @@ func (c TopicsConfig) Validate() error {
 		n    int
 	}{
 		{"decision", c.DecisionPartitions}, {"outcome", c.OutcomePartitions}, {"dlq", c.DLQPartitions},
-		{"model", c.ModelPartitions}, {"control", c.ControlPartitions},
+		{"model", c.ModelPartitions}, {"control", c.ControlPartitions}, {"checkpoint", c.CheckpointPartitions},
 	} {
 		if p.n < 1 || p.n > 10000 {
 			return fmt.Errorf("topics: %s partitions must be between 1 and 10000, got %d", p.name, p.n)
@@ -155,21 +166,23 @@ func (c TopicsConfig) specs() []topicSpec {
 	}
 	compact := map[string]string{"cleanup.policy": "compact"}
 	snapshots := map[string]string{"cleanup.policy": "compact", "max.message.bytes": strconv.Itoa(maxSnapshotBytes)}
+	checkpoints := map[string]string{"cleanup.policy": "compact", "max.message.bytes": strconv.Itoa(maxCheckpointBytes)}
 	return []topicSpec{
 		{c.Decisions, c.DecisionPartitions, retention(c.DecisionRetention)},
 		{c.Outcomes, c.OutcomePartitions, retention(c.OutcomeRetention)},
 		{c.OutcomesDLQ, c.DLQPartitions, retention(c.DLQRetention)},
 		{c.Models, c.ModelPartitions, snapshots},
 		{c.Control, c.ControlPartitions, compact},
+		{c.Checkpoints, c.CheckpointPartitions, checkpoints},
 	}
 }
 
 // EnsureTopics creates situ's topics on the cluster at brokers, with the
 // configured partition counts, retention and cleanup.policy=compact for
-// the models and control topics. Topics that already exist are kept, but
+// the models, control and checkpoints topics. Topics that already exist are kept, but
 // they must match what situ relies on: the configured partition count of
-// the decisions and outcomes topics, and compaction of the models and
-// control topics; otherwise EnsureTopics returns an error that says what
+// the decisions and outcomes topics, and compaction of the models,
+// control and checkpoints topics; otherwise EnsureTopics returns an error that says what
 // differs, wrapping ErrTopicMismatch.
 func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error {
 	cfg = cfg.WithDefaults()
@@ -202,7 +215,7 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 		}
 	}
 
-	counts, err := partitionCounts(ctx, client, cfg.Decisions, cfg.Outcomes, cfg.OutcomesDLQ, cfg.Models, cfg.Control)
+	counts, err := partitionCounts(ctx, client, cfg.Decisions, cfg.Outcomes, cfg.OutcomesDLQ, cfg.Models, cfg.Control, cfg.Checkpoints)
 	if err != nil {
 		return err
 	}
@@ -215,7 +228,7 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 				ErrTopicMismatch, t.name, got, t.want, got)
 		}
 	}
-	return checkCompacted(ctx, client, cfg.Models, cfg.Control)
+	return checkCompacted(ctx, client, cfg.Models, cfg.Control, cfg.Checkpoints)
 }
 
 // partitionCounts returns the partition count of each topic, waiting (up to
@@ -223,7 +236,10 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 func partitionCounts(ctx context.Context, client *kafka.Client, topics ...string) (map[string]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	backoff := 50 * time.Millisecond
+	retry, err := backoff.New(backoff.Policy{First: 50 * time.Millisecond, Max: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("wait for topics: %w", err)
+	}
 	for {
 		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		if err != nil {
@@ -246,12 +262,9 @@ func partitionCounts(ctx context.Context, client *kafka.Client, topics ...string
 		if missing == nil {
 			return counts, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for topics: %w (last: %w)", ctx.Err(), missing)
-		case <-time.After(backoff):
+		if err := retry.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("wait for topics: %w (last: %w)", err, missing)
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
 

@@ -1,9 +1,6 @@
 package models
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // JoinConfig configures the join of decisions and outcomes. Zero fields
 // take the defaults.
@@ -39,6 +36,24 @@ func (c *JoinConfig) fill() {
 	}
 }
 
+// JoinState is what, besides its pending decisions, the join holds
+// between checkpoints: outcomes that arrived before their decision, and
+// the stream time.
+type JoinState struct {
+	// Early are outcomes whose decision had not been read yet.
+	Early []EarlyOutcome
+	// StreamTime is the latest event time seen; the reward window is
+	// measured in stream time so that a replay expires the same decisions.
+	StreamTime time.Time
+}
+
+// EarlyOutcome is an outcome waiting for its decision, with the stream
+// time at which it arrived (it expires a reward window later).
+type EarlyOutcome struct {
+	Outcome Outcome   `json:"outcome"`
+	Seen    time.Time `json:"seen"`
+}
+
 // Joined is a decision with what it earned: its outcome, or (Outcome nil)
 // the default reward after its window passed.
 type Joined struct {
@@ -48,21 +63,19 @@ type Joined struct {
 
 // JoinStats counts what the join did.
 type JoinStats struct {
-	Joined           int64 // decision met its outcome
-	Expired          int64 // decision window passed without outcome
-	ExpiredRewarded  int64 // … and got the default reward
-	EarlyExpired     int64 // outcome never met its decision (unknown decision)
-	Duplicates       int64 // second outcome for a decision already joined or waiting
-	DroppedPending   int64 // decisions dropped because MaxPending was reached
-	DroppedEarly     int64 // outcomes dropped because MaxEarly was reached
-	ReplayedDecision int64 // decision read again after a restore and skipped
+	Joined          int64 // decision met its outcome
+	Expired         int64 // decision window passed without outcome
+	ExpiredRewarded int64 // … and got the default reward
+	EarlyExpired    int64 // outcome never met its decision (unknown decision)
+	Duplicates      int64 // second outcome for a decision already joined or waiting
+	DroppedPending  int64 // decisions dropped because MaxPending was reached
+	DroppedEarly    int64 // outcomes dropped because MaxEarly was reached
 }
 
-type pendingEntry struct {
-	d         DecisionEvent
-	partition int32
-	offset    int64
-	done      bool
+type pendingEntry[R any] struct {
+	d    DecisionEvent
+	ref  R
+	done bool
 }
 
 type earlyEntry struct {
@@ -74,37 +87,35 @@ type earlyEntry struct {
 // Joiner matches decisions with their outcomes by decision id, in either
 // arrival order, within a reward window measured in stream time (the
 // latest decision time seen), so a replay of the same input makes the same
-// joins and expiries. It is not safe for concurrent use.
-type Joiner struct {
+// joins and expiries. R is the caller's reference to where a decision came
+// from (a topic position): the joiner keeps it with the pending decision
+// and hands it back in PendingRefs, it never reads it. It is not safe for
+// concurrent use.
+type Joiner[R any] struct {
 	cfg        JoinConfig
-	pending    map[string]*pendingEntry
-	queue      []*pendingEntry // arrival order; done entries are skipped
+	pending    map[string]*pendingEntry[R]
+	queue      []*pendingEntry[R] // arrival order; done entries are skipped
 	early      map[string]*earlyEntry
 	earlyQueue []*earlyEntry
 	recent     map[string]struct{}
 	recentQ    []string
 	streamTime time.Time
 	stats      JoinStats
-	// replay: decisions below resume[p] are added only when listed in keep.
-	resume map[int32]int64
-	keep   map[int32][][2]int64
 }
 
 // NewJoiner returns an empty joiner.
-func NewJoiner(cfg JoinConfig) *Joiner {
+func NewJoiner[R any](cfg JoinConfig) *Joiner[R] {
 	cfg.fill()
-	return &Joiner{cfg: cfg, pending: map[string]*pendingEntry{}, early: map[string]*earlyEntry{}, recent: map[string]struct{}{}}
+	return &Joiner[R]{cfg: cfg, pending: map[string]*pendingEntry[R]{}, early: map[string]*earlyEntry{}, recent: map[string]struct{}{}}
 }
 
-// RestoreJoiner rebuilds a joiner from a snapshot's join state. The
-// decisions topic must then be re-read from ReplayFrom: decisions below
-// resume (the snapshot's next decision offsets) are re-added only when the
-// state lists them as pending.
-func RestoreJoiner(cfg JoinConfig, state JoinState, resume map[int32]int64) *Joiner {
-	j := NewJoiner(cfg)
+// RestoreJoiner rebuilds a joiner from its State. The decisions that were
+// pending then must be added again, in their original order, before
+// anything newer: State does not hold them, only PendingRefs says where
+// they are.
+func RestoreJoiner[R any](cfg JoinConfig, state JoinState) *Joiner[R] {
+	j := NewJoiner[R](cfg)
 	j.streamTime = state.StreamTime
-	j.resume = resume
-	j.keep = state.Pending
 	for _, e := range state.Early {
 		ee := &earlyEntry{o: e.Outcome, seen: e.Seen}
 		j.early[e.Outcome.DecisionID] = ee
@@ -113,41 +124,22 @@ func RestoreJoiner(cfg JoinConfig, state JoinState, resume map[int32]int64) *Joi
 	return j
 }
 
-// ReplayFrom returns, per decisions partition, the offset to read from
-// after a restore: the first pending decision, or the resume offset.
-func (j *Joiner) ReplayFrom() map[int32]int64 {
-	out := map[int32]int64{}
-	for p, off := range j.resume {
-		out[p] = off
-		if r := j.keep[p]; len(r) > 0 && r[0][0] < off {
-			out[p] = r[0][0]
-		}
-	}
-	return out
-}
-
 // Stats returns the counters.
-func (j *Joiner) Stats() JoinStats { return j.stats }
+func (j *Joiner[R]) Stats() JoinStats { return j.stats }
 
 // Pending returns the number of decisions waiting for an outcome.
-func (j *Joiner) Pending() int { return len(j.pending) }
+func (j *Joiner[R]) Pending() int { return len(j.pending) }
 
 // Early returns the number of outcomes waiting for their decision.
-func (j *Joiner) Early() int { return len(j.early) }
+func (j *Joiner[R]) Early() int { return len(j.early) }
 
 // StreamTime returns the latest decision time seen.
-func (j *Joiner) StreamTime() time.Time { return j.streamTime }
+func (j *Joiner[R]) StreamTime() time.Time { return j.streamTime }
 
-// AddDecision adds a decision read at partition/offset of the decisions
-// topic and calls emit for what it completes: its early outcome, or
-// decisions whose window the advancing stream time closed.
-func (j *Joiner) AddDecision(partition int32, offset int64, d DecisionEvent, emit func(Joined)) {
-	if end, ok := j.resume[partition]; ok && offset < end {
-		if !inRanges(j.keep[partition], offset) {
-			j.stats.ReplayedDecision++
-			return
-		}
-	}
+// AddDecision adds a decision found at ref and calls emit for what it
+// completes: its early outcome, or decisions whose window the advancing
+// stream time closed.
+func (j *Joiner[R]) AddDecision(ref R, d DecisionEvent, emit func(Joined)) {
 	if d.Time.After(j.streamTime) {
 		if j.streamTime.IsZero() {
 			// outcomes that came before any decision start their window now
@@ -173,7 +165,7 @@ func (j *Joiner) AddDecision(partition int32, offset int64, d DecisionEvent, emi
 		j.stats.Joined++
 		emit(Joined{Decision: d, Outcome: &o})
 	} else {
-		pe := &pendingEntry{d: d, partition: partition, offset: offset}
+		pe := &pendingEntry[R]{d: d, ref: ref}
 		j.pending[d.DecisionID] = pe
 		j.queue = append(j.queue, pe)
 		for len(j.pending) > j.cfg.MaxPending {
@@ -184,7 +176,7 @@ func (j *Joiner) AddDecision(partition int32, offset int64, d DecisionEvent, emi
 }
 
 // AddOutcome adds an outcome and calls emit when it completes a decision.
-func (j *Joiner) AddOutcome(o Outcome, emit func(Joined)) {
+func (j *Joiner[R]) AddOutcome(o Outcome, emit func(Joined)) {
 	if pe, ok := j.pending[o.DecisionID]; ok {
 		delete(j.pending, o.DecisionID)
 		pe.done = true
@@ -215,7 +207,7 @@ func (j *Joiner) AddOutcome(o Outcome, emit func(Joined)) {
 	}
 }
 
-func (j *Joiner) remember(id string) {
+func (j *Joiner[R]) remember(id string) {
 	j.recent[id] = struct{}{}
 	j.recentQ = append(j.recentQ, id)
 	if len(j.recentQ) > j.cfg.MaxRecent {
@@ -225,7 +217,7 @@ func (j *Joiner) remember(id string) {
 }
 
 // expire closes the windows that stream time has passed.
-func (j *Joiner) expire(emit func(Joined)) {
+func (j *Joiner[R]) expire(emit func(Joined)) {
 	cutoff := j.streamTime.Add(-j.cfg.Window)
 	for len(j.queue) > 0 {
 		head := j.queue[0]
@@ -253,7 +245,7 @@ func (j *Joiner) expire(emit func(Joined)) {
 
 // popOldest removes the oldest pending decision: expired (default reward
 // when configured) or dropped for the cap.
-func (j *Joiner) popOldest(expired bool, emit func(Joined)) {
+func (j *Joiner[R]) popOldest(expired bool, emit func(Joined)) {
 	for len(j.queue) > 0 {
 		head := j.queue[0]
 		j.queue = j.queue[1:]
@@ -277,7 +269,7 @@ func (j *Joiner) popOldest(expired bool, emit func(Joined)) {
 }
 
 // compact drops joined entries from the queue when they dominate it.
-func (j *Joiner) compact() {
+func (j *Joiner[R]) compact() {
 	if len(j.queue) < 1024 || len(j.queue) < 2*len(j.pending) {
 		return
 	}
@@ -291,29 +283,22 @@ func (j *Joiner) compact() {
 	j.queue = live
 }
 
-// State returns what a snapshot needs to rebuild the joiner: pending
-// decisions as offset ranges per partition, early outcomes, stream time.
-func (j *Joiner) State() JoinState {
-	s := JoinState{StreamTime: j.streamTime}
-	byPartition := map[int32][]int64{}
-	for _, e := range j.pending {
-		byPartition[e.partition] = append(byPartition[e.partition], e.offset)
-	}
-	if len(byPartition) > 0 {
-		s.Pending = map[int32][][2]int64{}
-	}
-	for p, offs := range byPartition {
-		slices.Sort(offs)
-		var ranges [][2]int64
-		for _, o := range offs {
-			if n := len(ranges); n > 0 && ranges[n-1][1]+1 == o {
-				ranges[n-1][1] = o
-				continue
-			}
-			ranges = append(ranges, [2]int64{o, o})
+// PendingRefs returns the references of the decisions waiting for their
+// outcome, in arrival order.
+func (j *Joiner[R]) PendingRefs() []R {
+	refs := make([]R, 0, len(j.pending))
+	for _, e := range j.queue {
+		if !e.done {
+			refs = append(refs, e.ref)
 		}
-		s.Pending[p] = ranges
 	}
+	return refs
+}
+
+// State returns what, besides the pending decisions (PendingRefs), a
+// restore needs to rebuild the joiner: early outcomes and stream time.
+func (j *Joiner[R]) State() JoinState {
+	s := JoinState{StreamTime: j.streamTime}
 	for _, e := range j.earlyQueue {
 		if !e.done {
 			s.Early = append(s.Early, EarlyOutcome{Outcome: e.o, Seen: e.seen})
@@ -323,22 +308,9 @@ func (j *Joiner) State() JoinState {
 }
 
 // DefaultRewardValue returns the configured default reward, if any.
-func (j *Joiner) DefaultRewardValue() (float64, bool) {
+func (j *Joiner[R]) DefaultRewardValue() (float64, bool) {
 	if j.cfg.DefaultReward == nil {
 		return 0, false
 	}
 	return *j.cfg.DefaultReward, true
-}
-
-func inRanges(ranges [][2]int64, off int64) bool {
-	i, _ := slices.BinarySearchFunc(ranges, off, func(r [2]int64, o int64) int {
-		switch {
-		case r[1] < o:
-			return -1
-		case r[0] > o:
-			return 1
-		}
-		return 0
-	})
-	return i < len(ranges) && ranges[i][0] <= off && off <= ranges[i][1]
 }

@@ -1,8 +1,6 @@
 package models_test
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -62,7 +60,7 @@ func TestJoinScenarios(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			j := models.NewJoiner(tc.cfg)
+			j := models.NewJoiner[int64](tc.cfg)
 			got := run(j, tc.events)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("joined %v, want %v", got, tc.want)
@@ -74,7 +72,7 @@ func TestJoinScenarios(t *testing.T) {
 	}
 }
 
-func run(j *models.Joiner, events []event) []string {
+func run(j *models.Joiner[int64], events []event) []string {
 	var got []string
 	emit := func(x models.Joined) {
 		id := x.Decision.DecisionID
@@ -85,112 +83,10 @@ func run(j *models.Joiner, events []event) []string {
 	}
 	for _, e := range events {
 		if e.decision != nil {
-			j.AddDecision(0, e.offset, *e.decision, emit)
+			j.AddDecision(e.offset, *e.decision, emit)
 		} else {
 			j.AddOutcome(*e.outcome, emit)
 		}
 	}
 	return got
-}
-
-// TestJoinRestoreReplaysExactly: a stream cut at random points, each time
-// restored from State() with the decisions re-read from ReplayFrom(), joins
-// exactly what an uninterrupted join does.
-func TestJoinRestoreReplaysExactly(t *testing.T) {
-	reward := 0.0
-	cfg := models.JoinConfig{Window: 30 * time.Minute, DefaultReward: &reward}
-	rng := rand.New(rand.NewPCG(5, 6))
-	const n = 3000
-	// decisions arrive in order on one partition; outcomes lag randomly,
-	// some come first, some never, some twice
-	var decisions []models.DecisionEvent
-	type ev struct {
-		isDecision bool
-		idx        int
-		o          models.Outcome
-	}
-	var stream []ev
-	var lagging []models.Outcome
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("d%04d", i)
-		decisions = append(decisions, dec(id, time.Duration(i)*time.Second))
-		r := rng.Float64()
-		switch {
-		case r < 0.1:
-			stream = append(stream, ev{o: out(id)}) // outcome first
-			stream = append(stream, ev{isDecision: true, idx: i})
-		case r < 0.2:
-			stream = append(stream, ev{isDecision: true, idx: i}) // never an outcome
-		default:
-			stream = append(stream, ev{isDecision: true, idx: i})
-			lagging = append(lagging, out(id))
-			if r > 0.95 {
-				lagging = append(lagging, out(id)) // duplicate
-			}
-		}
-		for len(lagging) > 0 && rng.Float64() < 0.5 {
-			k := rng.IntN(len(lagging))
-			stream = append(stream, ev{o: lagging[k]})
-			lagging = slices.Delete(lagging, k, k+1)
-		}
-	}
-	for _, o := range lagging {
-		stream = append(stream, ev{o: o})
-	}
-
-	collect := func(got *[]string) func(models.Joined) {
-		return func(x models.Joined) {
-			s := x.Decision.DecisionID
-			if x.Outcome == nil {
-				s += "*"
-			}
-			*got = append(*got, s)
-		}
-	}
-	var want []string
-	j := models.NewJoiner(cfg)
-	for _, e := range stream {
-		if e.isDecision {
-			j.AddDecision(0, int64(e.idx), decisions[e.idx], collect(&want))
-		} else {
-			j.AddOutcome(e.o, collect(&want))
-		}
-	}
-
-	// the same stream with restarts: the consumer position is (stream index,
-	// next decision offset); decisions are re-read from ReplayFrom.
-	var got []string
-	j = models.NewJoiner(cfg)
-	nextDecision := int64(0)
-	cuts := map[int]bool{}
-	for len(cuts) < 12 {
-		cuts[rng.IntN(len(stream))] = true
-	}
-	for k, e := range stream {
-		if cuts[k] {
-			state := j.State()
-			j = models.RestoreJoiner(cfg, state, map[int32]int64{0: nextDecision})
-			for off := j.ReplayFrom()[0]; off < nextDecision; off++ {
-				j.AddDecision(0, off, decisions[off], collect(&got))
-			}
-		}
-		if e.isDecision {
-			j.AddDecision(0, int64(e.idx), decisions[e.idx], collect(&got))
-			nextDecision = int64(e.idx) + 1
-		} else {
-			j.AddOutcome(e.o, collect(&got))
-		}
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("with restarts the join emitted %d results, without %d; first difference at %d", len(got), len(want), firstDiff(got, want))
-	}
-}
-
-func firstDiff(a, b []string) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }

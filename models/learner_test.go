@@ -3,8 +3,11 @@ package models_test
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	json "github.com/go-json-experiment/json"
 
 	"situ/features"
 	"situ/models"
@@ -125,7 +128,7 @@ func TestRestoreResumesExactly(t *testing.T) {
 	part, _ := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
 	_ = part.Pin(features.FastResolution, "channel=phone", 0.2)
 	apply(part, 0, 2345)
-	snap := models.NewSnapshot(part.Model(7), ptr(part.State()), 1, time.Unix(0, 0))
+	snap := models.NewSnapshot(part.Model(7), 1, time.Unix(0, 0))
 	b, err := snap.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +141,15 @@ func TestRestoreResumesExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resumed, err := models.RestoreLearner(m, *back.Learner, models.LearnerConfig{})
+	sb, err := json.Marshal(part.State(), models.WireEncode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state models.LearnerState
+	if err := json.Unmarshal(sb, &state, models.WireDecode); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := models.RestoreLearner(m, state, models.LearnerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,26 +170,21 @@ func TestRestoreResumesExactly(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
-func TestServingSnapshotSkipsLearnerState(t *testing.T) {
+// TestSnapshotDecodesStrictly: a replica reads only the served model, in
+// the current format, and nothing it does not know.
+func TestSnapshotDecodesStrictly(t *testing.T) {
 	s := schema(t)
 	l, _ := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
 	i, _ := s.Index("channel=app")
 	l.Update(features.SelfService, []features.Entry{{Index: i, Value: 1}}, 0.5, 1)
-	snap := models.NewSnapshot(l.Model(3), ptr(l.State()), 1, time.Unix(0, 0))
-	snap.Offsets = map[string]map[int32]int64{"nba.outcomes": {0: 9}}
-	snap.Join = &models.JoinState{Pending: map[int32][][2]int64{0: {{1, 4}}}}
+	snap := models.NewSnapshot(l.Model(3), 1, time.Unix(0, 0))
 	b, err := snap.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	served, err := models.DecodeServingSnapshot(b)
+	served, err := models.DecodeSnapshot(b)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if served.Learner != nil || served.Join != nil || served.Offsets != nil {
-		t.Error("learner state decoded for serving")
 	}
 	m, err := served.Bind(s)
 	if err != nil {
@@ -187,13 +193,33 @@ func TestServingSnapshotSkipsLearnerState(t *testing.T) {
 	if m.Version() != 3 || m.Weight(features.SelfService, i) != l.Model(3).Weight(features.SelfService, i) {
 		t.Errorf("served model differs: version %d", m.Version())
 	}
-	if _, err := models.DecodeServingSnapshot([]byte("{broken")); err == nil {
-		t.Error("a broken snapshot must not decode")
+	again, _ := served.Encode()
+	if string(again) != string(b) {
+		t.Error("encoding is not deterministic")
+	}
+	withState := strings.Replace(string(b), `"format_version":2`, `"format_version":2,"learner":{"accumulators":{}}`, 1)
+	cases := []struct {
+		name  string
+		value string
+		want  string
+	}{
+		{"broken", "{broken", "decode snapshot"},
+		{"learner state of the old format", withState, "unknown"},
+		{"another format version", strings.Replace(string(b), `"format_version":2`, `"format_version":1`, 1), "format_version 1"},
+		{"duplicate member", strings.Replace(string(b), `"format_version":2`, `"format_version":2,"format_version":2`, 1), "duplicate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := models.DecodeSnapshot([]byte(tc.value))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }
 
 func TestSnapshotRejectsOtherSchema(t *testing.T) {
-	snap := models.NewSnapshot(zeroModel(t), nil, 1, time.Unix(0, 0))
+	snap := models.NewSnapshot(zeroModel(t), 1, time.Unix(0, 0))
 	other, err := features.ParseSchema([]byte("version: 1\nnumeric: [{name: friction.transfers}]"))
 	if err != nil {
 		t.Fatal(err)

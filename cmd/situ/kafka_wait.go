@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"situ/api"
 	"situ/feedback"
+	"situ/internal/backoff"
 	"situ/models"
 )
 
@@ -27,9 +27,9 @@ type kafkaWait struct {
 	log     *zap.Logger
 	// ensure is feedback.EnsureTopics.
 	ensure func(ctx context.Context, brokers []string, cfg feedback.TopicsConfig) error
-	// first and max bound the pause between attempts; each pause doubles
-	// and is jittered by ±20%.
-	first, maxPause time.Duration
+	// retry paces the attempts: from 500ms doubling up to 30s, each pause
+	// jittered by ±20%.
+	retry backoff.Policy
 	// attemptTimeout bounds one attempt.
 	attemptTimeout time.Duration
 	// logEvery is the least time between two warnings about failed attempts.
@@ -49,7 +49,7 @@ type waitState struct {
 func newKafkaWait(brokers []string, topics feedback.TopicsConfig, log *zap.Logger) *kafkaWait {
 	return &kafkaWait{
 		brokers: brokers, topics: topics, log: log.Named("kafka"), ensure: feedback.EnsureTopics,
-		first: 500 * time.Millisecond, maxPause: 30 * time.Second, attemptTimeout: 30 * time.Second, logEvery: 10 * time.Second,
+		retry: backoff.Policy{First: 500 * time.Millisecond, Max: 30 * time.Second}, attemptTimeout: 30 * time.Second, logEvery: 10 * time.Second,
 		ready: make(chan struct{}),
 	}
 }
@@ -60,7 +60,10 @@ func (w *kafkaWait) Ready() <-chan struct{} { return w.ready }
 // run tries until the topics exist, then blocks until ctx ends; it fails
 // only on a topic whose settings situ cannot use (feedback.ErrTopicMismatch).
 func (w *kafkaWait) run(ctx context.Context) error {
-	pause := w.first
+	retry, err := backoff.New(w.retry)
+	if err != nil {
+		return fmt.Errorf("kafka wait: %w", err)
+	}
 	var lastLog time.Time
 	skipped := 0
 	for attempt := 1; ; attempt++ {
@@ -80,7 +83,7 @@ func (w *kafkaWait) run(ctx context.Context) error {
 			return fmt.Errorf("kafka topics on %s: %w", strings.Join(w.brokers, ","), err)
 		}
 		err = w.diagnose(ctx, err)
-		delay := jitter(pause)
+		delay := retry.Next()
 		w.state.Store(&waitState{err: err, attempt: attempt, next: time.Now().Add(delay)})
 		if time.Since(lastLog) >= w.logEvery {
 			w.log.Warn("kafka not available yet, retrying", zap.Strings("brokers", w.brokers), zap.Int("attempt", attempt),
@@ -89,14 +92,9 @@ func (w *kafkaWait) run(ctx context.Context) error {
 		} else {
 			skipped++
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, delay) != nil {
 			return nil
-		case <-t.C:
 		}
-		pause = min(2*pause, w.maxPause)
 	}
 }
 
@@ -115,11 +113,6 @@ func (w *kafkaWait) diagnose(ctx context.Context, err error) error {
 		dialErr = derr
 	}
 	return dialErr
-}
-
-// jitter returns d ± 20%.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // check is the readiness check: nil once the topics exist, else what the

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"situ/feedback"
+	"situ/internal/backoff"
 )
 
 func TestKafkaWait(t *testing.T) {
@@ -31,7 +32,7 @@ func TestKafkaWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// 127.0.0.1:1: nothing listens, so failures are diagnosed by a dial.
 			w := newKafkaWait([]string{"127.0.0.1:1"}, feedback.TopicsConfig{}.WithDefaults(), zap.NewNop())
-			w.first, w.maxPause = time.Millisecond, 4*time.Millisecond
+			w.retry = backoff.Policy{First: time.Millisecond, Max: 4 * time.Millisecond}
 			var calls atomic.Int32
 			seen := make(chan error, 10)
 			w.ensure = func(context.Context, []string, feedback.TopicsConfig) error {
@@ -70,7 +71,7 @@ func TestKafkaWait(t *testing.T) {
 
 func TestKafkaWaitStopsWhileWaiting(t *testing.T) {
 	w := newKafkaWait([]string{"127.0.0.1:1"}, feedback.TopicsConfig{}.WithDefaults(), zap.NewNop())
-	w.first = time.Hour
+	w.retry = backoff.Policy{First: time.Hour, Max: time.Hour}
 	attempted := make(chan struct{})
 	w.ensure = func(context.Context, []string, feedback.TopicsConfig) error {
 		close(attempted)

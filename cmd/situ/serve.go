@@ -340,8 +340,8 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 	return svc, nil
 }
 
-// buildLearner builds the learner from the options.
-func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsConfig, base *models.Model, reg prometheus.Registerer, log *zap.Logger) (*feedback.Learner, error) {
+// buildLearner builds the learning loop from the options.
+func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsConfig, base *models.Model, reg prometheus.Registerer, log *zap.Logger) (*feedback.LearningLoop, error) {
 	reward, err := load(opts.rewardFile, models.DefaultReward, models.ParseReward)
 	if err != nil {
 		return nil, fmt.Errorf("reward definition: %w", err)
@@ -351,7 +351,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 		v := opts.defaultReward.v
 		join.DefaultReward = &v
 	}
-	return feedback.NewLearner(feedback.LearnerConfig{
+	return feedback.NewLearningLoop(feedback.LearningLoopConfig{
 		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
 		Learning: models.LearnerConfig{LearningRate: opts.learningRate}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,

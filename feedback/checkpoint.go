@@ -1,0 +1,154 @@
+package feedback
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	json "github.com/go-json-experiment/json"
+
+	"situ/models"
+)
+
+// CheckpointFormatVersion is the format_version of the checkpoints this
+// code writes and the only one it reads.
+const CheckpointFormatVersion = 1
+
+// Checkpoint is what a learning loop needs to resume exactly where it
+// stopped: the value of a message on the checkpoints topic (compacted,
+// key = model name). It holds the whole served model it corresponds to,
+// so a restore reads one topic; nba.models carries that model alone.
+//
+// The loop writes the checkpoint first and the model second. A crash
+// between the two leaves nba.models one version behind the checkpoint;
+// the restore takes the checkpoint as the truth and republishes its model.
+type Checkpoint struct {
+	FormatVersion int `json:"format_version"`
+	// Model is the served model at this checkpoint.
+	Model models.Snapshot `json:"model"`
+	// Learner is the optimiser state of the model's weights.
+	Learner models.LearnerState `json:"learner"`
+	// Offsets holds the next offset to read, per topic and partition.
+	Offsets map[string]Offsets `json:"offsets"`
+	// Join is the decision/outcome join at the offsets.
+	Join JoinCheckpoint `json:"join"`
+}
+
+// JoinCheckpoint is the join's state in a checkpoint: where the decisions
+// still waiting for their outcome are (they are re-read, not copied), the
+// outcomes that came before their decision, and the stream time.
+type JoinCheckpoint struct {
+	// Pending lists, per decisions partition, the [first, last] offset
+	// ranges of decisions still waiting for their outcome.
+	Pending map[int32][][2]int64 `json:"pending,omitempty"`
+	// Early are outcomes whose decision had not been read yet.
+	Early []models.EarlyOutcome `json:"early,omitempty"`
+	// StreamTime is the latest decision time seen.
+	StreamTime time.Time `json:"stream_time"`
+}
+
+// Encode returns the checkpoint's JSON.
+func (c *Checkpoint) Encode() ([]byte, error) {
+	b, err := json.Marshal(c, models.WireEncode)
+	if err != nil {
+		return nil, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeCheckpoint parses a checkpoint message strictly (models.WireDecode)
+// and checks its format versions.
+func DecodeCheckpoint(b []byte) (Checkpoint, error) {
+	var c Checkpoint
+	if err := json.Unmarshal(b, &c, models.WireDecode); err != nil {
+		return Checkpoint{}, fmt.Errorf("decode checkpoint: %w", err)
+	}
+	switch {
+	case c.FormatVersion != CheckpointFormatVersion:
+		return Checkpoint{}, fmt.Errorf("decode checkpoint: format_version %d, this build reads %d", c.FormatVersion, CheckpointFormatVersion)
+	case c.Model.FormatVersion != models.SnapshotFormatVersion:
+		return Checkpoint{}, fmt.Errorf("decode checkpoint: model format_version %d, this build reads %d", c.Model.FormatVersion, models.SnapshotFormatVersion)
+	}
+	return c, nil
+}
+
+// decisionRef is where the join's pending decision was read: the joiner
+// keeps it, the checkpoint turns it into offset ranges.
+type decisionRef struct {
+	partition int32
+	offset    int64
+}
+
+// joinCheckpoint returns j's state for a checkpoint.
+func joinCheckpoint(j *models.Joiner[decisionRef]) JoinCheckpoint {
+	s := j.State()
+	return JoinCheckpoint{Pending: pendingRanges(j.PendingRefs()), Early: s.Early, StreamTime: s.StreamTime}
+}
+
+// pendingRanges groups decision positions into sorted [first, last]
+// ranges of consecutive offsets, per partition.
+func pendingRanges(refs []decisionRef) map[int32][][2]int64 {
+	if len(refs) == 0 {
+		return nil
+	}
+	byPartition := map[int32][]int64{}
+	for _, r := range refs {
+		byPartition[r.partition] = append(byPartition[r.partition], r.offset)
+	}
+	out := make(map[int32][][2]int64, len(byPartition))
+	for p, offs := range byPartition {
+		slices.Sort(offs)
+		var ranges [][2]int64
+		for _, o := range offs {
+			if n := len(ranges); n > 0 && ranges[n-1][1]+1 == o {
+				ranges[n-1][1] = o
+				continue
+			}
+			ranges = append(ranges, [2]int64{o, o})
+		}
+		out[p] = ranges
+	}
+	return out
+}
+
+// joinReplay says which decisions a restored loop adds to the join again.
+// Reading starts at the first pending decision (from); below the
+// checkpoint's next decision offsets (resume), only the decisions the
+// checkpoint lists as pending are added, the others were joined or
+// expired before it.
+type joinReplay struct {
+	resume Offsets
+	keep   map[int32][][2]int64
+}
+
+// from returns, per decisions partition, the offset reading starts at:
+// the first pending decision, or the resume offset.
+func (r joinReplay) from() Offsets {
+	out := r.resume.Clone()
+	for p, off := range r.resume {
+		if k := r.keep[p]; len(k) > 0 && k[0][0] < off {
+			out[p] = k[0][0]
+		}
+	}
+	return out
+}
+
+// adds reports whether the decision at partition p, offset off goes into
+// the join.
+func (r joinReplay) adds(p int32, off int64) bool {
+	end, ok := r.resume[p]
+	return !ok || off >= end || inRanges(r.keep[p], off)
+}
+
+func inRanges(ranges [][2]int64, off int64) bool {
+	i, _ := slices.BinarySearchFunc(ranges, off, func(r [2]int64, o int64) int {
+		switch {
+		case r[1] < o:
+			return -1
+		case r[0] > o:
+			return 1
+		}
+		return 0
+	})
+	return i < len(ranges) && ranges[i][0] <= off && off <= ranges[i][1]
+}

@@ -1,0 +1,101 @@
+package feedback
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"situ/models"
+)
+
+// loopMetrics are the learning loop's counters and gauges, registered as
+// situ_learner_* (and the Kafka metrics of its topics).
+type loopMetrics struct {
+	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
+	restarts, republished                                                           atomic.Uint64
+	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
+	modelVersion, pending, early                                                    atomic.Int64
+	joinStats                                                                       atomic.Pointer[models.JoinStats]
+	applyLatency                                                                    prometheus.Histogram
+	// per topic: the decisions and outcomes read, the checkpoints, models
+	// and dead letters written
+	decReads, outReads                       *readerMetrics
+	checkpointWrites, modelWrites, dlqWrites *writerMetrics
+}
+
+// register creates the metrics for topics t and registers them with reg
+// (nil: not registered).
+func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error {
+	m.joinStats.Store(&models.JoinStats{})
+	m.applyLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "situ_learner_outcome_to_model_seconds",
+		Help:    "Time from an outcome's message timestamp to the snapshot that contains its update.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
+	join := func(name string, f func(s *models.JoinStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_join_total", Help: "What the join of decisions and outcomes did, by result.",
+			ConstLabels: prometheus.Labels{"result": name}}, func() float64 { return float64(f(m.joinStats.Load())) })
+	}
+	km, err := newKafkaMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("learner: %w", err)
+	}
+	m.decReads, m.outReads = km.reader(t.Decisions), km.reader(t.Outcomes)
+	m.checkpointWrites, m.modelWrites, m.dlqWrites = km.writer(t.Checkpoints), km.writer(t.Models), km.writer(t.OutcomesDLQ)
+	const dlq, dlqHelp = "situ_outcomes_dlq_total", "Outcome messages sent to the dead-letter topic, by reason."
+	err = register(reg,
+		counterFunc(&m.updates, "situ_learner_updates_total", "Outcomes (or expired decisions with the default reward) applied to the model.", nil),
+		counterFunc(&m.snapshots, "situ_learner_snapshots_total", "Model snapshots published to the models topic.", nil),
+		counterFunc(&m.checkpointed, "situ_learner_checkpoints_total", "Checkpoints written to the checkpoints topic.", nil),
+		counterFunc(&m.republished, "situ_learner_models_republished_total", "Models republished at restore because the models topic was behind the checkpoint.", nil),
+		counterFunc(&m.restarts, "situ_learner_restarts_total", "Times learning was interrupted by a Kafka failure and resumed from the last checkpoint.", nil),
+		counterFunc(&m.decisionsRead, "situ_learner_decisions_read_total", "Decision events read.", nil),
+		counterFunc(&m.decisionsInvalid, "situ_learner_decisions_invalid_total", "Decision events skipped: undecodable or not matching the schema.", nil),
+		counterFunc(&m.outcomesRead, "situ_learner_outcomes_read_total", "Outcome messages read (valid or not).", nil),
+		counterFunc(&m.dlqJSON, dlq, dlqHelp, prometheus.Labels{"reason": DLQReasonInvalidJSON}),
+		counterFunc(&m.dlqInvalid, dlq, dlqHelp, prometheus.Labels{"reason": DLQReasonInvalidOutcome}),
+		counterFunc(&m.dlqErrors, "situ_outcomes_dlq_write_errors_total", "Dead letters that could not be written (logged, then skipped).", nil),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_model_version", Help: "Version of the last snapshot published."}, func() float64 { return float64(m.modelVersion.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_pending_decisions", Help: "Decisions waiting for their outcome."}, func() float64 { return float64(m.pending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
+		join("joined", func(s *models.JoinStats) int64 { return s.Joined }),
+		join("expired", func(s *models.JoinStats) int64 { return s.Expired }),
+		join("expired_rewarded", func(s *models.JoinStats) int64 { return s.ExpiredRewarded }),
+		join("unknown_decision", func(s *models.JoinStats) int64 { return s.EarlyExpired }),
+		join("duplicate", func(s *models.JoinStats) int64 { return s.Duplicates }),
+		join("dropped_pending_cap", func(s *models.JoinStats) int64 { return s.DroppedPending }),
+		join("dropped_early_cap", func(s *models.JoinStats) int64 { return s.DroppedEarly }),
+		m.applyLatency,
+	)
+	if err != nil {
+		return fmt.Errorf("learner: %w", err)
+	}
+	return nil
+}
+
+// readers returns the reader metrics of topic (decisions or outcomes).
+func (l *LearningLoop) readers(topic string) *readerMetrics {
+	if topic == l.cfg.Topics.Outcomes {
+		return l.outReads
+	}
+	return l.decReads
+}
+
+// LearningLoopStats are the loop's counters.
+type LearningLoopStats struct {
+	Updates, Snapshots, Checkpoints, DecisionsRead, DecisionsInvalid, OutcomesRead uint64
+	DLQInvalidJSON, DLQInvalidOutcome, Restarts, Republished                       uint64
+	ModelVersion                                                                   int64
+	Join                                                                           models.JoinStats
+}
+
+// Stats returns the counters.
+func (l *LearningLoop) Stats() LearningLoopStats {
+	return LearningLoopStats{
+		Updates: l.updates.Load(), Snapshots: l.snapshots.Load(), Checkpoints: l.checkpointed.Load(),
+		DecisionsRead: l.decisionsRead.Load(), DecisionsInvalid: l.decisionsInvalid.Load(), OutcomesRead: l.outcomesRead.Load(),
+		DLQInvalidJSON: l.dlqJSON.Load(), DLQInvalidOutcome: l.dlqInvalid.Load(), Restarts: l.restarts.Load(), Republished: l.republished.Load(),
+		ModelVersion: l.modelVersion.Load(), Join: *l.joinStats.Load(),
+	}
+}

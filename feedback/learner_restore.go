@@ -1,0 +1,166 @@
+package feedback
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"situ/models"
+)
+
+// restore loads the latest checkpoint of the base model's name, or starts
+// from the base model at the beginning of the topics, and positions a
+// cursor on every partition it reads.
+func (l *LearningLoop) restore(ctx context.Context) error {
+	t := l.cfg.Topics
+	decParts, err := l.partitionsOf(ctx, t.Decisions)
+	if err != nil {
+		l.decReads.failed(1)
+		return err
+	}
+	outParts, err := l.partitionsOf(ctx, t.Outcomes)
+	if err != nil {
+		l.outReads.failed(1)
+		return err
+	}
+	if !slices.Equal(decParts, outParts) {
+		return fmt.Errorf("learner: %s has partitions %v, %s %v: they must match", t.Decisions, decParts, t.Outcomes, outParts)
+	}
+	l.partitions = decParts
+
+	latest, err := ReadLatest(ctx, l.cfg.Brokers, t.Checkpoints)
+	if err != nil {
+		return fmt.Errorf("learner: %w", err)
+	}
+	l.decOffsets, l.outOffsets = Offsets{}, Offsets{}
+	rec, found := latest[l.cfg.Base.Name()]
+	if !found {
+		l.learner, err = models.NewOnlineLearner(l.cfg.Base, l.cfg.Learning)
+		if err != nil {
+			return err
+		}
+		l.joiner = models.NewJoiner[decisionRef](l.cfg.Join)
+		l.replay = joinReplay{}
+		l.served = nil
+		l.version = l.cfg.Base.Version()
+		l.log.Info("no checkpoint yet, learning from the base model", zap.String("model", l.cfg.Base.Name()), zap.Int64("version", l.version))
+	} else {
+		cp, err := DecodeCheckpoint(rec.Value)
+		if err != nil {
+			return fmt.Errorf("learner: restore %s: %w", rec.Position, err)
+		}
+		m, err := cp.Model.Bind(l.schema)
+		if err != nil {
+			return fmt.Errorf("learner: restore: %w", err)
+		}
+		if l.learner, err = models.RestoreLearner(m, cp.Learner, l.cfg.Learning); err != nil {
+			return fmt.Errorf("learner: restore: %w", err)
+		}
+		for p, off := range cp.Offsets[t.Decisions] {
+			l.decOffsets[p] = off
+		}
+		for p, off := range cp.Offsets[t.Outcomes] {
+			l.outOffsets[p] = off
+		}
+		l.joiner = models.RestoreJoiner[decisionRef](l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
+		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending}
+		l.version = m.Version()
+		l.served = &cp.Model
+		l.log.Info("restored checkpoint", zap.Int64("version", l.version), zap.Int64("updates", m.Updates()),
+			zap.Int("pending_ranges", len(cp.Join.Pending)), zap.Int("early", len(cp.Join.Early)))
+		if err := l.republish(ctx, cp.Model); err != nil {
+			return err
+		}
+	}
+	l.modelVersion.Store(l.version)
+
+	// Where each partition's reading starts: the stored offsets (decisions
+	// from the first still-pending one), clamped to what retention kept.
+	l.cursors = map[string]map[int32]*partitionCursor{}
+	for _, tc := range []struct {
+		topic string
+		start Offsets
+		into  Offsets
+	}{{t.Decisions, l.replay.from(), l.decOffsets}, {t.Outcomes, l.outOffsets.Clone(), l.outOffsets}} {
+		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
+		if err != nil {
+			l.readers(tc.topic).failed(1)
+			return fmt.Errorf("learner: %w", err)
+		}
+		l.cursors[tc.topic] = map[int32]*partitionCursor{}
+		for _, r := range ranges {
+			p := int32(r.partition)
+			c, err := newPartitionCursor(l.cfg.Brokers, tc.topic, r.partition, r.start, l.log)
+			if err != nil {
+				return fmt.Errorf("learner: %w", err)
+			}
+			l.cursors[tc.topic][p] = c
+			if _, ok := tc.into[p]; !ok || tc.into[p] < r.start && tc.topic == t.Outcomes {
+				tc.into[p] = r.start
+			}
+		}
+	}
+	// Re-read the decisions still pending at the checkpoint, so the first
+	// round starts where the checkpoint's round ended.
+	for _, p := range l.partitions {
+		c := l.cursors[t.Decisions][p]
+		if _, err := c.readUntil(ctx, l.decOffsets[p], math.MaxInt, l.decReads, func(m kafka.Message) {
+			l.handleDecision(p, m)
+		}); err != nil {
+			return fmt.Errorf("learner: replay pending decisions: %w", err)
+		}
+	}
+	l.dirty, l.sinceSnap, l.oldestApply = false, 0, time.Time{}
+	l.lastSnap = l.cfg.Now()
+	return nil
+}
+
+// republish writes the checkpoint's model to the models topic when the
+// topic does not hold it yet: the loop stopped after writing a checkpoint
+// and before publishing its model.
+func (l *LearningLoop) republish(ctx context.Context, snap models.Snapshot) error {
+	latest, err := ReadLatest(ctx, l.cfg.Brokers, l.cfg.Topics.Models)
+	if err != nil {
+		return fmt.Errorf("learner: %w", err)
+	}
+	if rec, ok := latest[l.cfg.Base.Name()]; ok {
+		if served, err := models.DecodeSnapshot(rec.Value); err == nil && served.Model.Version >= snap.Model.Version {
+			return nil
+		}
+	}
+	if err := l.publishModel(ctx, snap); err != nil {
+		return err
+	}
+	l.republished.Add(1)
+	l.log.Info("models topic behind the checkpoint: model republished", zap.Int64("version", snap.Model.Version))
+	return nil
+}
+
+func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32, error) {
+	meta, err := l.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("learner: metadata of %s: %w", topic, err)
+	}
+	var ps []int32
+	for _, tm := range meta.Topics {
+		if tm.Name != topic {
+			continue
+		}
+		if tm.Error != nil {
+			return nil, fmt.Errorf("learner: topic %s: %w (create it with EnsureTopics)", topic, tm.Error)
+		}
+		for _, p := range tm.Partitions {
+			ps = append(ps, int32(p.ID))
+		}
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("learner: topic %s does not exist", topic)
+	}
+	slices.Sort(ps)
+	return ps, nil
+}
