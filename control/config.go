@@ -33,7 +33,8 @@ type Config struct {
 	Weights []Weight `json:"weights"`
 	// Levers maps a treatment's wire name to an additive value (or, when
 	// negative, a cost) in reward units, added to the treatment's score
-	// before exploration. Absent is 0.
+	// before exploration. Absent is 0. A lever is per treatment and does
+	// not see the customer, so uniform mode allows every lever.
 	Levers map[string]float64 `json:"levers"`
 	// Reward turns outcomes into rewards for the learner.
 	Reward models.RewardDefinition `json:"reward"`
