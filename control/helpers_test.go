@@ -82,3 +82,25 @@ func weightOf(c Config, treatment, feature string) (Weight, bool) {
 	}
 	return Weight{}, false
 }
+
+func f64(v float64) *float64 { return &v }
+
+func fuzzEnv() (Env, bool) {
+	s, err := features.DefaultSchema()
+	if err != nil {
+		return Env{}, false
+	}
+	m, err := models.DefaultModel(s)
+	if err != nil {
+		return Env{}, false
+	}
+	return Env{Schema: s, Model: m}, true
+}
+
+func mustDefault() Config {
+	c, err := Default()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
