@@ -1,0 +1,5 @@
+//go:build !race
+
+package custhash_test
+
+const raceEnabled = false
