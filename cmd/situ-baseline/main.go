@@ -1,9 +1,13 @@
 // Command situ-baseline is the yardstick of the HTTP load test
 // (scripts/bench_http.sh): a minimal gin handler on POST /v1/score that
 // decodes the same JSON body into contract.ScoreRequest with encoding/json
-// and answers with a contract.ScoreResponse of about the size of situ's
-// real answer, behind an
-// http.Server with the same settings as situ's. It decides nothing, logs
+// and answers with a document of contract.ScoreResponse's members and about
+// the size of situ's real answer, behind an http.Server with the same
+// settings as situ's. The answer is a struct with one field per treatment
+// rather than contract.ScoreResponse's maps: the baseline is what a plain
+// gin handler costs, and encoding/json sorts map keys at a cost (about twice
+// the encoding time) that would flatter situ's ratio. main_test.go holds its
+// members to the contract. It decides nothing, logs
 // nothing and keeps no metrics: what situ serve spends beyond it is the
 // cost of deciding, explaining, measuring and logging.
 //
@@ -86,20 +90,48 @@ func run(addr string) error {
 	return nil
 }
 
-// answer fills the answer, shaped as situ's (contract.ScoreResponse), from
-// the request without deciding anything.
-func answer(req *contract.ScoreRequest, n uint64) *contract.ScoreResponse {
+// perTreatment holds one number per treatment, in situ's member order.
+type perTreatment struct {
+	FastResolution float64 `json:"fast_resolution"`
+	PamperUpsell   float64 `json:"pamper_upsell"`
+	SelfService    float64 `json:"self_service"`
+}
+
+// explanation holds the contributions per treatment.
+type explanation struct {
+	FastResolution []contract.Contribution `json:"fast_resolution"`
+	PamperUpsell   []contract.Contribution `json:"pamper_upsell"`
+	SelfService    []contract.Contribution `json:"self_service"`
+}
+
+// response has contract.ScoreResponse's members (main_test.go checks it).
+type response struct {
+	DecisionID    string               `json:"decision_id"`
+	Treatment     string               `json:"treatment"`
+	Probabilities perTreatment         `json:"probabilities"`
+	Propensity    float64              `json:"propensity"`
+	Scores        perTreatment         `json:"scores"`
+	Strategy      string               `json:"strategy"`
+	ModelVersion  int64                `json:"model_version"`
+	Policy        contract.ScorePolicy `json:"policy"`
+	HumanEscape   bool                 `json:"human_escape"`
+	Unknown       []string             `json:"unknown"`
+	Explanation   explanation          `json:"explanation"`
+}
+
+// answer fills the answer from the request without deciding anything.
+func answer(req *contract.ScoreRequest, n uint64) *response {
 	conf := req.Intent.ConfidenceOrOne()
 	s := req.Friction.Sentiment
 	c := func(f string, v float64) contract.Contribution {
 		return contract.Contribution{Feature: f, Contribution: v}
 	}
-	return &contract.ScoreResponse{
+	return &response{
 		DecisionID:    "0190b6f4-0000-7000-8000-" + fmt.Sprintf("%012d", n),
 		Treatment:     "fast_resolution",
-		Probabilities: map[string]float64{"fast_resolution": 0.9333333333333333, "pamper_upsell": 0.03333333333333333, "self_service": 0.03333333333333333},
+		Probabilities: perTreatment{0.9333333333333333, 0.03333333333333333, 0.03333333333333333},
 		Propensity:    0.9333333333333333,
-		Scores:        map[string]float64{"fast_resolution": conf * 1.4888545577130379, "pamper_upsell": s * 0.8352998591617485, "self_service": -1.0498584850148223},
+		Scores:        perTreatment{conf * 1.4888545577130379, s * 0.8352998591617485, -1.0498584850148223},
 		Strategy:      "learned",
 		ModelVersion:  1,
 		Policy: contract.ScorePolicy{
@@ -109,10 +141,10 @@ func answer(req *contract.ScoreRequest, n uint64) *contract.ScoreResponse {
 		},
 		HumanEscape: true,
 		Unknown:     []string{},
-		Explanation: map[string][]contract.Contribution{
-			"fast_resolution": {c("friction.open_complaint", 0.25), c("friction.repeat_contacts_7d", 0.24), c("friction.failed_self_service_24h", 0.15)},
-			"pamper_upsell":   {c("friction.open_complaint", -0.4), c("friction.repeat_contacts_7d", -0.24), c("intent="+req.Intent.Name, -0.2)},
-			"self_service":    {c("friction.repeat_contacts_7d", -0.3), c("friction.failed_self_service_24h", -0.3), c("channel="+req.Channel, strconv.IntSize/320.0)},
+		Explanation: explanation{
+			FastResolution: []contract.Contribution{c("friction.open_complaint", 0.25), c("friction.repeat_contacts_7d", 0.24), c("friction.failed_self_service_24h", 0.15)},
+			PamperUpsell:   []contract.Contribution{c("friction.open_complaint", -0.4), c("friction.repeat_contacts_7d", -0.24), c("intent="+req.Intent.Name, -0.2)},
+			SelfService:    []contract.Contribution{c("friction.repeat_contacts_7d", -0.3), c("friction.failed_self_service_24h", -0.3), c("channel="+req.Channel, strconv.IntSize/320.0)},
 		},
 	}
 }
