@@ -76,7 +76,7 @@ func TestNetHTTPErrorsAreJSON(t *testing.T) {
 			p := decodeProblem(t, res)
 			require.Equal(t, tc.code, p.Error.Code)
 			require.Contains(t, p.Error.Message, tc.message)
-			require.Nil(t, p.Error.Field)
+			require.Empty(t, p.Error.Field)
 		})
 	}
 }

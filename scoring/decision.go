@@ -113,6 +113,8 @@ func (d *Decision) fillEvent(ev *models.DecisionEvent) {
 		DecisionID:    d.ID,
 		Time:          d.Time,
 		ModelVersion:  d.ModelVersion,
+		PolicyVersion: d.PolicyVersion,
+		ConfigVersion: d.ConfigVersion,
 		Strategy:      d.Strategy,
 		Explorer:      d.Explorer,
 		Treatment:     d.Treatment.String(),

@@ -158,3 +158,30 @@ func TestAppendEventJSONRejectsWhatJSONCannotCarry(t *testing.T) {
 		})
 	}
 }
+
+// TestEventCarriesTheBundlesVersions: the decision event names the policy
+// and configuration versions the decision applied.
+func TestEventCarriesTheBundlesVersions(t *testing.T) {
+	e := newTestEngine(t, nil)
+	if err := e.Update(func(b scoring.Bundle) (scoring.Bundle, error) { b.ConfigVersion = 7; return b, nil }); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Decide(context.Background(), realisticRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.AppendEventJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := models.DecodeDecisionEvent(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := e.Policy().Version(); ev.PolicyVersion != want || ev.PolicyVersion == 0 {
+		t.Errorf("policy_version %d, want %d: %s", ev.PolicyVersion, want, b)
+	}
+	if ev.ConfigVersion != 7 {
+		t.Errorf("config_version %d, want 7: %s", ev.ConfigVersion, b)
+	}
+}
