@@ -419,6 +419,17 @@ func TestServeEndToEnd(t *testing.T) {
 	require.NotContains(t, logs.String(), "c-1842", "no customer id in the logs")
 }
 
+// TestSimPlotNamesSituPlot: situ sim draws no plot; --plot is refused
+// before any contact is played, with the command that draws one.
+func TestSimPlotNamesSituPlot(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := runMain(context.Background(), []string{"sim", "--plot", "out/sim.png", "--json", "out/sim.json"}, &stdout, &stderr)
+	require.Equal(t, 2, code, "stderr: %s", stderr.String())
+	require.Empty(t, stdout.String())
+	require.Contains(t, stderr.String(), "situ sim: --plot: situ sim draws no plot\n")
+	require.Contains(t, stderr.String(), "go run ./cmd/situ-plot --out out/sim.png FILE")
+}
+
 // TestSimFailsWhenNothingIsLearned plays situ sim against a real situ
 // serve with --kafka-brokers pointing at a closed port (no outcome
 // reaches a learner), and against a closed port instead of situ (no
@@ -446,7 +457,7 @@ func TestSimFailsWhenNothingIsLearned(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := runMain(context.Background(), []string{"sim", "--url", tc.url, "--kafka-brokers", tc.brokers,
-				"--contacts", "300", "--concurrency", "2", "--plot", ""}, &stdout, &stderr)
+				"--contacts", "300", "--concurrency", "2"}, &stdout, &stderr)
 			require.Equal(t, 1, code, "stderr: %s", stderr.String())
 			require.Empty(t, stdout.String(), "no report")
 			require.Equal(t, 1, strings.Count(stderr.String(), tc.once), stderr.String())
