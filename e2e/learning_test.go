@@ -24,11 +24,10 @@ func TestLearningBeatsFixedStrategies(t *testing.T) {
 		t.Skip("the learning run takes about a minute")
 	}
 	dir := t.TempDir()
-	broker := freeAddr(t)
-	p := startSitu(t, "--broker-addr", broker, "--data-dir", filepath.Join(dir, "data"))
+	p := startSitu(t, "--broker-addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
 
 	reportFile := filepath.Join(dir, "report.json")
-	sim := exec.Command(situBin, "sim", "--url", p.URL, "--kafka-brokers", broker,
+	sim := exec.Command(situBin, "sim", "--url", p.URL, "--kafka-brokers", p.BrokerAddr,
 		"--contacts", strconv.Itoa(learningContacts), "--window", strconv.Itoa(learningContacts/15),
 		"--population-seed", "7", "--concurrency", "8", "--json", reportFile)
 	out, err := sim.CombinedOutput()

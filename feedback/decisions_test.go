@@ -3,7 +3,6 @@ package feedback
 import (
 	"context"
 	"math"
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -114,10 +114,7 @@ func TestDecisionPublisherDropsWhenBrokerIsDown(t *testing.T) {
 
 func TestDecisionPublisherWriteErrorsAreDropped(t *testing.T) {
 	// Nothing listens on the address: every write fails fast.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := situtest.ReserveAddr(t)
 
 	p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{addr}, WriteTimeout: time.Second, FlushTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
 	require.NoError(t, err)

@@ -438,10 +438,7 @@ func TestSimPlotNamesSituPlot(t *testing.T) {
 func TestSimFailsWhenNothingIsLearned(t *testing.T) {
 	addr, _, stop := startServe(t)
 	defer func() { require.NoError(t, stop()) }()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadAddr := closed.Addr().String()
-	require.NoError(t, closed.Close())
+	deadAddr := situtest.ReserveAddr(t) // nothing listens there
 
 	cases := []struct {
 		name, url, brokers string
