@@ -98,7 +98,8 @@ func TestDecisionPublisherDropsWhenBrokerIsDown(t *testing.T) {
 	total := time.Since(start)
 	t.Logf("%d publishes with the broker down: %s total, slowest %s", n, total, slowest)
 	require.Less(t, total, time.Second, "Publish must not wait for the broker")
-	require.Less(t, slowest, 50*time.Millisecond, "no Publish may block")
+	// a Publish that waited for the broker would take the write timeout (1 s)
+	require.Less(t, slowest, 500*time.Millisecond, "no Publish may wait for a write")
 
 	stopped := time.Now()
 	require.NoError(t, stop())
