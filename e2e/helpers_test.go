@@ -34,9 +34,6 @@ func startBroker(t *testing.T, partitions int) *feedback.EmbeddedBroker {
 	return brokertest.Start(t, partitions)
 }
 
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t *testing.T) string { return situtest.FreeAddr(t) }
-
 // startSitu runs `situ serve` with args and waits until it is ready.
 func startSitu(t *testing.T, args ...string) *situtest.Process {
 	t.Helper()

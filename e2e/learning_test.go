@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"situ/simulation"
+	"situ/simulation/plot"
 )
 
 // TestLearningBeatsFixedStrategies runs the whole loop as a user would:
@@ -23,22 +24,21 @@ func TestLearningBeatsFixedStrategies(t *testing.T) {
 		t.Skip("the learning run takes about a minute")
 	}
 	dir := t.TempDir()
-	broker := freeAddr(t)
-	p := startSitu(t, "--broker-addr", broker, "--data-dir", filepath.Join(dir, "data"))
+	p := startSitu(t, "--broker-addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
 
 	reportFile := filepath.Join(dir, "report.json")
-	plot := filepath.Join(dir, "sim.svg")
-	sim := exec.Command(situBin, "sim", "--url", p.URL, "--kafka-brokers", broker,
+	sim := exec.Command(situBin, "sim", "--url", p.URL, "--kafka-brokers", p.BrokerAddr,
 		"--contacts", strconv.Itoa(learningContacts), "--window", strconv.Itoa(learningContacts/15),
-		"--population-seed", "7", "--concurrency", "8", "--json", reportFile, "--plot", plot)
+		"--population-seed", "7", "--concurrency", "8", "--json", reportFile)
 	out, err := sim.CombinedOutput()
 	require.NoError(t, err, "situ sim:\n%s", out)
 	t.Logf("situ sim:\n%s", out)
 
-	var report simulation.Report
-	b, err := os.ReadFile(reportFile)
+	f, err := os.Open(reportFile)
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &report))
+	report, err := simulation.ReadReport(f)
+	f.Close()
+	require.NoError(t, err)
 	require.Zero(t, report.Summary.Failed, "no contact failed")
 	last := report.Windows[len(report.Windows)-1]
 	require.Equal(t, learningContacts/15, last.Served, "the last window is a full window")
@@ -47,9 +47,7 @@ func TestLearningBeatsFixedStrategies(t *testing.T) {
 		require.Greater(t, last.Expected, last.Strategies[i], "served decisions must beat %s in the last window", name)
 	}
 	require.GreaterOrEqual(t, last.Expected, 0.9*last.Oracle, "served decisions must reach 90%% of the oracle in the last window")
-	st, err := os.Stat(plot)
-	require.NoError(t, err)
-	require.Positive(t, st.Size(), "plot written")
+	require.NoError(t, plot.WriteSVG(io.Discard, report), "situ-plot draws the report")
 }
 
 // learningContacts is the length of the learning run.

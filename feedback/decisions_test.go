@@ -3,7 +3,6 @@ package feedback
 import (
 	"context"
 	"math"
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -98,7 +98,8 @@ func TestDecisionPublisherDropsWhenBrokerIsDown(t *testing.T) {
 	total := time.Since(start)
 	t.Logf("%d publishes with the broker down: %s total, slowest %s", n, total, slowest)
 	require.Less(t, total, time.Second, "Publish must not wait for the broker")
-	require.Less(t, slowest, 50*time.Millisecond, "no Publish may block")
+	// a Publish that waited for the broker would take the write timeout (1 s)
+	require.Less(t, slowest, 500*time.Millisecond, "no Publish may wait for a write")
 
 	stopped := time.Now()
 	require.NoError(t, stop())
@@ -114,10 +115,7 @@ func TestDecisionPublisherDropsWhenBrokerIsDown(t *testing.T) {
 
 func TestDecisionPublisherWriteErrorsAreDropped(t *testing.T) {
 	// Nothing listens on the address: every write fails fast.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := situtest.ReserveAddr(t)
 
 	p, err := NewDecisionPublisher(DecisionPublisherConfig{Brokers: []string{addr}, WriteTimeout: time.Second, FlushTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
 	require.NoError(t, err)

@@ -72,8 +72,8 @@ func TestOutcomePublisherIsIdempotent(t *testing.T) {
 		return o
 	}
 	type publish struct {
-		o     models.Outcome
-		sleep time.Duration // before publishing
+		o       models.Outcome
+		advance time.Duration // of the dedup cache's clock, before publishing
 	}
 	tests := []struct {
 		name   string
@@ -92,9 +92,9 @@ func TestOutcomePublisherIsIdempotent(t *testing.T) {
 		},
 		{
 			name:  "a retry after the TTL is written again",
-			dedup: DedupConfig{TTL: 50 * time.Millisecond},
+			dedup: DedupConfig{TTL: time.Hour},
 			calls: func(o func(int) models.Outcome) []publish {
-				return []publish{{o: o(1)}, {o: o(1), sleep: 100 * time.Millisecond}}
+				return []publish{{o: o(1)}, {o: o(1), advance: time.Hour}}
 			},
 			want: []int{1, 1},
 		},
@@ -123,6 +123,8 @@ func TestOutcomePublisherIsIdempotent(t *testing.T) {
 				o.OutcomeID = fmt.Sprintf("%s-o%d", key, i)
 				return o
 			}
+			clock := newManualClock()
+			tt.dedup.Now = clock.Now
 			dedup, err := NewDedupCache(tt.dedup)
 			require.NoError(t, err)
 			reg := prometheus.NewRegistry()
@@ -130,7 +132,7 @@ func TestOutcomePublisherIsIdempotent(t *testing.T) {
 			require.NoError(t, err)
 			defer pub.Close()
 			for _, c := range tt.calls(outcome) {
-				time.Sleep(c.sleep)
+				clock.Advance(c.advance)
 				err := pub.PublishOutcome(ctx, c.o)
 				if c.o.Validate() != nil {
 					require.Error(t, err)

@@ -2,12 +2,13 @@ package feedback
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+
+	"situ/internal/situtest"
 )
 
 func TestTopicsConfigValidate(t *testing.T) {
@@ -120,13 +121,10 @@ func TestEnsureTopicsRejectsIncompatibleExistingTopics(t *testing.T) {
 }
 
 func TestEnsureTopicsUnreachableIsRetryable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens there now
+	addr := situtest.ReserveAddr(t) // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = EnsureTopics(ctx, []string{addr}, TopicsConfig{})
+	err := EnsureTopics(ctx, []string{addr}, TopicsConfig{})
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrTopicMismatch, "a broker that is not there yet may be there later")
 }

@@ -13,6 +13,7 @@ OUT=${DEMO_OUT:-out}
 
 mkdir -p bin "$OUT"
 go build -o bin/situ ./cmd/situ
+go build -o bin/situ-plot ./cmd/situ-plot
 data=$(mktemp -d)
 bin/situ serve --addr "$ADDR" --broker-addr "$BROKER" --data-dir "$data" --log-level warn > "$OUT/demo-serve.log" 2>&1 &
 pid=$!
@@ -25,5 +26,6 @@ for _ in $(seq 100); do
 done
 
 bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --population-seed "$SEED" \
-  --plot "$OUT/sim.png" --json "$OUT/sim.json" | tee "$OUT/sim.txt"
+  --json "$OUT/sim.json" | tee "$OUT/sim.txt"
+bin/situ-plot --out "$OUT/sim.png" "$OUT/sim.json"
 echo "report: $OUT/sim.txt, $OUT/sim.json; plot: $OUT/sim.png"

@@ -5,7 +5,8 @@
 // draws outcomes from the ground truth, publishes them for the learner and
 // reports average reward per window against the oracle (the best eligible
 // treatment under the ground truth) and the fixed strategies, with the
-// cumulative regret, as a table and a plot.
+// cumulative regret, as a table and as JSON (package simulation/plot draws
+// it).
 //
 // Everything random is seeded: a population, its contacts and their
 // outcomes are reproducible for a seed, whatever the concurrency.

@@ -53,8 +53,8 @@ func ExampleRun() {
 		return
 	}
 	_ = rep.WriteText(os.Stdout)
-	if f, err := os.Create("sim.svg"); err == nil {
-		_ = rep.WriteSVG(f)
+	if f, err := os.Create("sim.json"); err == nil { // go run ./cmd/situ-plot sim.json draws it
+		_ = rep.WriteJSON(f)
 		_ = f.Close()
 	}
 }

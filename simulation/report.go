@@ -1,6 +1,8 @@
 package simulation
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -11,11 +13,18 @@ import (
 	"situ/features"
 )
 
+// ReportFormatVersion is the format_version of the report JSON that
+// WriteJSON writes and ReadReport reads.
+const ReportFormatVersion = 1
+
 // Report is the result of a run: one row per window and a summary. Every
 // average is over the window's served contacts (those situ answered), so
 // the served decisions, the oracle and each strategy are compared on the
-// same contacts.
+// same contacts. Its JSON (WriteJSON, ReadReport) is what `situ sim --json`
+// writes and cmd/situ-plot draws.
 type Report struct {
+	// FormatVersion is ReportFormatVersion in a report of this package.
+	FormatVersion int `json:"format_version"`
 	// Seed is the population seed (Config.Seed).
 	Seed     uint64 `json:"population_seed"`
 	Contacts int    `json:"contacts"`
@@ -132,7 +141,7 @@ func (r *runner) windowReport(k int) WindowReport {
 func (r *runner) report() *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := &Report{Seed: r.cfg.Seed, Contacts: r.cfg.Contacts, Window: r.cfg.Window}
+	rep := &Report{FormatVersion: ReportFormatVersion, Seed: r.cfg.Seed, Contacts: r.cfg.Contacts, Window: r.cfg.Window}
 	for _, s := range r.cfg.Strategies {
 		rep.Strategies = append(rep.Strategies, s.Name)
 	}
@@ -172,6 +181,38 @@ func (r *runner) report() *Report {
 		s.ServedMinusBest = wr.Expected - s.BestStrategyReward
 	}
 	return rep
+}
+
+// WriteJSON writes the report as indented JSON, format_version first.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// ErrNotAReport is returned by ReadReport for JSON that is not a report of
+// ReportFormatVersion.
+var ErrNotAReport = errors.New("not a situ sim report")
+
+// ReadReport decodes a report written by WriteJSON. A document without
+// format_version or of another version is refused with ErrNotAReport.
+func ReadReport(r io.Reader) (*Report, error) {
+	var rep Report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
+	}
+	switch {
+	case rep.FormatVersion == 0:
+		return nil, fmt.Errorf("%w: no format_version (write it with situ sim --json FILE)", ErrNotAReport)
+	case rep.FormatVersion != ReportFormatVersion:
+		return nil, fmt.Errorf("%w: format_version %d, this build reads %d", ErrNotAReport, rep.FormatVersion, ReportFormatVersion)
+	}
+	return &rep, nil
 }
 
 // WriteText writes the report as a table, one row per window, followed by

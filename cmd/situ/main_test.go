@@ -415,6 +415,17 @@ func TestServeEndToEnd(t *testing.T) {
 	require.NotContains(t, logs.String(), "c-1842", "no customer id in the logs")
 }
 
+// TestSimPlotNamesSituPlot: situ sim draws no plot; --plot is refused
+// before any contact is played, with the command that draws one.
+func TestSimPlotNamesSituPlot(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := runMain(context.Background(), []string{"sim", "--plot", "out/sim.png", "--json", "out/sim.json"}, &stdout, &stderr)
+	require.Equal(t, 2, code, "stderr: %s", stderr.String())
+	require.Empty(t, stdout.String())
+	require.Contains(t, stderr.String(), "situ sim: --plot: situ sim draws no plot\n")
+	require.Contains(t, stderr.String(), "go run ./cmd/situ-plot --out out/sim.png FILE")
+}
+
 // TestSimFailsWhenNothingIsLearned plays situ sim against a real situ
 // serve with --kafka-brokers pointing at a closed port (no outcome
 // reaches a learner), and against a closed port instead of situ (no
@@ -423,10 +434,7 @@ func TestServeEndToEnd(t *testing.T) {
 func TestSimFailsWhenNothingIsLearned(t *testing.T) {
 	addr, _, stop := startServe(t)
 	defer func() { require.NoError(t, stop()) }()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadAddr := closed.Addr().String()
-	require.NoError(t, closed.Close())
+	deadAddr := situtest.ReserveAddr(t) // nothing listens there
 
 	cases := []struct {
 		name, url, brokers string
@@ -442,7 +450,7 @@ func TestSimFailsWhenNothingIsLearned(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := runMain(context.Background(), []string{"sim", "--url", tc.url, "--kafka-brokers", tc.brokers,
-				"--contacts", "300", "--concurrency", "2", "--plot", ""}, &stdout, &stderr)
+				"--contacts", "300", "--concurrency", "2"}, &stdout, &stderr)
 			require.Equal(t, 1, code, "stderr: %s", stderr.String())
 			require.Empty(t, stdout.String(), "no report")
 			require.Equal(t, 1, strings.Count(stderr.String(), tc.once), stderr.String())

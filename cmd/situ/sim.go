@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,8 +39,8 @@ func (o *simOptions) register(fs *flagSet) {
 	fs.IntVar(&o.concurrency, "concurrency", 8, "contacts in flight")
 	fs.Uint64Var(&o.seed, "population-seed", 1, "seed of the simulated population, its contacts and their outcomes")
 	fs.Float64Var(&o.rate, "rate", 0, "at most this many contacts per second (0: as fast as situ answers)")
-	fs.StringVar(&o.plot, "plot", "situ-sim.png", "`FILE` for the plot of the served share of the oracle's reward and the cumulative regret (.png or .svg; empty: none)")
-	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON (empty: none)")
+	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON, which situ-plot draws (empty: none)")
+	fs.StringVar(&o.plot, "plot", "", "no longer drawn here: situ-plot draws the --json report (refused when set)")
 }
 
 const simSynopsis = `Play a synthetic contact centre against a running situ: score each contact
@@ -55,6 +54,10 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if opts.plot != "" {
+		return &hintError{fmt.Errorf("%w: --plot: situ sim draws no plot", errUsage),
+			fmt.Sprintf("Write the report with --json FILE and draw it with situ-plot: go run ./cmd/situ-plot --out %s FILE (make demo does both).", opts.plot)}
 	}
 	if opts.window == 0 {
 		opts.window = max(1, (opts.contacts+14)/15)
@@ -93,23 +96,27 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := report.WriteText(stdout); err != nil {
 		return err
 	}
-	if opts.plot != "" {
-		if err := report.WritePlotFile(opts.plot); err != nil {
-			return fmt.Errorf("plot: %w", err)
-		}
-		fmt.Fprintf(stderr, "plot written to %s\n", opts.plot)
-	}
 	if opts.jsonFile != "" {
-		b, err := json.MarshalIndent(report, "", "  ")
-		if err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		if err := os.WriteFile(opts.jsonFile, b, 0o644); err != nil {
-			return fmt.Errorf("report: %w", err)
+		if err := writeReportFile(opts.jsonFile, report); err != nil {
+			return err
 		}
 	}
 	if runErr != nil {
 		return runErr
 	}
 	return nil
+}
+
+// writeReportFile writes the report's JSON to path.
+func writeReportFile(path string, report *simulation.Report) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("report: %w", cerr)
+		}
+	}()
+	return report.WriteJSON(f)
 }

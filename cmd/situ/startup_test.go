@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestDataDirLock(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(situBin, append([]string{"serve", "--addr", situtest.FreeAddr(t), "--broker-addr", "127.0.0.1:0", "--data-dir", dir}, tc.args...)...)
+			cmd := exec.Command(situBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--broker-addr", "127.0.0.1:0", "--data-dir", dir}, tc.args...)...)
 			cmd.Env = append(os.Environ(), "SITU_LOG_LEVEL=warn")
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
@@ -63,18 +64,10 @@ func TestDataDirLock(t *testing.T) {
 // default model, refuse outcomes with Retry-After, and become ready by
 // themselves once a broker listens on the address.
 func TestStartBeforeKafka(t *testing.T) {
-	for attempt := 1; ; attempt++ {
-		if startBeforeKafka(t) || attempt == 3 {
-			return
-		}
-		t.Logf("the broker's port was taken meanwhile; again (attempt %d)", attempt+1)
+	if runtime.GOOS != "linux" {
+		t.Skip("the broker binds the reserved address: Linux's SO_REUSEADDR")
 	}
-}
-
-// startBeforeKafka runs the scenario; it returns false when the broker
-// could not bind the chosen port (another process took it meanwhile).
-func startBeforeKafka(t *testing.T) bool {
-	kafkaAddr := situtest.FreeAddr(t) // closed again: nothing listens there
+	kafkaAddr := situtest.ReserveAddr(t) // refuses connections; the broker binds it later
 	apiProc := situtest.Start(t, situBin, "--role", "api", "--kafka-brokers", kafkaAddr)
 	learner := situtest.Start(t, situBin, "--role", "learner", "--kafka-brokers", kafkaAddr)
 
@@ -107,15 +100,10 @@ func startBeforeKafka(t *testing.T) bool {
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.NotEmpty(t, res.Header.Get("Retry-After"))
 
-	broker, err := situtest.TryStart(t, situBin, "--role", "broker", "--broker-addr", kafkaAddr, "--data-dir", t.TempDir())
-	if err != nil && strings.Contains(err.Error(), "address already in use") {
-		return false
-	}
-	require.NoError(t, err)
-	broker.WaitReady(t, 20*time.Second)
+	broker := situtest.Serve(t, situBin, "--role", "broker", "--broker-addr", kafkaAddr, "--data-dir", t.TempDir())
+	require.Equal(t, kafkaAddr, broker.BrokerAddr)
 	// The backoff is capped at 30 s; the first attempts come sooner.
 	apiProc.WaitReady(t, 45*time.Second)
 	learner.WaitReady(t, 45*time.Second)
 	require.Equal(t, http.StatusOK, apiProc.Post(t, "/v1/score", json.RawMessage(situtest.ContractBody), &answer))
-	return true
 }

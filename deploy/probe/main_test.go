@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"situ/internal/situtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -31,10 +32,7 @@ func TestProbeExitStatus(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closedURL := "http://" + ln.Addr().String() + "/readyz"
-	require.NoError(t, ln.Close())
+	closedURL := "http://" + situtest.ReserveAddr(t) + "/readyz"
 
 	tests := []struct {
 		name       string

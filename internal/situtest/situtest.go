@@ -1,8 +1,9 @@
 // Package situtest holds what situ's tests share: a reproducible scoring
 // engine and the contract example (engine.go), and, for end-to-end tests,
-// the situ binary (situtest.go): it builds it, finds free loopback ports,
-// starts `situ serve` processes and waits until they are ready, stops or
-// kills them, and speaks JSON to them over HTTP. Only tests import it.
+// the situ binary (situtest.go): it builds it, starts `situ serve`
+// processes on ports the kernel picks (127.0.0.1:0) and learns the bound
+// addresses from their logs, waits until they are ready, stops or kills
+// them, and speaks JSON to them over HTTP. Only tests import it.
 package situtest
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,13 +35,23 @@ func Build(dir string, extra ...string) (string, error) {
 	return bin, cmd.Run()
 }
 
-// FreeAddr returns a loopback address whose port was free just now.
-func FreeAddr(t testing.TB) string {
+// ReserveAddr returns a loopback address that refuses connections until
+// the test ends: a socket bound to a port the kernel picked, with
+// SO_REUSEADDR, that never listens. No other socket gets the port, yet on
+// Linux a listener with SO_REUSEADDR (every Go listener) may still bind it:
+// a test can point a process at a broker that is not there yet, then start
+// the broker on that address, without a window in which another process
+// could take the port.
+func ReserveAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	require.NoError(t, syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1))
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
 
 // client keeps no idle connections, so nothing outlives a test.
@@ -47,17 +59,22 @@ var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 
 // Process is a running `situ serve`.
 type Process struct {
-	// Addr is the HTTP address, URL its base URL (http://HOST:PORT).
+	// Addr is the address its HTTP API is bound to, URL its base URL
+	// (http://HOST:PORT).
 	Addr, URL string
-	args      []string
-	cmd       *exec.Cmd
-	out       *lockedBuffer
-	done      chan struct{}
+	// BrokerAddr is the address of its embedded broker (roles all and
+	// broker without --kafka-brokers); empty when it runs none.
+	BrokerAddr string
+	args       []string
+	cmd        *exec.Cmd
+	out        *lockedBuffer
+	done       chan struct{}
 }
 
-// Serve runs `bin serve` with args on a free loopback address, without the
-// SITU_* variables of the test's environment, and waits up to 20 s until
-// /readyz answers 200. When the test ends the process gets SIGTERM (and
+// Serve runs `bin serve --addr 127.0.0.1:0` with args, without the SITU_*
+// variables of the test's environment, and waits up to 20 s until /readyz
+// answers 200. Pass --broker-addr 127.0.0.1:0 for an embedded broker on a
+// port of the kernel's choice; Process.BrokerAddr is where it listens. When the test ends the process gets SIGTERM (and
 // SIGKILL 15 s later); its output is logged if the test failed.
 func Serve(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
@@ -77,18 +94,16 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 }
 
 // TryStart is Start returning an error, with the process's output, when the
-// process exits before it serves HTTP (a port taken meanwhile, a refusal
-// the test expects).
+// process exits before it serves HTTP (a refusal the test expects).
 func TryStart(t testing.TB, bin string, args ...string) (*Process, error) {
 	t.Helper()
-	addr := FreeAddr(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--log-level", "warn"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "info"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SITU_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	p := &Process{Addr: addr, URL: "http://" + addr, args: args, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{args: args, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	require.NoError(t, cmd.Start())
 	go func() { _ = cmd.Wait(); close(p.done) }()
@@ -100,8 +115,14 @@ func TryStart(t testing.TB, bin string, args ...string) (*Process, error) {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if status, _ := p.Get(t, "/healthz"); status == http.StatusOK {
-			return p, nil
+		if p.Addr == "" {
+			p.Addr, p.BrokerAddr = boundAddrs(p.out.String())
+			p.URL = "http://" + p.Addr
+		}
+		if p.Addr != "" {
+			if status, _ := p.Get(t, "/healthz"); status == http.StatusOK {
+				return p, nil
+			}
 		}
 		select {
 		case <-p.done:
@@ -112,6 +133,33 @@ func TryStart(t testing.TB, bin string, args ...string) (*Process, error) {
 			return nil, fmt.Errorf("situ serve %s did not serve HTTP within 20s:\n%s", strings.Join(args, " "), p.out.String())
 		}
 	}
+}
+
+// boundAddrs reads the addresses a situ serve process is bound to from its
+// JSON log lines: the HTTP API's from "situ serving" (logged once its
+// listener is bound; empty until then), the embedded broker's from
+// "embedded Kafka-compatible broker started" (empty when it runs none).
+func boundAddrs(logs string) (httpAddr, brokerAddr string) {
+	for _, line := range strings.Split(logs, "\n") {
+		var entry struct {
+			Logger string `json:"logger"`
+			Msg    string `json:"msg"`
+			Addr   string `json:"addr"`
+		}
+		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &entry) != nil || entry.Logger != "serve" {
+			continue
+		}
+		switch {
+		case entry.Msg == "situ serving":
+			httpAddr = entry.Addr
+		case strings.HasPrefix(entry.Msg, "embedded Kafka-compatible broker started"):
+			brokerAddr = entry.Addr
+		}
+	}
+	if httpAddr == "" {
+		return "", ""
+	}
+	return httpAddr, brokerAddr
 }
 
 // WaitReady waits up to timeout until /readyz answers 200, and fails the

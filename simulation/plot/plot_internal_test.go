@@ -1,4 +1,4 @@
-package simulation
+package plot
 
 import (
 	"bytes"
@@ -7,13 +7,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/plot/plotter"
+
+	"situ/simulation"
 )
 
-func TestPlotSeries(t *testing.T) {
+func TestSeries(t *testing.T) {
 	strategies := []string{"always_fast", "always_pamper", "uniform_rules"}
 	cases := []struct {
 		name       string
-		windows    []WindowReport
+		windows    []simulation.WindowReport
 		wantServed plotter.XYs
 		wantBest   plotter.XYs
 		bestName   string
@@ -22,7 +24,7 @@ func TestPlotSeries(t *testing.T) {
 	}{
 		{
 			name: "learning: served rises past the best fixed strategy",
-			windows: []WindowReport{
+			windows: []simulation.WindowReport{
 				{End: 100, Served: 100, Expected: 0.14, Oracle: 0.20, Strategies: []float64{0.16, 0.04, 0.17}, CumulativeRegret: 6},
 				{End: 200, Served: 100, Expected: 0.18, Oracle: 0.20, Strategies: []float64{0.16, 0.04, 0.17}, CumulativeRegret: 8},
 				{End: 300, Served: 100, Expected: 0.19, Oracle: 0.19, Strategies: []float64{0.15, 0.03, 0.16}, CumulativeRegret: 8},
@@ -35,7 +37,7 @@ func TestPlotSeries(t *testing.T) {
 		},
 		{
 			name: "the best strategy is the best over the run, not in one window",
-			windows: []WindowReport{
+			windows: []simulation.WindowReport{
 				{End: 10, Served: 10, Expected: 0.1, Oracle: 0.2, Strategies: []float64{0.19, 0.0, 0.10}, CumulativeRegret: 1},
 				{End: 20, Served: 10, Expected: 0.1, Oracle: 0.2, Strategies: []float64{0.10, 0.0, 0.12}, CumulativeRegret: 2},
 			},
@@ -47,7 +49,7 @@ func TestPlotSeries(t *testing.T) {
 		},
 		{
 			name: "windows without served contacts or a positive oracle have no ratio",
-			windows: []WindowReport{
+			windows: []simulation.WindowReport{
 				{End: 10, Served: 0, Failed: 10, Strategies: []float64{0, 0, 0}},
 				{End: 20, Served: 10, Expected: -0.1, Oracle: -0.05, Strategies: []float64{-0.1, -0.2, -0.1}, CumulativeRegret: 0.5},
 				{End: 30, Served: 10, Expected: 0.198, Oracle: 0.2, Strategies: []float64{0.1995, 0.1, 0.1}, CumulativeRegret: 0.52},
@@ -61,8 +63,8 @@ func TestPlotSeries(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := &Report{Strategies: strategies, Windows: tc.windows}
-			ps, err := rep.plotSeries()
+			rep := &simulation.Report{Strategies: strategies, Windows: tc.windows}
+			ps, err := seriesOf(rep)
 			require.NoError(t, err)
 			requireXYs(t, tc.wantServed, ps.Served)
 			requireXYs(t, tc.wantBest, ps.Best)
@@ -71,13 +73,13 @@ func TestPlotSeries(t *testing.T) {
 			require.InDelta(t, tc.wantYMin, ps.YMin, 1e-9)
 
 			var buf bytes.Buffer
-			require.NoError(t, rep.WritePNG(&buf))
+			require.NoError(t, WritePNG(&buf, rep))
 			_, err = png.Decode(&buf)
 			require.NoError(t, err, "a PNG")
 		})
 	}
 
-	_, err := (&Report{Strategies: strategies, Windows: []WindowReport{{End: 10, Failed: 10}}}).plotSeries()
+	_, err := seriesOf(&simulation.Report{Strategies: strategies, Windows: []simulation.WindowReport{{End: 10, Failed: 10}}})
 	require.ErrorContains(t, err, "no served contacts")
 }
 

@@ -1,4 +1,10 @@
-package simulation
+// Package plot draws a simulator report (simulation.Report): per window,
+// the served decisions' expected reward as a share of the oracle's beside
+// the best fixed strategy's, and the cumulative regret, as a PNG or an SVG.
+// It is the only part of the simulator that needs gonum/plot and its fonts,
+// so it lives apart from package simulation and from the situ binary:
+// cmd/situ-plot draws the report JSON that `situ sim --json` writes.
+package plot
 
 import (
 	"errors"
@@ -10,12 +16,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"gonum.org/v1/plot"
+	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"situ/simulation"
 )
 
 // Size of the plot.
@@ -24,12 +32,12 @@ const (
 	plotHeight = 18 * vg.Centimeter
 )
 
-// WritePNG draws the report as a PNG: per window, the served decisions'
-// expected reward as a share of the oracle's, with the best fixed
-// strategy's share beside it (top), and the cumulative regret (bottom).
-func (rep *Report) WritePNG(w io.Writer) error {
+// WritePNG draws rep as a PNG: per window, the served decisions' expected
+// reward as a share of the oracle's, with the best fixed strategy's share
+// beside it (top), and the cumulative regret (bottom).
+func WritePNG(w io.Writer, rep *simulation.Report) error {
 	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(plotWidth, plotHeight), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))}
-	if err := rep.draw(draw.New(c)); err != nil {
+	if err := drawReport(draw.New(c), rep); err != nil {
 		return err
 	}
 	if _, err := c.WriteTo(w); err != nil {
@@ -38,10 +46,10 @@ func (rep *Report) WritePNG(w io.Writer) error {
 	return nil
 }
 
-// WriteSVG draws the report as an SVG (see WritePNG).
-func (rep *Report) WriteSVG(w io.Writer) error {
+// WriteSVG draws rep as an SVG (see WritePNG).
+func WriteSVG(w io.Writer, rep *simulation.Report) error {
 	c := vgsvg.New(plotWidth, plotHeight)
-	if err := rep.draw(draw.New(c)); err != nil {
+	if err := drawReport(draw.New(c), rep); err != nil {
 		return err
 	}
 	if _, err := c.WriteTo(w); err != nil {
@@ -50,15 +58,15 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 	return nil
 }
 
-// WritePlotFile writes the plot to path, as a PNG or an SVG by the path's
-// extension (.png or .svg).
-func (rep *Report) WritePlotFile(path string) (err error) {
-	var write func(io.Writer) error
+// WriteFile draws rep to path, as a PNG or an SVG by the path's extension
+// (.png or .svg).
+func WriteFile(path string, rep *simulation.Report) (err error) {
+	var write func(io.Writer, *simulation.Report) error
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
-		write = rep.WritePNG
+		write = WritePNG
 	case ".svg":
-		write = rep.WriteSVG
+		write = WriteSVG
 	default:
 		return fmt.Errorf("plot %s: the file name must end in .png or .svg", path)
 	}
@@ -71,7 +79,7 @@ func (rep *Report) WritePlotFile(path string) (err error) {
 			err = fmt.Errorf("plot: %w", cerr)
 		}
 	}()
-	return write(f)
+	return write(f, rep)
 }
 
 // Line colours: served stands out, the best fixed strategy is muted.
@@ -80,8 +88,8 @@ var (
 	colBest   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
 )
 
-// plotSeries is what the plot draws, computed from a report.
-type plotSeries struct {
+// series is what the plot draws, computed from a report.
+type series struct {
 	// Served is, per window, the served decisions' expected reward over
 	// the oracle's; Best the same for the best fixed strategy (BestName).
 	// Windows whose oracle reward is not positive have no ratio.
@@ -94,11 +102,11 @@ type plotSeries struct {
 	Regret plotter.XYs
 }
 
-// plotSeries computes the plot's series over the windows with served
+// seriesOf computes the plot's series over the windows with served
 // contacts. The best fixed strategy is the one with the highest expected
 // reward summed over the run.
-func (rep *Report) plotSeries() (plotSeries, error) {
-	var ps plotSeries
+func seriesOf(rep *simulation.Report) (series, error) {
+	var ps series
 	best, bestTotal := -1, math.Inf(-1)
 	for i := range rep.Strategies {
 		total := 0.0
@@ -140,12 +148,12 @@ func (rep *Report) plotSeries() (plotSeries, error) {
 	return ps, nil
 }
 
-func (rep *Report) draw(dc draw.Canvas) error {
-	ps, err := rep.plotSeries()
+func drawReport(dc draw.Canvas, rep *simulation.Report) error {
+	ps, err := seriesOf(rep)
 	if err != nil {
 		return err
 	}
-	add := func(p *plot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
+	add := func(p *gplot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
 		if len(pts) == 0 {
 			return nil
 		}
@@ -161,7 +169,7 @@ func (rep *Report) draw(dc draw.Canvas) error {
 		return nil
 	}
 
-	top := plot.New()
+	top := gplot.New()
 	top.Title.Text = "Expected reward per window as a share of the oracle's"
 	top.X.Label.Text = "contacts"
 	top.Y.Label.Text = "reward / oracle reward"
@@ -180,7 +188,7 @@ func (rep *Report) draw(dc draw.Canvas) error {
 	}
 	top.Y.Min, top.Y.Max = ps.YMin, 1
 
-	bottom := plot.New()
+	bottom := gplot.New()
 	bottom.Title.Text = "Cumulative regret (oracle − served, expected reward)"
 	bottom.X.Label.Text = "contacts"
 	bottom.Y.Label.Text = "reward"
@@ -189,7 +197,7 @@ func (rep *Report) draw(dc draw.Canvas) error {
 		return err
 	}
 	bottom.Y.Min = 0
-	for _, p := range []*plot.Plot{top, bottom} {
+	for _, p := range []*gplot.Plot{top, bottom} {
 		p.X.Min = 0
 	}
 
@@ -198,7 +206,7 @@ func (rep *Report) draw(dc draw.Canvas) error {
 		PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
 		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 5,
 	}
-	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
+	canvases := gplot.Align([][]*gplot.Plot{{top}, {bottom}}, tiles, dc)
 	top.Draw(canvases[0][0])
 	bottom.Draw(canvases[1][0])
 	return nil
