@@ -36,32 +36,24 @@ type LoggedDecision struct {
 // snapshots.
 func FingerprintString(fp uint64) string { return fmt.Sprintf("%016x", fp) }
 
-// DecisionError names the field of a logged decision that is unusable.
-type DecisionError struct {
-	Field   string
-	Message string
-}
-
-func (e *DecisionError) Error() string { return e.Field + ": " + e.Message }
-
 // Validate checks that a logged decision can be learned from with schema.
 func (d *LoggedDecision) Validate(schema *features.Schema) error {
 	if d.DecisionID == "" {
-		return &DecisionError{"decision_id", "is required"}
+		return &features.FieldError{Field: "decision_id", Message: "is required"}
 	}
 	if _, ok := features.ParseTreatment(d.Treatment); !ok {
-		return &DecisionError{"treatment", fmt.Sprintf("unknown treatment %q", d.Treatment)}
+		return &features.FieldError{Field: "treatment", Message: fmt.Sprintf("unknown treatment %q", d.Treatment)}
 	}
 	if !(d.Propensity > 0 && d.Propensity <= 1) {
-		return &DecisionError{"propensity", fmt.Sprintf("must be in (0, 1], got %g", d.Propensity)}
+		return &features.FieldError{Field: "propensity", Message: fmt.Sprintf("must be in (0, 1], got %g", d.Propensity)}
 	}
 	if d.SchemaFingerprint != FingerprintString(schema.Fingerprint()) {
-		return &DecisionError{"schema_fingerprint", fmt.Sprintf("%s does not match the learner's schema %s", d.SchemaFingerprint, FingerprintString(schema.Fingerprint()))}
+		return &features.FieldError{Field: "schema_fingerprint", Message: fmt.Sprintf("%s does not match the learner's schema %s", d.SchemaFingerprint, FingerprintString(schema.Fingerprint()))}
 	}
 	n := int32(schema.Len())
 	for i, e := range d.Features {
 		if e.Index < 0 || e.Index >= n || !finite(e.Value) {
-			return &DecisionError{fmt.Sprintf("features[%d]", i), "index out of the schema or value not finite"}
+			return &features.FieldError{Field: fmt.Sprintf("features[%d]", i), Message: "index out of the schema or value not finite"}
 		}
 	}
 	return nil
