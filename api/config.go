@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,9 +69,6 @@ type Config struct {
 	// required.
 	Gatherer prometheus.Gatherer
 
-	// TrustedProxies are the IPs or CIDRs whose X-Forwarded-For headers
-	// are believed. Default nil: none (the peer address is the client).
-	TrustedProxies []string
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 64 KiB.
 	MaxBodyBytes int64
 
@@ -112,13 +108,6 @@ func (c Config) Validate() error {
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
-		}
-	}
-	for _, p := range c.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				errs = append(errs, fmt.Errorf("trusted proxy %q is neither an IP nor a CIDR", p))
-			}
 		}
 	}
 	if c.Registerer != nil && c.Gatherer == nil {

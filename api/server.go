@@ -57,8 +57,10 @@ func New(cfg Config) (*Server, error) {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = false
-	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("api: trusted proxies: %w", err)
+	// Nothing reads the client address; trust no X-Forwarded-For
+	// (gin trusts every proxy by default).
+	if err := e.SetTrustedProxies(nil); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	e.Use(s.instrument, s.recoverPanics)
 	e.POST(RouteScore, s.score)
