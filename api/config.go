@@ -42,7 +42,8 @@ const (
 
 // Config configures a Server. Zero fields take the documented defaults.
 type Config struct {
-	// Decider answers POST /v1/score. Required.
+	// Decider answers POST /v1/score. Required by New; a health server
+	// (NewHealthServer) has none.
 	Decider Decider
 	// Outcomes takes what POST /v1/outcomes accepts. Default nil: the
 	// endpoint answers 503 "outcome ingestion is not configured".
@@ -84,11 +85,14 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
-// Validate checks the configuration; zero values are valid (they mean
-// the defaults) except for the Decider.
-func (c Config) Validate() error {
+// Validate checks the configuration of New; zero values are valid (they
+// mean the defaults) except for the Decider.
+func (c Config) Validate() error { return c.check(true) }
+
+// check validates the configuration, with or without a Decider.
+func (c Config) check(needDecider bool) error {
 	var errs []error
-	if c.Decider == nil {
+	if needDecider && c.Decider == nil {
 		errs = append(errs, errors.New("a decider is required"))
 	}
 	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > 16<<20 {

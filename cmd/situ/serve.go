@@ -264,7 +264,13 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 
 	var serve func(ctx context.Context, ln net.Listener) error
 	if opts.role == roleLearner || opts.role == roleBroker {
-		serve = healthServer(opts.role, reg, svc.ready, log).Serve
+		health, err := api.NewHealthServer(opts.role, api.Config{
+			Ready: svc.ready, Logger: log, Registerer: reg, Gatherer: reg, DrainTimeout: opts.drainTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		serve = health.Serve
 	} else {
 		decisions, err := feedback.NewDecisionPublisher(feedback.DecisionPublisherConfig{
 			Brokers: brokers, Topic: topics.Decisions, QueueSize: opts.decisionQueue, Registerer: reg, Logger: log,
