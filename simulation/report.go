@@ -8,6 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"situ/features"
 )
 
@@ -27,6 +30,22 @@ type Report struct {
 	Summary    Summary        `json:"summary"`
 	Elapsed    time.Duration  `json:"elapsed_ns"`
 }
+
+// JSON returns the report as indented JSON (what situ sim --json writes),
+// byte for byte as encoding/json's MarshalIndent with a two-space indent
+// writes it: nil lists as null, <, > and & escaped, the elapsed time in
+// nanoseconds.
+func (r *Report) JSON() ([]byte, error) {
+	return json.Marshal(r, reportJSON)
+}
+
+var reportJSON = json.JoinOptions(
+	jsontext.WithIndent("  "), json.FormatNilSliceAsNull(true),
+	jsontext.EscapeForHTML(true), jsontext.EscapeForJS(true),
+	json.WithMarshalers(json.MarshalToFunc(func(enc *jsontext.Encoder, d time.Duration) error {
+		return enc.WriteToken(jsontext.Int(int64(d)))
+	})),
+)
 
 // WindowReport is one window of a run.
 type WindowReport struct {

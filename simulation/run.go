@@ -3,7 +3,6 @@ package simulation
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	json "github.com/go-json-experiment/json"
 	"golang.org/x/sync/errgroup"
 
 	"situ/features"

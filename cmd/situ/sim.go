@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,7 +99,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "plot written to %s\n", opts.plot)
 	}
 	if opts.jsonFile != "" {
-		b, err := json.MarshalIndent(report, "", "  ")
+		b, err := report.JSON()
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
