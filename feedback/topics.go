@@ -32,7 +32,8 @@ type TopicsConfig struct {
 	OutcomesDLQ string
 	// Models carries model snapshots, compacted. Default "nba.models".
 	Models string
-	// Control carries data-team changes, compacted. Default "nba.control".
+	// Control is reserved for data-team changes: created compacted, not yet
+	// written or read. Default "nba.control".
 	Control string
 
 	// DecisionPartitions is the partition count of Decisions. Default 3.

@@ -5,7 +5,10 @@
 // draws outcomes from the ground truth, publishes them for the learner and
 // reports average reward per window against the oracle (the best eligible
 // treatment under the ground truth) and the fixed strategies, with the
-// cumulative regret, as a table and a plot.
+// cumulative regret, as a table, JSON and a plot. Rewards, drawn and
+// expected, are those of situ's own reward definition
+// (models.RewardDefinition: the embedded default unless the run is given
+// one).
 //
 // Everything random is seeded: a population, its contacts and their
 // outcomes are reproducible for a seed, whatever the concurrency.
