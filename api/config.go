@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +42,8 @@ const (
 
 // Config configures a Server. Zero fields take the documented defaults.
 type Config struct {
-	// Decider answers POST /v1/score. Required.
+	// Decider answers POST /v1/score. Required by New; a health server
+	// (NewHealthServer) has none.
 	Decider Decider
 	// Outcomes takes what POST /v1/outcomes accepts. Default nil: the
 	// endpoint answers 503 "outcome ingestion is not configured".
@@ -70,9 +70,6 @@ type Config struct {
 	// required.
 	Gatherer prometheus.Gatherer
 
-	// TrustedProxies are the IPs or CIDRs whose X-Forwarded-For headers
-	// are believed. Default nil: none (the peer address is the client).
-	TrustedProxies []string
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 64 KiB.
 	MaxBodyBytes int64
 
@@ -88,11 +85,14 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
-// Validate checks the configuration; zero values are valid (they mean
-// the defaults) except for the Decider.
-func (c Config) Validate() error {
+// Validate checks the configuration of New; zero values are valid (they
+// mean the defaults) except for the Decider.
+func (c Config) Validate() error { return c.check(true) }
+
+// check validates the configuration, with or without a Decider.
+func (c Config) check(needDecider bool) error {
 	var errs []error
-	if c.Decider == nil {
+	if needDecider && c.Decider == nil {
 		errs = append(errs, errors.New("a decider is required"))
 	}
 	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > 16<<20 {
@@ -112,13 +112,6 @@ func (c Config) Validate() error {
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
-		}
-	}
-	for _, p := range c.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				errs = append(errs, fmt.Errorf("trusted proxy %q is neither an IP nor a CIDR", p))
-			}
 		}
 	}
 	if c.Registerer != nil && c.Gatherer == nil {

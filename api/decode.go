@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ func decodeOutcome(body []byte, o *models.Outcome) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, models.ErrOutcomeNotObject):
-		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got null"}
+		return requestProblem(http.StatusBadRequest, CodeInvalidType, "the body must be a JSON object, got null")
 	}
 	err = decodeError(err, body, outcomeType)
 	// occurred_at (a time.Time) is the one field with a format of its own
@@ -44,7 +45,7 @@ func decodeOutcome(body []byte, o *models.Outcome) error {
 		re *requestError
 		fe *features.FieldError
 	)
-	if errors.As(err, &re) && re.field == "occurred_at" || errors.As(err, &fe) && fe.Field == "occurred_at" {
+	if errors.As(err, &re) && re.Field == "occurred_at" || errors.As(err, &fe) && fe.Field == "occurred_at" {
 		return &features.FieldError{Field: "occurred_at", Message: "must be an RFC 3339 time string, e.g. 2026-11-22T10:00:00Z"}
 	}
 	return err
@@ -173,7 +174,7 @@ func decodeStrict(body []byte, v any) error {
 	// null is the one value other than an object that decodes into a
 	// struct without an error
 	if bytes.TrimLeft(body, " \t\r\n")[0] != '{' {
-		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got null"}
+		return requestProblem(http.StatusBadRequest, CodeInvalidType, "the body must be a JSON object, got null")
 	}
 	return nil
 }
@@ -194,21 +195,20 @@ func decodeError(err error, body []byte, t reflect.Type) error {
 	case errors.As(err, &semErr):
 		return semanticError(semErr, t)
 	}
-	return &requestError{status: 400, code: CodeInvalidJSON, message: "invalid JSON: " + truncate(err.Error())}
+	return requestProblem(http.StatusBadRequest, CodeInvalidJSON, "invalid JSON: "+truncate(err.Error()))
 }
 
 func syntacticError(e *jsontext.SyntacticError, body []byte, t reflect.Type) error {
 	off := int(e.ByteOffset)
 	switch {
 	case len(bytes.TrimSpace(body)) == 0:
-		return &requestError{status: 400, code: CodeInvalidJSON, message: "the body is empty: send a JSON object"}
+		return requestProblem(http.StatusBadRequest, CodeInvalidJSON, "the body is empty: send a JSON object")
 	case errors.Is(e.Err, io.ErrUnexpectedEOF):
 		return syntaxError(len(body), "unexpected end of input")
 	case strings.HasSuffix(e.Err.Error(), "after top-level value"):
 		return syntaxError(off, "unexpected data after the JSON object (send exactly one object)")
 	case strings.HasPrefix(e.Err.Error(), "duplicate object member name"):
-		return &requestError{status: 400, code: CodeInvalidJSON, field: truncate(fieldPath(t, e.JSONPointer)),
-			message: fmt.Sprintf("is given more than once (byte offset %d): send each field once", off)}
+		return fieldProblem(CodeInvalidJSON, truncate(fieldPath(t, e.JSONPointer)), fmt.Sprintf("is given more than once (byte offset %d): send each field once", off))
 	}
 	return syntaxError(off, e.Err.Error())
 }
@@ -235,13 +235,12 @@ func semanticError(e *json.SemanticError, t reflect.Type) error {
 		return &features.FieldError{Field: field, Message: msg}
 	}
 	if field == "" {
-		return &requestError{status: 400, code: CodeInvalidType, message: "the body must be a JSON object, got " + got}
+		return requestProblem(http.StatusBadRequest, CodeInvalidType, "the body must be a JSON object, got "+got)
 	}
 	if e.GoType == nil || got == "" { // not expected from the types decoded here
 		return &features.FieldError{Field: field, Message: "invalid value"}
 	}
-	return &requestError{status: 400, code: CodeInvalidType, field: field,
-		message: "expected " + jsonType(e.GoType) + ", got " + got}
+	return fieldProblem(CodeInvalidType, field, "expected "+jsonType(e.GoType)+", got "+got)
 }
 
 func isNumber(t reflect.Type) bool {
@@ -251,7 +250,7 @@ func isNumber(t reflect.Type) bool {
 
 // syntaxError reports malformed JSON at a byte offset (from 0) of the body.
 func syntaxError(offset int, msg string) error {
-	return &requestError{status: 400, code: CodeInvalidJSON, message: fmt.Sprintf("malformed JSON at byte offset %d: %s", offset, msg)}
+	return requestProblem(http.StatusBadRequest, CodeInvalidJSON, fmt.Sprintf("malformed JSON at byte offset %d: %s", offset, msg))
 }
 
 // invalidUTF8 reports where body stops being UTF-8, which JSON text must be
@@ -265,7 +264,7 @@ func invalidUTF8(body []byte) error {
 		}
 		i += n
 	}
-	return &requestError{status: 400, code: CodeInvalidJSON, message: fmt.Sprintf("the body is not valid UTF-8 (at byte offset %d)", i)}
+	return requestProblem(http.StatusBadRequest, CodeInvalidJSON, fmt.Sprintf("the body is not valid UTF-8 (at byte offset %d)", i))
 }
 
 // jsonType names the JSON type that decodes into t.
@@ -304,7 +303,7 @@ func unknownField(t reflect.Type, ptr jsontext.Pointer, field string) error {
 		}
 		msg += "; " + where + " has: " + strings.Join(names, ", ")
 	}
-	return &requestError{status: 400, code: CodeUnknownField, field: field, message: msg}
+	return fieldProblem(CodeUnknownField, field, msg)
 }
 
 // fieldPath turns a JSON Pointer into the path the API reports: names

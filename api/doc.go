@@ -14,4 +14,9 @@
 //	GET  /healthz       liveness: 200 while the process runs
 //	GET  /readyz        readiness: 200 when Config.Ready says so, else 503
 //	GET  /metrics       Prometheus metrics from Config.Gatherer
+//
+// NewHealthServer builds the same server for a process that does not score
+// (situ's learner and broker roles): /healthz, /readyz and /metrics only,
+// their answers naming the role, with the same limits, JSON problems,
+// request metrics and logs, and drain.
 package api

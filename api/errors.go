@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"situ/features"
-	"situ/models"
 	"situ/policy"
 
 	"situ/internal/jsonw"
@@ -46,19 +45,30 @@ const (
 const StatusClientClosedRequest = 499
 
 // requestError is a problem with the HTTP request itself (media type, size,
-// JSON syntax or shape), found before the decision path sees it.
+// JSON syntax or shape), found before the decision path sees it, with the
+// status and code it is answered with. Its FieldError names the field to
+// blame; Field is empty when no one field is.
 type requestError struct {
-	status  int
-	code    string
-	field   string
-	message string
+	status int
+	code   string
+	features.FieldError
+}
+
+// requestProblem is a request error no one field is to blame for.
+func requestProblem(status int, code, message string) *requestError {
+	return &requestError{status: status, code: code, FieldError: features.FieldError{Message: message}}
+}
+
+// fieldProblem is a 400 request error of one field.
+func fieldProblem(code, field, message string) *requestError {
+	return &requestError{status: http.StatusBadRequest, code: code, FieldError: features.FieldError{Field: field, Message: message}}
 }
 
 func (e *requestError) Error() string {
-	if e.field == "" {
-		return e.message
+	if e.Field == "" {
+		return e.Message
 	}
-	return e.field + ": " + e.message
+	return e.FieldError.Error()
 }
 
 // unavailableError means a dependency behind the API (the outcome sink)
@@ -91,17 +101,14 @@ func problemFor(err error) problem {
 	var (
 		reqErr      *requestError
 		fieldErr    *features.FieldError
-		outcomeErr  *models.OutcomeError
 		noEligible  *policy.NoEligibleError
 		unavailable *unavailableError
 	)
 	switch {
 	case errors.As(err, &reqErr):
-		return problem{reqErr.status, reqErr.code, reqErr.field, reqErr.message}
+		return problem{reqErr.status, reqErr.code, reqErr.Field, reqErr.Message}
 	case errors.As(err, &fieldErr):
 		return problem{http.StatusBadRequest, CodeInvalidField, fieldErr.Field, fieldErr.Message}
-	case errors.As(err, &outcomeErr):
-		return problem{http.StatusBadRequest, CodeInvalidField, outcomeErr.Field, outcomeErr.Message}
 	case errors.As(err, &noEligible):
 		return problem{http.StatusUnprocessableEntity, CodeNoEligibleTreatment, "treatments", noEligible.Error()}
 	case errors.As(err, &unavailable):

@@ -39,7 +39,9 @@ type ruleCounters struct {
 	failed []prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the request histogram and, with decisions, the
+// decision, unknown-value and policy-rule counters.
+func newMetrics(reg prometheus.Registerer, decisions bool) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "situ_http_request_duration_seconds",
@@ -55,12 +57,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Decisions in which a service-policy rule's condition could not be evaluated (the rule had no effect), by rule.",
 		}, []string{"rule"}),
 	}
-	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+	decided := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "situ_decisions_total",
 		Help: "Decisions made, by chosen treatment.",
 	}, []string{"treatment"})
 	for _, t := range features.Treatments() {
-		m.decisions[t] = decisions.WithLabelValues(t.String())
+		m.decisions[t] = decided.WithLabelValues(t.String())
 	}
 	unknown := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "situ_context_unknown_values_total",
@@ -69,7 +71,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, f := range features.TextFields() {
 		m.unknown[f] = unknown.WithLabelValues(f.String())
 	}
-	for _, c := range []prometheus.Collector{m.requests, decisions, unknown, m.rulesFired, m.ruleErrors} {
+	collectors := []prometheus.Collector{m.requests}
+	if decisions {
+		collectors = append(collectors, decided, unknown, m.rulesFired, m.ruleErrors)
+	}
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {

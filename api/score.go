@@ -129,14 +129,13 @@ func (s *Server) readBody(c *gin.Context, buf []byte) ([]byte, error) {
 			if ctxErr := c.Request.Context().Err(); ctxErr != nil {
 				return buf, ctxErr
 			}
-			return buf, &requestError{status: http.StatusBadRequest, code: CodeInvalidJSON, message: "could not read the request body: " + err.Error()}
+			return buf, requestProblem(http.StatusBadRequest, CodeInvalidJSON, "could not read the request body: "+err.Error())
 		}
 	}
 }
 
 func tooLarge(limit int64) error {
-	return &requestError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
-		message: fmt.Sprintf("the body is larger than %d bytes", limit)}
+	return requestProblem(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", limit))
 }
 
 // checkContentEncoding accepts no Content-Encoding or identity: a
@@ -146,8 +145,7 @@ func checkContentEncoding(values []string) error {
 	for _, v := range values {
 		for coding := range strings.SplitSeq(v, ",") {
 			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
-				return &requestError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContentEncoding,
-					message: fmt.Sprintf("Content-Encoding %q is not supported: send uncompressed JSON (no Content-Encoding header)", truncate(coding))}
+				return requestProblem(http.StatusUnsupportedMediaType, CodeUnsupportedContentEncoding, fmt.Sprintf("Content-Encoding %q is not supported: send uncompressed JSON (no Content-Encoding header)", truncate(coding)))
 			}
 		}
 	}
@@ -170,8 +168,7 @@ func checkContentType(values []string) error {
 			return nil
 		}
 	}
-	return &requestError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
-		message: fmt.Sprintf("content type %q is not supported: send application/json", truncate(v))}
+	return requestProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, fmt.Sprintf("content type %q is not supported: send application/json", truncate(v)))
 }
 
 // ruleErrorLog warns when a service-policy rule's condition could not be

@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"situ/internal/jsonw"
 )
 
 // Routes served by the API.
@@ -35,6 +37,8 @@ type Server struct {
 	draining atomic.Bool
 	// ruleErrors warns about policy rules that fail to evaluate.
 	ruleErrors ruleErrorLog
+	// healthBody and readyBody are the answers of /healthz and /readyz.
+	healthBody, readyBody []byte
 }
 
 // New builds a Server from cfg.
@@ -42,12 +46,48 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	s, err := newServer(cfg, "")
+	if err != nil {
+		return nil, err
+	}
+	s.engine.POST(RouteScore, s.score)
+	s.engine.POST(RouteOutcomes, s.postOutcome)
+	return s, nil
+}
+
+// NewHealthServer builds the Server of a process that does not score
+// (situ's learner and broker roles). It serves GET /healthz, /readyz and
+// /metrics only, with everything else as New has it: the http.Server
+// limits, request metrics (situ_http_request_duration_seconds) and logs,
+// JSON problems for 404, 405 and net/http's own errors, and the drain.
+// role names the process in the answers of /healthz
+// ({"status":"ok","role":"learner"}) and /readyz and in the 404 problem.
+// cfg must have no Decider and no Outcomes.
+func NewHealthServer(role string, cfg Config) (*Server, error) {
+	switch {
+	case role == "":
+		return nil, errors.New("api config: a health server needs a role")
+	case cfg.Decider != nil || cfg.Outcomes != nil:
+		return nil, errors.New("api config: a health server takes no decider and no outcome sink")
+	}
+	if err := cfg.check(false); err != nil {
+		return nil, err
+	}
+	return newServer(cfg, role)
+}
+
+// newServer builds what New and NewHealthServer share: the gin engine
+// with its middleware, /healthz, /readyz, /metrics and the 404 and 405
+// answers. role is "" for the API, which also keeps the decision
+// metrics.
+func newServer(cfg Config, role string) (*Server, error) {
 	cfg = cfg.withDefaults()
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, role == "")
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("http"), metrics: m}
+	s.healthBody, s.readyBody = statusBody("ok", role), statusBody("ready", role)
 	s.ruleErrors = ruleErrorLog{log: cfg.Logger.Named("policy"), interval: cfg.RuleErrorLogInterval}
 	s.buffers.New = func() any { b := make([]byte, 0, 4096); return &b }
 
@@ -57,20 +97,24 @@ func New(cfg Config) (*Server, error) {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = false
-	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("api: trusted proxies: %w", err)
+	// Nothing reads the client address; trust no X-Forwarded-For
+	// (gin trusts every proxy by default).
+	if err := e.SetTrustedProxies(nil); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	e.Use(s.instrument, s.recoverPanics)
-	e.POST(RouteScore, s.score)
-	e.POST(RouteOutcomes, s.postOutcome)
 	e.GET(RouteHealth, s.health)
 	e.GET(RouteReady, s.ready)
 	e.GET(RouteMetrics, gin.WrapH(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      zap.NewStdLog(s.log),
 		ErrorHandling: promhttp.ContinueOnError,
 	})))
+	notFound := "no such route: see docs/api.md for the endpoints"
+	if role != "" {
+		notFound = "this process runs the " + role + " role: it serves " + RouteHealth + ", " + RouteReady + " and " + RouteMetrics + "; score on an api or all replica"
+	}
 	e.NoRoute(func(c *gin.Context) {
-		s.writeProblem(c, problem{http.StatusNotFound, CodeNotFound, "", "no such route: see docs/api.md for the endpoints"})
+		s.writeProblem(c, problem{http.StatusNotFound, CodeNotFound, "", notFound})
 	})
 	e.NoMethod(func(c *gin.Context) {
 		s.writeProblem(c, problem{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "method " + c.Request.Method + " is not allowed here; allowed: " + c.Writer.Header().Get("Allow")})
@@ -208,8 +252,18 @@ func (s *Server) putBuffer(bp *[]byte, b []byte) {
 	s.buffers.Put(bp)
 }
 
+// statusBody is {"status":…} for the API, {"status":…,"role":…} for a
+// health server.
+func statusBody(status, role string) []byte {
+	b := jsonw.String(append([]byte(nil), `{"status":`...), status)
+	if role != "" {
+		b = jsonw.String(append(b, `,"role":`...), role)
+	}
+	return append(b, "}\n"...)
+}
+
 func (s *Server) health(c *gin.Context) {
-	writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+	writeJSON(c, http.StatusOK, s.healthBody)
 }
 
 func (s *Server) ready(c *gin.Context) {
@@ -225,5 +279,5 @@ func (s *Server) ready(c *gin.Context) {
 			return
 		}
 	}
-	writeJSON(c, http.StatusOK, []byte(`{"status":"ready"}`+"\n"))
+	writeJSON(c, http.StatusOK, s.readyBody)
 }

@@ -54,7 +54,9 @@ type Friction struct {
 	Sentiment float64 `json:"sentiment"`
 }
 
-// FieldError says which field of a context is wrong and how.
+// FieldError says which field of an input is wrong and how: of a scoring
+// context here, of an outcome or a decision event in models, of a request
+// body in api. It is situ's one type for an invalid field.
 type FieldError struct {
 	Field   string // JSON path, e.g. "friction.sentiment"
 	Message string // what is wrong and what is allowed

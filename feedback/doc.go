@@ -1,16 +1,30 @@
-// Package feedback owns situ's Kafka plumbing: the embedded broker for
-// development, the topics and their partitioner, the decision producer that
-// never blocks the request path, the idempotent outcome producer behind
-// POST /v1/outcomes, the learning loop that joins nba.decisions with
-// nba.outcomes, checkpoints to nba.learner.checkpoints and publishes the
-// served model to nba.models, and the tail reader with which API replicas
-// follow nba.models.
+// Package feedback owns situ's Kafka plumbing:
+//
+//   - the embedded Kafka-compatible broker for development
+//     (StartEmbeddedBroker), with its data dir and compaction;
+//   - the topics (TopicsConfig, EnsureTopics: nba.decisions, nba.outcomes,
+//     nba.outcomes.dlq, nba.models, nba.learner.checkpoints, and
+//     nba.control, which is created compacted and not yet written or read)
+//     and the partitioner;
+//   - the producers: the decision publisher that never blocks the request
+//     path (DecisionPublisher, fed by RecordingDecider around the scoring
+//     engine) and the idempotent outcome producer behind POST /v1/outcomes
+//     (OutcomePublisher, with its bounded DedupCache);
+//   - the learning loop (LearningLoop): it reads nba.decisions and
+//     nba.outcomes, joins and learns with models' Joiner and OnlineLearner,
+//     dead-letters the outcomes it cannot use, writes its checkpoints
+//     (Checkpoint) to nba.learner.checkpoints and publishes the served model
+//     to nba.models;
+//   - the followers: TailReader for compacted topics, ModelFollower with
+//     which API replicas swap in every newer model from nba.models, and
+//     ReadLatest, with which a learner restores its checkpoint;
+//   - the situ_kafka_* reader and writer metrics every component shares.
 //
 // Readers do not use consumer groups: the learner reads every partition
-// from the offsets stored in its last checkpoint and dead-letters
-// the outcomes it cannot use; replicas read the compacted topics from their
-// start. Every producer uses [Partitioner], which places a key on the same
-// partition as librdkafka's default partitioner (kcat, confluent-kafka-*
-// clients), so decisions and outcomes with the same decision_id land on the
-// same partition number whatever client produced them.
+// from the offsets stored in its last checkpoint; replicas read the
+// compacted topics from their start. Every producer uses [Partitioner],
+// which places a key on the same partition as librdkafka's default
+// partitioner (kcat, confluent-kafka-* clients), so decisions and outcomes
+// with the same decision_id land on the same partition number whatever
+// client produced them.
 package feedback

@@ -127,7 +127,7 @@ func newSyncWriter(brokers []string, topic string, batchTimeout, writeTimeout ti
 
 // PublishOutcome validates o and writes it to the outcomes topic, keyed by
 // its decision_id. An invalid outcome returns an error wrapping the
-// *models.OutcomeError; a failed write returns an error wrapping kafka-go's.
+// *features.FieldError; a failed write returns an error wrapping kafka-go's.
 //
 // An outcome_id this publisher wrote within the Dedup TTL returns nil
 // without a second write (counted in situ_outcomes_deduplicated_total): a

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
+	"situ/features"
 	"situ/models"
 )
 
@@ -44,7 +45,7 @@ func TestOutcomePublisherRoundTrip(t *testing.T) {
 		require.NoError(t, pub.PublishOutcome(ctx, o))
 	}
 	err = pub.PublishOutcome(ctx, testOutcome(99, ""))
-	var oerr *models.OutcomeError
+	var oerr *features.FieldError
 	require.ErrorAs(t, err, &oerr, "an invalid outcome is refused with the field")
 	require.Equal(t, "decision_id", oerr.Field)
 

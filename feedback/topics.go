@@ -39,7 +39,8 @@ type TopicsConfig struct {
 	// join state, offsets, the model), compacted. Default
 	// "nba.learner.checkpoints".
 	Checkpoints string
-	// Control carries data-team changes, compacted. Default "nba.control".
+	// Control is reserved for data-team changes: created compacted, not yet
+	// written or read. Default "nba.control".
 	Control string
 
 	// DecisionPartitions is the partition count of Decisions. Default 3.

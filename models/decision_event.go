@@ -79,14 +79,6 @@ type DecisionEvent struct {
 // snapshots: 16 lower-case hex digits.
 func FingerprintString(fp uint64) string { return fmt.Sprintf("%016x", fp) }
 
-// DecisionError names the member of a decision event that is unusable.
-type DecisionError struct {
-	Field   string
-	Message string
-}
-
-func (e *DecisionError) Error() string { return e.Field + ": " + e.Message }
-
 // ErrDecisionEventVersion is wrapped by the error of DecodeDecisionEvent
 // for an event of a newer format than this code reads.
 var ErrDecisionEventVersion = errors.New("decision event format is newer than this reader")
@@ -117,7 +109,7 @@ func DecodeDecisionEvent(data []byte, opts ...json.Options) (DecisionEvent, erro
 	case e.FormatVersion > DecisionEventFormatVersion:
 		return DecisionEvent{}, versionError(e.FormatVersion)
 	case e.FormatVersion < 0:
-		return DecisionEvent{}, &DecisionError{"format_version", fmt.Sprintf("must be at least 1, got %d", e.FormatVersion)}
+		return DecisionEvent{}, &features.FieldError{Field: "format_version", Message: fmt.Sprintf("must be at least 1, got %d", e.FormatVersion)}
 	}
 	return e, nil
 }
@@ -130,21 +122,21 @@ func versionError(v int) error {
 // Validate checks that a decision event can be learned from with schema.
 func (d *DecisionEvent) Validate(schema *features.Schema) error {
 	if d.DecisionID == "" {
-		return &DecisionError{"decision_id", "is required"}
+		return &features.FieldError{Field: "decision_id", Message: "is required"}
 	}
 	if _, ok := features.ParseTreatment(d.Treatment); !ok {
-		return &DecisionError{"treatment", fmt.Sprintf("unknown treatment %q", d.Treatment)}
+		return &features.FieldError{Field: "treatment", Message: fmt.Sprintf("unknown treatment %q", d.Treatment)}
 	}
 	if !(d.Propensity > 0 && d.Propensity <= 1) {
-		return &DecisionError{"propensity", fmt.Sprintf("must be in (0, 1], got %g", d.Propensity)}
+		return &features.FieldError{Field: "propensity", Message: fmt.Sprintf("must be in (0, 1], got %g", d.Propensity)}
 	}
 	if d.SchemaFingerprint != schema.FingerprintHex() {
-		return &DecisionError{"schema_fingerprint", fmt.Sprintf("%s does not match the learner's schema %s", d.SchemaFingerprint, schema.FingerprintHex())}
+		return &features.FieldError{Field: "schema_fingerprint", Message: fmt.Sprintf("%s does not match the learner's schema %s", d.SchemaFingerprint, schema.FingerprintHex())}
 	}
 	n := int32(schema.Len())
 	for i, e := range d.Features {
 		if e.Index < 0 || e.Index >= n || !finite(e.Value) {
-			return &DecisionError{fmt.Sprintf("features[%d]", i), "index out of the schema or value not finite"}
+			return &features.FieldError{Field: fmt.Sprintf("features[%d]", i), Message: "index out of the schema or value not finite"}
 		}
 	}
 	return nil

@@ -148,7 +148,7 @@ func TestOutcomeValidate(t *testing.T) {
 				}
 				return
 			}
-			var oe *models.OutcomeError
+			var oe *features.FieldError
 			if !errors.As(err, &oe) || oe.Field != tc.field {
 				t.Fatalf("error %v, want field %s", err, tc.field)
 			}

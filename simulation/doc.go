@@ -6,7 +6,9 @@
 // reports average reward per window against the oracle (the best eligible
 // treatment under the ground truth) and the fixed strategies, with the
 // cumulative regret, as a table and as JSON (package simulation/plot draws
-// it).
+// it). Rewards, drawn and expected, are those of situ's own reward
+// definition (models.RewardDefinition: the embedded default unless the run
+// is given one).
 //
 // Everything random is seeded: a population, its contacts and their
 // outcomes are reproducible for a seed, whatever the concurrency.

@@ -21,13 +21,18 @@ func ExampleExpectedRewards() {
 		Channel:  "app",
 		Friction: features.Friction{Sentiment: 0.3},
 	}
-	e := simulation.ExpectedRewards(&c, simulation.DefaultReward)
+	reward, err := models.DefaultReward() // situ's embedded reward definition
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	e := simulation.ExpectedRewards(&c, &reward)
 	best, v := simulation.Best(&e, features.AllTreatments)
 	fmt.Printf("fast %.3f, pamper %.3f, self-service %.3f: best %s (%.3f)\n",
 		e[features.FastResolution], e[features.PamperUpsell], e[features.SelfService], best, v)
 
 	c.Friction.FailedSelfService24h = 1 // the app flow just failed them
-	e = simulation.ExpectedRewards(&c, simulation.DefaultReward)
+	e = simulation.ExpectedRewards(&c, &reward)
 	best, _ = simulation.Best(&e, features.AllTreatments)
 	fmt.Println("after a failed attempt:", best)
 	// Output:

@@ -84,11 +84,11 @@ func (p *Response) Draw(r *rand.Rand) models.Outcome {
 	return o
 }
 
-// Expected returns the exact expected reward of the response: the sum of
-// reward over every outcome the response can produce (at most
+// Expected returns the exact expected reward of the response under the
+// reward definition: the sum of the reward over every outcome the response can produce (at most
 // 2·2·2·2·2·6·3 = 576 of them, fewer when some are impossible) weighted by
 // its probability.
-func (p *Response) Expected(reward RewardFunc) float64 {
+func (p *Response) Expected(reward *models.RewardDefinition) float64 {
 	csat := [5]float64{1, 2, 3, 4, 5}
 	total := 0.0
 	var o models.Outcome
@@ -131,7 +131,7 @@ func (p *Response) Expected(reward RewardFunc) float64 {
 							}
 							for j, w := range HandleWeights {
 								o.HandleSeconds = handle[j]
-								total += base * ps * w * reward(o)
+								total += base * ps * w * reward.Reward(&o)
 							}
 						}
 					}
@@ -164,8 +164,8 @@ func branches(p float64, dst *[2]outcomeBranch) []outcomeBranch {
 }
 
 // ExpectedRewards returns the exact expected reward of every treatment for
-// contact c under the ground truth.
-func ExpectedRewards(c *features.Context, reward RewardFunc) [features.NumTreatments]float64 {
+// contact c under the ground truth and the reward definition.
+func ExpectedRewards(c *features.Context, reward *models.RewardDefinition) [features.NumTreatments]float64 {
 	var e [features.NumTreatments]float64
 	for _, t := range features.Treatments() {
 		r := TrueResponse(c, t)

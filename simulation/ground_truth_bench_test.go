@@ -9,11 +9,12 @@ import (
 // BenchmarkExpectedRewards measures the exact expected reward of the three
 // treatments of one contact, what the run computes per contact.
 func BenchmarkExpectedRewards(b *testing.B) {
+	def := defaultReward(b)
 	p := newPopulation(b, 1)
 	c := p.Contact(1)
 	b.ReportAllocs()
 	for b.Loop() {
-		simulation.ExpectedRewards(&c, simulation.DefaultReward)
+		simulation.ExpectedRewards(&c, def)
 	}
 }
 

@@ -56,6 +56,7 @@ func TestResponsesAreDistributions(t *testing.T) {
 // TestExpectedMatchesDraws checks the exact expectation against the mean
 // reward of many draws.
 func TestExpectedMatchesDraws(t *testing.T) {
+	def := defaultReward(t)
 	tests := []struct {
 		name string
 		c    features.Context
@@ -73,13 +74,14 @@ func TestExpectedMatchesDraws(t *testing.T) {
 				r := rand.New(rand.NewPCG(3, uint64(tr)))
 				sum, sq := 0.0, 0.0
 				for range n {
-					x := simulation.DefaultReward(resp.Draw(r))
+					o := resp.Draw(r)
+					x := def.Reward(&o)
 					sum += x
 					sq += x * x
 				}
 				mean := sum / n
 				se := math.Sqrt((sq/n - mean*mean) / n)
-				require.InDelta(t, resp.Expected(simulation.DefaultReward), mean, 4*se+1e-9)
+				require.InDelta(t, resp.Expected(def), mean, 4*se+1e-9)
 			})
 		}
 	}
@@ -118,9 +120,10 @@ var situations = []struct {
 }
 
 func TestBestTreatmentIsSituational(t *testing.T) {
+	def := defaultReward(t)
 	for _, tt := range situations {
 		t.Run(tt.name, func(t *testing.T) {
-			e := simulation.ExpectedRewards(&tt.c, simulation.DefaultReward)
+			e := simulation.ExpectedRewards(&tt.c, def)
 			best, v := simulation.Best(&e, features.AllTreatments)
 			require.Equal(t, tt.best, best, "expected rewards %v", e)
 			for _, other := range features.Treatments() {
@@ -196,13 +199,14 @@ func oneFeaturePolicyShare(contacts []features.Context, expected [][features.Num
 // friction falls well short of the oracle, and so do the intent with one
 // more of them.
 func TestOneFeatureIsNotEnough(t *testing.T) {
+	def := defaultReward(t)
 	p := newPopulation(t, 11)
 	const n = 20_000
 	contacts := make([]features.Context, n)
 	expected := make([][features.NumTreatments]float64, n)
 	for i := range contacts {
 		contacts[i] = p.Contact(int64(i))
-		expected[i] = simulation.ExpectedRewards(&contacts[i], simulation.DefaultReward)
+		expected[i] = simulation.ExpectedRewards(&contacts[i], def)
 	}
 	tests := []struct {
 		name string
@@ -230,6 +234,7 @@ func TestOneFeatureIsNotEnough(t *testing.T) {
 // another treatment than the ground truth in these situations, so there is
 // something to learn; elsewhere they agree.
 func TestDefaultPriorsAreWrongInPlaces(t *testing.T) {
+	def := defaultReward(t)
 	engine := newEngine(t, "d-")
 	tests := []struct {
 		name       string
@@ -250,7 +255,7 @@ func TestDefaultPriorsAreWrongInPlaces(t *testing.T) {
 			require.NoError(t, err)
 			prior, _ := simulation.Best(&d.Scores, d.Eligible)
 			require.Equal(t, tt.priorsPick, prior, "scores %v", d.Scores)
-			e := simulation.ExpectedRewards(&tt.c, simulation.DefaultReward)
+			e := simulation.ExpectedRewards(&tt.c, def)
 			best, v := simulation.Best(&e, d.Eligible)
 			require.NotEqual(t, prior, best)
 			require.Greater(t, v-e[prior], 0.03, "the priors' mistake must cost something: %v", e)
@@ -265,6 +270,7 @@ func TestDefaultPriorsAreWrongInPlaces(t *testing.T) {
 // 96 % and beats every fixed strategy: what the learner has to find exists
 // in the features it sees.
 func TestGroundTruthIsLearnable(t *testing.T) {
+	def := defaultReward(t)
 	schema, err := features.DefaultSchema()
 	require.NoError(t, err)
 	model, err := models.DefaultModel(schema)
@@ -289,7 +295,7 @@ func TestGroundTruthIsLearnable(t *testing.T) {
 		c := p.Contact(int64(i))
 		d, err := engine.Decide(context.Background(), scoring.Request{Context: c})
 		require.NoError(t, err)
-		rows[i] = row{x: d.Features, e: simulation.ExpectedRewards(&c, simulation.DefaultReward), eligible: d.Eligible}
+		rows[i] = row{x: d.Features, e: simulation.ExpectedRewards(&c, def), eligible: d.Eligible}
 		if i < fitN {
 			continue // fit on the first contacts, evaluate on the rest
 		}

@@ -1,7 +1,7 @@
 package simulation
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"situ/features"
 )
@@ -36,6 +39,40 @@ type Report struct {
 	Summary    Summary        `json:"summary"`
 	Elapsed    time.Duration  `json:"elapsed_ns"`
 }
+
+// JSON returns the report as indented JSON (what situ sim --json writes),
+// byte for byte as encoding/json's MarshalIndent with a two-space indent
+// writes it: nil lists as null, <, > and & escaped, the elapsed time in
+// nanoseconds.
+func (r *Report) JSON() ([]byte, error) {
+	return json.Marshal(r, reportJSON)
+}
+
+var reportJSON = json.JoinOptions(
+	jsontext.WithIndent("  "), json.FormatNilSliceAsNull(true),
+	jsontext.EscapeForHTML(true), jsontext.EscapeForJS(true),
+	json.WithMarshalers(json.MarshalToFunc(func(enc *jsontext.Encoder, d time.Duration) error {
+		return enc.WriteToken(jsontext.Int(int64(d)))
+	})),
+)
+
+// readReportJSON reads what reportJSON writes: the elapsed time in
+// nanoseconds.
+var readReportJSON = json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, d *time.Duration) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if tok.Kind() != '0' {
+		return fmt.Errorf("elapsed_ns: expected a number, got %v", tok.Kind())
+	}
+	n, err := tok.Int()
+	if err != nil {
+		return fmt.Errorf("elapsed_ns: %w", err)
+	}
+	*d = time.Duration(n)
+	return nil
+}))
 
 // WindowReport is one window of a run.
 type WindowReport struct {
@@ -183,9 +220,10 @@ func (r *runner) report() *Report {
 	return rep
 }
 
-// WriteJSON writes the report as indented JSON, format_version first.
+// WriteJSON writes the report as indented JSON (JSON), format_version
+// first.
 func (rep *Report) WriteJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
+	b, err := rep.JSON()
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
@@ -202,8 +240,12 @@ var ErrNotAReport = errors.New("not a situ sim report")
 // ReadReport decodes a report written by WriteJSON. A document without
 // format_version or of another version is refused with ErrNotAReport.
 func ReadReport(r io.Reader) (*Report, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
 	var rep Report
-	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+	if err := json.Unmarshal(bytes.TrimSpace(data), &rep, readReportJSON); err != nil {
 		return nil, fmt.Errorf("decode report: %w", err)
 	}
 	switch {

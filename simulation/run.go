@@ -3,7 +3,6 @@ package simulation
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	json "github.com/go-json-experiment/json"
 	"golang.org/x/sync/errgroup"
 
 	"situ/api/contract"
@@ -57,8 +57,9 @@ type Config struct {
 	Seed uint64
 	// Customers is the size of the population. Default 10,000.
 	Customers int
-	// Reward scores outcomes for the report. Default DefaultReward.
-	Reward RewardFunc
+	// Reward scores outcomes for the report and the expected rewards.
+	// Default models.DefaultReward(), situ's embedded default definition.
+	Reward *models.RewardDefinition
 	// Rate caps the contacts started per second. Default 0: as fast as
 	// situ answers.
 	Rate float64
@@ -153,7 +154,14 @@ func (c *Config) fill() error {
 		return fmt.Errorf("simulation: max failures must not be negative, got %d", c.MaxFailures)
 	}
 	if c.Reward == nil {
-		c.Reward = DefaultReward
+		def, err := models.DefaultReward()
+		if err != nil {
+			return fmt.Errorf("simulation: %w", err)
+		}
+		c.Reward = &def
+	}
+	if err := c.Reward.Validate(); err != nil {
+		return fmt.Errorf("simulation: %w", err)
 	}
 	if c.Strategies == nil {
 		c.Strategies = FixedStrategies()
@@ -301,7 +309,7 @@ func (r *runner) contact(ctx context.Context, i int) error {
 	}
 	truth := TrueResponse(&c, d.treatment)
 	o := truth.Draw(newRand(r.cfg.Seed, streamOutcome, uint64(i)))
-	res.realised = r.cfg.Reward(o)
+	res.realised = r.cfg.Reward.Reward(&o)
 	o.OutcomeID = "sim-" + d.decisionID
 	o.DecisionID = d.decisionID
 	o.OccurredAt = r.cfg.Now().UTC()

@@ -183,7 +183,7 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	for _, want := range []string{
 		"--addr HOST:PORT", "env SITU_ADDR, default 127.0.0.1:8080",
 		"env SITU_UNIFORM, default false", "env SITU_EXPLORER, default squarecb",
-		"env SITU_EPSILON, default 0.02 for squarecb", "env SITU_TRUSTED_PROXIES, default none",
+		"env SITU_EPSILON, default 0.02 for squarecb", "env SITU_DRAIN_TIMEOUT, default 10s",
 		"env SITU_SCHEMA, default the embedded schema", "env SITU_LOG_LEVEL, default info",
 		"--exploration-seed", "env SITU_EXPLORATION_SEED, default 0",
 	} {
@@ -221,6 +221,8 @@ func TestCommandLine(t *testing.T) {
 			wantStderr: "situ help: no command \"bogus\"\nRun 'situ help' for the commands.\n"},
 		{name: "unknown serve flag", args: []string{"serve", "-adr", "x"}, wantCode: 2,
 			wantStderr: "situ serve: flag provided but not defined: -adr\nRun 'situ serve --help' for the flags.\n"},
+		{name: "no --trusted-proxies: nothing reads the client address", args: []string{"serve", "--trusted-proxies", "10.0.0.0/8"}, wantCode: 2,
+			wantStderr: "situ serve: flag provided but not defined: -trusted-proxies\nRun 'situ serve --help' for the flags.\n"},
 		{name: "bad sim value", args: []string{"sim", "--contacts", "many"}, wantCode: 2,
 			wantStderr: "situ sim: invalid value \"many\" for flag -contacts: parse error\nRun 'situ sim --help' for the flags.\n"},
 		{name: "bad environment value", env: map[string]string{"SITU_UNIFORM": "maybe"}, args: []string{"serve"}, wantCode: 2,

@@ -28,18 +28,17 @@ import (
 
 // serveOptions are the flags of situ serve.
 type serveOptions struct {
-	addr           string
-	schemaFile     string
-	modelFile      string
-	policyFile     string
-	uniform        bool
-	explorer       string
-	gamma0         float64
-	epsilon        optionalFloat
-	seed           uint64
-	logLevel       zapcore.Level
-	trustedProxies string
-	drainTimeout   time.Duration
+	addr         string
+	schemaFile   string
+	modelFile    string
+	policyFile   string
+	uniform      bool
+	explorer     string
+	gamma0       float64
+	epsilon      optionalFloat
+	seed         uint64
+	logLevel     zapcore.Level
+	drainTimeout time.Duration
 
 	role             string
 	kafkaBrokers     string
@@ -72,8 +71,6 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.Uint64Var(&o.seed, "exploration-seed", 0, "seed of the exploration draws (each draw hashes the seed with the decision id)")
 	o.logLevel = zapcore.InfoLevel
 	fs.Var(&o.logLevel, "log-level", "log `LEVEL`: debug, info, warn or error")
-	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `IPs/CIDRs` of proxies whose X-Forwarded-For is believed")
-	fs.describeDefault("trusted-proxies", "none")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", api.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish")
 
 	fs.StringVar(&o.role, "role", roleAll, "what this process runs: `all` (API and learner), api (stateless scoring replica), learner (the one active learner) or broker (only the embedded broker, for local multi-process setups)")
@@ -267,7 +264,13 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 
 	var serve func(ctx context.Context, ln net.Listener) error
 	if opts.role == roleLearner || opts.role == roleBroker {
-		serve = healthServer(opts.role, reg, svc.ready, log).Serve
+		health, err := api.NewHealthServer(opts.role, api.Config{
+			Ready: svc.ready, Logger: log, Registerer: reg, Gatherer: reg, DrainTimeout: opts.drainTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		serve = health.Serve
 	} else {
 		decisions, err := feedback.NewDecisionPublisher(feedback.DecisionPublisherConfig{
 			Brokers: brokers, Topic: topics.Decisions, QueueSize: opts.decisionQueue, Registerer: reg, Logger: log,
@@ -298,14 +301,13 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 			}
 		})
 		httpAPI, err := api.New(api.Config{
-			Decider:        feedback.NewRecordingDecider(engine, decisions),
-			Outcomes:       kafkaOutcomes{wait: kafkaReady, sink: outcomes},
-			Ready:          svc.ready,
-			Logger:         log,
-			Registerer:     reg,
-			Gatherer:       reg,
-			TrustedProxies: splitList(opts.trustedProxies),
-			DrainTimeout:   opts.drainTimeout,
+			Decider:      feedback.NewRecordingDecider(engine, decisions),
+			Outcomes:     kafkaOutcomes{wait: kafkaReady, sink: outcomes},
+			Ready:        svc.ready,
+			Logger:       log,
+			Registerer:   reg,
+			Gatherer:     reg,
+			DrainTimeout: opts.drainTimeout,
 		})
 		if err != nil {
 			return nil, err

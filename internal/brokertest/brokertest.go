@@ -1,6 +1,7 @@
 // Package brokertest starts the embedded Kafka-compatible broker for the
-// tests that drive situ processes against it (e2e, deploy). It is apart
-// from situtest because feedback's own tests use situtest.
+// tests that drive situ processes against it (cmd/situ, e2e, deploy). It
+// is apart from situtest because it imports feedback, whose own tests use
+// situtest.
 package brokertest
 
 import (

@@ -1,7 +1,8 @@
-// Package jsonw appends JSON values to byte slices, formatted as
-// encoding/json formats them, for the hot paths that write fixed-shape
-// documents (the score response, the decision event) without reflection
-// or allocation.
+// Package jsonw appends JSON strings and numbers to byte slices, formatted
+// as encoding/json formats them, for the hand-written appenders of
+// fixed-shape documents (the score response, the decision event, the API's
+// JSON problems and health answers) that write without reflection or
+// allocation.
 package jsonw
 
 import (
