@@ -20,9 +20,11 @@ type Decider interface {
 	Decide(ctx context.Context, req scoring.Request) (scoring.Decision, error)
 }
 
-// OutcomeSink takes the outcomes POST /v1/outcomes accepts (in situ: the
-// producer to the nba.outcomes topic). An error means the outcome was not
-// taken and the client should retry; the API answers 503.
+// OutcomeSink takes the outcomes POST /v1/outcomes decodes (in situ: the
+// producer to the nba.outcomes topic) and validates them: an error wrapping
+// a *features.FieldError is a bad outcome (the API answers 400 naming the
+// field); any other error means the outcome was not taken and the client
+// should retry (503).
 type OutcomeSink interface {
 	PublishOutcome(ctx context.Context, o models.Outcome) error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,7 +23,11 @@ type recordingSink struct {
 	fail     error
 }
 
+// PublishOutcome validates o, as an OutcomeSink does, and records it.
 func (s *recordingSink) PublishOutcome(_ context.Context, o models.Outcome) error {
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("invalid outcome: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {

@@ -74,12 +74,13 @@ func (s *Server) postOutcome(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if err := o.Validate(); err != nil {
-		s.writeError(c, err)
-		return
-	}
+	// the sink validates the outcome, once (feedback.OutcomePublisher does
+	// before it writes), and answers a *features.FieldError for a bad one
 	if err := s.cfg.Outcomes.PublishOutcome(c.Request.Context(), o); err != nil {
-		if ctxErr := c.Request.Context().Err(); ctxErr != nil {
+		var invalid *features.FieldError
+		if errors.As(err, &invalid) {
+			err = invalid
+		} else if ctxErr := c.Request.Context().Err(); ctxErr != nil {
 			err = ctxErr
 		} else {
 			err = &unavailableError{message: "the outcome could not be queued; retry", err: err}
