@@ -216,6 +216,7 @@ func (p *ControlPlane) Rollback(ctx context.Context, req api.RollbackRequest) (c
 func (p *ControlPlane) commit(ctx context.Context, ev *auditEvent, prepare func(base *int64, now time.Time) (control.Record, error)) (control.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.SubmitTimeout)
 	defer cancel()
+	ev.time = p.cfg.Now()
 	rec, err := p.commitOnce(ctx, ev, prepare)
 	if err != nil {
 		ev.err = err

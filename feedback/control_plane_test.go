@@ -80,7 +80,7 @@ func (r *replica) waitApplied(t *testing.T, v int64) {
 	}
 }
 
-func i64(v int64) *int64   { return &v }
+func i64(v int64) *int64     { return &v }
 func f64(v float64) *float64 { return &v }
 
 func leverChange(v float64) control.Change {
