@@ -50,6 +50,10 @@ type ChangeRequest struct {
 	BaseVersion *int64         `json:"base_version,omitzero"`
 	DryRun      bool           `json:"dry_run,omitzero"`
 	Change      control.Change `json:"change"`
+	// Principal is the name of the authenticated caller (the auth file's
+	// token name), set by the API, never read from the body: the audit log
+	// records it beside the author the body names.
+	Principal string `json:"-"`
 }
 
 // ChangeResult is what a change did (or, in a dry run, would do).
@@ -67,4 +71,6 @@ type RollbackRequest struct {
 	Author      string `json:"author"`
 	Reason      string `json:"reason"`
 	BaseVersion *int64 `json:"base_version,omitzero"`
+	// Principal is the authenticated caller's name; see ChangeRequest.
+	Principal string `json:"-"`
 }

@@ -69,6 +69,28 @@ func (c Change) IsEmpty() bool {
 		(c.Exploration == nil || *c.Exploration == ExplorationChange{})
 }
 
+// Kinds returns the parts the change names, in the order Record.Kinds
+// lists them (a record's Kinds are the parts that actually differ).
+func (c Change) Kinds() []Kind {
+	var out []Kind
+	if len(c.Weights) > 0 {
+		out = append(out, KindWeights)
+	}
+	if len(c.Levers) > 0 {
+		out = append(out, KindLevers)
+	}
+	if c.Reward != nil {
+		out = append(out, KindReward)
+	}
+	if c.Policy != nil {
+		out = append(out, KindPolicy)
+	}
+	if c.Exploration != nil && *c.Exploration != (ExplorationChange{}) {
+		out = append(out, KindExploration)
+	}
+	return out
+}
+
 // Validate reports whether change applies to base: Apply's error.
 func Validate(base Config, change Change, env Env) error {
 	_, err := Apply(base, change, env)

@@ -16,7 +16,10 @@
 // whole configuration before and after. Version 0 is the built-in default
 // configuration; every accepted change is the next version. Propose checks
 // an optional base version, so two changes made on the same base never both
-// apply; Add replays records read from the topic. Diff says what differs
+// apply; Add replays records read from the topic. Prepare builds the next
+// record without appending it, for a process that takes a record into its
+// history only when it reads it back from the topic, in the order every
+// reader sees (feedback.ControlPlane). Diff says what differs
 // between two versions and Rollback builds the change that restores one,
 // byte for byte.
 //

@@ -166,19 +166,63 @@ func (h *History) ProposeRollback(target int64, author, reason string, baseVersi
 	return h.propose(author, reason, baseVersion, now, env, &target, func(Config) (Change, error) { return h.rollback(target) })
 }
 
-func (h *History) propose(author, reason string, baseVersion *int64, now time.Time, env Env, rollbackOf *int64, change func(Config) (Change, error)) (Record, error) {
+// Prepare returns the record Propose would append, with the same checks
+// and errors, and leaves the history unchanged: the record of a process
+// that writes it to nba.control and takes it into its history only when
+// it reads it back (Add), in the order every reader sees.
+func (h *History) Prepare(change Change, author, reason string, baseVersion *int64, now time.Time, env Env) (Record, error) {
+	return h.prepare(author, reason, baseVersion, now, env, nil, func(Config) (Change, error) { return change, nil })
+}
+
+// PrepareRollback returns the record ProposeRollback would append and
+// leaves the history unchanged; see Prepare.
+func (h *History) PrepareRollback(target int64, author, reason string, baseVersion *int64, now time.Time, env Env) (Record, error) {
+	return h.prepare(author, reason, baseVersion, now, env, &target, func(Config) (Change, error) { return h.rollback(target) })
+}
+
+func (h *History) prepare(author, reason string, baseVersion *int64, now time.Time, env Env, rollbackOf *int64, change func(Config) (Change, error)) (Record, error) {
+	if err := checkAuthorReason(author, reason); err != nil {
+		return Record{}, err
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r, err := h.next(author, reason, baseVersion, now, env, rollbackOf, change)
+	if err != nil {
+		return Record{}, err
+	}
+	return cloneRecord(r), nil
+}
+
+func checkAuthorReason(author, reason string) error {
 	switch {
 	case author == "":
-		return Record{}, fieldErr("author", "is required: who makes the change")
+		return fieldErr("author", "is required: who makes the change")
 	case len(author) > MaxAuthorLength:
-		return Record{}, fieldErr("author", "must be at most %d bytes", MaxAuthorLength)
+		return fieldErr("author", "must be at most %d bytes", MaxAuthorLength)
 	case reason == "":
-		return Record{}, fieldErr("reason", "is required: why the change is made")
+		return fieldErr("reason", "is required: why the change is made")
 	case len(reason) > MaxReasonLength:
-		return Record{}, fieldErr("reason", "must be at most %d bytes", MaxReasonLength)
+		return fieldErr("reason", "must be at most %d bytes", MaxReasonLength)
+	}
+	return nil
+}
+
+func (h *History) propose(author, reason string, baseVersion *int64, now time.Time, env Env, rollbackOf *int64, change func(Config) (Change, error)) (Record, error) {
+	if err := checkAuthorReason(author, reason); err != nil {
+		return Record{}, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	r, err := h.next(author, reason, baseVersion, now, env, rollbackOf, change)
+	if err != nil {
+		return Record{}, err
+	}
+	h.records = append(h.records, r)
+	return cloneRecord(r), nil
+}
+
+// next builds the record of the next version; h.mu is held.
+func (h *History) next(author, reason string, baseVersion *int64, now time.Time, env Env, rollbackOf *int64, change func(Config) (Change, error)) (Record, error) {
 	cur := int64(len(h.records))
 	if baseVersion != nil && *baseVersion != cur {
 		return Record{}, &StaleError{Current: cur, Base: *baseVersion}
@@ -212,11 +256,7 @@ func (h *History) propose(author, reason string, baseVersion *int64, now time.Ti
 	if err != nil {
 		return Record{}, err
 	}
-	if r, err = DecodeRecord(enc); err != nil {
-		return Record{}, err
-	}
-	h.records = append(h.records, r)
-	return cloneRecord(r), nil
+	return DecodeRecord(enc)
 }
 
 // Add appends a record read from nba.control. A record already in the

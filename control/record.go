@@ -44,11 +44,26 @@ type Record struct {
 	// RollbackOf is the version this change restored, when it is a
 	// rollback.
 	RollbackOf *int64 `json:"rollback_of,omitzero"`
+	// ID identifies the proposal, unique per record written: two records
+	// proposed for one version (two processes on the same base) differ in
+	// it, and so in their keys. The proposer recognises its own record by
+	// it when it reads the topic back. Optional.
+	ID string `json:"id,omitzero"`
 }
 
-// Key is the record's message key on nba.control: one key per version, so
-// that compaction keeps every record, the audit trail.
-func (r Record) Key() string { return "config/" + strconv.FormatInt(r.Version, 10) }
+// Key is the record's message key on nba.control, "config/<version>" or,
+// with an ID, "config/<version>/<id>": one key per record written, so
+// that compaction keeps every record, the audit trail, and every reader
+// sees the same records in the same order. (With one key per version,
+// compaction would keep the last of two records proposed for a version,
+// the one every reader skipped.)
+func (r Record) Key() string {
+	k := "config/" + strconv.FormatInt(r.Version, 10)
+	if r.ID != "" {
+		k += "/" + r.ID
+	}
+	return k
+}
 
 // Maps are written sorted by key, so equal values encode to equal bytes.
 var encodeOptions = json.Deterministic(true)

@@ -32,6 +32,10 @@ type Checkpoint struct {
 	Offsets map[string]Offsets `json:"offsets"`
 	// Join is the decision/outcome join at the offsets.
 	Join JoinCheckpoint `json:"join"`
+	// ConfigVersion is the version of the data team's configuration
+	// (nba.control) the loop had applied: a restore applies it again
+	// before it resumes. Absent is 0.
+	ConfigVersion int64 `json:"config_version,omitzero"`
 }
 
 // JoinCheckpoint is the join's state in a checkpoint: where the decisions

@@ -3,8 +3,7 @@
 //   - the embedded Kafka-compatible broker for development
 //     (StartEmbeddedBroker), with its data dir and compaction;
 //   - the topics (TopicsConfig, EnsureTopics: nba.decisions, nba.outcomes,
-//     nba.outcomes.dlq, nba.models, nba.learner.checkpoints, and
-//     nba.control, which is created compacted and not yet written or read)
+//     nba.outcomes.dlq, nba.models, nba.learner.checkpoints, nba.control)
 //     and the partitioner;
 //   - the producers: the decision publisher that never blocks the request
 //     path (DecisionPublisher, fed by RecordingDecider around the scoring
@@ -18,6 +17,11 @@
 //   - the followers: TailReader for compacted topics, ModelFollower with
 //     which API replicas swap in every newer model from nba.models, and
 //     ReadLatest, with which a learner restores its checkpoint;
+//   - the data team's configuration on nba.control: ControlLog, every
+//     process's copy of it (replayed from the start, then followed, applied
+//     through named ConfigAppliers), and ControlPlane, the admin API's
+//     api.ControlPlane, which writes changes there and answers once it has
+//     read them back — the log is the truth;
 //   - the situ_kafka_* reader and writer metrics every component shares.
 //
 // Readers do not use consumer groups: the learner reads every partition

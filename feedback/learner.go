@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -55,6 +56,13 @@ type LearningLoop struct {
 	oldestApply time.Time // message time of the oldest outcome applied since the last checkpoint
 	running     atomic.Bool
 
+	// the configuration applied (learner_control.go)
+	reward        models.RewardDefinition
+	configVersion int64
+	configFailed  int64                            // a version that could not be applied: not tried again
+	biasPins      [features.NumTreatments]*float64 // pinned biases, held after every update
+	reweighted    bool                             // pins moved weights since the last checkpoint
+
 	loopMetrics
 }
 
@@ -76,6 +84,13 @@ func NewLearningLoop(cfg LearningLoopConfig) (*LearningLoop, error) {
 	l.checkpoints.BatchBytes = maxCheckpointBytes
 	if err := l.loopMetrics.register(cfg.Registerer, cfg.Topics); err != nil {
 		return nil, err
+	}
+	if cfg.Control != nil {
+		if err := register(cfg.Registerer, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_config_version",
+			Help: "Version of the data team's configuration (nba.control) the learner applied: its pins and reward definition."},
+			func() float64 { return float64(l.configApplied.Load()) })); err != nil {
+			return nil, fmt.Errorf("learner: %w", err)
+		}
 	}
 	return l, nil
 }
@@ -132,6 +147,7 @@ func (l *LearningLoop) session(ctx context.Context) error {
 		return err
 	}
 	for ctx.Err() == nil {
+		l.applyNewConfig()
 		// A round runs to its end even when ctx is cancelled meanwhile, so
 		// checkpoints always fall between rounds and a restart replays the
 		// same rounds as an uninterrupted run.

@@ -23,7 +23,17 @@ type LearningLoopConfig struct {
 	// holds no checkpoint of it yet (its name is the message key). Required.
 	Base *models.Model
 	// Reward turns outcomes into rewards. Required (models.DefaultReward).
+	// With Control, it is the reward of configuration version 0 only.
 	Reward models.RewardDefinition
+	// Control, when set, is the process's nba.control log (the caller
+	// runs it): the loop waits for it to catch up before it restores,
+	// applies the configuration version its checkpoint names, and applies
+	// each newer version between two rounds — the pins (pinned weights
+	// never move) and, for outcomes joined from then on, the reward
+	// definition; the weights are never reset. The version applied is in
+	// every checkpoint, so what the loop applied follows from the topics.
+	// Default nil: Reward, and no pins.
+	Control *ControlLog
 	// Learning tunes the online update (models.LearnerConfig defaults).
 	Learning models.LearnerConfig
 	// Join tunes the decision/outcome join (models.JoinConfig defaults:

@@ -15,7 +15,7 @@ type loopMetrics struct {
 	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
 	restarts, republished                                                           atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
-	modelVersion, pending, early                                                    atomic.Int64
+	modelVersion, pending, early, configApplied                                     atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
 	applyLatency                                                                    prometheus.Histogram
 	// per topic: the decisions and outcomes read, the checkpoints, models
@@ -87,7 +87,10 @@ type LearningLoopStats struct {
 	Updates, Snapshots, Checkpoints, DecisionsRead, DecisionsInvalid, OutcomesRead uint64
 	DLQInvalidJSON, DLQInvalidOutcome, Restarts, Republished                       uint64
 	ModelVersion                                                                   int64
-	Join                                                                           models.JoinStats
+	// ConfigVersion is the configuration version applied (0 without
+	// LearningLoopConfig.Control).
+	ConfigVersion int64
+	Join          models.JoinStats
 }
 
 // Stats returns the counters.
@@ -96,6 +99,6 @@ func (l *LearningLoop) Stats() LearningLoopStats {
 		Updates: l.updates.Load(), Snapshots: l.snapshots.Load(), Checkpoints: l.checkpointed.Load(),
 		DecisionsRead: l.decisionsRead.Load(), DecisionsInvalid: l.decisionsInvalid.Load(), OutcomesRead: l.outcomesRead.Load(),
 		DLQInvalidJSON: l.dlqJSON.Load(), DLQInvalidOutcome: l.dlqInvalid.Load(), Restarts: l.restarts.Load(), Republished: l.republished.Load(),
-		ModelVersion: l.modelVersion.Load(), Join: *l.joinStats.Load(),
+		ModelVersion: l.modelVersion.Load(), ConfigVersion: l.configApplied.Load(), Join: *l.joinStats.Load(),
 	}
 }

@@ -27,7 +27,7 @@ const maxCheckpointBytes = 16 << 20
 // serve weights that no checkpoint holds, which a restarted loop would
 // then learn again under the same version.
 func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
-	if !l.dirty && l.sinceSnap == 0 {
+	if !l.dirty && l.sinceSnap == 0 && !l.reweighted {
 		return nil
 	}
 	now := l.cfg.Now()
@@ -36,10 +36,10 @@ func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
 		return nil
 	}
 	version := l.version
-	if l.sinceSnap > 0 {
+	if l.sinceSnap > 0 || l.reweighted {
 		version++
 	}
-	snap := models.NewSnapshot(l.learner.Model(version), l.cfg.Reward.Version, now)
+	snap := models.NewSnapshot(l.learner.Model(version), l.reward.Version, now)
 	if version == l.version && l.served != nil {
 		snap = *l.served // the weights did not change: the same model, as published
 	}
@@ -49,6 +49,7 @@ func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
 		Learner:       l.learner.State(),
 		Offsets:       map[string]Offsets{l.cfg.Topics.Decisions: l.decOffsets.Clone(), l.cfg.Topics.Outcomes: l.outOffsets.Clone()},
 		Join:          joinCheckpoint(l.joiner),
+		ConfigVersion: l.configVersion,
 	}
 	value, err := cp.Encode()
 	if err != nil {
@@ -71,7 +72,7 @@ func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
 	if !l.oldestApply.IsZero() {
 		l.applyLatency.Observe(l.cfg.Now().Sub(l.oldestApply).Seconds())
 	}
-	l.version, l.sinceSnap, l.dirty, l.lastSnap, l.oldestApply = version, 0, false, now, time.Time{}
+	l.version, l.sinceSnap, l.dirty, l.lastSnap, l.oldestApply, l.reweighted = version, 0, false, now, time.Time{}, false
 	l.served = &snap
 	l.modelVersion.Store(version)
 	l.log.Debug("checkpoint written", zap.Int64("version", version), zap.Int64("updates", l.learner.Updates()), zap.Int("bytes", len(value)))

@@ -39,6 +39,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	}
 	l.decOffsets, l.outOffsets = Offsets{}, Offsets{}
 	rec, found := latest[l.cfg.Base.Name()]
+	var cpConfigVersion int64
 	if !found {
 		l.learner, err = models.NewOnlineLearner(l.cfg.Base, l.cfg.Learning)
 		if err != nil {
@@ -71,6 +72,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending}
 		l.version = m.Version()
 		l.served = &cp.Model
+		cpConfigVersion = cp.ConfigVersion
 		l.log.Info("restored checkpoint", zap.Int64("version", l.version), zap.Int64("updates", m.Updates()),
 			zap.Int("pending_ranges", len(cp.Join.Pending)), zap.Int("early", len(cp.Join.Early)))
 		if err := l.republish(ctx, cp.Model); err != nil {
@@ -78,6 +80,9 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		}
 	}
 	l.modelVersion.Store(l.version)
+	if err := l.restoreConfig(ctx, cpConfigVersion); err != nil {
+		return err
+	}
 
 	// Where each partition's reading starts: the stored offsets (decisions
 	// from the first still-pending one), clamped to what retention kept.
@@ -115,7 +120,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
 		}
 	}
-	l.dirty, l.sinceSnap, l.oldestApply = false, 0, time.Time{}
+	l.dirty, l.sinceSnap, l.oldestApply, l.reweighted = false, 0, time.Time{}, false
 	l.lastSnap = l.cfg.Now()
 	return nil
 }

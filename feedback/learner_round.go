@@ -117,11 +117,14 @@ func (l *LearningLoop) apply(j models.Joined, outcomeTime time.Time) {
 	t, _ := features.ParseTreatment(j.Decision.Treatment) // validated on read
 	var reward float64
 	if j.Outcome != nil {
-		reward = l.cfg.Reward.Reward(j.Outcome)
+		reward = l.reward.Reward(j.Outcome)
 	} else {
 		reward, _ = l.joiner.DefaultRewardValue()
 	}
 	l.learner.Update(t, j.Decision.Features, j.Decision.Propensity, reward)
+	if l.biasPins[t] != nil {
+		l.holdBias(t)
+	}
 	l.updates.Add(1)
 	l.sinceSnap++
 	if !outcomeTime.IsZero() && (l.oldestApply.IsZero() || outcomeTime.Before(l.oldestApply)) {

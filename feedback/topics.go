@@ -39,8 +39,8 @@ type TopicsConfig struct {
 	// join state, offsets, the model), compacted. Default
 	// "nba.learner.checkpoints".
 	Checkpoints string
-	// Control is reserved for data-team changes: created compacted, not yet
-	// written or read. Default "nba.control".
+	// Control carries the data team's configuration records
+	// (ControlLog), compacted. Default "nba.control".
 	Control string
 
 	// DecisionPartitions is the partition count of Decisions. Default 3.
@@ -53,7 +53,9 @@ type TopicsConfig struct {
 	DLQPartitions int
 	// ModelPartitions is the partition count of Models. Default 1.
 	ModelPartitions int
-	// ControlPartitions is the partition count of Control. Default 1.
+	// ControlPartitions is the partition count of Control. Default 1; it
+	// must be 1: every reader takes the first record for a version in the
+	// one partition's order.
 	ControlPartitions int
 	// CheckpointPartitions is the partition count of Checkpoints. Default 1.
 	CheckpointPartitions int
@@ -128,6 +130,9 @@ func (c TopicsConfig) Validate() error {
 		if p.n < 1 || p.n > 10000 {
 			return fmt.Errorf("topics: %s partitions must be between 1 and 10000, got %d", p.name, p.n)
 		}
+	}
+	if c.ControlPartitions != 1 {
+		return fmt.Errorf("topics: %s needs exactly 1 partition, got %d: every reader takes the first record for a version in the partition's order", c.Control, c.ControlPartitions)
 	}
 	if c.DecisionPartitions != c.OutcomePartitions {
 		return fmt.Errorf("topics: %s and %s need the same partition count so a decision and its outcomes share a partition number (got %d and %d)",
