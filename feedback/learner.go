@@ -59,9 +59,8 @@ type LearningLoop struct {
 	// the configuration applied (learner_control.go)
 	reward        models.RewardDefinition
 	configVersion int64
-	configFailed  int64                            // a version that could not be applied: not tried again
-	biasPins      [features.NumTreatments]*float64 // pinned biases, held after every update
-	reweighted    bool                             // pins moved weights since the last checkpoint
+	configFailed  int64 // a version that could not be applied: not tried again
+	reweighted    bool  // pins moved weights since the last checkpoint
 
 	loopMetrics
 }

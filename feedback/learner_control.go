@@ -20,7 +20,6 @@ const learnerApplier = "learner"
 // names, once the control log has read the whole topic.
 func (l *LearningLoop) restoreConfig(ctx context.Context, v int64) error {
 	l.reward, l.configVersion, l.configFailed = l.cfg.Reward, 0, 0
-	l.biasPins = [features.NumTreatments]*float64{}
 	c := l.cfg.Control
 	if c == nil {
 		return nil
@@ -114,52 +113,18 @@ func (l *LearningLoop) applyConfig(v int64, a *control.Applied) error {
 			}
 		}
 	}
-	var biasPins [features.NumTreatments]*float64
 	for _, p := range pins {
-		if p.Feature == control.BiasIndex {
-			v := p.Value
-			biasPins[p.Treatment] = &v
-			continue
+		name := models.BiasFeature
+		if p.Feature != control.BiasIndex {
+			name = l.schema.Name(p.Feature)
 		}
-		if err := l.learner.Pin(p.Treatment, l.schema.Name(p.Feature), p.Value); err != nil {
+		if err := l.learner.Pin(p.Treatment, name, p.Value); err != nil {
 			return err // not reached: the pins were checked above
 		}
 		l.reweighted = true
-	}
-	for t := range biasPins {
-		if (l.biasPins[t] == nil) != (biasPins[t] == nil) {
-			l.reweighted = true
-		}
-	}
-	l.biasPins = biasPins
-	for _, t := range features.Treatments() {
-		if l.biasPins[t] != nil {
-			l.holdBias(t)
-		}
 	}
 	l.reward, l.configVersion = reward, v
 	l.dirty = true // the next checkpoint records the version
 	l.configApplied.Store(v)
 	return nil
-}
-
-// holdBias puts treatment t's bias back at its pinned value:
-// models.OnlineLearner pins feature weights but not a bias, so the loop
-// rebuilds the learner around the pinned bias, optimiser state kept, after
-// each update of a treatment whose bias is pinned.
-func (l *LearningLoop) holdBias(t features.Treatment) {
-	v := *l.biasPins[t]
-	m := l.learner.Model(0)
-	if m.Bias(t) == v {
-		return
-	}
-	b := models.NewBuilder(m)
-	b.SetBias(t, v)
-	restored, err := models.RestoreLearner(b.Build(0), l.learner.State(), l.cfg.Learning)
-	if err != nil {
-		// not reached: the state is the learner's own, on its own schema
-		l.log.Error("pinned bias not held", zap.Stringer("treatment", t), zap.Error(err))
-		return
-	}
-	l.learner = restored
 }

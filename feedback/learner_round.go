@@ -122,9 +122,6 @@ func (l *LearningLoop) apply(j models.Joined, outcomeTime time.Time) {
 		reward, _ = l.joiner.DefaultRewardValue()
 	}
 	l.learner.Update(t, j.Decision.Features, j.Decision.Propensity, reward)
-	if l.biasPins[t] != nil {
-		l.holdBias(t)
-	}
 	l.updates.Add(1)
 	l.sinceSnap++
 	if !outcomeTime.IsZero() && (l.oldestApply.IsZero() || outcomeTime.Before(l.oldestApply)) {

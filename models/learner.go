@@ -62,6 +62,8 @@ type OnlineLearner struct {
 	gBias   [features.NumTreatments]float64
 	g       [features.NumTreatments][]float64
 	pinned  [features.NumTreatments][]bool
+	// biasPinned marks the treatments whose bias is pinned.
+	biasPinned [features.NumTreatments]bool
 }
 
 // NewOnlineLearner starts learning from base (its weights are the prior).
@@ -92,11 +94,20 @@ func (l *OnlineLearner) Updates() int64 { return l.updates }
 // Schema returns the feature schema the learner is bound to.
 func (l *OnlineLearner) Schema() *features.Schema { return l.schema }
 
+// BiasFeature is the name Pin, Unpin and LearnerState use for a
+// treatment's bias.
+const BiasFeature = "bias"
+
 // Pin fixes the named weight of treatment t at value; Unpin releases it.
-// The feature "bias" names the treatment's bias.
+// The feature BiasFeature ("bias") names the treatment's bias.
 func (l *OnlineLearner) Pin(t features.Treatment, feature string, value float64) error {
 	if int(t) >= features.NumTreatments || !finite(value) {
 		return fmt.Errorf("learner: pin %s of %s: invalid treatment or value", feature, t)
+	}
+	if feature == BiasFeature {
+		l.bias[t] = value
+		l.biasPinned[t] = true
+		return nil
 	}
 	i, ok := l.schema.Index(feature)
 	if !ok {
@@ -109,6 +120,10 @@ func (l *OnlineLearner) Pin(t features.Treatment, feature string, value float64)
 
 // Unpin lets the learner change the weight again.
 func (l *OnlineLearner) Unpin(t features.Treatment, feature string) {
+	if feature == BiasFeature && int(t) < features.NumTreatments {
+		l.biasPinned[t] = false
+		return
+	}
 	if i, ok := l.schema.Index(feature); ok && int(t) < features.NumTreatments {
 		l.pinned[t][i] = false
 	}
@@ -129,9 +144,11 @@ func (l *OnlineLearner) Update(t features.Treatment, x []features.Entry, propens
 	}
 	resid := iw * (pred - reward)
 	eta, lambda := l.cfg.LearningRate, l.cfg.L2
-	gb := resid + lambda*l.bias[t]
-	l.gBias[t] += gb * gb
-	l.bias[t] -= eta * gb / math.Sqrt(l.gBias[t])
+	if !l.biasPinned[t] {
+		gb := resid + lambda*l.bias[t]
+		l.gBias[t] += gb * gb
+		l.bias[t] -= eta * gb / math.Sqrt(l.gBias[t])
+	}
 	for _, e := range x {
 		i := e.Index
 		if pin[i] {
@@ -160,6 +177,9 @@ func (l *OnlineLearner) State() LearnerState {
 	s := LearnerState{Accumulators: map[string]TreatmentWeights{}, Pinned: map[string][]string{}}
 	for _, t := range features.Treatments() {
 		tw := TreatmentWeights{Bias: l.gBias[t], Weights: map[string]float64{}}
+		if l.biasPinned[t] {
+			s.Pinned[t.String()] = append(s.Pinned[t.String()], BiasFeature)
+		}
 		for i, v := range l.g[t] {
 			if v != l.cfg.InitialAccumulator {
 				tw.Weights[l.schema.Name(int32(i))] = v
@@ -208,6 +228,10 @@ func RestoreLearner(m *Model, state LearnerState, cfg LearnerConfig) (*OnlineLea
 			return nil, fmt.Errorf("restore learner: unknown treatment %q", tname)
 		}
 		for _, fname := range names {
+			if fname == BiasFeature {
+				l.biasPinned[t] = true
+				continue
+			}
 			i, ok := l.schema.Index(fname)
 			if !ok {
 				return nil, fmt.Errorf("restore learner: pinned %s/%s: unknown feature: %w", tname, fname, ErrSchemaMismatch)

@@ -286,3 +286,36 @@ func BenchmarkLearnerUpdate(b *testing.B) {
 		k++
 	}
 }
+
+// TestPinnedBiasDoesNotMove: a pinned bias stays at its value through
+// updates and restores; unpinned, it learns again.
+func TestPinnedBiasDoesNotMove(t *testing.T) {
+	l, err := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := features.Treatment(0)
+	if err := l.Pin(tr, models.BiasFeature, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	x := []features.Entry{{Index: 0, Value: 1}}
+	for range 200 {
+		l.Update(tr, x, 0.5, 1)
+	}
+	if got := l.Model(1).Bias(tr); got != 0.25 {
+		t.Fatalf("pinned bias moved to %v", got)
+	}
+	restored, err := models.RestoreLearner(l.Model(1), l.State(), models.LearnerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored.Update(tr, x, 0.5, 1)
+	if got := restored.Model(1).Bias(tr); got != 0.25 {
+		t.Fatalf("pinned bias moved after a restore to %v", got)
+	}
+	restored.Unpin(tr, models.BiasFeature)
+	restored.Update(tr, x, 0.5, 1)
+	if got := restored.Model(1).Bias(tr); got == 0.25 {
+		t.Fatal("unpinned bias did not learn")
+	}
+}
