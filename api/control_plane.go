@@ -50,6 +50,9 @@ type ChangeRequest struct {
 	BaseVersion *int64         `json:"base_version,omitzero"`
 	DryRun      bool           `json:"dry_run,omitzero"`
 	Change      control.Change `json:"change"`
+	// Principal is the name of the token that asked (for the audit log);
+	// the handler sets it, a body cannot.
+	Principal string `json:"-"`
 }
 
 // ChangeResult is what a change did (or, in a dry run, would do).
@@ -67,4 +70,7 @@ type RollbackRequest struct {
 	Author      string `json:"author"`
 	Reason      string `json:"reason"`
 	BaseVersion *int64 `json:"base_version,omitzero"`
+	// Principal is the name of the token that asked (for the audit log);
+	// the handler sets it, a body cannot.
+	Principal string `json:"-"`
 }
