@@ -62,14 +62,15 @@ func startAdminServer(t *testing.T) *adminTestServer {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(rec, r)
+		// recorded before the client can see the answer
+		s.mu.Lock()
+		s.seen = append(s.seen, adminExchange{r.Method + " " + r.URL.RequestURI(), string(body), rec.Body.Bytes()})
+		s.mu.Unlock()
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
-		s.mu.Lock()
-		s.seen = append(s.seen, adminExchange{r.Method + " " + r.URL.RequestURI(), string(body), rec.Body.Bytes()})
-		s.mu.Unlock()
 	}))
 	t.Cleanup(s.Close)
 	return s
