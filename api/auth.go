@@ -20,7 +20,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"gopkg.in/yaml.v3"
 
-	"situ/internal/jsonw"
 	"situ/internal/secrets"
 )
 
@@ -389,25 +388,18 @@ func forbid(c *gin.Context, p Principal, roles ...Role) {
 		"this needs "+need+"; token "+strconv.Quote(p.Name)+" has role "+string(p.Role))
 }
 
-var authContentType = []string{"application/json; charset=utf-8"}
-
-// abortAuth answers with a JSON problem in the shape of every situ error,
-// {"error":{"code":…,"message":…}}, and the WWW-Authenticate challenge,
-// and aborts the handler chain.
+// abortAuth answers with the JSON problem every situ error has,
+// {"error":{"code":…,"message":…}}, through writeProblem's path (so the
+// request log carries its error_code), adds the WWW-Authenticate
+// challenge and Cache-Control: no-store, and aborts the handler chain.
 func abortAuth(c *gin.Context, status int, code, challenge, message string) {
-	b := make([]byte, 0, 64+len(message))
-	b = append(b, `{"error":{"code":`...)
-	b = jsonw.String(b, code)
-	b = append(b, `,"message":`...)
-	b = jsonw.String(b, message)
-	b = append(b, "}}\n"...)
 	h := c.Writer.Header()
 	h["Www-Authenticate"] = []string{challenge}
-	h["Content-Type"] = authContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	h["Cache-Control"] = []string{"no-store"}
-	c.AbortWithStatus(status)
-	_, _ = c.Writer.Write(b)
+	c.Abort()
+	p := problem{status: status, code: code, message: message}
+	c.Set(problemKey, p)
+	writeJSON(c, status, appendProblem(make([]byte, 0, 64+len(message)), p))
 }
 
 // ErrOpenScore is returned (wrapped) by CheckScoreExposure when the score

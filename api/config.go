@@ -50,6 +50,17 @@ type Config struct {
 	// Outcomes takes what POST /v1/outcomes accepts. Default nil: the
 	// endpoint answers 503 "outcome ingestion is not configured".
 	Outcomes OutcomeSink
+	// Tokens are the accepted bearer tokens (docs/admin.md). The admin
+	// routes need an analyst or admin token; the score routes need a score
+	// or admin token when a score token is among them, and are open
+	// otherwise (ScoreAccess; CheckScoreExposure decides at start whether
+	// that is allowed). Default: none, so every admin route answers 401.
+	Tokens Tokens
+	// Control is the data team's configuration the admin routes read and
+	// change (/v1/admin/...). Default nil: after authentication they
+	// answer 503 "the control plane is not configured". The ControlPlane
+	// writes the audit trail; the handlers pass it the principal.
+	Control ControlPlane
 	// Ready reports whether the service can take traffic; /readyz answers
 	// 503 with its error. Default nil: ready while serving.
 	Ready func(ctx context.Context) error

@@ -3,9 +3,9 @@
 // mapping of errors to JSON problem responses, request metrics and request
 // logs.
 //
-// It declares the small interfaces it calls (Decider, OutcomeSink) and is
-// wired by cmd/situ; the decision path it drives (scoring, policy, models,
-// features) knows nothing about HTTP.
+// It declares the small interfaces it calls (Decider, OutcomeSink,
+// ControlPlane) and is wired by cmd/situ; the decision path it drives
+// (scoring, policy, models, features) knows nothing about HTTP.
 //
 // Endpoints:
 //
@@ -14,6 +14,11 @@
 //	GET  /healthz       liveness: 200 while the process runs
 //	GET  /readyz        readiness: 200 when Config.Ready says so, else 503
 //	GET  /metrics       Prometheus metrics from Config.Gatherer
+//
+// and the data team's admin API under /v1/admin/ (config, weights,
+// changes, history, diff, rollback; docs/admin.md) over the ControlPlane
+// it declares, each route behind RequireRole; the score routes are behind
+// ScoreAccess.
 //
 // NewHealthServer builds the same server for a process that does not score
 // (situ's learner and broker roles): /healthz, /readyz and /metrics only,

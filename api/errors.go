@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
+	"situ/control"
 	"situ/features"
 	"situ/policy"
 
@@ -24,11 +25,12 @@ const (
 	CodeInvalidType                 = "invalid_type"                  // 400: a field holds the wrong JSON type
 	CodeUnknownField                = "unknown_field"                 // 400: a field the contract does not define
 	CodeInvalidField                = "invalid_field"                 // 400: a value outside what the field allows
-	CodeNotFound                    = "not_found"                     // 404
+	CodeNotFound                    = "not_found"                     // 404: no such route, or no such configuration version
 	CodeMethodNotAllowed            = "method_not_allowed"            // 405
 	CodeBodyTooLarge                = "body_too_large"                // 413
 	CodeUnsupportedMediaType        = "unsupported_media_type"        // 415: Content-Type is not JSON
 	CodeUnsupportedContentEncoding  = "unsupported_content_encoding"  // 415: a compressed body
+	CodeStaleVersion                = "stale_version"                 // 409: a change made on a version that is no longer the current one
 	CodeNoEligibleTreatment         = "no_eligible_treatment"         // 422: the service policy removed every offered treatment
 	CodeHeaderTooLarge              = "header_too_large"              // 431: request line and headers over MaxHeaderBytes
 	CodeCanceled                    = "canceled"                      // 499: the client went away
@@ -103,12 +105,18 @@ func problemFor(err error) problem {
 		fieldErr    *features.FieldError
 		noEligible  *policy.NoEligibleError
 		unavailable *unavailableError
+		stale       *control.StaleError
+		unknownVer  *control.UnknownVersionError
 	)
 	switch {
 	case errors.As(err, &reqErr):
 		return problem{reqErr.status, reqErr.code, reqErr.Field, reqErr.Message}
 	case errors.As(err, &fieldErr):
 		return problem{http.StatusBadRequest, CodeInvalidField, fieldErr.Field, fieldErr.Message}
+	case errors.As(err, &stale):
+		return problem{http.StatusConflict, CodeStaleVersion, "base_version", stale.Error()}
+	case errors.As(err, &unknownVer):
+		return problem{http.StatusNotFound, CodeNotFound, "", unknownVer.Error()}
 	case errors.As(err, &noEligible):
 		return problem{http.StatusUnprocessableEntity, CodeNoEligibleTreatment, "treatments", noEligible.Error()}
 	case errors.As(err, &unavailable):

@@ -50,8 +50,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.engine.POST(RouteScore, s.score)
-	s.engine.POST(RouteOutcomes, s.postOutcome)
+	scoreAccess := ScoreAccess(s.cfg.Tokens)
+	s.engine.POST(RouteScore, scoreAccess, s.score)
+	s.engine.POST(RouteOutcomes, scoreAccess, s.postOutcome)
+	s.registerAdmin()
 	return s, nil
 }
 
@@ -62,13 +64,13 @@ func New(cfg Config) (*Server, error) {
 // JSON problems for 404, 405 and net/http's own errors, and the drain.
 // role names the process in the answers of /healthz
 // ({"status":"ok","role":"learner"}) and /readyz and in the 404 problem.
-// cfg must have no Decider and no Outcomes.
+// cfg must have no Decider, no Outcomes and no Control.
 func NewHealthServer(role string, cfg Config) (*Server, error) {
 	switch {
 	case role == "":
 		return nil, errors.New("api config: a health server needs a role")
-	case cfg.Decider != nil || cfg.Outcomes != nil:
-		return nil, errors.New("api config: a health server takes no decider and no outcome sink")
+	case cfg.Decider != nil || cfg.Outcomes != nil || cfg.Control != nil:
+		return nil, errors.New("api config: a health server takes no decider, no outcome sink and no control plane")
 	}
 	if err := cfg.check(false); err != nil {
 		return nil, err
