@@ -20,7 +20,9 @@ import (
 	"situ/api"
 	"situ/features"
 	"situ/feedback"
+	"situ/internal/custhash"
 	"situ/internal/datadir"
+	"situ/internal/secrets"
 	"situ/models"
 	"situ/policy"
 	"situ/scoring"
@@ -300,8 +302,18 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 				return errors.New("reading the latest model from " + topics.Models)
 			}
 		})
+		// Decision events carry the context with the customer id hashed
+		// under the key in the data dir (created on the first start).
+		// Where the data dir cannot hold one (a read-only root), they carry
+		// no context rather than the id.
+		var ids *custhash.Hasher
+		if key, err := secrets.LoadOrCreateCustomerKey(opts.dataDir, ""); err != nil {
+			log.Named("serve").Warn("no customer-id key: decision events carry no context", zap.Error(err))
+		} else if ids, err = custhash.New(key.Key); err != nil {
+			return nil, fmt.Errorf("customer key %s: %w", key.Path, err)
+		}
 		httpAPI, err := api.New(api.Config{
-			Decider:      feedback.NewRecordingDecider(engine, decisions),
+			Decider:      feedback.NewRecordingDecider(engine, decisions, ids),
 			Outcomes:     kafkaOutcomes{wait: kafkaReady, sink: outcomes},
 			Ready:        svc.ready,
 			Logger:       log,
