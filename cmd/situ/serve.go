@@ -402,7 +402,9 @@ func runComponents(ctx context.Context, log *zap.Logger, comps []component) erro
 }
 
 // buildEngine loads the schema, model and policy (files or the embedded
-// defaults) and builds the decision engine.
+// defaults) and builds the decision engine. The model is the prior: it
+// serves as version 0 whatever version its file names, so that the
+// learner's first model (version 1) replaces it.
 func buildEngine(opts serveOptions) (*scoring.Engine, error) {
 	schema, err := load(opts.schemaFile, features.DefaultSchema, features.ParseSchema)
 	if err != nil {
@@ -420,6 +422,7 @@ func buildEngine(opts serveOptions) (*scoring.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	prior := models.NewBuilder(model).Build(0)
 	pol, err := load(opts.policyFile, policy.Default, policy.Parse)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -440,7 +443,7 @@ func buildEngine(opts serveOptions) (*scoring.Engine, error) {
 	default:
 		return nil, fmt.Errorf("%w: --explorer must be squarecb or epsilon-greedy, got %q", errUsage, opts.explorer)
 	}
-	return scoring.NewEngine(scoring.Config{Model: model, Policy: pol, Explorer: explorer, Seed: opts.seed})
+	return scoring.NewEngine(scoring.Config{Model: prior, Policy: pol, Explorer: explorer, Seed: opts.seed})
 }
 
 // load reads and parses file, or builds the embedded default when file is "".
