@@ -215,7 +215,18 @@ func TestWithOverride(t *testing.T) {
 // TestLeversAndOverridesAllocateNothingMore: a decision with levers and an
 // override allocates as much as one without.
 func TestLeversAndOverridesAllocateNothingMore(t *testing.T) {
-	plain, configured := newTestEngine(t, nil), newTestEngine(t, nil)
+	// One id for every decision: sequential ids allocate more once they
+	// have three digits, which would make the counts depend on the order.
+	fixedID := func() *scoring.Engine {
+		e := newTestEngine(t, nil)
+		b := e.Bundle()
+		fixed, err := scoring.NewEngine(scoring.Config{Model: b.Model, Policy: b.Policy, NewID: func() string { return "d-1" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fixed
+	}
+	plain, configured := fixedID(), fixedID()
 	setLevers(t, configured, [features.NumTreatments]float64{features.PamperUpsell: -0.05, features.SelfService: 0.1})
 	if err := configured.Update(func(b scoring.Bundle) (scoring.Bundle, error) { return b.WithOverride(biasOverride(0.5)) }); err != nil {
 		t.Fatal(err)
