@@ -53,12 +53,24 @@ func TestAppendDecisionMatchesContract(t *testing.T) {
 			r.Context.Intent.Name = "general_question"
 		}), nil},
 		{"uniform mode", base(func(*scoring.Request) {}), uniform},
+		{"levers and a configuration version", base(func(r *scoring.Request) {
+			r.Context.Friction = features.Friction{}
+			r.Treatments = features.AllTreatments.Without(features.SelfService)
+		}), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newInternalEngine(t)
 			if tc.pol != nil {
 				e.SetPolicy(tc.pol)
+			}
+			if strings.HasPrefix(tc.name, "levers") {
+				require.NoError(t, e.Update(func(b scoring.Bundle) (scoring.Bundle, error) {
+					// self_service is no candidate: its lever is not shown
+					b.Levers = [features.NumTreatments]float64{features.PamperUpsell: -0.05, features.SelfService: 0.5}
+					b.ConfigVersion = 7
+					return b, nil
+				}))
 			}
 			d, err := e.Decide(context.Background(), tc.req)
 			require.NoError(t, err)
@@ -75,6 +87,18 @@ func TestAppendDecisionMatchesContract(t *testing.T) {
 			require.Equal(t, d.Propensity, got.Propensity)
 			require.Equal(t, d.Strategy, got.Strategy)
 			require.Equal(t, d.ModelVersion, got.ModelVersion)
+			require.Equal(t, d.ConfigVersion, got.ConfigVersion)
+			levers := map[string]float64{}
+			for _, tr := range features.Treatments() {
+				if d.Candidates.Has(tr) && d.Levers[tr] != 0 {
+					levers[tr.String()] = d.Levers[tr]
+				}
+			}
+			require.Equal(t, levers, got.Levers)
+			if strings.HasPrefix(tc.name, "levers") {
+				require.Equal(t, map[string]float64{"pamper_upsell": -0.05}, got.Levers)
+				require.EqualValues(t, 7, got.ConfigVersion)
+			}
 			require.Equal(t, d.HumanEscape, got.HumanEscape)
 			require.Equal(t, d.Uniform, got.Policy.Uniform)
 			require.Equal(t, d.RuleIDs([]string{}), got.Policy.Rules)

@@ -19,7 +19,9 @@ import (
 // appendDecision appends the JSON answer of POST /v1/score for d.
 //
 // Every candidate treatment appears in probabilities (0 when the policy
-// excluded it), scores and explanation, in treatment order. unknown lists
+// excluded it), scores and explanation, in treatment order; levers lists
+// the candidates whose lever is not 0 ({} when none), apart from scores,
+// which are the model's. unknown lists
 // the context's text fields whose value counted as "other" ([] when none);
 // contributions are rounded to four decimals.
 func appendDecision(b []byte, d *scoring.Decision) []byte {
@@ -33,10 +35,19 @@ func appendDecision(b []byte, d *scoring.Decision) []byte {
 	b = jsonw.Float(b, d.Propensity)
 	b = append(b, `,"scores":{`...)
 	b = appendPerCandidate(b, d.Candidates, &d.Scores)
+	b = append(b, `},"levers":{`...)
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		if d.Candidates.Has(t) && d.Levers[t] != 0 {
+			b = appendKey(b, t.String())
+			b = jsonw.Float(b, d.Levers[t])
+		}
+	}
 	b = append(b, `},"strategy":`...)
 	b = jsonw.String(b, d.Strategy)
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendInt(b, d.ModelVersion, 10)
+	b = append(b, `,"config_version":`...)
+	b = strconv.AppendInt(b, d.ConfigVersion, 10)
 	b = appendPolicy(b, d)
 	b = append(b, `,"human_escape":`...)
 	b = strconv.AppendBool(b, d.HumanEscape)

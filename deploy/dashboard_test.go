@@ -176,7 +176,7 @@ func TestDashboardQueriesWhatSituExports(t *testing.T) {
 	broker := startBroker(t)
 	brokers := strings.Join(broker.Brokers(), ",")
 	learner := startServe(t, "--role", "learner", "--kafka-brokers", brokers)
-	api := startServe(t, "--role", "api", "--kafka-brokers", brokers, "--policy", "kubernetes/policy.yaml")
+	api := startServe(t, "--role", "api", "--kafka-brokers", brokers, "--policy", "kubernetes/policy.yaml", "--data-dir", t.TempDir())
 
 	for _, p := range []*situtest.Process{api, learner} {
 		for _, path := range []string{"/healthz", "/readyz"} {

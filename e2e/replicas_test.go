@@ -33,8 +33,9 @@ func TestReplicasServeTheNewModel(t *testing.T) {
 	b := startBroker(t, 3)
 	brokers := []string{"--kafka-brokers", b.Addr()}
 	learner := startSitu(t, append([]string{"--role", "learner", "--snapshot-interval", "100ms"}, brokers...)...)
-	a := startSitu(t, append([]string{"--role", "api"}, brokers...)...)
-	c := startSitu(t, append([]string{"--role", "api"}, brokers...)...)
+	shared := t.TempDir() // the replicas share the customer-id key
+	a := startSitu(t, append([]string{"--role", "api", "--data-dir", shared}, brokers...)...)
+	c := startSitu(t, append([]string{"--role", "api", "--data-dir", shared}, brokers...)...)
 
 	// the learner role does not score
 	resp, err := http.Post(learner.URL+"/v1/score", "application/json", nil)

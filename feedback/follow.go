@@ -13,10 +13,18 @@ import (
 	"situ/models"
 )
 
-// ModelSetter is what a ModelFollower updates: the scoring engine.
+// ModelSetter is what a ModelFollower updates: the scoring engine. A
+// target that also has SetLearned(*models.Model) error (scoring.Engine)
+// is given the snapshots through it, so that a snapshot it refuses is
+// logged and counted.
 type ModelSetter interface {
 	Model() *models.Model
 	SetModel(m *models.Model)
+}
+
+// learnedSetter is the optional method of a ModelSetter.
+type learnedSetter interface {
+	SetLearned(m *models.Model) error
 }
 
 // ModelFollowerConfig configures a ModelFollower.
@@ -40,7 +48,8 @@ type ModelFollowerConfig struct {
 
 // ModelFollower keeps a replica's model current: it tails the compacted
 // models topic and swaps in every snapshot of its model whose version is
-// newer than the one serving. A snapshot that does not bind (another
+// newer than the one serving. A replica starts with the prior, version 0,
+// so the learner's first snapshot (version 1) replaces it. A snapshot that does not bind (another
 // schema, a broken message) is logged and counted, never served.
 type ModelFollower struct {
 	cfg      ModelFollowerConfig
@@ -111,8 +120,22 @@ func (f *ModelFollower) handle(_ context.Context, r TailRecord) error {
 		f.log.Error("model snapshot skipped", zap.Stringer("position", r.Position), zap.Error(err))
 		return nil
 	}
-	f.cfg.Target.SetModel(m)
+	prior := f.cfg.Target.Model().Version() == 0
+	if s, ok := f.cfg.Target.(learnedSetter); ok {
+		if err := s.SetLearned(m); err != nil {
+			f.rejected.Add(1)
+			f.log.Error("model snapshot not served", zap.Stringer("position", r.Position), zap.Int64("version", m.Version()), zap.Error(err))
+			return nil
+		}
+	} else {
+		f.cfg.Target.SetModel(m)
+	}
 	f.swaps.Add(1)
+	if prior {
+		// Version 0 is the prior (the model file or the embedded model);
+		// the learner's versions start at 1, so this happens once.
+		f.log.Info("serving the learned model instead of the prior", zap.Int64("version", m.Version()), zap.Int64("updates", m.Updates()))
+	}
 	f.log.Debug("model swapped", zap.Int64("version", m.Version()), zap.Int64("updates", m.Updates()))
 	return nil
 }

@@ -48,8 +48,8 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		l.joiner = models.NewJoiner[decisionRef](l.cfg.Join)
 		l.replay = joinReplay{}
 		l.served = nil
-		l.version = l.cfg.Base.Version()
-		l.log.Info("no checkpoint yet, learning from the base model", zap.String("model", l.cfg.Base.Name()), zap.Int64("version", l.version))
+		l.version = 0 // the learner's own sequence: its first model is v1, whatever the base's version
+		l.log.Info("no checkpoint yet, learning from the base model", zap.String("model", l.cfg.Base.Name()), zap.Int64("base_version", l.cfg.Base.Version()))
 	} else {
 		cp, err := DecodeCheckpoint(rec.Value)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"situ/internal/custhash"
 	"situ/scoring"
 )
 
@@ -15,15 +16,21 @@ type Decider interface {
 
 // RecordingDecider publishes every decision its Decider makes to the
 // decisions topic, without ever making the caller wait: the publisher
-// queues or drops.
+// queues or drops. Each event carries the decision's context with the
+// customer id replaced by its keyed hash; it is the point where the id
+// leaves the request path, so the hashing costs the decision itself
+// nothing.
 type RecordingDecider struct {
 	decider   Decider
 	publisher *DecisionPublisher
+	ids       *custhash.Hasher
 }
 
-// NewRecordingDecider wraps d so that its decisions go to p.
-func NewRecordingDecider(d Decider, p *DecisionPublisher) *RecordingDecider {
-	return &RecordingDecider{decider: d, publisher: p}
+// NewRecordingDecider wraps d so that its decisions go to p, their
+// contexts with the customer id hashed by ids. Without ids (nil) the
+// events carry no context at all, never the id in clear.
+func NewRecordingDecider(d Decider, p *DecisionPublisher, ids *custhash.Hasher) *RecordingDecider {
+	return &RecordingDecider{decider: d, publisher: p, ids: ids}
 }
 
 // Decide decides and records the decision.
@@ -38,8 +45,12 @@ func (r *RecordingDecider) Decide(ctx context.Context, req scoring.Request) (sco
 // record encodes d straight from the decision, with its key, into one
 // buffer that the publisher owns from then on.
 func (r *RecordingDecider) record(d *scoring.Decision) {
-	buf := make([]byte, 0, eventSizeHint+len(d.ID)*2+featureSizeHint*len(d.Features))
-	buf, err := d.AppendEventJSON(buf)
+	size := eventSizeHint + len(d.ID)*2 + featureSizeHint*len(d.Features)
+	if r.ids != nil && d.Context != nil {
+		size += contextSizeHint + attributeSizeHint*len(d.Context.Attributes)
+	}
+	buf := make([]byte, 0, size)
+	buf, err := d.AppendEventJSON(buf, r.ids)
 	if err != nil {
 		r.publisher.droppedWrite.Add(1)
 		r.publisher.log.Error("decision event not encodable, dropped", zap.Error(err))
@@ -50,10 +61,13 @@ func (r *RecordingDecider) record(d *scoring.Decision) {
 	r.publisher.PublishEncoded(buf[n:], buf[:n:n], d.Time)
 }
 
-// eventSizeHint and featureSizeHint estimate an encoded decision's size
-// (fixed members, and per feature) so that encoding rarely grows the
-// buffer.
+// eventSizeHint, featureSizeHint, contextSizeHint and attributeSizeHint
+// estimate an encoded decision's size (fixed members, per feature, the
+// context's fixed members, per attribute) so that encoding rarely grows
+// the buffer.
 const (
-	eventSizeHint   = 384
-	featureSizeHint = 32
+	eventSizeHint     = 384
+	featureSizeHint   = 32
+	contextSizeHint   = 448
+	attributeSizeHint = 48
 )

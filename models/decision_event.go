@@ -3,7 +3,6 @@ package models
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -57,8 +56,8 @@ type DecisionEvent struct {
 	// Features is the sparse feature vector the model scored.
 	Features []features.Entry `json:"features"`
 
-	// The members below are part of version 1 but not filled yet; each is
-	// omitted while it is empty.
+	// The members below were added within version 1; each is omitted while
+	// it is empty.
 
 	// ConfigVersion is the version of the data team's configuration the
 	// decision saw.
@@ -66,13 +65,18 @@ type DecisionEvent struct {
 	// PolicyVersion is the version of the service policy that applied.
 	PolicyVersion int64 `json:"policy_version,omitzero"`
 	// Experiment and Arm name the experiment the customer was assigned in
-	// and its arm, when Strategy came from one.
+	// and its arm, when Strategy came from one (not filled yet).
 	Experiment string `json:"experiment,omitempty"`
 	Arm        string `json:"arm,omitempty"`
-	// Context is the scoring context as the channel sent it, except that
-	// Context.Customer.ID is the keyed hash (HMAC-SHA256, hex) of the
-	// customer id, never the id itself.
+	// Context is the scoring context (its text fields in canonical form),
+	// except that Context.Customer.ID is the keyed hash (HMAC-SHA256, hex;
+	// internal/custhash) of the customer id, never the id itself. It is
+	// absent when the writer holds no customer-id key.
 	Context *features.Context `json:"context,omitempty"`
+	// Levers are the configuration's levers of the candidate treatments,
+	// added to the model's score before exploration: Probabilities and
+	// Propensity include them. Omitted when all are 0.
+	Levers Levers `json:"levers,omitzero"`
 }
 
 // FingerprintString formats a schema fingerprint for decision events and
@@ -226,6 +230,10 @@ func (d *DecisionEvent) AppendJSON(dst []byte) ([]byte, error) {
 		w.raw(`,"context":`)
 		w.context(d.Context)
 	}
+	if !d.Levers.IsZero() {
+		w.raw(`,"levers":`)
+		w.b, w.ok = d.Levers.appendJSON(w.b, w.ok)
+	}
 	w.raw("}")
 	if !w.ok {
 		return dst, errors.New("decision event: a number is not finite or a string is not valid UTF-8")
@@ -299,8 +307,15 @@ func (w *eventWriter) context(c *features.Context) {
 	w.float(f.Sentiment)
 	w.raw("}")
 	if len(c.Attributes) > 0 {
+		// Sorted names, on the stack for the usual few attributes.
+		var buf [16]string
+		names := buf[:0]
+		for k := range c.Attributes {
+			names = append(names, k)
+		}
+		slices.Sort(names)
 		w.raw(`,"attributes":{`)
-		for i, k := range slices.Sorted(maps.Keys(c.Attributes)) {
+		for i, k := range names {
 			if i > 0 {
 				w.raw(",")
 			}
@@ -399,6 +414,98 @@ func (p *Probabilities) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 			return fmt.Errorf("probabilities: %s: %w", name, err)
 		}
 		p.Of, p.P[t] = p.Of.With(t), f
+	}
+	_, err = dec.ReadToken()
+	return err
+}
+
+// Levers are per-treatment additions to the model's score, in reward
+// units: on the wire a JSON object from treatment name to lever holding
+// the non-zero ones, in treatment order.
+type Levers [features.NumTreatments]float64
+
+// IsZero reports whether every lever is 0 (the member is then omitted).
+func (l Levers) IsZero() bool { return l == Levers{} }
+
+func (l *Levers) appendJSON(b []byte, ok bool) ([]byte, bool) {
+	b = append(b, '{')
+	first := true
+	for _, t := range features.Treatments() {
+		if l[t] == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, t.String()...)
+		b = append(b, '"', ':')
+		ok = ok && finite(l[t])
+		b = jsonw.Float(b, l[t])
+	}
+	return append(b, '}'), ok
+}
+
+// MarshalJSONTo writes the levers as a JSON object.
+func (l Levers) MarshalJSONTo(enc *jsontext.Encoder) error {
+	b, ok := l.appendJSON(nil, true)
+	if !ok {
+		return errors.New("lever is not finite")
+	}
+	return enc.WriteValue(b)
+}
+
+// MarshalJSON is MarshalJSONTo for encoding/json.
+func (l Levers) MarshalJSON() ([]byte, error) {
+	b, ok := l.appendJSON(nil, true)
+	if !ok {
+		return nil, errors.New("lever is not finite")
+	}
+	return b, nil
+}
+
+// UnmarshalJSON is UnmarshalJSONFrom for encoding/json.
+func (l *Levers) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, l) }
+
+// UnmarshalJSONFrom reads a JSON object from treatment name to lever (null
+// is none).
+func (l *Levers) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*l = Levers{}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil
+	case '{':
+	default:
+		return fmt.Errorf("levers: want an object, got %s", tok.Kind())
+	}
+	var seen features.TreatmentSet
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String() // a token is valid until the next read
+		t, ok := features.ParseTreatment(name)
+		if !ok || seen.Has(t) {
+			return fmt.Errorf("levers: unknown or repeated treatment %q", name)
+		}
+		v, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		if v.Kind() != '0' {
+			return fmt.Errorf("levers: %s: want a number, got %s", name, v.Kind())
+		}
+		f, err := v.Float()
+		if err != nil {
+			return fmt.Errorf("levers: %s: %w", name, err)
+		}
+		seen, l[t] = seen.With(t), f
 	}
 	_, err = dec.ReadToken()
 	return err

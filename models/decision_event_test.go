@@ -42,6 +42,20 @@ func sampleEvent() models.DecisionEvent {
 	}
 }
 
+// sampleContext is the contract example's context as a decision event
+// carries it: the customer id replaced by a hash.
+func sampleContext() *features.Context {
+	conf := 0.8
+	return &features.Context{
+		Customer: features.Customer{ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", LifetimeValue: 5400,
+			AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
+		Intent:     features.Intent{Name: "billing_dispute", Confidence: &conf},
+		Channel:    "phone",
+		Friction:   features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
+		Attributes: map[string]float64{"any_extra_feature": 1, "b": 2, "a": -1},
+	}
+}
+
 // TestDecisionEventParity: what AppendJSON writes decodes strictly, with
 // DecodeDecisionEvent, into the event it was written from, field by field.
 func TestDecisionEventParity(t *testing.T) {
@@ -94,6 +108,23 @@ func TestDecisionEventParity(t *testing.T) {
 		}},
 		{"context without optional members", func(e *models.DecisionEvent) {
 			e.Context = &features.Context{Intent: features.Intent{Name: "order_status"}, Channel: "app"}
+		}},
+		{"context with more attributes than fit on the stack", func(e *models.DecisionEvent) {
+			e.Context = sampleContext()
+			for i := range 40 {
+				e.Context.Attributes[fmt.Sprintf("attr_%02d", 39-i)] = float64(i) / 3
+			}
+		}},
+		{"levers", func(e *models.DecisionEvent) {
+			e.Levers = models.Levers{features.PamperUpsell: -0.05, features.SelfService: 1e-9}
+		}},
+		{"one lever, the others 0", func(e *models.DecisionEvent) {
+			e.Levers = models.Levers{features.FastResolution: 0.25}
+		}},
+		{"every member the service fills", func(e *models.DecisionEvent) {
+			e.ConfigVersion, e.PolicyVersion = 8, 2
+			e.Context = sampleContext()
+			e.Levers = models.Levers{features.PamperUpsell: -0.05}
 		}},
 	}
 	for _, tc := range cases {
@@ -197,6 +228,9 @@ func fillNonZero(t *testing.T, v reflect.Value, path string) {
 		return
 	case v.Type() == reflect.TypeFor[models.TreatmentList]():
 		v.Set(reflect.ValueOf(models.TreatmentList(features.AllTreatments)))
+		return
+	case v.Type() == reflect.TypeFor[models.Levers]():
+		v.Set(reflect.ValueOf(models.Levers{0.5, -0.25, 0.125}))
 		return
 	case v.Type() == timeType:
 		v.Set(reflect.ValueOf(time.Date(2026, 11, 22, 10, 0, 0, 5, time.UTC)))
@@ -328,6 +362,10 @@ func TestDecodeDecisionEventVersions(t *testing.T) {
 		{"unknown treatment in probabilities", `{"probabilities":{"upsell":1}}`, 0, "unknown or repeated treatment", false},
 		{"repeated eligible treatment", `{"eligible":["self_service","self_service"]}`, 0, "unknown or repeated treatment", false},
 		{"probability as text", `{"probabilities":{"self_service":"1"}}`, 0, "want a number", false},
+		{"levers", `{"format_version":1,"decision_id":"d-1","levers":{"pamper_upsell":-0.05}}`, 1, "", false},
+		{"unknown treatment in levers", `{"levers":{"upsell":0.1}}`, 0, "unknown or repeated treatment", false},
+		{"repeated lever", `{"levers":{"self_service":0.1,"self_service":0.2}}`, 0, "decode decision event", false},
+		{"lever as text", `{"levers":{"self_service":"0.1"}}`, 0, "want a number", false},
 		{"wrong type", `{"decision_id":7}`, 0, "decode decision event", false},
 		{"empty", ``, 0, "decode decision event", false},
 		{"data after the value", `{"decision_id":"d-1"} {}`, 0, "decode decision event", false},
@@ -367,6 +405,10 @@ func TestDecisionEventAppendJSONRejectsWhatJSONCannotCarry(t *testing.T) {
 		{"infinite context attribute", func(e *models.DecisionEvent) {
 			e.Context = &features.Context{Attributes: map[string]float64{"a": math.Inf(-1)}}
 		}},
+		{"NaN lever", func(e *models.DecisionEvent) { e.Levers[features.SelfService] = math.NaN() }},
+		{"invalid UTF-8 customer id", func(e *models.DecisionEvent) {
+			e.Context = &features.Context{Customer: features.Customer{ID: "c\xff"}}
+		}},
 		{"year 10000", func(e *models.DecisionEvent) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	}
 	for _, tc := range cases {
@@ -385,10 +427,26 @@ func TestDecisionEventAppendJSONRejectsWhatJSONCannotCarry(t *testing.T) {
 }
 
 func TestDecisionEventAppendJSONAllocatesNothing(t *testing.T) {
-	e := sampleEvent()
-	buf := make([]byte, 0, 2048)
-	if n := testing.AllocsPerRun(100, func() { buf, _ = e.AppendJSON(buf[:0]) }); n != 0 {
-		t.Errorf("AppendJSON allocates %v times, want 0", n)
+	cases := []struct {
+		name string
+		edit func(e *models.DecisionEvent)
+	}{
+		{"contract example", func(*models.DecisionEvent) {}},
+		{"with context, levers and versions", func(e *models.DecisionEvent) {
+			e.ConfigVersion, e.PolicyVersion = 8, 2
+			e.Context = sampleContext()
+			e.Levers = models.Levers{features.PamperUpsell: -0.05}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := sampleEvent()
+			tc.edit(&e)
+			buf := make([]byte, 0, 4096)
+			if n := testing.AllocsPerRun(100, func() { buf, _ = e.AppendJSON(buf[:0]) }); n != 0 {
+				t.Errorf("AppendJSON allocates %v times, want 0", n)
+			}
+		})
 	}
 }
 

@@ -2,8 +2,10 @@ package scoring
 
 import (
 	"time"
+	"unsafe"
 
 	"situ/features"
+	"situ/internal/custhash"
 	"situ/models"
 	"situ/policy"
 )
@@ -27,8 +29,12 @@ type Decision struct {
 	Eligible   features.TreatmentSet
 	// Probabilities per treatment (0 for ineligible), summing to 1.
 	Probabilities [features.NumTreatments]float64
-	// Scores per candidate treatment (excluded ones included).
+	// Scores per candidate treatment (excluded ones included): the model's
+	// score, without the lever.
 	Scores [features.NumTreatments]float64
+	// Levers per candidate treatment (Bundle.Levers): exploration saw
+	// Scores[t] + Levers[t] (ServedScore).
+	Levers [features.NumTreatments]float64
 	// Propensity is the chosen treatment's probability.
 	Propensity float64
 	Strategy   string
@@ -56,7 +62,21 @@ type Decision struct {
 	// ExplainN how many of them are set.
 	Explanation [features.NumTreatments][MaxExplain]models.Contribution
 	ExplainN    [features.NumTreatments]uint8
+	// Context is the context the decision scored, its text fields in
+	// canonical form (features.Context.Canonicalize): Decide's copy of the
+	// request's, whose Attributes are the request's map, shared. It holds
+	// the customer id in clear: the decision event carries only its keyed
+	// hash (AppendEventJSON). Nil in a decision not made by Decide.
+	Context *features.Context
+
+	// served holds what the explorer saw, Scores + Levers: a field rather
+	// than a local so that the explorer call allocates nothing.
+	served [features.NumTreatments]float64
 }
+
+// ServedScore is treatment t's score as exploration saw it: the model's
+// score plus the lever.
+func (d *Decision) ServedScore(t features.Treatment) float64 { return d.Scores[t] + d.Levers[t] }
 
 // Entitlements appends to dst what the fired rules grant, in rule order,
 // without duplicates.
@@ -82,31 +102,52 @@ func (d *Decision) Entitlements(dst []string) []string {
 }
 
 // Event returns the decision's nba.decisions event. The event's Features
-// are the decision's: they share the array.
-func (d *Decision) Event() models.DecisionEvent {
+// are the decision's: they share the array. With ids, the event carries
+// the decision's Context with the customer id replaced by its keyed hash;
+// without (nil), it carries no context at all: never the id in clear.
+func (d *Decision) Event(ids *custhash.Hasher) models.DecisionEvent {
 	var ev models.DecisionEvent
 	d.fillEvent(&ev)
 	ev.Rules = d.RuleIDs(nil)
+	if ids != nil && d.Context != nil {
+		c := *d.Context
+		c.Customer.ID = ids.Sum(c.Customer.ID)
+		ev.Context = &c
+	}
 	return ev
 }
 
 // AppendEventJSON appends the JSON of the decision's nba.decisions event
-// (models.DecisionEvent.AppendJSON of Event) to dst without allocating
-// beyond dst's growth. It fails, and returns dst unchanged, when the event
-// cannot be encoded.
-func (d *Decision) AppendEventJSON(dst []byte) ([]byte, error) {
+// (models.DecisionEvent.AppendJSON of Event(ids)) to dst without
+// allocating beyond dst's growth. The customer id reaches the bytes only
+// as its keyed hash, and only with ids; without (nil), or for a decision
+// without a Context, the event has no context. It fails, and returns dst unchanged, when the event cannot be
+// encoded.
+func (d *Decision) AppendEventJSON(dst []byte, ids *custhash.Hasher) ([]byte, error) {
 	var (
-		ev    models.DecisionEvent
-		rules [16]string
+		ev     models.DecisionEvent
+		rules  [16]string
+		c      features.Context
+		hashed [custhash.Len]byte
 	)
 	d.fillEvent(&ev)
 	if ev.Rules = d.RuleIDs(rules[:0]); len(ev.Rules) == 0 {
 		ev.Rules = nil
 	}
+	if ids != nil && d.Context != nil {
+		c = *d.Context
+		// The hash lives in hashed, on the stack, for as long as the
+		// event is encoded: the string shares its bytes rather than
+		// copying them to the heap, and nothing keeps it afterwards.
+		h := ids.Append(hashed[:0], c.Customer.ID)
+		c.Customer.ID = unsafe.String(unsafe.SliceData(h), len(h))
+		ev.Context = &c
+	}
 	return ev.AppendJSON(dst)
 }
 
-// fillEvent fills ev with the decision's event except its Rules.
+// fillEvent fills ev with the decision's event except its Rules and
+// Context.
 func (d *Decision) fillEvent(ev *models.DecisionEvent) {
 	*ev = models.DecisionEvent{
 		FormatVersion: models.DecisionEventFormatVersion,
@@ -128,6 +169,9 @@ func (d *Decision) fillEvent(ev *models.DecisionEvent) {
 	for _, t := range features.Treatments() {
 		if d.Eligible.Has(t) {
 			ev.Probabilities.P[t] = d.Probabilities[t]
+		}
+		if d.Candidates.Has(t) {
+			ev.Levers[t] = d.Levers[t]
 		}
 	}
 	if d.Model != nil {

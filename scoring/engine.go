@@ -60,7 +60,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Explorer == nil {
 		cfg.Explorer = DefaultExplorer
 	}
-	b := Bundle{Model: cfg.Model, Policy: cfg.Policy, Explorer: cfg.Explorer}
+	b := Bundle{Model: cfg.Model, Learned: cfg.Model, Policy: cfg.Policy, Explorer: cfg.Explorer}
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
@@ -94,6 +94,11 @@ func newUUIDv7() string {
 // so the model and the policy rules see the same text. Input errors are
 // *features.FieldError; a policy that leaves no eligible treatment returns
 // *policy.NoEligibleError.
+//
+// Each candidate's model score plus its lever (Bundle.Levers) is what the
+// explorer turns into probabilities, so the probabilities and the
+// propensity are those of the treatments as served; the decision keeps
+// the two apart (Decision.Scores, Decision.Levers).
 func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("decide: %w", err)
@@ -136,17 +141,20 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		Uniform:       pol.Uniform(),
 		Features:      x,
 		Unknown:       unknown,
+		Context:       c,
 	}
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !candidates.Has(t) {
 			continue
 		}
 		d.Scores[t] = model.Score(t, x)
+		d.Levers[t] = bundle.Levers[t]
+		d.served[t] = d.Scores[t] + d.Levers[t]
 		if e.explainTop > 0 {
 			d.ExplainN[t] = uint8(model.Explain(t, x, d.Explanation[t][:e.explainTop]))
 		}
 	}
-	bundle.Explorer.Probabilities(&d.Scores, d.Eligible, model.Updates(), &d.Probabilities)
+	bundle.Explorer.Probabilities(&d.served, d.Eligible, model.Updates(), &d.Probabilities)
 	d.Treatment = sample(&d.Probabilities, d.Eligible, e.draw(d.ID))
 	d.Propensity = d.Probabilities[d.Treatment]
 	return d, nil

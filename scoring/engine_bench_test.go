@@ -24,8 +24,9 @@ func realisticRequest() scoring.Request {
 }
 
 // BenchmarkDecide decides the contract example: with the production
-// UUIDv7 decision ids, and with cheap sequential ids (the decision path
-// alone).
+// UUIDv7 decision ids, with cheap sequential ids (the decision path
+// alone), and with sequential ids under a configuration that sets levers
+// and overrides several weights (what the configuration costs a decision).
 func BenchmarkDecide(b *testing.B) {
 	schema, _ := features.DefaultSchema()
 	model, _ := models.DefaultModel(schema)
@@ -34,10 +35,15 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	configured := newTestEngine(b, nil)
+	setLevers(b, configured, [features.NumTreatments]float64{features.PamperUpsell: -0.05, features.SelfService: 0.1})
+	if err := configured.Update(func(bu scoring.Bundle) (scoring.Bundle, error) { return bu.WithOverride(biasOverride(0.5)) }); err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name string
 		e    *scoring.Engine
-	}{{"uuidv7-ids", production}, {"sequential-ids", newTestEngine(b, nil)}} {
+	}{{"uuidv7-ids", production}, {"sequential-ids", newTestEngine(b, nil)}, {"levers-and-overrides", configured}} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := realisticRequest()
 			ctx := context.Background()
@@ -68,16 +74,18 @@ func BenchmarkDecideParallel(b *testing.B) {
 }
 
 // BenchmarkAppendLogJSON encodes the decision event of the contract
-// example into a reused buffer, as the recording decider does per decision.
+// example, its context with the hashed customer id included, into a reused
+// buffer, as the recording decider does per decision.
 func BenchmarkAppendLogJSON(b *testing.B) {
 	d, err := newTestEngine(b, nil).Decide(context.Background(), realisticRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
+	ids := newTestHasher(b)
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		if buf, err = d.AppendEventJSON(buf[:0]); err != nil {
+		if buf, err = d.AppendEventJSON(buf[:0], ids); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -341,7 +341,7 @@ func TestDecisionLogCarriesWhatTheLearnerNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := d.Event()
+	l := d.Event(newTestHasher(t))
 	if err := l.Validate(e.Model().Schema()); err != nil {
 		t.Fatalf("decision event does not validate: %v", err)
 	}

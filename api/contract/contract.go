@@ -18,17 +18,26 @@ type ScoreRequest struct {
 
 // ScoreResponse is the 200 answer of POST /v1/score. Probabilities, Scores
 // and Explanation hold every candidate treatment, keyed by its name; an
-// excluded treatment has probability 0.
+// excluded treatment has probability 0. Levers hold the candidates with a
+// non-zero lever.
 type ScoreResponse struct {
 	DecisionID string `json:"decision_id"`
 	// Treatment is the chosen treatment, Propensity its probability.
 	Treatment     string             `json:"treatment"`
 	Probabilities map[string]float64 `json:"probabilities"`
 	Propensity    float64            `json:"propensity"`
-	Scores        map[string]float64 `json:"scores"`
-	Strategy      string             `json:"strategy"`
-	ModelVersion  int64              `json:"model_version"`
-	Policy        ScorePolicy        `json:"policy"`
+	// Scores are the model's scores, without the levers.
+	Scores map[string]float64 `json:"scores"`
+	// Levers are the configuration's levers of the candidates whose lever
+	// is not 0 (empty when none): exploration saw score + lever, so the
+	// probabilities include them.
+	Levers       map[string]float64 `json:"levers"`
+	Strategy     string             `json:"strategy"`
+	ModelVersion int64              `json:"model_version"`
+	// ConfigVersion is the version of the data team's configuration the
+	// decision applied; 0 before the first change.
+	ConfigVersion int64       `json:"config_version"`
+	Policy        ScorePolicy `json:"policy"`
 	// HumanEscape says a human is reachable, whatever the treatment.
 	HumanEscape bool `json:"human_escape"`
 	// Unknown lists the context's text fields whose value the schema does

@@ -111,8 +111,10 @@ type response struct {
 	Probabilities perTreatment         `json:"probabilities"`
 	Propensity    float64              `json:"propensity"`
 	Scores        perTreatment         `json:"scores"`
+	Levers        struct{}             `json:"levers"`
 	Strategy      string               `json:"strategy"`
 	ModelVersion  int64                `json:"model_version"`
+	ConfigVersion int64                `json:"config_version"`
 	Policy        contract.ScorePolicy `json:"policy"`
 	HumanEscape   bool                 `json:"human_escape"`
 	Unknown       []string             `json:"unknown"`

@@ -20,7 +20,9 @@ import (
 	"situ/api"
 	"situ/features"
 	"situ/feedback"
+	"situ/internal/custhash"
 	"situ/internal/datadir"
+	"situ/internal/secrets"
 	"situ/models"
 	"situ/policy"
 	"situ/scoring"
@@ -300,8 +302,18 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 				return errors.New("reading the latest model from " + topics.Models)
 			}
 		})
+		// Decision events carry the context with the customer id hashed
+		// under the key in the data dir (created on the first start).
+		// Where the data dir cannot hold one (a read-only root), they carry
+		// no context rather than the id.
+		var ids *custhash.Hasher
+		if key, err := secrets.LoadOrCreateCustomerKey(opts.dataDir, ""); err != nil {
+			log.Named("serve").Warn("no customer-id key: decision events carry no context", zap.Error(err))
+		} else if ids, err = custhash.New(key.Key); err != nil {
+			return nil, fmt.Errorf("customer key %s: %w", key.Path, err)
+		}
 		httpAPI, err := api.New(api.Config{
-			Decider:      feedback.NewRecordingDecider(engine, decisions),
+			Decider:      feedback.NewRecordingDecider(engine, decisions, ids),
 			Outcomes:     kafkaOutcomes{wait: kafkaReady, sink: outcomes},
 			Ready:        svc.ready,
 			Logger:       log,
@@ -390,7 +402,9 @@ func runComponents(ctx context.Context, log *zap.Logger, comps []component) erro
 }
 
 // buildEngine loads the schema, model and policy (files or the embedded
-// defaults) and builds the decision engine.
+// defaults) and builds the decision engine. The model is the prior: it
+// serves as version 0 whatever version its file names, so that the
+// learner's first model (version 1) replaces it.
 func buildEngine(opts serveOptions) (*scoring.Engine, error) {
 	schema, err := load(opts.schemaFile, features.DefaultSchema, features.ParseSchema)
 	if err != nil {
@@ -408,6 +422,7 @@ func buildEngine(opts serveOptions) (*scoring.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	prior := models.NewBuilder(model).Build(0)
 	pol, err := load(opts.policyFile, policy.Default, policy.Parse)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -428,7 +443,7 @@ func buildEngine(opts serveOptions) (*scoring.Engine, error) {
 	default:
 		return nil, fmt.Errorf("%w: --explorer must be squarecb or epsilon-greedy, got %q", errUsage, opts.explorer)
 	}
-	return scoring.NewEngine(scoring.Config{Model: model, Policy: pol, Explorer: explorer, Seed: opts.seed})
+	return scoring.NewEngine(scoring.Config{Model: prior, Policy: pol, Explorer: explorer, Seed: opts.seed})
 }
 
 // load reads and parses file, or builds the embedded default when file is "".

@@ -68,7 +68,7 @@ func TestStartBeforeKafka(t *testing.T) {
 		t.Skip("the broker binds the reserved address: Linux's SO_REUSEADDR")
 	}
 	kafkaAddr := situtest.ReserveAddr(t) // refuses connections; the broker binds it later
-	apiProc := situtest.Start(t, situBin, "--role", "api", "--kafka-brokers", kafkaAddr)
+	apiProc := situtest.Start(t, situBin, "--role", "api", "--kafka-brokers", kafkaAddr, "--data-dir", t.TempDir())
 	learner := situtest.Start(t, situBin, "--role", "learner", "--kafka-brokers", kafkaAddr)
 
 	for _, p := range []*situtest.Process{apiProc, learner} {
