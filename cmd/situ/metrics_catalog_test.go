@@ -75,7 +75,7 @@ func TestDocumentedMetricsAreExported(t *testing.T) {
 			}
 			require.NoError(t, fs.parse(args))
 			reg := newCatalog()
-			svc, err := buildServe(context.Background(), opts, zap.NewNop(), reg)
+			svc, err := buildServe(context.Background(), opts, zap.NewNop(), zap.NewNop(), reg)
 			require.NoError(t, err)
 			svc.close()
 			for n := range reg.names {

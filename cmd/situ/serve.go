@@ -55,6 +55,10 @@ type serveOptions struct {
 	learningRate     float64
 	snapshotEvery    int
 	snapshotInterval time.Duration
+
+	authFile        string
+	customerKeyFile string
+	allowOpenScore  bool
 }
 
 func (o *serveOptions) register(fs *flagSet) {
@@ -90,6 +94,11 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.IntVar(&o.maxPending, "max-pending", 200_000, "decisions the learner keeps waiting for an outcome; beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
 	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "publish a model snapshot after this many updates")
+	fs.StringVar(&o.authFile, "auth-file", "", "YAML `FILE` of the accepted tokens: name, role (admin, analyst, score) and the sha256 of each token (docs/admin.md)")
+	fs.describeDefault("auth-file", "none: an admin token generated once in <data-dir>/admin.token")
+	fs.StringVar(&o.customerKeyFile, "customer-key-file", "", "`FILE` whose bytes (at least 32) key the hashes of customer ids in decision events; replicas share it")
+	fs.describeDefault("customer-key-file", "generated once in <data-dir>/customer.key")
+	fs.BoolVar(&o.allowOpenScore, "allow-open-score", false, "serve /v1/score and /v1/outcomes without a score token on a non-loopback --addr")
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 500*time.Millisecond, "publish a model snapshot at least this often while learning")
 }
 
@@ -142,7 +151,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log := newLogger(opts.logLevel, stderr)
 	defer func() { _ = log.Sync() }()
 
-	svc, err := buildServe(ctx, opts, log, prometheus.NewRegistry())
+	svc, err := buildServe(ctx, opts, log, newAuditLogger(stderr), prometheus.NewRegistry())
 	if err != nil {
 		return explainAddrInUse(err, opts)
 	}
@@ -190,7 +199,7 @@ type metricsRegistry interface {
 // (roles all and api), the HTTP API, and the learner (roles all and
 // learner). The returned service's close releases what outlives the
 // components (the broker, the outcome producer).
-func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg metricsRegistry) (svc *service, err error) {
+func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, reg metricsRegistry) (svc *service, err error) {
 	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner && opts.role != roleBroker {
 		return nil, fmt.Errorf("%w: --role must be all, api, learner or broker, got %q", errUsage, opts.role)
 	}
@@ -256,8 +265,39 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 	svc.components = append(svc.components, component{"kafka", kafkaReady.run})
 	svc.readiness = append(svc.readiness, kafkaReady.check)
 
+	// Every role but the broker follows the data team's configuration on
+	// nba.control: replicas apply it to the engine, the learner its pins
+	// and reward.
+	var controlLog *feedback.ControlLog
+	if opts.role != roleBroker {
+		initial, err := initialConfig(opts, engine.Policy())
+		if err != nil {
+			return nil, err
+		}
+		var appliers []feedback.ConfigApplier
+		if opts.role == roleAll || opts.role == roleAPI {
+			appliers = append(appliers, engineApplier(engine))
+		}
+		controlLog, err = feedback.NewControlLog(feedback.ControlLogConfig{
+			Brokers: brokers, Topic: topics.Control, Schema: engine.Model().Schema(), Initial: &initial,
+			Appliers: appliers, Registerer: reg, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		svc.components = append(svc.components, component{"control", kafkaReady.after(controlLog.Run)})
+		svc.readiness = append(svc.readiness, func(context.Context) error {
+			select {
+			case <-controlLog.CaughtUp():
+				return nil
+			default:
+				return errors.New("reading the configuration from " + topics.Control)
+			}
+		})
+	}
+
 	if opts.role == roleAll || opts.role == roleLearner {
-		learner, err := buildLearner(opts, brokers, topics, engine.Model(), reg, log)
+		learner, err := buildLearner(opts, brokers, topics, engine.Model(), controlLog, reg, log)
 		if err != nil {
 			return nil, err
 		}
@@ -302,19 +342,37 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 				return errors.New("reading the latest model from " + topics.Models)
 			}
 		})
+		tokens, err := loadTokens(opts, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := api.CheckScoreExposure(opts.addr, tokens, opts.allowOpenScore); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
+		}
 		// Decision events carry the context with the customer id hashed
-		// under the key in the data dir (created on the first start).
-		// Where the data dir cannot hold one (a read-only root), they carry
-		// no context rather than the id.
+		// under --customer-key-file, or a key created in the data dir at
+		// the first start. Where neither can be had (a read-only root and
+		// no file), they carry no context rather than the id.
 		var ids *custhash.Hasher
-		if key, err := secrets.LoadOrCreateCustomerKey(opts.dataDir, ""); err != nil {
-			log.Named("serve").Warn("no customer-id key: decision events carry no context", zap.Error(err))
+		if key, err := secrets.LoadOrCreateCustomerKey(opts.dataDir, opts.customerKeyFile); err != nil {
+			if opts.customerKeyFile != "" {
+				return nil, fmt.Errorf("%w: --customer-key-file: %w", errUsage, err)
+			}
+			log.Named("serve").Warn("no customer-id key: decision events carry no context (pass --customer-key-file)", zap.Error(err))
 		} else if ids, err = custhash.New(key.Key); err != nil {
 			return nil, fmt.Errorf("customer key %s: %w", key.Path, err)
+		}
+		plane, err := feedback.NewControlPlane(feedback.ControlPlaneConfig{
+			Log: controlLog, Model: engine.Learned, AuditLogger: audit, Registerer: reg, Logger: log,
+		})
+		if err != nil {
+			return nil, err
 		}
 		httpAPI, err := api.New(api.Config{
 			Decider:      feedback.NewRecordingDecider(engine, decisions, ids),
 			Outcomes:     kafkaOutcomes{wait: kafkaReady, sink: outcomes},
+			Tokens:       tokens,
+			Control:      plane,
 			Ready:        svc.ready,
 			Logger:       log,
 			Registerer:   reg,
@@ -355,7 +413,7 @@ func buildServe(ctx context.Context, opts serveOptions, log *zap.Logger, reg met
 }
 
 // buildLearner builds the learning loop from the options.
-func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsConfig, base *models.Model, reg prometheus.Registerer, log *zap.Logger) (*feedback.LearningLoop, error) {
+func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsConfig, base *models.Model, control *feedback.ControlLog, reg prometheus.Registerer, log *zap.Logger) (*feedback.LearningLoop, error) {
 	reward, err := load(opts.rewardFile, models.DefaultReward, models.ParseReward)
 	if err != nil {
 		return nil, fmt.Errorf("reward definition: %w", err)
@@ -369,7 +427,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
 		Learning: models.LearnerConfig{LearningRate: opts.learningRate}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
-		Registerer: reg, Logger: log,
+		Control: control, Registerer: reg, Logger: log,
 	})
 }
 
