@@ -20,7 +20,12 @@ const kubeDir = "kubernetes"
 
 // optionalManifests are manifests in kubernetes/ that kustomization.yaml
 // leaves out on purpose (docs/deploy.md says when to apply them).
-var optionalManifests = []string{"servicemonitor.yaml"}
+var optionalManifests = []string{"servicemonitor.yaml", secretTemplates}
+
+// secretTemplates holds the templates of the Secrets the pods mount, with
+// placeholder values: they are created by hand (kubectl create secret), so
+// kustomization.yaml does not list it.
+const secretTemplates = "secrets.example.yaml"
 
 type kustomization struct {
 	Resources          []string `yaml:"resources"`
@@ -85,11 +90,20 @@ type podSpec struct {
 		ConfigMap *struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMap"`
+		Secret *struct {
+			SecretName  string `yaml:"secretName"`
+			DefaultMode *int   `yaml:"defaultMode"`
+			Items       []struct {
+				Key  string `yaml:"key"`
+				Path string `yaml:"path"`
+			} `yaml:"items"`
+		} `yaml:"secret"`
 	} `yaml:"volumes"`
 }
 
 type securityContext struct {
 	RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+	FSGroup                  *int  `yaml:"fsGroup"`
 	ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
 	AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 	Capabilities             struct {
@@ -126,6 +140,8 @@ type kubeContainer struct {
 	VolumeMounts    []struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
 	} `yaml:"volumeMounts"`
 }
 
