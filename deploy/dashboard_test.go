@@ -76,6 +76,7 @@ var mustShow = []string{
 	"situ_kafka_last_fetch_success_timestamp_seconds", // … and for how long
 	"situ_kafka_read_errors_total",
 	"situ_kafka_write_errors_total",
+	"situ_config_version", // the data team's configuration each process applied
 }
 
 func readDashboard(t *testing.T) dashboard {
