@@ -83,7 +83,7 @@ if ! curl -sf -o /dev/null "http://127.0.0.1:$PIPELINE_PORT/readyz"; then
 fi
 # the process under test: a stateless API replica publishing to that broker
 GOMAXPROCS=1 "${pin_server[@]}" "$work/situ" serve --role api --addr "127.0.0.1:$SITU_PORT" \
-  --kafka-brokers "127.0.0.1:$BROKER_PORT" 2>"$work/situ.log" &
+  --kafka-brokers "127.0.0.1:$BROKER_PORT" --data-dir "$work/api" 2>"$work/situ.log" &
 pids+=($!)
 GOMAXPROCS=1 "${pin_server[@]}" "$work/situ-baseline" --addr "127.0.0.1:$BASE_PORT" 2>"$work/baseline.log" &
 pids+=($!)
