@@ -84,3 +84,19 @@ func sampleVariance(n int, sum, sumSquares float64) float64 {
 	fn := float64(n)
 	return (sumSquares - sum*sum/fn) / (fn - 1)
 }
+
+// MeanCI is the two-sided 1−alpha interval of the arm's mean, mean ±
+// t_{1−α/2, n−1}·sqrt(Var/N) (alpha 0 means DefaultAlpha). gbstats reports
+// intervals for lifts only; this per-arm interval is situ's, with the same
+// Student t convention. It is [Mean, Mean] when N ≤ 1 or Var ≤ 0.
+func MeanCI(s Sample, alpha float64) [2]float64 {
+	if alpha == 0 {
+		alpha = DefaultAlpha
+	}
+	se := s.StdErr()
+	if s.N <= 1 || se == 0 || !(alpha > 0 && alpha < 1) {
+		return [2]float64{s.Mean, s.Mean}
+	}
+	half := tQuantile(1-alpha/2, float64(s.N-1)) * se
+	return [2]float64{s.Mean - half, s.Mean + half}
+}

@@ -150,7 +150,9 @@ func welchDoF(a, b arm) float64 {
 }
 
 // effectMoments mirrors EffectMoments.compute_result
-// (gbstats/models/tests.py). variance is the lift's variance.
+// (gbstats/models/tests.py), in its order of checks; variance is the
+// lift's variance. Like gbstats it refuses a zero control mean for the
+// absolute lift too.
 func effectMoments(a, b arm, d Difference, variance float64) (moments, error) {
 	if a.variance <= 0 || b.variance <= 0 || variance <= 0 || a.n <= 1 || b.n <= 1 {
 		return moments{}, ErrZeroVariance
@@ -169,7 +171,8 @@ func effectMoments(a, b arm, d Difference, variance float64) (moments, error) {
 // TTest compares treatment b with control a: the Welch t-test of gbstats'
 // TwoSidedTTest, or with c.Sequential its SequentialTwoSidedTTest
 // (gbstats/frequentist/tests.py). The p-value is 2·(1 − F_t(|t|)) with
-// Welch degrees of freedom, the interval estimate ± t_{1−α/2}·se.
+// Welch degrees of freedom, the interval estimate ± t_{1−α/2}·se (t.cdf
+// and t.ppf there; gonum's StudentsT here).
 func TTest(a, b Sample, c Config) (Result, error) {
 	pa, pb := plainArm(a), plainArm(b)
 	return run(pa, pb, c, frequentistVariance(pa, pb, c.Difference))
@@ -197,7 +200,7 @@ func run(a, b arm, c Config, variance float64) (Result, error) {
 func twoSidedResult(m moments, alpha float64) Result {
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: m.dof}
 	crit := m.estimate / m.se
-	half := t.Quantile(1-alpha/2) * m.se
+	half := tQuantile(1-alpha/2, m.dof) * m.se
 	return Result{
 		Expected: m.estimate,
 		StdDev:   m.se,
