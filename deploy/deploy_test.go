@@ -3,7 +3,6 @@ package deploy
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -31,15 +30,6 @@ var situBin string
 const testVersion = "deploy-test-version"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "situ-deploy-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	exit := func(code int) {
-		_ = os.RemoveAll(dir)
-		os.Exit(code)
-	}
 	var ldflags []string
 	// Without a -X flag in the Dockerfile the binary is built plainly and
 	// TestDockerfileStampsTheVersion fails.
@@ -48,11 +38,12 @@ func TestMain(m *testing.M) {
 			ldflags = []string{"-ldflags", "-X " + symbol + "=" + testVersion}
 		}
 	}
-	if situBin, err = situtest.Build(dir, ldflags...); err != nil {
-		fmt.Fprintln(os.Stderr, "build situ:", err)
-		exit(1)
-	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(exit))
+	var remove func()
+	situBin, remove = situtest.BuildTemp("situ-deploy-", ldflags...)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		remove()
+		os.Exit(code)
+	}))
 }
 
 // TestYAMLFilesParse parses every YAML document under deploy/.

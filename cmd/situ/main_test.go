@@ -30,17 +30,10 @@ import (
 var situBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "situ-cmd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if situBin, err = situtest.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "build situ:", err)
-		os.Exit(1)
-	}
+	var remove func()
+	situBin, remove = situtest.BuildTemp("situ-cmd-")
 	goleak.VerifyTestMain(dataDirGuard{m}, goleak.Cleanup(func(code int) {
-		_ = os.RemoveAll(dir)
+		remove()
 		os.Exit(code)
 	}))
 }
