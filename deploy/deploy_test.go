@@ -165,6 +165,17 @@ func (c container) flagNames() []string {
 // setting returns the effective value of a flag: the command line wins
 // over the environment.
 func (c container) setting(flags map[string]string, name string) (string, bool) {
+	if value, found := c.arg(name, false); found {
+		return value, true
+	}
+	value, found := c.env[flags[name]]
+	return value, found
+}
+
+// arg returns the value of the flag name on the command line (the last
+// wins): what follows "=", else "true" for a boolean flag, else the next
+// argument.
+func (c container) arg(name string, boolean bool) (string, bool) {
 	value, found := "", false
 	for i, a := range c.args {
 		n, ok := strings.CutPrefix(a, "-")
@@ -175,15 +186,15 @@ func (c container) setting(flags map[string]string, name string) (string, bool) 
 		if n != name {
 			continue
 		}
-		if !hasValue && i+1 < len(c.args) {
+		switch {
+		case hasValue:
+		case boolean:
+			v = "true" // a boolean flag takes no separate argument
+		case i+1 < len(c.args):
 			v = c.args[i+1]
 		}
 		value, found = v, true
 	}
-	if found {
-		return value, true
-	}
-	value, found = c.env[flags[name]]
 	return value, found
 }
 
