@@ -58,26 +58,21 @@ func (ts *testServer) admin(t *testing.T, method, path, token, body string) admi
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, ts.URL+path, rd)
-	require.NoError(t, err)
+	header := http.Header{}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := ts.Client().Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	require.Equal(t, "application/json; charset=utf-8", res.Header.Get("Content-Type"), "body: %s", b)
+	r := ts.send(t, method, path, rd, header)
+	require.Equal(t, "application/json; charset=utf-8", r.header.Get("Content-Type"), "body: %s", r.body)
 	for _, tok := range allTokens {
-		require.NotContains(t, string(b), tok, "an answer never echoes a token")
+		require.NotContains(t, string(r.body), tok, "an answer never echoes a token")
 	}
-	out := adminResponse{status: res.StatusCode, body: b}
-	if res.StatusCode >= 400 {
-		p := decodeProblem(t, response{status: res.StatusCode, header: res.Header, body: b})
+	out := adminResponse{status: r.status, body: r.body}
+	if r.status >= 400 {
+		p := decodeProblem(t, r)
 		out.problem.Code, out.problem.Message, out.problem.Field = p.Error.Code, p.Error.Message, p.Error.Field
 	}
 	return out

@@ -77,28 +77,23 @@ func call(t *testing.T, ts *httptest.Server, method, path string, authorization 
 	if method == http.MethodPost {
 		body = strings.NewReader(`{}`)
 	}
-	req, err := http.NewRequest(method, ts.URL+path, body)
-	require.NoError(t, err)
+	var header http.Header
 	if authorization != nil {
-		req.Header["Authorization"] = authorization
+		header = http.Header{"Authorization": authorization}
 	}
-	resp, err := ts.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	r := send(t, ts.Client(), method, ts.URL+path, body, header)
+	require.Equal(t, "application/json; charset=utf-8", r.header.Get("Content-Type"))
 	for _, tok := range allTokens {
-		require.NotContains(t, string(b), tok, "an answer never echoes a token")
-		require.NotContains(t, strings.Join(resp.Header.Values("WWW-Authenticate"), ""), tok)
+		require.NotContains(t, string(r.body), tok, "an answer never echoes a token")
+		require.NotContains(t, strings.Join(r.header.Values("WWW-Authenticate"), ""), tok)
 	}
-	a := authAnswer{status: resp.StatusCode, challenge: resp.Header.Get("WWW-Authenticate")}
-	if resp.StatusCode == http.StatusOK {
+	a := authAnswer{status: r.status, challenge: r.header.Get("WWW-Authenticate")}
+	if r.status == http.StatusOK {
 		var who struct {
 			Authenticated bool   `json:"authenticated"`
 			Name          string `json:"name"`
 		}
-		require.NoError(t, json.Unmarshal(b, &who))
+		require.NoError(t, json.Unmarshal(r.body, &who))
 		a.principal = who.Name
 		require.Equal(t, who.Name != "", who.Authenticated)
 		return a
@@ -109,9 +104,9 @@ func call(t *testing.T, ts *httptest.Server, method, path string, authorization 
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
+	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&problem), "body %s", b)
+	require.NoError(t, dec.Decode(&problem), "body %s", r.body)
 	require.NotEmpty(t, problem.Error.Message)
 	a.code, a.message = problem.Error.Code, problem.Error.Message
 	return a

@@ -3,8 +3,6 @@ package api_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,13 +20,8 @@ func startHealthServer(t *testing.T, role string, ready func(context.Context) er
 	t.Helper()
 	s, err := api.NewHealthServer(role, api.Config{Ready: ready, Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ctx, ln) }()
-	t.Cleanup(cancel)
-	return "http://" + ln.Addr().String(), cancel, errc
+	addr, cancel, done := serveLoopback(t, s.Serve)
+	return "http://" + addr, cancel, done
 }
 
 func TestHealthServer(t *testing.T) {
@@ -56,16 +49,10 @@ func TestHealthServer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			url, _, _ := startHealthServer(t, "learner", tc.ready)
-			req, err := http.NewRequest(tc.method, url+tc.path, strings.NewReader(`{}`))
-			require.NoError(t, err)
-			res, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer res.Body.Close()
-			b, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			require.Equal(t, tc.status, res.StatusCode)
-			require.Equal(t, "application/json; charset=utf-8", res.Header.Get("Content-Type"))
-			require.Equal(t, tc.body+"\n", string(b))
+			r := send(t, http.DefaultClient, tc.method, url+tc.path, strings.NewReader(`{}`), nil)
+			require.Equal(t, tc.status, r.status)
+			require.Equal(t, "application/json; charset=utf-8", r.header.Get("Content-Type"))
+			require.Equal(t, tc.body+"\n", string(r.body))
 		})
 	}
 }
@@ -79,13 +66,9 @@ func TestHealthServerMetrics(t *testing.T) {
 		require.NoError(t, err)
 		res.Body.Close()
 	}
-	res, err := http.Get(url + api.RouteMetrics)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	require.Equal(t, 200, res.StatusCode)
-	text := string(b)
+	r := send(t, http.DefaultClient, http.MethodGet, url+api.RouteMetrics, nil, nil)
+	require.Equal(t, 200, r.status)
+	text := string(r.body)
 	require.Contains(t, text, `situ_http_request_duration_seconds_count{code="200",method="GET",route="/healthz"} 1`)
 	require.Contains(t, text, `situ_http_request_duration_seconds_count{code="404",method="GET",route="unmatched"} 1`)
 	require.NotContains(t, text, "situ_decisions_total")

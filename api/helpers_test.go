@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -59,19 +61,56 @@ type response struct {
 	body   []byte
 }
 
+// do sends method path with body, of contentType (none when empty).
 func (ts *testServer) do(tb testing.TB, method, path, contentType string, body []byte) response {
 	tb.Helper()
-	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
-	require.NoError(tb, err)
+	header := http.Header{}
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		header.Set("Content-Type", contentType)
 	}
-	res, err := ts.Client().Do(req)
+	return ts.send(tb, method, path, bytes.NewReader(body), header)
+}
+
+// send sends method path with body and header (nil: none) by ts's client.
+func (ts *testServer) send(tb testing.TB, method, path string, body io.Reader, header http.Header) response {
+	tb.Helper()
+	return send(tb, ts.Client(), method, ts.URL+path, body, header)
+}
+
+// send sends method url with body and header (nil: none) by client and
+// reads the answer in full.
+func send(tb testing.TB, client *http.Client, method, url string, body io.Reader, header http.Header) response {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, body)
 	require.NoError(tb, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := client.Do(req)
+	require.NoError(tb, err)
+	return readAll(tb, res)
+}
+
+// readAll reads res in full and closes its body.
+func readAll(tb testing.TB, res *http.Response) response {
+	tb.Helper()
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(tb, err)
 	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// serveLoopback runs serve on a loopback listener until cancel (or the
+// test's end) and returns the listener's address and what serve returns.
+func serveLoopback(tb testing.TB, serve func(context.Context, net.Listener) error) (addr string, cancel context.CancelFunc, done <-chan error) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, ln) }()
+	tb.Cleanup(cancel)
+	return ln.Addr().String(), cancel, errc
 }
 
 func (ts *testServer) postJSON(tb testing.TB, path, body string) response {

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -22,11 +21,7 @@ import (
 func TestNetHTTPErrorsAreJSON(t *testing.T) {
 	s, err := api.New(api.Config{Decider: newEngine(t, nil), Registerer: prometheus.NewRegistry(), MaxHeaderBytes: 1024})
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
+	addr, cancel, served := serveLoopback(t, s.Serve)
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-served)
@@ -55,7 +50,7 @@ func TestNetHTTPErrorsAreJSON(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", ln.Addr().String())
+			conn, err := net.Dial("tcp", addr)
 			require.NoError(t, err)
 			defer conn.Close()
 			require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
@@ -85,8 +80,5 @@ func readResponse(t *testing.T, br *bufio.Reader) response {
 	t.Helper()
 	res, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	return readAll(t, res)
 }

@@ -180,17 +180,11 @@ func TestScoreRejectsBadInput(t *testing.T) {
 			if tc.chunked {
 				body = io.MultiReader(body) // hides the length: chunked encoding
 			}
-			req, err := http.NewRequest(method, ts.URL+path, body)
-			require.NoError(t, err)
+			header := http.Header{}
 			if ct != "" {
-				req.Header.Set("Content-Type", ct)
+				header.Set("Content-Type", ct)
 			}
-			res, err := ts.Client().Do(req)
-			require.NoError(t, err)
-			defer res.Body.Close()
-			b, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			r := response{status: res.StatusCode, header: res.Header, body: b}
+			r := ts.send(t, method, path, body, header)
 
 			require.Equal(t, tc.status, r.status, "body: %s", r.body)
 			p := decodeProblem(t, r)
@@ -379,16 +373,8 @@ func TestCompressedBodyRejected(t *testing.T) {
 	ts := newTestServer(t, api.Config{Outcomes: &recordingSink{}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, ts.URL+tc.path, bytes.NewReader(tc.body))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Content-Encoding", tc.encoding)
-			res, err := ts.Client().Do(req)
-			require.NoError(t, err)
-			defer res.Body.Close()
-			b, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			r := response{status: res.StatusCode, header: res.Header, body: b}
+			r := ts.send(t, http.MethodPost, tc.path, bytes.NewReader(tc.body),
+				http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {tc.encoding}})
 			require.Equal(t, tc.status, r.status, "body: %s", r.body)
 			if tc.status == 200 {
 				return

@@ -203,13 +203,7 @@ func startServe(t *testing.T, cfg api.Config) (addr string, cancel context.Cance
 	cfg.Registerer = prometheus.NewRegistry()
 	s, err := api.New(cfg)
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ctx, ln) }()
-	t.Cleanup(cancel)
-	return ln.Addr().String(), cancel, errc
+	return serveLoopback(t, s.Serve)
 }
 
 func postScore(addr string) (int, error) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"situ/features"
 	"situ/models"
@@ -88,12 +87,12 @@ func Compile(cfg Config, env Env) (*Applied, error) {
 	}
 	width := cfg.Reward.Clip[1] - cfg.Reward.Clip[0]
 	for _, name := range slices.Sorted(maps.Keys(cfg.Levers)) {
-		t, ok := features.ParseTreatment(name)
+		t, err := parseTreatment("levers."+name, name)
+		if err != nil {
+			return nil, err
+		}
 		v := cfg.Levers[name]
-		switch {
-		case !ok:
-			return nil, fieldErr("levers."+name, "unknown treatment %q; allowed: %s", name, strings.Join(features.TreatmentNames(), ", "))
-		case !finite(v) || v > width || v < -width:
+		if !finite(v) || v > width || v < -width {
 			return nil, fieldErr("levers."+name, "must be a finite number within ±%g (the reward's range), got %g", width, v)
 		}
 		a.Levers[t] = v
@@ -101,9 +100,9 @@ func Compile(cfg Config, env Env) (*Applied, error) {
 	seen := map[weightKey]bool{}
 	for i, w := range cfg.Weights {
 		path := fmt.Sprintf("weights[%d]", i)
-		t, ok := features.ParseTreatment(w.Treatment)
-		if !ok {
-			return nil, fieldErr(path+".treatment", "unknown treatment %q; allowed: %s", w.Treatment, strings.Join(features.TreatmentNames(), ", "))
+		t, err := parseTreatment(path+".treatment", w.Treatment)
+		if err != nil {
+			return nil, err
 		}
 		fi, ok := featureIndex(env.Schema, w.Feature)
 		if !ok {

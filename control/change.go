@@ -164,6 +164,16 @@ func fieldErr(path, format string, args ...any) *features.FieldError {
 	return &features.FieldError{Field: path, Message: fmt.Sprintf(format, args...)}
 }
 
+// parseTreatment parses the treatment name found at path; an unknown one
+// is a field error that lists the treatments.
+func parseTreatment(path, name string) (features.Treatment, error) {
+	t, ok := features.ParseTreatment(name)
+	if !ok {
+		return 0, fieldErr(path, "unknown treatment %q; allowed: %s", name, strings.Join(features.TreatmentNames(), ", "))
+	}
+	return t, nil
+}
+
 // canonical copies *p with -0 as 0: the two compare equal but encode
 // differently, and equal configurations must encode to the same bytes.
 func canonical(p *float64) *float64 {
@@ -186,9 +196,9 @@ func applyWeights(cfg *Config, ops []WeightChange, env Env) (map[weightKey]int, 
 	overrideBy := map[weightKey]int{}
 	for i, op := range ops {
 		path := fmt.Sprintf("change.weights[%d]", i)
-		t, ok := features.ParseTreatment(op.Treatment)
-		if !ok {
-			return nil, fieldErr(path+".treatment", "unknown treatment %q; allowed: %s", op.Treatment, strings.Join(features.TreatmentNames(), ", "))
+		t, err := parseTreatment(path+".treatment", op.Treatment)
+		if err != nil {
+			return nil, err
 		}
 		fi, ok := featureIndex(env.Schema, op.Feature)
 		if !ok {
@@ -270,8 +280,8 @@ func learnedWeight(m *models.Model, t features.Treatment, fi int32) float64 {
 func applyLevers(cfg *Config, change map[string]float64) error {
 	for _, name := range slices.Sorted(maps.Keys(change)) {
 		path := "change.levers." + name
-		if _, ok := features.ParseTreatment(name); !ok {
-			return fieldErr(path, "unknown treatment %q; allowed: %s", name, strings.Join(features.TreatmentNames(), ", "))
+		if _, err := parseTreatment(path, name); err != nil {
+			return err
 		}
 		v := change[name]
 		if !finite(v) {

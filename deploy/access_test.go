@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,21 +56,7 @@ func checkScoreExposure(t *testing.T, c container, tokens api.Tokens) {
 // --name=BOOL on the command line (the last wins), else its variable.
 func (c container) boolSetting(t *testing.T, flags map[string]string, name string) bool {
 	t.Helper()
-	value, found := "", false
-	for _, a := range c.args {
-		n, ok := strings.CutPrefix(a, "-")
-		if !ok {
-			continue
-		}
-		n, v, hasValue := strings.Cut(strings.TrimPrefix(n, "-"), "=")
-		if n != name {
-			continue
-		}
-		if !hasValue {
-			v = "true" // a boolean flag takes no separate argument
-		}
-		value, found = v, true
-	}
+	value, found := c.arg(name, true)
 	if !found {
 		if value, found = c.env[flags[name]]; !found {
 			return false

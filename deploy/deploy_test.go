@@ -3,7 +3,6 @@ package deploy
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -31,15 +30,6 @@ var situBin string
 const testVersion = "deploy-test-version"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "situ-deploy-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	exit := func(code int) {
-		_ = os.RemoveAll(dir)
-		os.Exit(code)
-	}
 	var ldflags []string
 	// Without a -X flag in the Dockerfile the binary is built plainly and
 	// TestDockerfileStampsTheVersion fails.
@@ -48,11 +38,12 @@ func TestMain(m *testing.M) {
 			ldflags = []string{"-ldflags", "-X " + symbol + "=" + testVersion}
 		}
 	}
-	if situBin, err = situtest.Build(dir, ldflags...); err != nil {
-		fmt.Fprintln(os.Stderr, "build situ:", err)
-		exit(1)
-	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(exit))
+	var remove func()
+	situBin, remove = situtest.BuildTemp("situ-deploy-", ldflags...)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		remove()
+		os.Exit(code)
+	}))
 }
 
 // TestYAMLFilesParse parses every YAML document under deploy/.
@@ -174,6 +165,17 @@ func (c container) flagNames() []string {
 // setting returns the effective value of a flag: the command line wins
 // over the environment.
 func (c container) setting(flags map[string]string, name string) (string, bool) {
+	if value, found := c.arg(name, false); found {
+		return value, true
+	}
+	value, found := c.env[flags[name]]
+	return value, found
+}
+
+// arg returns the value of the flag name on the command line (the last
+// wins): what follows "=", else "true" for a boolean flag, else the next
+// argument.
+func (c container) arg(name string, boolean bool) (string, bool) {
 	value, found := "", false
 	for i, a := range c.args {
 		n, ok := strings.CutPrefix(a, "-")
@@ -184,15 +186,15 @@ func (c container) setting(flags map[string]string, name string) (string, bool) 
 		if n != name {
 			continue
 		}
-		if !hasValue && i+1 < len(c.args) {
+		switch {
+		case hasValue:
+		case boolean:
+			v = "true" // a boolean flag takes no separate argument
+		case i+1 < len(c.args):
 			v = c.args[i+1]
 		}
 		value, found = v, true
 	}
-	if found {
-		return value, true
-	}
-	value, found = c.env[flags[name]]
 	return value, found
 }
 

@@ -74,15 +74,14 @@ func scoreAt(t *testing.T, p *situtest.Process) contract.ScoreResponse {
 // returns that answer and how long it took.
 func waitConfig(t *testing.T, p *situtest.Process, v int64) (contract.ScoreResponse, time.Duration) {
 	t.Helper()
-	start := time.Now()
-	for {
-		d := scoreAt(t, p)
-		if d.ConfigVersion == v {
-			return d, time.Since(start)
-		}
-		require.Less(t, time.Since(start), 30*time.Second, "replica %s still serves configuration %d, want %d", p.Addr, d.ConfigVersion, v)
-		time.Sleep(10 * time.Millisecond)
-	}
+	var d contract.ScoreResponse
+	took := poll(t, 30*time.Second, 10*time.Millisecond, func() bool {
+		d = scoreAt(t, p)
+		return d.ConfigVersion == v
+	}, func() string {
+		return fmt.Sprintf("replica %s still serves configuration %d, want %d", p.Addr, d.ConfigVersion, v)
+	})
+	return d, took
 }
 
 // served is what a replica answers for the contact, without what depends on
@@ -158,14 +157,10 @@ func TestControlPlaneAcrossReplicas(t *testing.T) {
 	// decision events carry the configuration version, the levers and no clear customer id
 	// (the publisher writes in batches: wait for the last configuration's)
 	var events []models.DecisionEvent
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	poll(t, 20*time.Second, 50*time.Millisecond, func() bool {
 		events = decisionEvents(t, b.Brokers())
-		if hasVersion(events, 3) {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "no decision event of configuration 3 on the topic")
-		time.Sleep(50 * time.Millisecond)
-	}
+		return hasVersion(events, 3)
+	}, func() string { return "no decision event of configuration 3 on the topic" })
 	seen := map[int64]bool{}
 	for _, ev := range events {
 		seen[ev.ConfigVersion] = true

@@ -74,11 +74,7 @@ func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map
 // latest returns the latest snapshot of the default model, if any.
 func latest(t *testing.T, brokers []string) (models.Snapshot, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	recs, err := feedback.ReadLatest(ctx, brokers, feedback.DefaultModelsTopic)
-	require.NoError(t, err)
-	rec, ok := recs["default"]
+	rec, ok := latestOfDefault(t, brokers, feedback.DefaultModelsTopic)
 	if !ok {
 		return models.Snapshot{}, false
 	}
@@ -91,11 +87,7 @@ func latest(t *testing.T, brokers []string) (models.Snapshot, bool) {
 // model.
 func latestCheckpoint(t *testing.T, brokers []string) feedback.Checkpoint {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	recs, err := feedback.ReadLatest(ctx, brokers, feedback.DefaultCheckpointsTopic)
-	require.NoError(t, err)
-	rec, ok := recs["default"]
+	rec, ok := latestOfDefault(t, brokers, feedback.DefaultCheckpointsTopic)
 	require.True(t, ok, "a checkpoint of the default model")
 	cp, err := feedback.DecodeCheckpoint(rec.Value)
 	require.NoError(t, err)
@@ -105,17 +97,15 @@ func latestCheckpoint(t *testing.T, brokers []string) feedback.Checkpoint {
 // waitForUpdates polls the models topic until a snapshot has want updates.
 func waitForUpdates(t *testing.T, brokers []string, want int64, within time.Duration) models.Snapshot {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		snap, ok := latest(t, brokers)
-		if ok && snap.Model.Updates >= want {
-			return snap
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no snapshot with %d updates within %s (latest: %d)", want, within, snap.Model.Updates)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var snap models.Snapshot
+	poll(t, within, 50*time.Millisecond, func() bool {
+		var ok bool
+		snap, ok = latest(t, brokers)
+		return ok && snap.Model.Updates >= want
+	}, func() string {
+		return fmt.Sprintf("no snapshot with %d updates within %s (latest: %d)", want, within, snap.Model.Updates)
+	})
+	return snap
 }
 
 // TestLearnerKilledMidStreamEndsWithSameWeights runs the learner as a real

@@ -1,9 +1,12 @@
 package e2e
 
 import (
-	"fmt"
+	"context"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"situ/feedback"
 	"situ/internal/brokertest"
@@ -14,17 +17,10 @@ import (
 var situBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "situ-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if situBin, err = situtest.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "build situ:", err)
-		os.Exit(1)
-	}
+	var remove func()
+	situBin, remove = situtest.BuildTemp("situ-e2e-")
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -32,6 +28,33 @@ func TestMain(m *testing.M) {
 func startBroker(t *testing.T, partitions int) *feedback.EmbeddedBroker {
 	t.Helper()
 	return brokertest.Start(t, partitions)
+}
+
+// latestOfDefault returns the latest record of the default model on a
+// compacted topic, if there is one.
+func latestOfDefault(t *testing.T, brokers []string, topic string) (feedback.TailRecord, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	recs, err := feedback.ReadLatest(ctx, brokers, topic)
+	require.NoError(t, err)
+	rec, ok := recs["default"]
+	return rec, ok
+}
+
+// poll calls done every interval until it reports true and returns how
+// long that took. Once within has passed it fails the test with the
+// message failure gives after the last call.
+func poll(t *testing.T, within, interval time.Duration, done func() bool, failure func() string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !done() {
+		if time.Since(start) > within {
+			t.Fatal(failure())
+		}
+		time.Sleep(interval)
+	}
+	return time.Since(start)
 }
 
 // startSitu runs `situ serve` with args and waits until it is ready.

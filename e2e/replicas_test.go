@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -75,32 +74,22 @@ func TestReplicasServeTheNewModel(t *testing.T) {
 // than within.
 func waitServes(t *testing.T, replica *situtest.Process, want int64, within time.Duration) time.Time {
 	t.Helper()
-	deadline := time.After(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var d contract.ScoreResponse
+	var d contract.ScoreResponse
+	poll(t, within, 10*time.Millisecond, func() bool {
+		d = contract.ScoreResponse{}
 		require.Equal(t, http.StatusOK, replica.Post(t, "/v1/score", contact, &d))
-		if d.ModelVersion >= want {
-			return time.Now()
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("replica %s still serves model %d %s after the learner published %d", replica.Addr, d.ModelVersion, within, want)
-		case <-tick.C:
-		}
-	}
+		return d.ModelVersion >= want
+	}, func() string {
+		return fmt.Sprintf("replica %s still serves model %d %s after the learner published %d", replica.Addr, d.ModelVersion, within, want)
+	})
+	return time.Now()
 }
 
 // latestVersion returns the version of the latest snapshot of the default
 // model and the time the learner published it (the message timestamp).
 func latestVersion(t *testing.T, brokers []string) (int64, time.Time) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	recs, err := feedback.ReadLatest(ctx, brokers, feedback.DefaultModelsTopic)
-	require.NoError(t, err)
-	rec, ok := recs["default"]
+	rec, ok := latestOfDefault(t, brokers, feedback.DefaultModelsTopic)
 	require.True(t, ok, "a snapshot of the default model")
 	snap, err := models.DecodeSnapshot(rec.Value)
 	require.NoError(t, err)

@@ -89,32 +89,30 @@ func newTestLearner(t *testing.T, brokers []string, base *models.Model, reward m
 
 func latestSnapshot(t *testing.T, brokers []string, name string) (models.Snapshot, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	latest, err := ReadLatest(ctx, brokers, DefaultModelsTopic)
-	require.NoError(t, err)
-	rec, ok := latest[name]
-	if !ok {
-		return models.Snapshot{}, false
-	}
-	snap, err := models.DecodeSnapshot(rec.Value)
-	require.NoError(t, err)
-	return snap, true
+	return latestDecoded(t, brokers, DefaultModelsTopic, name, models.DecodeSnapshot)
 }
 
 func latestCheckpoint(t *testing.T, brokers []string, name string) (Checkpoint, bool) {
 	t.Helper()
+	return latestDecoded(t, brokers, DefaultCheckpointsTopic, name, DecodeCheckpoint)
+}
+
+// latestDecoded returns the latest record of key name on a compacted
+// topic, decoded, if there is one.
+func latestDecoded[T any](t *testing.T, brokers []string, topic, name string, decode func([]byte) (T, error)) (T, bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	latest, err := ReadLatest(ctx, brokers, DefaultCheckpointsTopic)
+	latest, err := ReadLatest(ctx, brokers, topic)
 	require.NoError(t, err)
 	rec, ok := latest[name]
 	if !ok {
-		return Checkpoint{}, false
+		var zero T
+		return zero, false
 	}
-	cp, err := DecodeCheckpoint(rec.Value)
+	v, err := decode(rec.Value)
 	require.NoError(t, err)
-	return cp, true
+	return v, true
 }
 
 func TestLearnerJoinsLearnsAndDeadLetters(t *testing.T) {

@@ -337,30 +337,14 @@ type Probabilities struct {
 }
 
 func (p *Probabilities) appendJSON(b []byte, ok bool) ([]byte, bool) {
-	b = append(b, '{')
-	first := true
-	for _, t := range features.Treatments() {
-		if !p.Of.Has(t) {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, t.String()...)
-		b = append(b, '"', ':')
-		ok = ok && finite(p.P[t])
-		b = jsonw.Float(b, p.P[t])
-	}
-	return append(b, '}'), ok
+	return appendTreatmentFloats(b, p.Of, &p.P, ok)
 }
 
 // MarshalJSONTo writes p as a JSON object.
 func (p Probabilities) MarshalJSONTo(enc *jsontext.Encoder) error {
-	b, ok := p.appendJSON(nil, true)
-	if !ok {
-		return errors.New("probability is not finite")
+	b, err := p.MarshalJSON()
+	if err != nil {
+		return err
 	}
 	return enc.WriteValue(b)
 }
@@ -381,41 +365,8 @@ func (p *Probabilities) UnmarshalJSON(b []byte) error { return json.Unmarshal(b,
 // (null is no treatment).
 func (p *Probabilities) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*p = Probabilities{}
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
-	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '{':
-	default:
-		return fmt.Errorf("probabilities: want an object, got %s", tok.Kind())
-	}
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		name := tok.String() // a token is valid until the next read
-		t, ok := features.ParseTreatment(name)
-		if !ok || p.Of.Has(t) {
-			return fmt.Errorf("probabilities: unknown or repeated treatment %q", name)
-		}
-		v, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		if v.Kind() != '0' {
-			return fmt.Errorf("probabilities: %s: want a number, got %s", name, v.Kind())
-		}
-		f, err := v.Float()
-		if err != nil {
-			return fmt.Errorf("probabilities: %s: %w", name, err)
-		}
-		p.Of, p.P[t] = p.Of.With(t), f
-	}
-	_, err = dec.ReadToken()
+	var err error
+	p.Of, err = readTreatmentFloats(dec, "probabilities", &p.P)
 	return err
 }
 
@@ -428,30 +379,20 @@ type Levers [features.NumTreatments]float64
 func (l Levers) IsZero() bool { return l == Levers{} }
 
 func (l *Levers) appendJSON(b []byte, ok bool) ([]byte, bool) {
-	b = append(b, '{')
-	first := true
+	var nonZero features.TreatmentSet
 	for _, t := range features.Treatments() {
-		if l[t] == 0 {
-			continue
+		if l[t] != 0 {
+			nonZero = nonZero.With(t)
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, t.String()...)
-		b = append(b, '"', ':')
-		ok = ok && finite(l[t])
-		b = jsonw.Float(b, l[t])
 	}
-	return append(b, '}'), ok
+	return appendTreatmentFloats(b, nonZero, (*[features.NumTreatments]float64)(l), ok)
 }
 
 // MarshalJSONTo writes the levers as a JSON object.
 func (l Levers) MarshalJSONTo(enc *jsontext.Encoder) error {
-	b, ok := l.appendJSON(nil, true)
-	if !ok {
-		return errors.New("lever is not finite")
+	b, err := l.MarshalJSON()
+	if err != nil {
+		return err
 	}
 	return enc.WriteValue(b)
 }
@@ -472,43 +413,87 @@ func (l *Levers) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, l) }
 // is none).
 func (l *Levers) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*l = Levers{}
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
+	_, err := readTreatmentFloats(dec, "levers", (*[features.NumTreatments]float64)(l))
+	return err
+}
+
+// appendTreatmentFloats appends the JSON object from the name of each
+// treatment of of to its number in v, in treatment order; ok turns false
+// when a number is not finite.
+func appendTreatmentFloats(b []byte, of features.TreatmentSet, v *[features.NumTreatments]float64, ok bool) ([]byte, bool) {
+	b = append(b, '{')
+	first := true
+	for _, t := range features.Treatments() {
+		if !of.Has(t) {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, t.String()...)
+		b = append(b, '"', ':')
+		ok = ok && finite(v[t])
+		b = jsonw.Float(b, v[t])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '{':
-	default:
-		return fmt.Errorf("levers: want an object, got %s", tok.Kind())
-	}
+	return append(b, '}'), ok
+}
+
+// readTreatmentFloats reads a JSON object from treatment name to number
+// into v and returns the treatments it named; null names none. Errors
+// start with what, the member being read.
+func readTreatmentFloats(dec *jsontext.Decoder, what string, v *[features.NumTreatments]float64) (features.TreatmentSet, error) {
 	var seen features.TreatmentSet
+	if open, err := readOpen(dec, what, '{'); !open {
+		return seen, err
+	}
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return err
+			return seen, err
 		}
 		name := tok.String() // a token is valid until the next read
 		t, ok := features.ParseTreatment(name)
 		if !ok || seen.Has(t) {
-			return fmt.Errorf("levers: unknown or repeated treatment %q", name)
+			return seen, fmt.Errorf("%s: unknown or repeated treatment %q", what, name)
 		}
-		v, err := dec.ReadToken()
+		n, err := dec.ReadToken()
 		if err != nil {
-			return err
+			return seen, err
 		}
-		if v.Kind() != '0' {
-			return fmt.Errorf("levers: %s: want a number, got %s", name, v.Kind())
+		if n.Kind() != '0' {
+			return seen, fmt.Errorf("%s: %s: want a number, got %s", what, name, n.Kind())
 		}
-		f, err := v.Float()
+		f, err := n.Float()
 		if err != nil {
-			return fmt.Errorf("levers: %s: %w", name, err)
+			return seen, fmt.Errorf("%s: %s: %w", what, name, err)
 		}
-		seen, l[t] = seen.With(t), f
+		seen, v[t] = seen.With(t), f
 	}
-	_, err = dec.ReadToken()
-	return err
+	_, err := dec.ReadToken()
+	return seen, err
+}
+
+// readOpen reads the token that opens a JSON object ('{') or array ('['):
+// it reports whether one opened, false with no error for null. Errors
+// start with what, the member being read.
+func readOpen(dec *jsontext.Decoder, what string, kind jsontext.Kind) (bool, error) {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return false, err
+	}
+	switch tok.Kind() {
+	case 'n':
+		return false, nil
+	case kind:
+		return true, nil
+	}
+	want := "an object"
+	if kind == '[' {
+		want = "an array"
+	}
+	return false, fmt.Errorf("%s: want %s, got %s", what, want, tok.Kind())
 }
 
 // TreatmentList is a set of treatments on the wire: a JSON array of their
@@ -547,16 +532,8 @@ func (l *TreatmentList) UnmarshalJSON(b []byte) error { return json.Unmarshal(b,
 // UnmarshalJSONFrom reads a JSON array of treatment names (null is none).
 func (l *TreatmentList) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*l = 0
-	tok, err := dec.ReadToken()
-	if err != nil {
+	if open, err := readOpen(dec, "treatments", '['); !open {
 		return err
-	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '[':
-	default:
-		return fmt.Errorf("treatments: want an array, got %s", tok.Kind())
 	}
 	s := features.TreatmentSet(0)
 	for dec.PeekKind() != ']' {

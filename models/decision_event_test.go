@@ -121,11 +121,7 @@ func TestDecisionEventParity(t *testing.T) {
 		{"one lever, the others 0", func(e *models.DecisionEvent) {
 			e.Levers = models.Levers{features.FastResolution: 0.25}
 		}},
-		{"every member the service fills", func(e *models.DecisionEvent) {
-			e.ConfigVersion, e.PolicyVersion = 8, 2
-			e.Context = sampleContext()
-			e.Levers = models.Levers{features.PamperUpsell: -0.05}
-		}},
+		{"every member the service fills", withServiceMembers},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -426,17 +422,21 @@ func TestDecisionEventAppendJSONRejectsWhatJSONCannotCarry(t *testing.T) {
 	}
 }
 
+// withServiceMembers fills the members the service adds to the contract
+// example: the versions, the context and a lever.
+func withServiceMembers(e *models.DecisionEvent) {
+	e.ConfigVersion, e.PolicyVersion = 8, 2
+	e.Context = sampleContext()
+	e.Levers = models.Levers{features.PamperUpsell: -0.05}
+}
+
 func TestDecisionEventAppendJSONAllocatesNothing(t *testing.T) {
 	cases := []struct {
 		name string
 		edit func(e *models.DecisionEvent)
 	}{
 		{"contract example", func(*models.DecisionEvent) {}},
-		{"with context, levers and versions", func(e *models.DecisionEvent) {
-			e.ConfigVersion, e.PolicyVersion = 8, 2
-			e.Context = sampleContext()
-			e.Levers = models.Levers{features.PamperUpsell: -0.05}
-		}},
+		{"with context, levers and versions", withServiceMembers},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

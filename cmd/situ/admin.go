@@ -331,6 +331,19 @@ func (a *adminRun) get(path string, query url.Values, v any) ([]byte, error) {
 	return b, nil
 }
 
+// fetch gets path into v for the caller to print as a table, and reports
+// whether it is to: with --json it prints the server's answer itself.
+func (a *adminRun) fetch(path string, query url.Values, v any) (table bool, err error) {
+	b, err := a.get(path, query, v)
+	if err != nil {
+		return false, err
+	}
+	if a.json {
+		return false, a.printJSON(b)
+	}
+	return true, nil
+}
+
 // printJSON writes the server's JSON answer indented.
 func (a *adminRun) printJSON(b []byte) error {
 	var out bytes.Buffer
@@ -362,6 +375,11 @@ func (a *adminRun) submit(change control.Change) error {
 	if err != nil {
 		return err
 	}
+	return a.printChange(b)
+}
+
+// printChange prints b, the api.ChangeAnswer of a change or a rollback.
+func (a *adminRun) printChange(b []byte) error {
 	if a.json {
 		return a.printJSON(b)
 	}
@@ -369,11 +387,6 @@ func (a *adminRun) submit(change control.Change) error {
 	if err := json.Unmarshal(b, &ans); err != nil {
 		return fmt.Errorf("decode the answer: %w", err)
 	}
-	a.printChange(ans)
-	return nil
-}
-
-func (a *adminRun) printChange(ans api.ChangeAnswer) {
 	kinds := make([]string, len(ans.Kinds))
 	for i, k := range ans.Kinds {
 		kinds[i] = string(k)
@@ -384,6 +397,7 @@ func (a *adminRun) printChange(ans api.ChangeAnswer) {
 		fmt.Fprintf(a.stdout, "version %d accepted (%s), by %s: %s\n", ans.Version, strings.Join(kinds, ", "), ans.Author, ans.Reason)
 	}
 	a.printDiff(ans.Diff)
+	return nil
 }
 
 // printDiff writes differences as a table.
@@ -449,12 +463,8 @@ func adminShowConfig(a *adminRun, args []string) error {
 		return err
 	}
 	var ans api.ConfigAnswer
-	b, err := a.get(api.RouteAdminConfig, nil, &ans)
-	if err != nil {
+	if table, err := a.fetch(api.RouteAdminConfig, nil, &ans); !table {
 		return err
-	}
-	if a.json {
-		return a.printJSON(b)
 	}
 	c := ans.Config
 	fmt.Fprintf(a.stdout, "configuration version %d\n\n", ans.Version)
@@ -491,6 +501,22 @@ func adminShowConfig(a *adminRun, args []string) error {
 	return nil
 }
 
+// showConfigPart runs a subcommand that shows part of the configuration:
+// its version, then what show writes of it.
+func (a *adminRun) showConfigPart(args []string, show func(c control.Config)) error {
+	a.flags(false)
+	if _, err := a.parse(args, 0, 0); err != nil {
+		return err
+	}
+	var ans api.ConfigAnswer
+	if table, err := a.fetch(api.RouteAdminConfig, nil, &ans); !table {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "configuration version %d\n", ans.Version)
+	show(ans.Config)
+	return nil
+}
+
 func (a *adminRun) printLevers(levers map[string]float64) {
 	rows := make([]string, 0, features.NumTreatments)
 	for _, name := range features.TreatmentNames() {
@@ -516,12 +542,8 @@ func adminWeights(a *adminRun, args []string) error {
 		q = url.Values{"treatment": {*treatment}}
 	}
 	var ans api.WeightsTable
-	b, err := a.get(api.RouteAdminWeights, q, &ans)
-	if err != nil {
+	if table, err := a.fetch(api.RouteAdminWeights, q, &ans); !table {
 		return err
-	}
-	if a.json {
-		return a.printJSON(b)
 	}
 	fmt.Fprintf(a.stdout, "model version %d, configuration version %d\n", ans.ModelVersion, ans.ConfigVersion)
 	rows := make([]string, 0, len(ans.Weights))
@@ -553,74 +575,66 @@ func adminWeights(a *adminRun, args []string) error {
 	return nil
 }
 
-// weightFlags adds --treatment and --feature.
-func weightFlags(fs *flagSet) (treatment, feature *string) {
-	treatment = fs.String("treatment", "", "the weight's `TREATMENT` (required)")
-	feature = fs.String("feature", "", "the weight's `FEATURE`, as situ admin weights lists it, or bias (required)")
-	return treatment, feature
-}
-
-func (a *adminRun) weightOp(args []string, treatment, feature *string) (control.WeightChange, error) {
+// submitWeight runs a subcommand that changes one weight: --treatment
+// and --feature, the flags addFlags adds (nil: none), and the change fill
+// completes.
+func (a *adminRun) submitWeight(args []string, addFlags func(fs *flagSet), fill func(op *control.WeightChange) error) error {
+	fs := a.flags(true)
+	treatment := fs.String("treatment", "", "the weight's `TREATMENT` (required)")
+	feature := fs.String("feature", "", "the weight's `FEATURE`, as situ admin weights lists it, or bias (required)")
+	if addFlags != nil {
+		addFlags(fs)
+	}
 	if _, err := a.parse(args, 0, 0); err != nil {
-		return control.WeightChange{}, err
+		return err
 	}
 	if *treatment == "" || *feature == "" {
-		return control.WeightChange{}, a.usage("--treatment and --feature are required")
+		return a.usage("--treatment and --feature are required")
 	}
-	return control.WeightChange{Treatment: *treatment, Feature: *feature}, nil
+	op := control.WeightChange{Treatment: *treatment, Feature: *feature}
+	if err := fill(&op); err != nil {
+		return err
+	}
+	return a.submit(control.Change{Weights: []control.WeightChange{op}})
 }
 
 func adminSetWeight(a *adminRun, args []string) error {
-	fs := a.flags(true)
-	treatment, feature := weightFlags(fs)
 	var set, multiply optFloat
-	fs.Var(&set, "set", "serve this `VALUE` instead of the learned weight")
-	fs.Var(&multiply, "multiply", "serve the learned weight times this `FACTOR`")
-	op, err := a.weightOp(args, treatment, feature)
-	if err != nil {
-		return err
-	}
-	if set.given == multiply.given {
-		return a.usage("give exactly one of --set and --multiply")
-	}
-	op.Set, op.Multiply = set.ptr(), multiply.ptr()
-	return a.submit(control.Change{Weights: []control.WeightChange{op}})
+	return a.submitWeight(args, func(fs *flagSet) {
+		fs.Var(&set, "set", "serve this `VALUE` instead of the learned weight")
+		fs.Var(&multiply, "multiply", "serve the learned weight times this `FACTOR`")
+	}, func(op *control.WeightChange) error {
+		if set.given == multiply.given {
+			return a.usage("give exactly one of --set and --multiply")
+		}
+		op.Set, op.Multiply = set.ptr(), multiply.ptr()
+		return nil
+	})
 }
 
 func adminPin(a *adminRun, args []string) error {
-	fs := a.flags(true)
-	treatment, feature := weightFlags(fs)
 	var at optFloat
-	fs.Var(&at, "at", "pin at this `VALUE`")
-	fs.describeDefault("at", "the learned value now")
-	op, err := a.weightOp(args, treatment, feature)
-	if err != nil {
-		return err
-	}
-	op.Pin, op.At = true, at.ptr()
-	return a.submit(control.Change{Weights: []control.WeightChange{op}})
+	return a.submitWeight(args, func(fs *flagSet) {
+		fs.Var(&at, "at", "pin at this `VALUE`")
+		fs.describeDefault("at", "the learned value now")
+	}, func(op *control.WeightChange) error {
+		op.Pin, op.At = true, at.ptr()
+		return nil
+	})
 }
 
 func adminUnpin(a *adminRun, args []string) error {
-	fs := a.flags(true)
-	treatment, feature := weightFlags(fs)
-	op, err := a.weightOp(args, treatment, feature)
-	if err != nil {
-		return err
-	}
-	op.Unpin = true
-	return a.submit(control.Change{Weights: []control.WeightChange{op}})
+	return a.submitWeight(args, nil, func(op *control.WeightChange) error {
+		op.Unpin = true
+		return nil
+	})
 }
 
 func adminClearWeight(a *adminRun, args []string) error {
-	fs := a.flags(true)
-	treatment, feature := weightFlags(fs)
-	op, err := a.weightOp(args, treatment, feature)
-	if err != nil {
-		return err
-	}
-	op.Clear = true
-	return a.submit(control.Change{Weights: []control.WeightChange{op}})
+	return a.submitWeight(args, nil, func(op *control.WeightChange) error {
+		op.Clear = true
+		return nil
+	})
 }
 
 func adminLevers(a *adminRun, args []string) error {
@@ -642,21 +656,7 @@ func adminLevers(a *adminRun, args []string) error {
 		}
 		return a.submit(control.Change{Levers: levers})
 	}
-	a.flags(false)
-	if _, err := a.parse(args, 0, 0); err != nil {
-		return err
-	}
-	var ans api.ConfigAnswer
-	b, err := a.get(api.RouteAdminConfig, nil, &ans)
-	if err != nil {
-		return err
-	}
-	if a.json {
-		return a.printJSON(b)
-	}
-	fmt.Fprintf(a.stdout, "configuration version %d\n", ans.Version)
-	a.printLevers(ans.Config.Levers)
-	return nil
+	return a.showConfigPart(args, func(c control.Config) { a.printLevers(c.Levers) })
 }
 
 // applyFile runs "<name> apply -f FILE": the file's bytes, for build to
@@ -725,21 +725,7 @@ func adminExploration(a *adminRun, args []string) error {
 		}
 		return a.submit(control.Change{Exploration: &x})
 	}
-	a.flags(false)
-	if _, err := a.parse(args, 0, 0); err != nil {
-		return err
-	}
-	var ans api.ConfigAnswer
-	b, err := a.get(api.RouteAdminConfig, nil, &ans)
-	if err != nil {
-		return err
-	}
-	if a.json {
-		return a.printJSON(b)
-	}
-	fmt.Fprintf(a.stdout, "configuration version %d\n", ans.Version)
-	a.printExploration(ans.Config.Exploration)
-	return nil
+	return a.showConfigPart(args, func(c control.Config) { a.printExploration(c.Exploration) })
 }
 
 func adminHistory(a *adminRun, args []string) error {
@@ -748,12 +734,8 @@ func adminHistory(a *adminRun, args []string) error {
 		return err
 	}
 	var ans api.HistoryAnswer
-	b, err := a.get(api.RouteAdminChanges, nil, &ans)
-	if err != nil {
+	if table, err := a.fetch(api.RouteAdminChanges, nil, &ans); !table {
 		return err
-	}
-	if a.json {
-		return a.printJSON(b)
 	}
 	if len(ans.Changes) == 0 {
 		fmt.Fprintln(a.stdout, "no changes: version 0, the built-in configuration, is in effect")
@@ -778,31 +760,32 @@ func adminHistory(a *adminRun, args []string) error {
 // oneLine keeps a table cell on one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func versionArg(a *adminRun, s string) (int64, error) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return 0, a.usage("%q is not a version (a whole number from 0)", s)
+// parseVersions parses the flags and the n arguments, each a version.
+func (a *adminRun) parseVersions(args []string, n int) ([]int64, error) {
+	pos, err := a.parse(args, n, n)
+	if err != nil {
+		return nil, err
 	}
-	return v, nil
+	vs := make([]int64, n)
+	for i, s := range pos {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			return nil, a.usage("%q is not a version (a whole number from 0)", s)
+		}
+		vs[i] = v
+	}
+	return vs, nil
 }
 
 func adminShow(a *adminRun, args []string) error {
 	a.flags(false)
-	pos, err := a.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	v, err := versionArg(a, pos[0])
+	vs, err := a.parseVersions(args, 1)
 	if err != nil {
 		return err
 	}
 	var r control.Record
-	b, err := a.get("/v1/admin/changes/"+strconv.FormatInt(v, 10), nil, &r)
-	if err != nil {
+	if table, err := a.fetch("/v1/admin/changes/"+strconv.FormatInt(vs[0], 10), nil, &r); !table {
 		return err
-	}
-	if a.json {
-		return a.printJSON(b)
 	}
 	fmt.Fprintf(a.stdout, "version %d by %s at %s\n", r.Version, r.Author, r.Time.UTC().Format(time.RFC3339))
 	fmt.Fprintf(a.stdout, "reason: %s\n", oneLine(r.Reason))
@@ -820,41 +803,32 @@ func adminShow(a *adminRun, args []string) error {
 
 func adminDiff(a *adminRun, args []string) error {
 	a.flags(false)
-	pos, err := a.parse(args, 2, 2)
+	vs, err := a.parseVersions(args, 2)
 	if err != nil {
 		return err
 	}
-	from, err := versionArg(a, pos[0])
-	if err != nil {
-		return err
-	}
-	to, err := versionArg(a, pos[1])
-	if err != nil {
-		return err
-	}
+	from, to := vs[0], vs[1]
 	var ans api.DiffAnswer
-	b, err := a.get(api.RouteAdminDiff, url.Values{"from": {pos[0]}, "to": {pos[1]}}, &ans)
-	if err != nil {
+	if table, err := a.fetch(api.RouteAdminDiff, versionsQuery(from, to), &ans); !table {
 		return err
-	}
-	if a.json {
-		return a.printJSON(b)
 	}
 	fmt.Fprintf(a.stdout, "from version %d to version %d\n", from, to)
 	a.printDiff(ans.Differences)
 	return nil
 }
 
+// versionsQuery is the query of api.RouteAdminDiff.
+func versionsQuery(from, to int64) url.Values {
+	return url.Values{"from": {strconv.FormatInt(from, 10)}, "to": {strconv.FormatInt(to, 10)}}
+}
+
 func adminRollback(a *adminRun, args []string) error {
 	a.flags(true)
-	pos, err := a.parse(args, 1, 1)
+	vs, err := a.parseVersions(args, 1)
 	if err != nil {
 		return err
 	}
-	target, err := versionArg(a, pos[0])
-	if err != nil {
-		return err
-	}
+	target := vs[0]
 	if a.dryRun {
 		// what the rollback would change: the current version against the target
 		var cur api.ConfigAnswer
@@ -866,12 +840,8 @@ func adminRollback(a *adminRun, args []string) error {
 				message: fmt.Sprintf("base_version %d is not the current version %d", *base, cur.Version)}
 		}
 		var ans api.DiffAnswer
-		b, err := a.get(api.RouteAdminDiff, url.Values{"from": {strconv.FormatInt(cur.Version, 10)}, "to": {pos[0]}}, &ans)
-		if err != nil {
+		if table, err := a.fetch(api.RouteAdminDiff, versionsQuery(cur.Version, target), &ans); !table {
 			return err
-		}
-		if a.json {
-			return a.printJSON(b)
 		}
 		fmt.Fprintf(a.stdout, "dry run: rolling back to version %d would make version %d; nothing was changed\n", target, cur.Version+1)
 		a.printDiff(ans.Differences)
@@ -883,15 +853,7 @@ func adminRollback(a *adminRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(b)
-	}
-	var ans api.ChangeAnswer
-	if err := json.Unmarshal(b, &ans); err != nil {
-		return fmt.Errorf("decode the answer: %w", err)
-	}
-	a.printChange(ans)
-	return nil
+	return a.printChange(b)
 }
 
 // optFloat is a float flag that knows whether it was given.

@@ -30,17 +30,10 @@ import (
 var situBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "situ-cmd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if situBin, err = situtest.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "build situ:", err)
-		os.Exit(1)
-	}
+	var remove func()
+	situBin, remove = situtest.BuildTemp("situ-cmd-")
 	goleak.VerifyTestMain(dataDirGuard{m}, goleak.Cleanup(func(code int) {
-		_ = os.RemoveAll(dir)
+		remove()
 		os.Exit(code)
 	}))
 }
@@ -122,19 +115,10 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
 			var opts serveOptions
-			fs := newFlagSet("serve", serveSynopsis, io.Discard)
-			opts.register(fs)
-			err := fs.parse(tc.args)
-			if tc.wantErr != "" {
-				require.ErrorIs(t, err, errUsage)
-				require.ErrorContains(t, err, tc.wantErr)
+			if !parseCommandFlags(t, "serve", serveSynopsis, opts.register, tc.env, tc.args, tc.wantErr) {
 				return
 			}
-			require.NoError(t, err)
 			require.Equal(t, tc.wantAddr, opts.addr)
 			if tc.check != nil {
 				tc.check(t, opts)
@@ -159,22 +143,34 @@ func TestSimFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
 			var opts simOptions
-			fs := newFlagSet("sim", simSynopsis, io.Discard)
-			opts.register(fs)
-			err := fs.parse(tc.args)
-			if tc.wantErr != "" {
-				require.ErrorIs(t, err, errUsage)
-				require.ErrorContains(t, err, tc.wantErr)
+			if !parseCommandFlags(t, "sim", simSynopsis, opts.register, tc.env, tc.args, tc.wantErr) {
 				return
 			}
-			require.NoError(t, err)
 			require.Equal(t, tc.want, opts.seed)
 		})
 	}
+}
+
+// parseCommandFlags sets env and parses args with the flag set of command
+// and the flags register adds. With wantErr it requires a usage error
+// holding it and reports false; else it requires no error and reports
+// true.
+func parseCommandFlags(t *testing.T, command, synopsis string, register func(*flagSet), env map[string]string, args []string, wantErr string) bool {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	fs := newFlagSet(command, synopsis, io.Discard)
+	register(fs)
+	err := fs.parse(args)
+	if wantErr != "" {
+		require.ErrorIs(t, err, errUsage)
+		require.ErrorContains(t, err, wantErr)
+		return false
+	}
+	require.NoError(t, err)
+	return true
 }
 
 func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {

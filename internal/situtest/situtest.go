@@ -35,6 +35,24 @@ func Build(dir string, extra ...string) (string, error) {
 	return bin, cmd.Run()
 }
 
+// BuildTemp is Build into a new temporary folder, for a TestMain: it
+// returns the binary and a function that removes the folder. When either
+// fails it says why on stderr and exits.
+func BuildTemp(prefix string, extra ...string) (bin string, remove func()) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	remove = func() { _ = os.RemoveAll(dir) }
+	if bin, err = Build(dir, extra...); err != nil {
+		fmt.Fprintln(os.Stderr, "build situ:", err)
+		remove()
+		os.Exit(1)
+	}
+	return bin, remove
+}
+
 // ReserveAddr returns a loopback address that refuses connections until
 // the test ends: a socket bound to a port the kernel picked, with
 // SO_REUSEADDR, that never listens. No other socket gets the port, yet on
