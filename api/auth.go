@@ -38,8 +38,7 @@ const (
 	// RoleAdmin may change the configuration (admin writes) and do
 	// everything the other roles may.
 	RoleAdmin Role = "admin"
-	// RoleAnalyst may read the admin API, dry-run changes, evaluate and
-	// read experiment results.
+	// RoleAnalyst may read the admin API and dry-run changes.
 	RoleAnalyst Role = "analyst"
 	// RoleScore may call POST /v1/score and POST /v1/outcomes.
 	RoleScore Role = "score"

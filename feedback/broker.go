@@ -36,7 +36,7 @@ type BrokerConfig struct {
 	// default behaviour too).
 	SyncWrites bool
 	// CompactionInterval is how often the broker compacts its compacted
-	// topics (nba.models, nba.control: only the latest record of every key
+	// topics (nba.models, nba.control, nba.learner.checkpoints: only the latest record of every key
 	// and the last batch of a partition remain) and applies the retention
 	// of the others. Default DefaultCompactionInterval; kfake's own default,
 	// an hour, would let a starting replica read every snapshot of the
