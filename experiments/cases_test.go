@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"situ/internal/shareddata"
 )
 
 // casesFile is GrowthBook's SDK conformance file, outside the repository:
@@ -18,21 +20,7 @@ const casesFile = "shared/data/growthbook/cases.json"
 // worktree kept in a folder of its own, beside each directory above it.
 // It returns the first path that exists, or "".
 func findCases() string {
-	dir, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return ""
-	}
-	for {
-		p := filepath.Join(dir, filepath.FromSlash(casesFile))
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return shareddata.Find(filepath.Join("..", ".."), "growthbook/cases.json")
 }
 
 // loadCases returns the raw cases of one section of cases.json, each as

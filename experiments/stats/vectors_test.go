@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"situ/internal/shareddata"
 )
 
 // vectorsFile holds GrowthBook's statistics vectors, outside the
@@ -20,21 +22,7 @@ const vectorsFile = "shared/data/growthbook/stats_vectors.json"
 // findVectors looks for vectorsFile beside the repository root and, for a
 // git worktree kept in a folder of its own, beside each directory above it.
 func findVectors() string {
-	dir, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		return ""
-	}
-	for {
-		p := filepath.Join(dir, filepath.FromSlash(vectorsFile))
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return shareddata.Find(filepath.Join("..", "..", ".."), "growthbook/stats_vectors.json")
 }
 
 type vectors struct {
