@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"situ/experiments"
 	"situ/features"
 	"situ/models"
 	"situ/policy"
@@ -56,6 +57,10 @@ type Applied struct {
 	Pins []Pin
 	// Reward is the reward definition the learner uses.
 	Reward models.RewardDefinition
+	// Experiments assigns units to the running experiments.
+	Experiments *experiments.Assigner
+	// Frozen are the frozen models of model@VERSION arms, by version.
+	Frozen map[int64]*models.Model
 }
 
 // Compile checks cfg as a whole against env and builds its Applied form.
@@ -138,6 +143,12 @@ func Compile(cfg Config, env Env) (*Applied, error) {
 		if err := checkUniform(cfg, env.Schema, func(i int, _ Weight) string { return fmt.Sprintf("weights[%d].feature", i) }); err != nil {
 			return nil, err
 		}
+		if err := checkExperimentsUniform(cfg, "experiments"); err != nil {
+			return nil, err
+		}
+	}
+	if err := compileExperiments(cfg, env, a); err != nil {
+		return nil, err
 	}
 	for t := range a.Overrides {
 		slices.SortFunc(a.Overrides[t], func(x, y Override) int { return int(x.Feature) - int(y.Feature) })

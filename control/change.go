@@ -28,6 +28,8 @@ type Change struct {
 	Policy *string `json:"policy,omitzero"`
 	// Exploration changes the fields it gives and keeps the others.
 	Exploration *ExplorationChange `json:"exploration,omitzero"`
+	// Experiments starts or stops an experiment.
+	Experiments *ExperimentsChange `json:"experiments,omitzero"`
 }
 
 // WeightChange is one operation on one weight. It holds exactly one of
@@ -66,7 +68,7 @@ type ExplorationChange struct {
 // IsEmpty reports whether the change names nothing to change.
 func (c Change) IsEmpty() bool {
 	return len(c.Weights) == 0 && len(c.Levers) == 0 && c.Reward == nil && c.Policy == nil &&
-		(c.Exploration == nil || *c.Exploration == ExplorationChange{})
+		(c.Exploration == nil || *c.Exploration == ExplorationChange{}) && c.Experiments.isEmpty()
 }
 
 // Kinds returns the parts the change names, in the order Record.Kinds
@@ -87,6 +89,9 @@ func (c Change) Kinds() []Kind {
 	}
 	if c.Exploration != nil && *c.Exploration != (ExplorationChange{}) {
 		out = append(out, KindExploration)
+	}
+	if !c.Experiments.isEmpty() {
+		out = append(out, KindExperiments)
 	}
 	return out
 }
@@ -116,7 +121,7 @@ func Apply(base Config, change Change, env Env) (Config, error) {
 		return Config{}, err
 	}
 	if change.IsEmpty() {
-		return Config{}, fieldErr("change", "is empty: give at least one of weights, levers, reward, policy, exploration")
+		return Config{}, fieldErr("change", "is empty: give at least one of weights, levers, reward, policy, exploration, experiments")
 	}
 	next := base.Clone()
 	overrideBy, err := applyWeights(&next, change.Weights, env)
@@ -140,6 +145,9 @@ func Apply(base Config, change Change, env Env) (Config, error) {
 	if change.Policy != nil {
 		next.Policy = *change.Policy
 	}
+	if err := applyExperiments(&next, change.Experiments, env); err != nil {
+		return Config{}, err
+	}
 	pol, err := policy.Parse([]byte(next.Policy))
 	if err != nil {
 		return Config{}, fieldErr("change.policy", "%s", err)
@@ -151,6 +159,13 @@ func Apply(base Config, change Change, env Env) (Config, error) {
 			}
 			return "change.policy"
 		}); err != nil {
+			return Config{}, err
+		}
+		path := "change.policy"
+		if change.Experiments != nil && change.Experiments.Create != nil {
+			path = "change.experiments.create.arms"
+		}
+		if err := checkExperimentsUniform(next, path); err != nil {
 			return Config{}, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"situ/experiments"
 	"situ/features"
 	"situ/models"
 	"situ/policy"
@@ -42,6 +43,12 @@ type Config struct {
 	Policy string `json:"policy"`
 	// Exploration chooses the explorer and its parameters.
 	Exploration Exploration `json:"exploration"`
+	// Experiments are every experiment started, running or stopped, in
+	// the order they were created. Rollbacks leave them as they are.
+	Experiments []experiments.Experiment `json:"experiments"`
+	// Frozen are the model snapshots the running experiments' model@VERSION
+	// arms serve, by version.
+	Frozen []models.Snapshot `json:"frozen_models"`
 }
 
 // Weight is the override and the pin of one weight. At most one of Set and
@@ -88,10 +95,12 @@ func Default() (Config, error) {
 		return Config{}, fmt.Errorf("default configuration: %w", err)
 	}
 	return Config{
-		Weights: []Weight{},
-		Levers:  map[string]float64{},
-		Reward:  reward,
-		Policy:  string(policy.DefaultPolicyYAML()),
+		Weights:     []Weight{},
+		Levers:      map[string]float64{},
+		Experiments: []experiments.Experiment{},
+		Frozen:      []models.Snapshot{},
+		Reward:      reward,
+		Policy:      string(policy.DefaultPolicyYAML()),
 		Exploration: Exploration{
 			Explorer: ExplorerSquareCB,
 			Epsilon:  scoring.DefaultExplorer.Epsilon,
@@ -107,6 +116,11 @@ func (c Config) Clone() Config {
 	for i, w := range c.Weights {
 		out.Weights[i] = w.clone()
 	}
+	out.Experiments = make([]experiments.Experiment, len(c.Experiments))
+	for i, e := range c.Experiments {
+		out.Experiments[i] = e.Clone()
+	}
+	out.Frozen = slices.Clone(c.Frozen) // a Snapshot's maps are never modified
 	out.Levers = maps.Clone(c.Levers)
 	if out.Levers == nil {
 		out.Levers = map[string]float64{}

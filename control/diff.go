@@ -4,6 +4,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"situ/features"
@@ -31,7 +32,8 @@ func (d Difference) Kind() Kind {
 
 // Diff lists what differs from a to b: weights (by treatment, then
 // feature), levers (by treatment), reward fields, policy, exploration
-// fields, in that order.
+// fields, experiments (by id, in creation order) and frozen models (by
+// version), in that order.
 func Diff(a, b Config) []Difference {
 	var out []Difference
 	wa, wb := a.Weights, b.Weights
@@ -80,7 +82,7 @@ func Diff(a, b Config) []Difference {
 			out = append(out, Difference{Path: fa[i].path, Before: fa[i].value, After: fb[i].value})
 		}
 	}
-	return out
+	return append(out, experimentDiffs(a, b)...)
 }
 
 func weightPath(w Weight) string { return "weights[" + w.Treatment + "][" + w.Feature + "]" }
@@ -136,7 +138,7 @@ func scalars(c Config) []scalar {
 // kinds lists the parts diffs touch, in Kind order.
 func kinds(diffs []Difference) []Kind {
 	out := []Kind{}
-	for _, k := range []Kind{KindWeights, KindLevers, KindReward, KindPolicy, KindExploration} {
+	for _, k := range []Kind{KindWeights, KindLevers, KindReward, KindPolicy, KindExploration, KindExperiments, KindFrozen} {
 		for _, d := range diffs {
 			if d.Kind() == k {
 				out = append(out, k)
@@ -148,9 +150,11 @@ func kinds(diffs []Difference) []Kind {
 }
 
 // restore returns the change that turns from into to: applied to from,
-// it gives a configuration that encodes to the same bytes as to. Pins
-// carry their value (at), so no learned model is read. It is empty when
-// from and to are equal.
+// it gives a configuration that encodes to the same bytes as to, except
+// for the experiments and frozen models, which a rollback leaves as they
+// are (an experiment is only started and stopped by name). Pins carry
+// their value (at), so no learned model is read. It is empty when from
+// and to are equal.
 func restore(from, to Config) Change {
 	var ch Change
 	for _, d := range Diff(from, to) {
@@ -214,4 +218,72 @@ func weightOps(from, to Weight) []WeightChange {
 		ops = append(ops, op)
 	}
 	return ops
+}
+
+// KindFrozen is the part of a configuration holding frozen models.
+const KindFrozen Kind = "frozen_models"
+
+// experimentDiffs lists the experiments (path experiments[<id>], Before
+// and After experiments.Experiment) and frozen models
+// (frozen_models[<version>], models.Snapshot) that differ from a to b.
+func experimentDiffs(a, b Config) []Difference {
+	var out []Difference
+	ids := []string{}
+	before := map[string]int{}
+	for i, e := range a.Experiments {
+		before[e.Definition.ID] = i
+		ids = append(ids, e.Definition.ID)
+	}
+	after := map[string]int{}
+	for i, e := range b.Experiments {
+		after[e.Definition.ID] = i
+		if _, ok := before[e.Definition.ID]; !ok {
+			ids = append(ids, e.Definition.ID)
+		}
+	}
+	for _, id := range ids {
+		d := Difference{Path: "experiments[" + id + "]"}
+		i, okA := before[id]
+		j, okB := after[id]
+		if okA && okB && reflect.DeepEqual(a.Experiments[i], b.Experiments[j]) {
+			continue
+		}
+		if okA {
+			d.Before = a.Experiments[i].Clone()
+		}
+		if okB {
+			d.After = b.Experiments[j].Clone()
+		}
+		out = append(out, d)
+	}
+	versions := map[int64][2]int{}
+	var order []int64
+	for i, s := range a.Frozen {
+		versions[s.Model.Version] = [2]int{i + 1, 0}
+		order = append(order, s.Model.Version)
+	}
+	for i, s := range b.Frozen {
+		v := versions[s.Model.Version]
+		if v[0] == 0 {
+			order = append(order, s.Model.Version)
+		}
+		v[1] = i + 1
+		versions[s.Model.Version] = v
+	}
+	slices.Sort(order)
+	for _, ver := range order {
+		v := versions[ver]
+		if v[0] > 0 && v[1] > 0 {
+			continue // a frozen model never changes
+		}
+		d := Difference{Path: "frozen_models[" + strconv.FormatInt(ver, 10) + "]"}
+		if v[0] > 0 {
+			d.Before = a.Frozen[v[0]-1]
+		}
+		if v[1] > 0 {
+			d.After = b.Frozen[v[1]-1]
+		}
+		out = append(out, d)
+	}
+	return out
 }

@@ -140,7 +140,7 @@ func (h *History) Propose(change Change, author, reason string, baseVersion *int
 // Rollback returns the change that restores version target: applied to
 // the current configuration, it gives one that encodes to the same bytes
 // as target's (overrides, pins with their values, levers, reward, policy
-// text, exploration). It is an error when target is unknown or equals the
+// text, exploration; the experiments stay as they are). It is an error when target is unknown or equals the
 // current configuration.
 func (h *History) Rollback(target int64) (Change, error) {
 	h.mu.RLock()

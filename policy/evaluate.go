@@ -49,6 +49,31 @@ type FrictionEnv struct {
 	Sentiment            float64 `expr:"sentiment"`
 }
 
+// NewEnv returns what conditions see of c: in uniform mode (uniform) the
+// customer's value fields read as zero and the tier as "".
+func NewEnv(c *features.Context, uniform bool) Env {
+	env := Env{
+		Customer: CustomerEnv{
+			LifetimeValue: c.Customer.LifetimeValue, AnnualSpend: c.Customer.AnnualSpend,
+			TenureMonths: c.Customer.TenureMonths, Tier: c.Customer.Tier,
+			FirstContact: c.Customer.FirstContact, PrefersSelfService: c.Customer.PrefersSelfService,
+		},
+		Intent:  IntentEnv{Name: c.Intent.Name, Confidence: c.Intent.ConfidenceOrOne()},
+		Channel: c.Channel,
+		Friction: FrictionEnv{
+			RepeatContacts7d: c.Friction.RepeatContacts7d, FailedSelfService24h: c.Friction.FailedSelfService24h,
+			WaitSeconds: c.Friction.WaitSeconds, Transfers: c.Friction.Transfers,
+			OpenComplaint: c.Friction.OpenComplaint, Sentiment: c.Friction.Sentiment,
+		},
+		Attributes: c.Attributes,
+		Uniform:    uniform,
+	}
+	if uniform {
+		env.Customer.LifetimeValue, env.Customer.AnnualSpend, env.Customer.Tier = 0, 0, ""
+	}
+	return env
+}
+
 // Result is what a policy decided for one context.
 type Result struct {
 	// Fired has bit i set when rule i's condition held.
@@ -92,25 +117,7 @@ func (p *Policy) Apply(c *features.Context, candidates features.TreatmentSet) (R
 	if len(p.rules) == 0 {
 		return res, nil
 	}
-	env := Env{
-		Customer: CustomerEnv{
-			LifetimeValue: c.Customer.LifetimeValue, AnnualSpend: c.Customer.AnnualSpend,
-			TenureMonths: c.Customer.TenureMonths, Tier: c.Customer.Tier,
-			FirstContact: c.Customer.FirstContact, PrefersSelfService: c.Customer.PrefersSelfService,
-		},
-		Intent:  IntentEnv{Name: c.Intent.Name, Confidence: c.Intent.ConfidenceOrOne()},
-		Channel: c.Channel,
-		Friction: FrictionEnv{
-			RepeatContacts7d: c.Friction.RepeatContacts7d, FailedSelfService24h: c.Friction.FailedSelfService24h,
-			WaitSeconds: c.Friction.WaitSeconds, Transfers: c.Friction.Transfers,
-			OpenComplaint: c.Friction.OpenComplaint, Sentiment: c.Friction.Sentiment,
-		},
-		Attributes: c.Attributes,
-		Uniform:    p.spec.UniformMode,
-	}
-	if p.spec.UniformMode {
-		env.Customer.LifetimeValue, env.Customer.AnnualSpend, env.Customer.Tier = 0, 0, ""
-	}
+	env := NewEnv(c, p.spec.UniformMode)
 	var boxed any = env // boxed once: field reads of a non-addressable value do not allocate
 	machine := p.vms.Get().(*vm.VM)
 	defer p.vms.Put(machine)

@@ -1,0 +1,154 @@
+package experiments
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/expr-lang/expr/vm"
+
+	"situ/features"
+	"situ/policy"
+)
+
+// HashVersion is the GrowthBook hash version assignment uses.
+const HashVersion = 2
+
+// Assignment is the arm a unit is in.
+type Assignment struct {
+	// Experiment and Arm are the experiment's id and the arm's name.
+	Experiment string
+	Arm        string
+	// ArmIndex is the arm's position in the definition (0: the control).
+	ArmIndex int
+	// Strategy is the arm's strategy.
+	Strategy Strategy
+}
+
+// Assigner assigns units to the running experiments of a configuration.
+// It is immutable and safe for concurrent use; build one per
+// configuration version (NewAssigner) and keep it for all decisions.
+type Assigner struct {
+	exps []compiledExperiment
+	vms  sync.Pool // *vm.VM for targeting
+	// targeting reports whether any experiment has a targeting condition.
+	targeting bool
+}
+
+type compiledExperiment struct {
+	id, seed   string
+	ranges     []Range
+	namespace  *Namespace
+	targeting  *policy.Condition
+	arms       []Arm
+	strategies []Strategy
+}
+
+// NewAssigner compiles the running experiments of exps, in order: a unit
+// that two of them would take is in the earlier one only. Errors are
+// *features.FieldError with the path experiments[i]….
+func NewAssigner(exps []Experiment) (*Assigner, error) {
+	a := &Assigner{}
+	a.vms.New = func() any { return &vm.VM{} }
+	for i, e := range exps {
+		if !e.Running() {
+			continue
+		}
+		d := e.Definition
+		prefix := fmt.Sprintf("experiments[%d].definition", i)
+		if err := d.Validate(prefix); err != nil {
+			return nil, err
+		}
+		c := compiledExperiment{id: d.ID, seed: d.Seed, arms: d.Arms}
+		weights := make([]float64, len(d.Arms))
+		for j, arm := range d.Arms {
+			weights[j] = arm.Weight
+			s, err := ParseStrategy(arm.Strategy)
+			if err != nil {
+				return nil, fieldErr(fmt.Sprintf("%s.arms[%d].strategy", prefix, j), "%s", err)
+			}
+			c.strategies = append(c.strategies, s)
+		}
+		c.ranges = BucketRanges(len(d.Arms), d.Coverage, weights)
+		if ns := d.Namespace; ns != nil {
+			c.namespace = &Namespace{ID: ns.ID, Start: ns.Range[0], End: ns.Range[1]}
+		}
+		if d.Targeting != "" {
+			cond, err := policy.CompileCondition(d.Targeting)
+			if err != nil {
+				return nil, fieldErr(prefix+".targeting", "%s", err)
+			}
+			c.targeting = cond
+			a.targeting = true
+		}
+		a.exps = append(a.exps, c)
+	}
+	return a, nil
+}
+
+// Len returns the number of running experiments.
+func (a *Assigner) Len() int {
+	if a == nil {
+		return 0
+	}
+	return len(a.exps)
+}
+
+// Strategies returns the strategies of every running experiment's arms.
+func (a *Assigner) Strategies() []Strategy {
+	if a == nil {
+		return nil
+	}
+	var out []Strategy
+	for _, e := range a.exps {
+		out = append(out, e.strategies...)
+	}
+	return out
+}
+
+// Assign returns the arm of the first running experiment that takes the
+// unit c.Customer.ID, GrowthBook's way: the unit is in the experiment's
+// namespace range (InNamespace), the request meets its targeting (seen
+// as service policy rules see it, value hidden when uniform), and the
+// version-2 hash of the seed and the id falls in an arm's bucket range
+// (BucketRanges, ChooseVariation). A request without a customer id is in
+// no experiment. c's text fields must be canonical.
+//
+// It allocates nothing without targeting, and once (the boxed request)
+// when any experiment has targeting.
+func (a *Assigner) Assign(c *features.Context, uniform bool) (Assignment, bool) {
+	if a == nil || len(a.exps) == 0 || c.Customer.ID == "" {
+		return Assignment{}, false
+	}
+	id := c.Customer.ID
+	var (
+		env     any
+		machine *vm.VM
+	)
+	defer func() {
+		if machine != nil {
+			a.vms.Put(machine)
+		}
+	}()
+	for i := range a.exps {
+		e := &a.exps[i]
+		if e.namespace != nil && !InNamespace(id, *e.namespace) {
+			continue
+		}
+		if e.targeting != nil {
+			if env == nil {
+				env = policy.NewEnv(c, uniform)
+				machine = a.vms.Get().(*vm.VM)
+			}
+			if !e.targeting.Eval(machine, env) {
+				continue
+			}
+		}
+		n, _ := Hash(e.seed, id, HashVersion)
+		arm := ChooseVariation(n, e.ranges)
+		if arm < 0 {
+			continue
+		}
+		return Assignment{Experiment: e.id, Arm: e.arms[arm].Name, ArmIndex: arm, Strategy: e.strategies[arm]}, true
+	}
+	return Assignment{}, false
+}
