@@ -1,5 +1,5 @@
 // Package stats computes the statistics of experiment results the way
-// GrowthBook's frequentist engine does (gbstats 0.8.0, packages/stats/gbstats
+// GrowthBook's frequentist and Bayesian engines do (gbstats 0.8.0, packages/stats/gbstats
 // in growthbook/growthbook), so that situ's numbers can be checked against
 // GrowthBook's own test vectors.
 //
@@ -16,6 +16,8 @@
 //     and a p-value capped at 1;
 //   - CUPED regression adjustment with θ pooled over both arms;
 //   - Holm–Bonferroni and Benjamini–Hochberg adjusted p-values;
+//   - the effect Bayesian test (flat or Gaussian prior on the lift):
+//     posterior mean and interval, chance to win and risk;
 //   - the sample-ratio-mismatch chi-square test.
 //
 // Distributions come from gonum.org/v1/gonum/stat/distuv. The package is

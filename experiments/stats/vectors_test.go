@@ -312,3 +312,88 @@ func TestSRMVectors(t *testing.T) {
 		})
 	}
 }
+
+type bayesianVector struct {
+	Source      string        `json:"source"`
+	Prior       string        `json:"prior"`
+	Kind        string        `json:"kind"`
+	Difference  string        `json:"difference"`
+	A           vectorArm     `json:"a"`
+	B           vectorArm     `json:"b"`
+	Expected    json.Number   `json:"expected"`
+	CI          []json.Number `json:"ci"`
+	StdDev      json.Number   `json:"stddev"`
+	ChanceToWin json.Number   `json:"chance_to_win"`
+	Risk        []json.Number `json:"risk"`
+}
+
+// parsePrior reads a vector's prior: "flat (improper)" or "normal mean M
+// variance V (proper)".
+func parsePrior(t *testing.T, s string) Prior {
+	t.Helper()
+	if strings.HasPrefix(s, "flat") {
+		return Prior{}
+	}
+	var p Prior
+	if _, err := fmt.Sscanf(s, "normal mean %g variance %g (proper)", &p.Mean, &p.Variance); err != nil {
+		t.Fatalf("prior %q: %v", s, err)
+	}
+	p.Proper = true
+	return p
+}
+
+func TestBayesianVectors(t *testing.T) {
+	path := findVectors()
+	if path == "" {
+		t.Skipf("GrowthBook statistics vectors not found: no %s beside the repository or above it", vectorsFile)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v struct {
+		Bayesian []bayesianVector `json:"bayesian"`
+	}
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Bayesian) == 0 {
+		t.Fatal("no bayesian vectors")
+	}
+	for i, bv := range v.Bayesian {
+		t.Run(fmt.Sprintf("%d-%s-%s", i, bv.Kind, bv.Prior), func(t *testing.T) {
+			c := vectorConfig(t, testVector{Difference: bv.Difference}, false)
+			r, err := BayesianTest(vectorSample(t, bv.Kind, bv.A), vectorSample(t, bv.Kind, bv.B), parsePrior(t, bv.Prior), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := sourceDecimals(bv.Source)
+			n := 0
+			for _, c := range []struct {
+				name string
+				got  float64
+				want json.Number
+			}{
+				{"expected", r.Expected, bv.Expected},
+				{"stddev", r.StdDev, bv.StdDev},
+				{"chance_to_win", r.ChanceToWin, bv.ChanceToWin},
+			} {
+				if check(t, c.name, c.got, c.want, dec) {
+					n++
+				}
+			}
+			if len(bv.CI) != 2 || len(bv.Risk) != 2 {
+				t.Fatalf("vector has %d ci bounds and %d risks, want 2 and 2", len(bv.CI), len(bv.Risk))
+			}
+			check(t, "ci[0]", r.CI[0], bv.CI[0], dec)
+			check(t, "ci[1]", r.CI[1], bv.CI[1], dec)
+			check(t, "risk[0]", r.Risk[0], bv.Risk[0], dec)
+			check(t, "risk[1]", r.Risk[1], bv.Risk[1], dec)
+			if n != 3 {
+				t.Fatalf("checked %d scalar fields, want 3", n)
+			}
+		})
+	}
+}
