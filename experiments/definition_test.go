@@ -10,7 +10,7 @@ import (
 func validDefinition() Definition {
 	d := Definition{
 		ID: "philosophy", Hypothesis: "serving by value costs the least-served tier resolution",
-		Arms: []Arm{{"control", "learned", 0.4}, {"tiers", "value_tier", 0.3}, {"same", "uniform", 0.3}},
+		Arms:       []Arm{{"control", "learned", 0.4}, {"tiers", "value_tier", 0.3}, {"same", "uniform", 0.3}},
 		Guardrails: []Guardrail{{Metric: "resolved", MaxRelativeDrop: ptr(0.05), Segments: []string{"tier"}}},
 		OnBreach:   "stop",
 	}
