@@ -65,8 +65,11 @@ type GroupTruth struct {
 	// Realised holds the unit means of the outcomes the run sent: what
 	// the results of an experiment that joined every outcome show. Its
 	// CSAT is over the CSATUnits units with an answered survey.
-	Realised  Metrics `json:"realised"`
-	CSATUnits int     `json:"csat_units"`
+	// RealisedRewardSE is the standard error of Realised.Reward over the
+	// units: the noise the results' reward of the arm has.
+	Realised         Metrics `json:"realised"`
+	RealisedRewardSE float64 `json:"realised_reward_se"`
+	CSATUnits        int     `json:"csat_units"`
 }
 
 // Experiment returns the ground truth of experiment id, or nil when no
@@ -251,7 +254,7 @@ func summarise(units []*unitAcc) GroupTruth {
 	if g.Units == 0 {
 		return g
 	}
-	var rewards, resolved meanVar
+	var rewards, resolved, realised meanVar
 	var realCSAT float64
 	for _, u := range units {
 		g.Decisions += u.decisions
@@ -267,6 +270,7 @@ func summarise(units []*unitAcc) GroupTruth {
 		}
 		re.CSAT = 0
 		g.Realised.add(&re)
+		realised.add(re.Reward)
 	}
 	k := 1 / float64(g.Units)
 	g.Expected = g.Expected.scaled(k)
@@ -274,7 +278,7 @@ func summarise(units []*unitAcc) GroupTruth {
 	if g.CSATUnits > 0 {
 		g.Realised.CSAT = realCSAT / float64(g.CSATUnits)
 	}
-	g.RewardSE, g.ResolvedSE = rewards.se(), resolved.se()
+	g.RewardSE, g.ResolvedSE, g.RealisedRewardSE = rewards.se(), resolved.se(), realised.se()
 	return g
 }
 
@@ -318,7 +322,7 @@ func (r *Report) WriteExperiments(w io.Writer) error {
 	for _, t := range tierOrder {
 		head = append(head, "res_"+t)
 	}
-	head = append(head, "res_first", "realised_reward", "realised_resolved")
+	head = append(head, "res_first", "realised_reward", "±se", "realised_resolved")
 	for _, t := range tierOrder {
 		head = append(head, "reward_"+t)
 	}
@@ -333,7 +337,7 @@ func (r *Report) WriteExperiments(w io.Writer) error {
 				row = append(row, segCell(tiers, t, func(g GroupTruth) string { return pct(g.Expected.Resolved) }))
 			}
 			row = append(row, segCell(first, "true", func(g GroupTruth) string { return pct(g.Expected.Resolved) }),
-				f3(a.Realised.Reward), pct(a.Realised.Resolved))
+				f3(a.Realised.Reward), f3(a.RealisedRewardSE), pct(a.Realised.Resolved))
 			for _, t := range tierOrder {
 				row = append(row, segCell(tiers, t, func(g GroupTruth) string { return f3(g.Expected.Reward) }))
 			}
