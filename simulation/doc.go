@@ -6,7 +6,12 @@
 // reports average reward per window against the oracle (the best eligible
 // treatment under the ground truth) and the fixed strategies, with the
 // cumulative regret, as a table and as JSON (package simulation/plot draws
-// it). Rewards, drawn and expected, are those of situ's own reward
+// it). For decisions inside experiments it reports, per experiment and
+// arm, the ground truth's expected reward and KPIs of what each arm served,
+// averaged over units as experiments' results are, and the arm the ground
+// truth prefers (Report.Experiments); TruthStrategies says what the ground
+// truth expects of the experiments' fixed strategies without a situ.
+// Rewards, drawn and expected, are those of situ's own reward
 // definition (models.RewardDefinition: the embedded default unless the run
 // is given one).
 //

@@ -38,6 +38,9 @@ type Report struct {
 	Windows    []WindowReport `json:"windows"`
 	Summary    Summary        `json:"summary"`
 	Elapsed    time.Duration  `json:"elapsed_ns"`
+	// Experiments holds the ground truth of every experiment the served
+	// decisions were in, by id (absent when none was).
+	Experiments []ExperimentTruth `json:"experiments,omitempty"`
 }
 
 // JSON returns the report as indented JSON (what situ sim --json writes),
@@ -50,7 +53,7 @@ func (r *Report) JSON() ([]byte, error) {
 
 var reportJSON = json.JoinOptions(
 	jsontext.WithIndent("  "), json.FormatNilSliceAsNull(true),
-	jsontext.EscapeForHTML(true), jsontext.EscapeForJS(true),
+	jsontext.EscapeForHTML(true), jsontext.EscapeForJS(true), json.Deterministic(true),
 	json.WithMarshalers(json.MarshalToFunc(func(enc *jsontext.Encoder, d time.Duration) error {
 		return enc.WriteToken(jsontext.Int(int64(d)))
 	})),
@@ -182,6 +185,7 @@ func (r *runner) report() *Report {
 	for _, s := range r.cfg.Strategies {
 		rep.Strategies = append(rep.Strategies, s.Name)
 	}
+	rep.Experiments = r.experimentTruths()
 	s := &rep.Summary
 	s.LastFailure = r.lastFailure
 	for k := range r.windows {
@@ -310,7 +314,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	return nil
+	return rep.WriteExperiments(w)
 }
 
 func f3(x float64) string { return fmt.Sprintf("%.3f", x) }

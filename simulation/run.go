@@ -192,6 +192,9 @@ type runner struct {
 	// is its first error.
 	publishFailed   int
 	firstPublishErr error
+	// experiments accumulates the decisions made inside experiments, by
+	// experiment id.
+	experiments map[string]*experimentAcc
 }
 
 // windowAcc accumulates one window.
@@ -281,6 +284,9 @@ type contactResult struct {
 	strategies    []features.Treatment
 	modelVersion  int64
 	publishFailed bool
+	// experiment is what the decision adds to its experiment (nil when it
+	// is in none).
+	experiment *experimentDecision
 }
 
 // contact simulates contact i.
@@ -310,6 +316,7 @@ func (r *runner) contact(ctx context.Context, i int) error {
 	truth := TrueResponse(&c, d.treatment)
 	o := truth.Draw(newRand(r.cfg.Seed, streamOutcome, uint64(i)))
 	res.realised = r.cfg.Reward.Reward(&o)
+	res.experiment = newExperimentDecision(&c, &d, &o, r.cfg.Reward)
 	o.OutcomeID = "sim-" + d.decisionID
 	o.DecisionID = d.decisionID
 	o.OccurredAt = r.cfg.Now().UTC()
@@ -356,6 +363,9 @@ func (r *runner) record(i int, res *contactResult) error {
 			w.strategies[k] += res.expected[t]
 		}
 		w.mix[res.treatment]++
+		if res.experiment != nil && !res.publishFailed {
+			r.addExperimentDecision(res.experiment)
+		}
 		w.modelVersion = max(w.modelVersion, res.modelVersion)
 		if res.publishFailed {
 			w.publishFailed++
@@ -385,6 +395,24 @@ type decision struct {
 	treatment    features.Treatment
 	eligible     features.TreatmentSet
 	modelVersion int64
+	// strategy is the strategy that chose; experiment and arm name the
+	// experiment and arm the decision was in ("" when none).
+	strategy        string
+	experiment, arm string
+}
+
+// scoreAnswer is the part of a score response the simulator reads: the
+// contract's answer and the experiment the decision was in (absent or null
+// outside experiments).
+type scoreAnswer struct {
+	contract.ScoreResponse
+	Experiment *experimentRef `json:"experiment"`
+}
+
+// experimentRef names an experiment and one of its arms.
+type experimentRef struct {
+	ID  string `json:"id"`
+	Arm string `json:"arm"`
 }
 
 // maxResponseBytes bounds a score response.
@@ -425,7 +453,7 @@ func (r *runner) score(ctx context.Context, c *features.Context) (decision, erro
 	if len(raw) > maxResponseBytes {
 		return decision{}, fmt.Errorf("%w: response larger than %d bytes", ErrContract, maxResponseBytes)
 	}
-	var sr contract.ScoreResponse
+	var sr scoreAnswer
 	if err := json.Unmarshal(raw, &sr); err != nil {
 		return decision{}, fmt.Errorf("%w: decode response: %w", ErrContract, err)
 	}
@@ -434,9 +462,19 @@ func (r *runner) score(ctx context.Context, c *features.Context) (decision, erro
 
 // decisionOf checks a score response against the contract: a decision id,
 // a known chosen treatment with a positive probability, probabilities of
-// known treatments in [0, 1] summing to 1.
-func decisionOf(sr *contract.ScoreResponse) (decision, error) {
-	d := decision{decisionID: sr.DecisionID, modelVersion: sr.ModelVersion}
+// known treatments in [0, 1] summing to 1, none for a treatment the policy
+// excluded, and an experiment, when there is one, with an id and an arm.
+// The eligible treatments are the candidates (the treatments with a
+// probability) the policy did not exclude: a fixed strategy gives
+// probability 0 to eligible treatments it does not choose.
+func decisionOf(sr *scoreAnswer) (decision, error) {
+	d := decision{decisionID: sr.DecisionID, modelVersion: sr.ModelVersion, strategy: sr.Strategy}
+	if e := sr.Experiment; e != nil && (e.ID != "" || e.Arm != "") {
+		if e.ID == "" || e.Arm == "" {
+			return d, fmt.Errorf("%w: experiment needs an id and an arm, got %q and %q", ErrContract, e.ID, e.Arm)
+		}
+		d.experiment, d.arm = e.ID, e.Arm
+	}
 	if sr.DecisionID == "" {
 		return d, fmt.Errorf("%w: response has no decision_id", ErrContract)
 	}
@@ -454,7 +492,11 @@ func decisionOf(sr *contract.ScoreResponse) (decision, error) {
 		if !(p >= 0 && p <= 1) {
 			return d, fmt.Errorf("%w: probability of %s is %g, not in [0, 1]", ErrContract, name, p)
 		}
-		if p > 0 {
+		if _, excluded := sr.Policy.Excluded[name]; excluded {
+			if p != 0 {
+				return d, fmt.Errorf("%w: %s is excluded by the policy but has probability %g", ErrContract, name, p)
+			}
+		} else {
 			d.eligible = d.eligible.With(pt)
 		}
 		sum += p
@@ -462,7 +504,7 @@ func decisionOf(sr *contract.ScoreResponse) (decision, error) {
 	if math.Abs(sum-1) > 1e-6 {
 		return d, fmt.Errorf("%w: probabilities sum to %g, not 1", ErrContract, sum)
 	}
-	if !d.eligible.Has(t) {
+	if !d.eligible.Has(t) || !(sr.Probabilities[sr.Treatment] > 0) {
 		return d, fmt.Errorf("%w: chosen treatment %s has probability 0", ErrContract, t)
 	}
 	return d, nil

@@ -183,6 +183,8 @@ func TestRunStopsOnContractViolations(t *testing.T) {
 		{"unknown treatment", http.StatusOK, `{"decision_id":"x","treatment":"hug","probabilities":{"fast_resolution":1}}`, "unknown treatment"},
 		{"probabilities do not sum to 1", http.StatusOK, `{"decision_id":"x","treatment":"fast_resolution","probabilities":{"fast_resolution":0.5}}`, "sum to"},
 		{"chosen treatment has probability 0", http.StatusOK, `{"decision_id":"x","treatment":"self_service","probabilities":{"fast_resolution":1,"self_service":0}}`, "probability 0"},
+		{"an excluded treatment with a probability", http.StatusOK, `{"decision_id":"x","treatment":"fast_resolution","probabilities":{"fast_resolution":0.5,"self_service":0.5},"policy":{"excluded":{"self_service":"friction-no-self-service"}}}`, "excluded by the policy"},
+		{"an experiment without an arm", http.StatusOK, `{"decision_id":"x","treatment":"fast_resolution","probabilities":{"fast_resolution":1},"strategy":"uniform","experiment":{"id":"philosophy"}}`, "experiment needs an id and an arm"},
 		{"probability out of range", http.StatusOK, `{"decision_id":"x","treatment":"fast_resolution","probabilities":{"fast_resolution":1.5,"self_service":-0.5}}`, "not in [0, 1]"},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"situ/feedback"
+	"situ/models"
 	"situ/simulation"
 )
 
@@ -27,6 +28,9 @@ type simOptions struct {
 	rate         float64
 	plot         string
 	jsonFile     string
+	customers    int
+	rewardFile   string
+	truth        bool
 }
 
 func (o *simOptions) register(fs *flagSet) {
@@ -41,12 +45,19 @@ func (o *simOptions) register(fs *flagSet) {
 	fs.Float64Var(&o.rate, "rate", 0, "at most this many contacts per second (0: as fast as situ answers)")
 	fs.StringVar(&o.jsonFile, "json", "", "`FILE` for the report as JSON, which situ-plot draws (empty: none)")
 	fs.StringVar(&o.plot, "plot", "", "no longer drawn here: situ-plot draws the --json report (refused when set)")
+	fs.IntVar(&o.customers, "customers", 10_000, "number of distinct simulated customers (c-000000 …) the contacts come from")
+	fs.StringVar(&o.rewardFile, "reward", "", "reward definition YAML `FILE` the rewards are scored with (give the one situ serve --reward reads)")
+	fs.describeDefault("reward", "the embedded definition (models/default_reward.yaml)")
+	fs.BoolVar(&o.truth, "truth-strategies", false, "print the ground truth's expected reward and resolution of the fixed strategies (value_tier, uniform, efficiency_first, delight_first) and the oracle on the first --contacts contacts, without a situ, and exit; --json FILE writes them as JSON")
 }
 
 const simSynopsis = `Play a synthetic contact centre against a running situ: score each contact
 over HTTP, draw its outcome from a ground-truth response model, publish the
 outcome to Kafka for the learner, and report per window the reward of the
-served decisions against the oracle and fixed strategies (docs/simulator.md).`
+served decisions against the oracle and fixed strategies, and for decisions
+in experiments the ground truth of each arm (docs/simulator.md). With
+--truth-strategies, say what the ground truth expects of the fixed
+strategies without playing against a situ.`
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var opts simOptions
@@ -58,6 +69,13 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if opts.plot != "" {
 		return &hintError{fmt.Errorf("%w: --plot: situ sim draws no plot", errUsage),
 			fmt.Sprintf("Write the report with --json FILE and draw it with situ-plot: go run ./cmd/situ-plot --out %s FILE (make demo does both).", opts.plot)}
+	}
+	reward, err := load(opts.rewardFile, models.DefaultReward, models.ParseReward)
+	if err != nil {
+		return fmt.Errorf("%w: --reward: %w", errUsage, err)
+	}
+	if opts.truth {
+		return runTruthStrategies(opts, &reward, stdout)
 	}
 	if opts.window == 0 {
 		opts.window = max(1, (opts.contacts+14)/15)
@@ -75,7 +93,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	started := time.Now()
 	report, runErr := simulation.Run(ctx, simulation.Config{
 		ScoreURL: strings.TrimSuffix(opts.url, "/"), Publisher: publisher, Contacts: opts.contacts, Window: opts.window,
-		Concurrency: opts.concurrency, Seed: opts.seed, Rate: opts.rate,
+		Concurrency: opts.concurrency, Seed: opts.seed, Rate: opts.rate, Customers: opts.customers, Reward: &reward,
 		OnWindow: func(w simulation.WindowReport) {
 			fmt.Fprintf(stderr, "  window %2d: served %.3f  oracle %.3f  model v%d  (%s)\n",
 				w.Index+1, w.Expected, w.Oracle, w.ModelVersion, time.Since(started).Round(time.Millisecond))
@@ -107,8 +125,31 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
+// runTruthStrategies prints the ground truth of the fixed strategies and
+// writes it to --json when given.
+func runTruthStrategies(opts simOptions, reward *models.RewardDefinition, stdout io.Writer) error {
+	rep, err := simulation.TruthStrategies(simulation.TruthConfig{
+		Seed: opts.seed, Customers: opts.customers, Contacts: opts.contacts, Reward: reward,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if opts.jsonFile == "" {
+		return nil
+	}
+	return writeFile(opts.jsonFile, rep.WriteJSON)
+}
+
 // writeReportFile writes the report's JSON to path.
-func writeReportFile(path string, report *simulation.Report) (err error) {
+func writeReportFile(path string, report *simulation.Report) error {
+	return writeFile(path, report.WriteJSON)
+}
+
+// writeFile creates path and writes it with write.
+func writeFile(path string, write func(io.Writer) error) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -118,5 +159,5 @@ func writeReportFile(path string, report *simulation.Report) (err error) {
 			err = fmt.Errorf("report: %w", cerr)
 		}
 	}()
-	return report.WriteJSON(f)
+	return write(f)
 }
