@@ -65,7 +65,7 @@ type DecisionEvent struct {
 	// PolicyVersion is the version of the service policy that applied.
 	PolicyVersion int64 `json:"policy_version,omitzero"`
 	// Experiment and Arm name the experiment the customer was assigned in
-	// and its arm, when Strategy came from one (not filled yet).
+	// and its arm, when Strategy came from one.
 	Experiment string `json:"experiment,omitempty"`
 	Arm        string `json:"arm,omitempty"`
 	// Context is the scoring context (its text fields in canonical form),
