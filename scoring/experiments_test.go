@@ -246,7 +246,14 @@ func TestAssignmentReachesTheDecision(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ev := d.Event(nil)
+				b, err := d.AppendEventJSON(nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev, err := models.DecodeDecisionEvent(b)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if ev.Experiment != d.Experiment || ev.Arm != d.Arm || ev.Strategy != d.Strategy {
 					t.Fatalf("event %q/%q/%q, decision %q/%q/%q", ev.Experiment, ev.Arm, ev.Strategy, d.Experiment, d.Arm, d.Strategy)
 				}
