@@ -79,6 +79,19 @@ type DecisionEvent struct {
 	Levers Levers `json:"levers,omitzero"`
 }
 
+// StrategyLearned is the Strategy of decisions the learned model made:
+// outside any experiment, or in an arm whose strategy is learned.
+const StrategyLearned = "learned"
+
+// LearnsFrom reports whether the learner learns from decision d: only
+// from decisions of the learned strategy (or of no strategy, as events
+// written before experiments existed may have). Decisions of a fixed rule
+// or a frozen model (model@V) are another strategy's data: docs/admin.md,
+// "Which decisions the learner learns from".
+func LearnsFrom(d DecisionEvent) bool {
+	return d.Strategy == StrategyLearned || d.Strategy == ""
+}
+
 // FingerprintString formats a schema fingerprint for decision events and
 // snapshots: 16 lower-case hex digits.
 func FingerprintString(fp uint64) string { return fmt.Sprintf("%016x", fp) }

@@ -4,7 +4,6 @@ import (
 	"time"
 	"unsafe"
 
-	"situ/experiments"
 	"situ/features"
 	"situ/internal/custhash"
 	"situ/models"
@@ -16,7 +15,7 @@ const MaxExplain = 8
 
 // StrategyLearned is the strategy of decisions made by the learned model,
 // in no experiment or in a learned arm.
-const StrategyLearned = experiments.NameLearned
+const StrategyLearned = models.StrategyLearned
 
 // ExplorerNone is the Explorer of decisions of a fixed strategy: they do
 // not explore.

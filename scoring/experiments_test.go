@@ -352,3 +352,11 @@ func TestDecideWithoutExperimentsAllocatesNoMore(t *testing.T) {
 		t.Errorf("%g allocations with an empty assigner, %g without", b, a)
 	}
 }
+
+// TestLearnedIsOneName: the strategy name arms write, decisions carry and
+// the learner reads is one.
+func TestLearnedIsOneName(t *testing.T) {
+	if scoring.StrategyLearned != experiments.NameLearned || models.StrategyLearned != experiments.NameLearned {
+		t.Errorf("learned is %q in scoring, %q in models, %q in experiments", scoring.StrategyLearned, models.StrategyLearned, experiments.NameLearned)
+	}
+}
