@@ -112,8 +112,8 @@ func TestArmsFollowTheirWeights(t *testing.T) {
 // chi-square test of independence.
 func TestConcurrentExperimentsAreIndependent(t *testing.T) {
 	cases := []struct {
-		name   string
-		a, b   experiments.Definition
+		name  string
+		a, b  experiments.Definition
 		seedA string
 	}{
 		{"two by two", def("first", 0.5, 0.5), def("second", 0.5, 0.5), ""},

@@ -128,7 +128,13 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	// to one bundle.
 	bundle := e.bundle.Load()
 	pol, model := bundle.Policy, bundle.Model
-	arm, inExperiment := bundle.Experiments.Assign(c, pol.Uniform())
+	// The request as conditions see it, boxed once for the policy's rules
+	// and the experiments' targeting.
+	var env any
+	if pol.NumRules() > 0 || bundle.Experiments.Targeted() {
+		env = policy.NewEnv(c, pol.Uniform())
+	}
+	arm, inExperiment := bundle.Experiments.AssignEnv(c, env)
 	if inExperiment && arm.Strategy.Kind == experiments.Frozen {
 		// Frozen means frozen: the snapshot as it was, without the
 		// configuration's weight overrides (Validate: it is there, on
@@ -142,7 +148,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	}
 	// The service policy comes before every strategy: no arm can serve a
 	// treatment it excludes.
-	rules, err := pol.Apply(c, candidates)
+	rules, err := pol.ApplyEnv(env, candidates)
 	if err != nil {
 		return Decision{}, err
 	}
