@@ -129,14 +129,13 @@ func (p *Policy) ApplyEnv(env any, candidates features.TreatmentSet) (Result, er
 	if len(p.rules) == 0 {
 		return res, nil
 	}
-	boxed := env
 	machine := p.vms.Get().(*vm.VM)
 	defer p.vms.Put(machine)
 	var required features.TreatmentSet = features.AllTreatments
 	var requiredBy [features.NumTreatments]uint8
 	for i := range p.rules {
 		r := &p.rules[i]
-		out, err := machine.Run(r.program, boxed)
+		out, err := machine.Run(r.program, env)
 		if err != nil {
 			res.Failed |= 1 << i
 			continue
