@@ -38,8 +38,10 @@ type compiledExperiment struct {
 	id string
 	// seedHash is the FNV-1a hash of the seed, the start of every unit's
 	// hash (hashV2).
-	seedHash   uint32
-	ranges     []Range
+	seedHash uint32
+	ranges   []Range
+	// full: the ranges cover [0, 1), so every hash is in an arm.
+	full       bool
 	namespace  *Namespace
 	targeting  *policy.Condition
 	arms       []Arm
@@ -72,6 +74,7 @@ func NewAssigner(exps []Experiment) (*Assigner, error) {
 			c.strategies = append(c.strategies, s)
 		}
 		c.ranges = BucketRanges(len(d.Arms), d.Coverage, weights)
+		c.full = d.Coverage >= 1
 		if ns := d.Namespace; ns != nil {
 			c.namespace = &Namespace{ID: ns.ID, Start: ns.Range[0], End: ns.Range[1]}
 		}
@@ -136,9 +139,10 @@ func (a *Assigner) AssignEnv(c *features.Context, env any) (Assignment, bool) {
 }
 
 // assign is Assign and AssignEnv: env, when nil, is built from c and
-// uniform the first time a targeting condition is evaluated. The cheap
-// checks come first (namespace, hash); which order they run in does not
-// change who is in.
+// uniform the first time a targeting condition is evaluated. The order of
+// the checks does not change who is in, only what they cost: the
+// namespace first, then the hash when the coverage leaves units out, the
+// targeting, and the hash when the coverage is whole.
 func (a *Assigner) assign(c *features.Context, env any, uniform bool) (Assignment, bool) {
 	if a == nil || len(a.exps) == 0 || c.Customer.ID == "" {
 		return Assignment{}, false
@@ -155,9 +159,12 @@ func (a *Assigner) assign(c *features.Context, env any, uniform bool) (Assignmen
 		if e.namespace != nil && !InNamespace(id, *e.namespace) {
 			continue
 		}
-		arm := ChooseVariation(hashV2(e.seedHash, id), e.ranges) // Hash(seed, id, HashVersion)
-		if arm < 0 {
-			continue
+		arm := -1
+		if !e.full {
+			// Part of the units is outside the coverage: hash first.
+			if arm = ChooseVariation(hashV2(e.seedHash, id), e.ranges); arm < 0 {
+				continue
+			}
 		}
 		if e.targeting != nil {
 			if env == nil {
@@ -167,6 +174,11 @@ func (a *Assigner) assign(c *features.Context, env any, uniform bool) (Assignmen
 				machine = a.vms.Get().(*vm.VM)
 			}
 			if !e.targeting.Eval(machine, env) {
+				continue
+			}
+		}
+		if arm < 0 {
+			if arm = ChooseVariation(hashV2(e.seedHash, id), e.ranges); arm < 0 {
 				continue
 			}
 		}
