@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"situ/api/contract"
+	"situ/experiments"
 	"situ/features"
 	"situ/policy"
 	"situ/scoring"
@@ -57,6 +58,7 @@ func TestAppendDecisionMatchesContract(t *testing.T) {
 			r.Context.Friction = features.Friction{}
 			r.Treatments = features.AllTreatments.Without(features.SelfService)
 		}), nil},
+		{"experiment arm", base(func(*scoring.Request) {}), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +74,13 @@ func TestAppendDecisionMatchesContract(t *testing.T) {
 					return b, nil
 				}))
 			}
+			if tc.name == "experiment arm" {
+				d := experiments.Definition{ID: "philosophy", Seed: "s", Coverage: 1, OnBreach: "report", PrimaryMetric: "reward",
+					Arms: []experiments.Arm{{Name: "tiers", Strategy: "value_tier", Weight: 0.5}, {Name: "tiers-2", Strategy: "value_tier", Weight: 0.5}}}
+				asg, err := experiments.NewAssigner([]experiments.Experiment{{Definition: d, State: experiments.StateRunning}})
+				require.NoError(t, err)
+				require.NoError(t, e.Update(func(b scoring.Bundle) (scoring.Bundle, error) { b.Experiments = asg; return b, nil }))
+			}
 			d, err := e.Decide(context.Background(), tc.req)
 			require.NoError(t, err)
 			b := appendDecision(nil, &d)
@@ -86,6 +95,14 @@ func TestAppendDecisionMatchesContract(t *testing.T) {
 			require.Equal(t, d.Treatment.String(), got.Treatment)
 			require.Equal(t, d.Propensity, got.Propensity)
 			require.Equal(t, d.Strategy, got.Strategy)
+			require.Equal(t, tc.name == "experiment arm", d.Experiment != "", "in an experiment")
+			if d.Experiment == "" {
+				require.Nil(t, got.Experiment, "experiment is absent outside any experiment")
+			} else {
+				require.Equal(t, &contract.ScoreExperiment{ID: d.Experiment, Arm: d.Arm}, got.Experiment)
+				require.Equal(t, "value_tier", got.Strategy)
+				require.Contains(t, members, "experiment")
+			}
 			require.Equal(t, d.ModelVersion, got.ModelVersion)
 			require.Equal(t, d.ConfigVersion, got.ConfigVersion)
 			levers := map[string]float64{}

@@ -21,7 +21,8 @@ import (
 // Every candidate treatment appears in probabilities (0 when the policy
 // excluded it), scores and explanation, in treatment order; levers lists
 // the candidates whose lever is not 0 ({} when none), apart from scores,
-// which are the model's. unknown lists
+// which are the model's. experiment names the experiment and arm of a
+// request assigned to one and is absent otherwise. unknown lists
 // the context's text fields whose value counted as "other" ([] when none);
 // contributions are rounded to four decimals.
 func appendDecision(b []byte, d *scoring.Decision) []byte {
@@ -44,6 +45,13 @@ func appendDecision(b []byte, d *scoring.Decision) []byte {
 	}
 	b = append(b, `},"strategy":`...)
 	b = jsonw.String(b, d.Strategy)
+	if d.Experiment != "" {
+		b = append(b, `,"experiment":{"id":`...)
+		b = jsonw.String(b, d.Experiment)
+		b = append(b, `,"arm":`...)
+		b = jsonw.String(b, d.Arm)
+		b = append(b, '}')
+	}
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendInt(b, d.ModelVersion, 10)
 	b = append(b, `,"config_version":`...)

@@ -79,13 +79,18 @@ func fnv32aDecimal(h uint32, v uint32) uint32 {
 func Hash(seed, value string, version int) (float64, bool) {
 	switch version {
 	case 2:
-		inner := fnv32a(fnv32a(fnvOffset32, seed), value)
-		return float64(fnv32aDecimal(fnvOffset32, inner)%10000) / 10000, true
+		return hashV2(fnv32a(fnvOffset32, seed), value), true
 	case 1:
 		return float64(fnv32a(fnv32a(fnvOffset32, value), seed)%1000) / 1000, true
 	default:
 		return 0, false
 	}
+}
+
+// hashV2 is Hash version 2 of value under the seed whose FNV-1a hash is
+// seedHash (fnv32a(fnvOffset32, seed)): an assigner hashes each seed once.
+func hashV2(seedHash uint32, value string) float64 {
+	return float64(fnv32aDecimal(fnvOffset32, fnv32a(seedHash, value))%10000) / 10000
 }
 
 // EqualWeights returns n weights of 1/n each; none when n <= 0.

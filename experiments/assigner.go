@@ -35,8 +35,13 @@ type Assigner struct {
 }
 
 type compiledExperiment struct {
-	id, seed   string
-	ranges     []Range
+	id string
+	// seedHash is the FNV-1a hash of the seed, the start of every unit's
+	// hash (hashV2).
+	seedHash uint32
+	ranges   []Range
+	// full: the ranges cover [0, 1), so every hash is in an arm.
+	full       bool
 	namespace  *Namespace
 	targeting  *policy.Condition
 	arms       []Arm
@@ -58,7 +63,7 @@ func NewAssigner(exps []Experiment) (*Assigner, error) {
 		if err := d.Validate(prefix); err != nil {
 			return nil, err
 		}
-		c := compiledExperiment{id: d.ID, seed: d.Seed, arms: d.Arms}
+		c := compiledExperiment{id: d.ID, seedHash: fnv32a(fnvOffset32, d.Seed), arms: d.Arms}
 		weights := make([]float64, len(d.Arms))
 		for j, arm := range d.Arms {
 			weights[j] = arm.Weight
@@ -69,6 +74,7 @@ func NewAssigner(exps []Experiment) (*Assigner, error) {
 			c.strategies = append(c.strategies, s)
 		}
 		c.ranges = BucketRanges(len(d.Arms), d.Coverage, weights)
+		c.full = d.Coverage >= 1
 		if ns := d.Namespace; ns != nil {
 			c.namespace = &Namespace{ID: ns.ID, Start: ns.Range[0], End: ns.Range[1]}
 		}
@@ -105,25 +111,44 @@ func (a *Assigner) Strategies() []Strategy {
 	return out
 }
 
+// Targeted reports whether any running experiment has a targeting
+// condition: only then does AssignEnv read its env.
+func (a *Assigner) Targeted() bool { return a != nil && a.targeting }
+
 // Assign returns the arm of the first running experiment that takes the
 // unit c.Customer.ID, GrowthBook's way: the unit is in the experiment's
-// namespace range (InNamespace), the request meets its targeting (seen
-// as service policy rules see it, value hidden when uniform), and the
-// version-2 hash of the seed and the id falls in an arm's bucket range
-// (BucketRanges, ChooseVariation). A request without a customer id is in
-// no experiment. c's text fields must be canonical.
+// namespace range (InNamespace), the version-2 hash of the seed and the
+// id falls in an arm's bucket range (BucketRanges, ChooseVariation), and
+// the request meets the experiment's targeting (seen as service policy
+// rules see it, value hidden when uniform). A request without a customer
+// id is in no experiment. c's text fields must be canonical.
 //
 // It allocates nothing without targeting, and once (the boxed request)
-// when any experiment has targeting.
+// when any experiment has targeting; AssignEnv shares that allocation
+// with the service policy.
 func (a *Assigner) Assign(c *features.Context, uniform bool) (Assignment, bool) {
+	return a.assign(c, nil, uniform)
+}
+
+// AssignEnv is Assign with the request as conditions see it given: env
+// is policy.NewEnv(c, uniform) boxed once by the caller, who shares it
+// with the service policy's rules (policy.Policy.ApplyEnv). It reads env
+// only when Targeted, and must then be given it; it allocates nothing.
+func (a *Assigner) AssignEnv(c *features.Context, env any) (Assignment, bool) {
+	return a.assign(c, env, false)
+}
+
+// assign is Assign and AssignEnv: env, when nil, is built from c and
+// uniform the first time a targeting condition is evaluated. The order of
+// the checks does not change who is in, only what they cost: the
+// namespace first, then the hash when the coverage leaves units out, the
+// targeting, and the hash when the coverage is whole.
+func (a *Assigner) assign(c *features.Context, env any, uniform bool) (Assignment, bool) {
 	if a == nil || len(a.exps) == 0 || c.Customer.ID == "" {
 		return Assignment{}, false
 	}
 	id := c.Customer.ID
-	var (
-		env     any
-		machine *vm.VM
-	)
+	var machine *vm.VM
 	defer func() {
 		if machine != nil {
 			a.vms.Put(machine)
@@ -134,19 +159,28 @@ func (a *Assigner) Assign(c *features.Context, uniform bool) (Assignment, bool) 
 		if e.namespace != nil && !InNamespace(id, *e.namespace) {
 			continue
 		}
+		arm := -1
+		if !e.full {
+			// Part of the units is outside the coverage: hash first.
+			if arm = ChooseVariation(hashV2(e.seedHash, id), e.ranges); arm < 0 {
+				continue
+			}
+		}
 		if e.targeting != nil {
 			if env == nil {
 				env = policy.NewEnv(c, uniform)
+			}
+			if machine == nil {
 				machine = a.vms.Get().(*vm.VM)
 			}
 			if !e.targeting.Eval(machine, env) {
 				continue
 			}
 		}
-		n, _ := Hash(e.seed, id, HashVersion)
-		arm := ChooseVariation(n, e.ranges)
 		if arm < 0 {
-			continue
+			if arm = ChooseVariation(hashV2(e.seedHash, id), e.ranges); arm < 0 {
+				continue
+			}
 		}
 		return Assignment{Experiment: e.id, Arm: e.arms[arm].Name, ArmIndex: arm, Strategy: e.strategies[arm]}, true
 	}

@@ -11,6 +11,13 @@
 // the same arm in situ and in GrowthBook's Go SDK, which also hashes UTF-8
 // bytes; see Hash for where the JavaScript SDK differs.
 //
+// Assigner puts it together for the running experiments of a
+// configuration: the first experiment whose namespace, coverage and
+// targeting take a request gives it an arm, and the arm's Strategy
+// (ParseStrategy; Choose for the fixed ones) decides in the scoring
+// engine. It allocates nothing when the caller shares the request it
+// already built for the service policy (AssignEnv).
+//
 // The package is plain, deterministic Go with no global state: it imports
 // no Kafka, HTTP or logging package. Hash, ChooseVariation and InNamespace
 // do not allocate, so they can run on the decision path; BucketRanges

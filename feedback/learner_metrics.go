@@ -13,7 +13,7 @@ import (
 // situ_learner_* (and the Kafka metrics of its topics).
 type loopMetrics struct {
 	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
-	restarts, republished                                                           atomic.Uint64
+	restarts, republished, notLearned                                               atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
 	modelVersion, pending, early, configApplied                                     atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
@@ -52,6 +52,7 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		counterFunc(&m.restarts, "situ_learner_restarts_total", "Times learning was interrupted by a Kafka failure and resumed from the last checkpoint.", nil),
 		counterFunc(&m.decisionsRead, "situ_learner_decisions_read_total", "Decision events read.", nil),
 		counterFunc(&m.decisionsInvalid, "situ_learner_decisions_invalid_total", "Decision events skipped: undecodable or not matching the schema.", nil),
+		counterFunc(&m.notLearned, "situ_learner_not_learned_total", "Joined decisions the model did not learn from: made by an experiment arm whose strategy is not learned (a fixed rule or a frozen model).", nil),
 		counterFunc(&m.outcomesRead, "situ_learner_outcomes_read_total", "Outcome messages read (valid or not).", nil),
 		counterFunc(&m.dlqJSON, dlq, dlqHelp, prometheus.Labels{"reason": DLQReasonInvalidJSON}),
 		counterFunc(&m.dlqInvalid, dlq, dlqHelp, prometheus.Labels{"reason": DLQReasonInvalidOutcome}),
@@ -87,6 +88,9 @@ type LearningLoopStats struct {
 	Updates, Snapshots, Checkpoints, DecisionsRead, DecisionsInvalid, OutcomesRead uint64
 	DLQInvalidJSON, DLQInvalidOutcome, Restarts, Republished                       uint64
 	ModelVersion                                                                   int64
+	// NotLearned counts the joined decisions of strategies the model does
+	// not learn from (models.LearnsFrom).
+	NotLearned uint64
 	// ConfigVersion is the configuration version applied (0 without
 	// LearningLoopConfig.Control).
 	ConfigVersion int64
@@ -99,6 +103,6 @@ func (l *LearningLoop) Stats() LearningLoopStats {
 		Updates: l.updates.Load(), Snapshots: l.snapshots.Load(), Checkpoints: l.checkpointed.Load(),
 		DecisionsRead: l.decisionsRead.Load(), DecisionsInvalid: l.decisionsInvalid.Load(), OutcomesRead: l.outcomesRead.Load(),
 		DLQInvalidJSON: l.dlqJSON.Load(), DLQInvalidOutcome: l.dlqInvalid.Load(), Restarts: l.restarts.Load(), Republished: l.republished.Load(),
-		ModelVersion: l.modelVersion.Load(), ConfigVersion: l.configApplied.Load(), Join: *l.joinStats.Load(),
+		ModelVersion: l.modelVersion.Load(), NotLearned: l.notLearned.Load(), ConfigVersion: l.configApplied.Load(), Join: *l.joinStats.Load(),
 	}
 }

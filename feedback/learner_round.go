@@ -112,8 +112,15 @@ func (l *LearningLoop) handleOutcome(ctx context.Context, p int32, m kafka.Messa
 	l.dirty = true
 }
 
-// apply learns from one joined decision.
+// apply learns from one joined decision, if the learned strategy made it
+// (docs/admin.md, "Which decisions the learner learns from"): decisions
+// of fixed rules and frozen models are joined, so that their outcomes are
+// not waited for again, and counted, but teach the model nothing.
 func (l *LearningLoop) apply(j models.Joined, outcomeTime time.Time) {
+	if !models.LearnsFrom(j.Decision) {
+		l.notLearned.Add(1)
+		return
+	}
 	t, _ := features.ParseTreatment(j.Decision.Treatment) // validated on read
 	var reward float64
 	if j.Outcome != nil {

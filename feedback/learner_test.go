@@ -324,3 +324,44 @@ func TestRestoreRepublishesAModelBehindTheCheckpoint(t *testing.T) {
 	require.Equal(t, cp.Model, snap, "the checkpoint's model, as it was")
 	require.Zero(t, l.Stats().Updates, "nothing applied again")
 }
+
+// TestLearnerLearnsOnlyFromLearnedDecisions: decisions of fixed rules and
+// frozen models are joined with their outcomes but do not update the
+// model; decisions of the learned strategy, or of none (older events), do.
+func TestLearnerLearnsOnlyFromLearnedDecisions(t *testing.T) {
+	b, _ := startBroker(t)
+	schema, base, reward := learnerFixture(t, t.Name())
+	s := makeStream(t, schema, 400, 3)
+	strategies := []string{"learned", "", "value_tier", "model@3", "uniform", "learned"}
+	learned := 0
+	for i, m := range s.decisions {
+		d, err := models.DecodeDecisionEvent(m.Value)
+		require.NoError(t, err)
+		d.Strategy = strategies[i%len(strategies)]
+		if d.Strategy != "learned" && d.Strategy != "" {
+			d.Experiment, d.Arm = "philosophy", "arm-"+d.Strategy
+		} else {
+			learned++
+		}
+		s.decisions[i].Value, err = d.AppendJSON(nil)
+		require.NoError(t, err)
+	}
+	produce(t, b.Brokers(), DefaultDecisionsTopic, s.decisions...)
+	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes...)
+
+	reg := prometheus.NewRegistry()
+	l := newTestLearner(t, b.Brokers(), base, reward, reg)
+	stop := runBackground(t, l.Run)
+	eventually(t, func() bool { st := l.Stats(); return st.Join.Joined == int64(s.valid) }, "every decision joined")
+	eventually(t, func() bool {
+		snap, ok := latestSnapshot(t, b.Brokers(), t.Name())
+		return ok && snap.Model.Updates == int64(learned)
+	}, "a snapshot with the learned decisions' updates")
+	require.NoError(t, stop())
+
+	st := l.Stats()
+	require.EqualValues(t, learned, st.Updates, "updates from learned decisions only")
+	require.EqualValues(t, s.valid-learned, st.NotLearned)
+	require.EqualValues(t, s.valid-learned, metricValue(t, reg, "situ_learner_not_learned_total", nil))
+	require.EqualValues(t, learned, metricValue(t, reg, "situ_learner_updates_total", nil))
+}

@@ -65,7 +65,7 @@ type DecisionEvent struct {
 	// PolicyVersion is the version of the service policy that applied.
 	PolicyVersion int64 `json:"policy_version,omitzero"`
 	// Experiment and Arm name the experiment the customer was assigned in
-	// and its arm, when Strategy came from one (not filled yet).
+	// and its arm, when Strategy came from one.
 	Experiment string `json:"experiment,omitempty"`
 	Arm        string `json:"arm,omitempty"`
 	// Context is the scoring context (its text fields in canonical form),
@@ -77,6 +77,19 @@ type DecisionEvent struct {
 	// added to the model's score before exploration: Probabilities and
 	// Propensity include them. Omitted when all are 0.
 	Levers Levers `json:"levers,omitzero"`
+}
+
+// StrategyLearned is the Strategy of decisions the learned model made:
+// outside any experiment, or in an arm whose strategy is learned.
+const StrategyLearned = "learned"
+
+// LearnsFrom reports whether the learner learns from decision d: only
+// from decisions of the learned strategy (or of no strategy, as events
+// written before experiments existed may have). Decisions of a fixed rule
+// or a frozen model (model@V) are another strategy's data: docs/admin.md,
+// "Which decisions the learner learns from".
+func LearnsFrom(d DecisionEvent) bool {
+	return d.Strategy == StrategyLearned || d.Strategy == ""
 }
 
 // FingerprintString formats a schema fingerprint for decision events and

@@ -95,7 +95,7 @@ func TestDecisionEventParity(t *testing.T) {
 		{"time in another zone", func(e *models.DecisionEvent) {
 			e.Time = time.Date(2026, 11, 23, 13, 0, 0, 1, time.FixedZone("CET", 3600))
 		}},
-		{"reserved members set", func(e *models.DecisionEvent) {
+		{"members added within version 1, an experiment arm included", func(e *models.DecisionEvent) {
 			e.ConfigVersion, e.PolicyVersion, e.Experiment, e.Arm = 7, 3, "philosophy", "tiers"
 			e.Context = &features.Context{
 				Customer: features.Customer{ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", LifetimeValue: 5400,

@@ -113,19 +113,29 @@ func (e *NoEligibleError) Error() string {
 // c's text fields must be canonical (features.Context.Canonicalize), as
 // the rules' literals are.
 func (p *Policy) Apply(c *features.Context, candidates features.TreatmentSet) (Result, error) {
+	if len(p.rules) == 0 {
+		return Result{Eligible: candidates}, nil
+	}
+	var boxed any = NewEnv(c, p.spec.UniformMode) // boxed once: field reads of a non-addressable value do not allocate
+	return p.ApplyEnv(boxed, candidates)
+}
+
+// ApplyEnv is Apply with the context as conditions see it given: env is
+// NewEnv(c, p.Uniform()) boxed once by the caller, who may share it with
+// other conditions over the same request (an experiment's targeting).
+// It allocates nothing unless no treatment is left.
+func (p *Policy) ApplyEnv(env any, candidates features.TreatmentSet) (Result, error) {
 	res := Result{Eligible: candidates}
 	if len(p.rules) == 0 {
 		return res, nil
 	}
-	env := NewEnv(c, p.spec.UniformMode)
-	var boxed any = env // boxed once: field reads of a non-addressable value do not allocate
 	machine := p.vms.Get().(*vm.VM)
 	defer p.vms.Put(machine)
 	var required features.TreatmentSet = features.AllTreatments
 	var requiredBy [features.NumTreatments]uint8
 	for i := range p.rules {
 		r := &p.rules[i]
-		out, err := machine.Run(r.program, boxed)
+		out, err := machine.Run(r.program, env)
 		if err != nil {
 			res.Failed |= 1 << i
 			continue

@@ -73,6 +73,10 @@ func TestDefaultPolicyRules(t *testing.T) {
 			c := base
 			tc.edit(&c)
 			res, err := p.Apply(&c, tc.candidates)
+			shared, sharedErr := p.ApplyEnv(policy.NewEnv(&c, p.Uniform()), tc.candidates)
+			if shared != res || (sharedErr == nil) != (err == nil) {
+				t.Errorf("ApplyEnv gives %+v, %v; Apply %+v, %v", shared, sharedErr, res, err)
+			}
 			if tc.noEligible {
 				var ne *policy.NoEligibleError
 				if !errors.As(err, &ne) || len(ne.Rules) == 0 {

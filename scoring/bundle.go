@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"situ/experiments"
 	"situ/features"
 	"situ/models"
 	"situ/policy"
@@ -48,6 +49,13 @@ type Bundle struct {
 	// ConfigVersion is the version of the data team's configuration this
 	// bundle applies; 0 until a control plane sets one.
 	ConfigVersion int64
+	// Experiments assigns requests to the running experiments, whose arm's
+	// strategy then decides (Engine.Decide); nil: no experiment, every
+	// decision is learned.
+	Experiments *experiments.Assigner
+	// Frozen are the frozen models of the model@VERSION arms, by version:
+	// each arm's model must be here, on the served model's schema.
+	Frozen map[int64]*models.Model
 }
 
 // Validate checks that every required part is there and that the explorer's
@@ -72,6 +80,21 @@ func (b Bundle) Validate() error {
 	}
 	if b.Learned != nil && b.Learned.Schema().Fingerprint() != b.Model.Schema().Fingerprint() {
 		return fmt.Errorf("scoring: learned and served model: %w", models.ErrSchemaMismatch)
+	}
+	for _, s := range b.Experiments.Strategies() {
+		switch {
+		case s.Kind == experiments.ValueTier && b.Policy.Uniform():
+			return fmt.Errorf("scoring: strategy %s serves by customer value and the policy is in uniform mode", s.Name)
+		case s.Kind != experiments.Frozen:
+			continue
+		}
+		m := b.Frozen[s.ModelVersion]
+		if m == nil {
+			return fmt.Errorf("scoring: strategy %s: model version %d is not frozen", s.Name, s.ModelVersion)
+		}
+		if m.Schema().Fingerprint() != b.Model.Schema().Fingerprint() {
+			return fmt.Errorf("scoring: strategy %s and served model: %w", s.Name, models.ErrSchemaMismatch)
+		}
 	}
 	for t, v := range b.Levers {
 		if math.IsNaN(v) || math.IsInf(v, 0) {

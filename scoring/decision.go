@@ -13,8 +13,13 @@ import (
 // MaxExplain bounds the contributions listed per treatment.
 const MaxExplain = 8
 
-// StrategyLearned is the strategy of decisions made by the learned model.
-const StrategyLearned = "learned"
+// StrategyLearned is the strategy of decisions made by the learned model,
+// in no experiment or in a learned arm.
+const StrategyLearned = models.StrategyLearned
+
+// ExplorerNone is the Explorer of decisions of a fixed strategy: they do
+// not explore.
+const ExplorerNone = "none"
 
 // Decision is the engine's answer for one request, with everything needed
 // to explain, log and learn from it.
@@ -37,7 +42,13 @@ type Decision struct {
 	Levers [features.NumTreatments]float64
 	// Propensity is the chosen treatment's probability.
 	Propensity float64
-	Strategy   string
+	// Strategy is the strategy that decided: the arm's (experiments
+	// strategy names), StrategyLearned outside any experiment.
+	Strategy string
+	// Experiment and Arm are the experiment the request was assigned to
+	// and its arm; empty in none.
+	Experiment string
+	Arm        string
 	Explorer   string
 	// Model and ModelVersion are the model that scored the request.
 	Model        *models.Model
@@ -157,6 +168,8 @@ func (d *Decision) fillEvent(ev *models.DecisionEvent) {
 		PolicyVersion: d.PolicyVersion,
 		ConfigVersion: d.ConfigVersion,
 		Strategy:      d.Strategy,
+		Experiment:    d.Experiment,
+		Arm:           d.Arm,
 		Explorer:      d.Explorer,
 		Treatment:     d.Treatment.String(),
 		Propensity:    d.Propensity,

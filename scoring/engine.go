@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"situ/experiments"
 	"situ/features"
 	"situ/models"
 	"situ/policy"
@@ -95,6 +96,17 @@ func newUUIDv7() string {
 // *features.FieldError; a policy that leaves no eligible treatment returns
 // *policy.NoEligibleError.
 //
+// The request's experiment arm (Bundle.Experiments; a request without a
+// customer id is in none) says which strategy decides: learned (also
+// outside any experiment) explores over the served model's scores; a
+// frozen model (model@VERSION) explores the same way over the scores of
+// Bundle.Frozen[VERSION], levers added and no weight override applied,
+// with the frozen model's experience; a fixed strategy (value_tier,
+// uniform, efficiency_first, delight_first) serves its choice among the
+// eligible treatments with probability 1 (experiments.Choose), its Scores
+// and Explanation those of the served model, for information. The service
+// policy applies before every strategy.
+//
 // Each candidate's model score plus its lever (Bundle.Levers) is what the
 // explorer turns into probabilities, so the probabilities and the
 // propensity are those of the treatments as served; the decision keeps
@@ -112,15 +124,31 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	if candidates == 0 {
 		candidates = features.AllTreatments
 	}
-	// One load: the model, policy and explorer below belong to one bundle.
+	// One load: the model, policy, explorer and experiments below belong
+	// to one bundle.
 	bundle := e.bundle.Load()
 	pol, model := bundle.Policy, bundle.Model
+	// The request as conditions see it, boxed once for the policy's rules
+	// and the experiments' targeting.
+	var env any
+	if pol.NumRules() > 0 || bundle.Experiments.Targeted() {
+		env = policy.NewEnv(c, pol.Uniform())
+	}
+	arm, inExperiment := bundle.Experiments.AssignEnv(c, env)
+	if inExperiment && arm.Strategy.Kind == experiments.Frozen {
+		// Frozen means frozen: the snapshot as it was, without the
+		// configuration's weight overrides (Validate: it is there, on
+		// the served model's schema).
+		model = bundle.Frozen[arm.Strategy.ModelVersion]
+	}
 	schema := model.Schema()
 	x, unknown, err := schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
 	if err != nil {
 		return Decision{}, err
 	}
-	rules, err := pol.Apply(c, candidates)
+	// The service policy comes before every strategy: no arm can serve a
+	// treatment it excludes.
+	rules, err := pol.ApplyEnv(env, candidates)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -143,6 +171,9 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		Unknown:       unknown,
 		Context:       c,
 	}
+	if inExperiment {
+		d.Experiment, d.Arm, d.Strategy = arm.Experiment, arm.Arm, arm.Strategy.Name
+	}
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !candidates.Has(t) {
 			continue
@@ -153,6 +184,18 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		if e.explainTop > 0 {
 			d.ExplainN[t] = uint8(model.Explain(t, x, d.Explanation[t][:e.explainTop]))
 		}
+	}
+	if inExperiment && arm.Strategy.Fixed() {
+		// A fixed rule serves one treatment for sure; the scores above are
+		// the served model's, informational.
+		t, ok := experiments.Choose(arm.Strategy.Kind, c, d.Eligible)
+		if !ok {
+			return Decision{}, fmt.Errorf("decide: strategy %s chose no treatment of %v", arm.Strategy.Name, d.Eligible)
+		}
+		d.Explorer = ExplorerNone
+		d.Probabilities[t] = 1
+		d.Treatment, d.Propensity = t, 1
+		return d, nil
 	}
 	bundle.Explorer.Probabilities(&d.served, d.Eligible, model.Updates(), &d.Probabilities)
 	d.Treatment = sample(&d.Probabilities, d.Eligible, e.draw(d.ID))

@@ -2,8 +2,10 @@ package scoring_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"situ/experiments"
 	"situ/features"
 	"situ/models"
 	"situ/policy"
@@ -25,8 +27,12 @@ func realisticRequest() scoring.Request {
 
 // BenchmarkDecide decides the contract example: with the production
 // UUIDv7 decision ids, with cheap sequential ids (the decision path
-// alone), and with sequential ids under a configuration that sets levers
-// and overrides several weights (what the configuration costs a decision).
+// alone), with sequential ids under a configuration that sets levers
+// and overrides several weights (what the configuration costs a decision),
+// and with sequential ids under three running experiments (what
+// assignment costs: one targeted at chat, which the example's phone call
+// is not, so its condition runs; one in a namespace; one that takes the
+// request into its learned arm).
 func BenchmarkDecide(b *testing.B) {
 	schema, _ := features.DefaultSchema()
 	model, _ := models.DefaultModel(schema)
@@ -40,10 +46,13 @@ func BenchmarkDecide(b *testing.B) {
 	if err := configured.Update(func(bu scoring.Bundle) (scoring.Bundle, error) { return bu.WithOverride(biasOverride(0.5)) }); err != nil {
 		b.Fatal(err)
 	}
+	inExperiments := newTestEngine(b, nil)
+	withExperiments(b, inExperiments, benchExperiments(b, realisticRequest().Context.Customer.ID), nil)
 	for _, bc := range []struct {
 		name string
 		e    *scoring.Engine
-	}{{"uuidv7-ids", production}, {"sequential-ids", newTestEngine(b, nil)}, {"levers-and-overrides", configured}} {
+	}{{"uuidv7-ids", production}, {"sequential-ids", newTestEngine(b, nil)}, {"levers-and-overrides", configured},
+		{"three-experiments", inExperiments}} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := realisticRequest()
 			ctx := context.Background()
@@ -55,6 +64,34 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchExperiments are three running experiments, the last of which takes
+// customer id into its learned arm: one targeted at chat, one in a part of
+// a namespace that id is outside of, and one for everyone.
+func benchExperiments(b *testing.B, id string) *experiments.Assigner {
+	b.Helper()
+	arms := []experiments.Arm{{Name: "control", Strategy: "learned", Weight: 0.5}, {Name: "tiers", Strategy: "value_tier", Weight: 0.5}}
+	chat := experiments.Definition{ID: "chat-only", Arms: arms, Targeting: "channel == 'chat'"}
+	everyone := experiments.Definition{ID: "everyone", Arms: arms}
+	ns := experiments.Namespace{ID: "ns"}
+	for lo := 0.0; lo < 1; lo += 0.25 {
+		if ns.Start, ns.End = lo, lo+0.25; !experiments.InNamespace(id, ns) {
+			break
+		}
+	}
+	spaced := experiments.Definition{ID: "spaced", Arms: arms, Namespace: &experiments.NamespaceSpec{ID: ns.ID, Range: [2]float64{ns.Start, ns.End}}}
+	for i := 0; ; i++ {
+		everyone.Seed = fmt.Sprintf("seed-%d", i)
+		if n, _ := experiments.Hash(everyone.Seed, id, experiments.HashVersion); n < 0.5 {
+			break // the learned arm: the decision path after assignment is the plain one
+		}
+	}
+	a := newAssigner(b, chat, spaced, everyone)
+	if got, ok := a.Assign(&features.Context{Customer: features.Customer{ID: id}, Channel: "phone"}, false); !ok || got.Experiment != "everyone" || got.Arm != "control" {
+		b.Fatalf("the request is in %+v (%v), want everyone/control", got, ok)
+	}
+	return a
 }
 
 func BenchmarkDecideParallel(b *testing.B) {

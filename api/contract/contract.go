@@ -31,9 +31,14 @@ type ScoreResponse struct {
 	// Levers are the configuration's levers of the candidates whose lever
 	// is not 0 (empty when none): exploration saw score + lever, so the
 	// probabilities include them.
-	Levers       map[string]float64 `json:"levers"`
-	Strategy     string             `json:"strategy"`
-	ModelVersion int64              `json:"model_version"`
+	Levers map[string]float64 `json:"levers"`
+	// Strategy is the strategy that decided: "learned" outside any
+	// experiment, else the arm's ("value_tier", "model@17" …).
+	Strategy string `json:"strategy"`
+	// Experiment is the experiment the request was assigned to and its
+	// arm; absent when the request is in none.
+	Experiment   *ScoreExperiment `json:"experiment,omitempty"`
+	ModelVersion int64            `json:"model_version"`
 	// ConfigVersion is the version of the data team's configuration the
 	// decision applied; 0 before the first change.
 	ConfigVersion int64       `json:"config_version"`
@@ -45,6 +50,12 @@ type ScoreResponse struct {
 	Unknown []string `json:"unknown"`
 	// Explanation holds, per candidate, the top contributions to its score.
 	Explanation map[string][]Contribution `json:"explanation"`
+}
+
+// ScoreExperiment names a decision's experiment and arm.
+type ScoreExperiment struct {
+	ID  string `json:"id"`
+	Arm string `json:"arm"`
 }
 
 // ScorePolicy is what the service policy did to a decision.

@@ -62,12 +62,15 @@ func initialConfig(opts serveOptions, pol *policy.Policy) (control.Config, error
 // engineApplier serves each configuration version: its policy, explorer
 // and levers, its weight overrides over the learned model (the effective
 // model is built once per version and per learned model, never per
-// request), and its version in every decision. The engine swaps them as
-// one bundle.
+// request), its running experiments and their frozen models, and its
+// version in every decision. The engine swaps them as one bundle, so an
+// experiment created or stopped takes effect on a replica as soon as it
+// reads the version.
 func engineApplier(engine *scoring.Engine) feedback.ConfigApplier {
 	return feedback.ConfigApplier{Name: "engine", Apply: func(version int64, a *control.Applied) error {
 		return engine.Update(func(b scoring.Bundle) (scoring.Bundle, error) {
 			b.Policy, b.Explorer, b.Levers, b.ConfigVersion = a.Policy, a.Explorer, a.Levers, version
+			b.Experiments, b.Frozen = a.Experiments, a.Frozen
 			return b.WithOverride(func(learned *models.Model) (*models.Model, error) {
 				return control.EffectiveModel(learned, a)
 			})
