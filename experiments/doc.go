@@ -11,6 +11,18 @@
 // the same arm in situ and in GrowthBook's Go SDK, which also hashes UTF-8
 // bytes; see Hash for where the JavaScript SDK differs.
 //
+// It also owns experiment results. Aggregator keeps them incrementally from
+// exposures (an experiment's decisions) and observations (those decisions
+// joined with their outcomes, as Values): per unit (customer) the sums of
+// its values, per arm and segment (tier, first contact) the sums of the
+// unit means and their squares. Results turns them into the Results wire
+// format: per arm and metric the mean over units with its interval, the
+// relative lift against the control by GrowthBook's frequentist engine
+// (experiments/stats) with its sequential (anytime-valid) interval and
+// Holm-adjusted p-value, the SRM check, the same tables per segment, and
+// the status of every guardrail (guardrails.go), which the results engine
+// acts on when an experiment says on_breach: stop.
+//
 // The package is plain, deterministic Go with no global state: it imports
 // no Kafka, HTTP or logging package. Hash, ChooseVariation and InNamespace
 // do not allocate, so they can run on the decision path; BucketRanges
