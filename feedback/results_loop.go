@@ -1,6 +1,7 @@
 package feedback
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -392,8 +393,14 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 	return progressed, nil
 }
 
+// experimentMember is how a decision event names its experiment.
+const experimentMember = `"experiment":`
+
 func (l *ResultsLoop) handleDecision(m kafka.Message) {
 	l.decisionsRead.Add(1)
+	if !bytes.Contains(m.Value, []byte(experimentMember)) {
+		return // no experiment: not decoded (situ writes the member as "experiment":)
+	}
 	d, err := models.DecodeDecisionEvent(m.Value)
 	if err != nil {
 		l.skip(resultsSkipInvalidDecision, m, err)
