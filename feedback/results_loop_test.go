@@ -241,12 +241,22 @@ func TestResultsLoopPublishesAndRebuilds(t *testing.T) {
 	second := boardResults(t, board, "philosophy", func(r experiments.Results) bool { return r.Outcomes == want.Outcomes })
 	requireSameResults(t, want, second)
 	require.NoError(t, stop())
+	before := len(readAll(t, b.Brokers(), topics.Results))
 
-	// a restarted loop rebuilds the same results from the streams
+	// a restarted loop rebuilds the same results from the streams, and
+	// publishes nothing before it has read them to their end
 	loop2, _ := newTestResultsLoop(t, b.Brokers(), r.log, nil)
 	runBackground(t, loop2.Run)
 	rebuilt := boardResults(t, board, "philosophy", func(r experiments.Results) bool { return r.AsOf.After(second.AsOf) })
 	requireSameResults(t, second, rebuilt)
+	after := readAll(t, b.Brokers(), topics.Results)
+	require.Greater(t, len(after), before)
+	for _, m := range after[before:] {
+		var r experiments.Results
+		require.NoError(t, json.Unmarshal(m.Value, &r))
+		require.Equal(t, "philosophy", string(m.Key))
+		require.Equal(t, [2]int64{second.Decisions, second.Outcomes}, [2]int64{r.Decisions, r.Outcomes}, "no partial results after a restart")
+	}
 }
 
 func TestResultsLoopStopsAnExperimentWhoseGuardrailIsBreached(t *testing.T) {
@@ -289,3 +299,36 @@ func TestResultsLoopStopsAnExperimentWhoseGuardrailIsBreached(t *testing.T) {
 }
 
 func ptr(x float64) *float64 { return &x }
+
+func TestResultsBoardKeepsTheLatestResultsOfEveryExperiment(t *testing.T) {
+	b, topics := startBroker(t)
+	produce(t, b.Brokers(), topics.Results,
+		kafka.Message{Key: []byte("a"), Value: []byte(`{"id":"a","outcomes":1}`)},
+		kafka.Message{Key: []byte("b"), Value: []byte(`{"id":"b"}`)},
+		kafka.Message{Key: []byte("a"), Value: []byte(`{"id":"a","outcomes":2}`)},
+		kafka.Message{Key: []byte("c"), Value: []byte(`{"id":"c"}`)},
+		kafka.Message{Key: []byte("c"), Value: nil},
+	)
+	board := startBoard(t, b.Brokers())
+	select {
+	case <-board.CaughtUp():
+	case <-time.After(10 * time.Second):
+		t.Fatal("board did not catch up")
+	}
+	for _, tc := range []struct {
+		id   string
+		want string
+		ok   bool
+	}{
+		{"a", `{"id":"a","outcomes":2}`, true},
+		{"b", `{"id":"b"}`, true},
+		{"c", "", false},
+		{"unknown", "", false},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			got, ok := board.Results(tc.id)
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.want, string(got))
+		})
+	}
+}
