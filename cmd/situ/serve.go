@@ -195,9 +195,9 @@ type metricsRegistry interface {
 // and the embedded broker (roles all and broker without --kafka-brokers),
 // the wait for Kafka and its topics (what needs Kafka starts once they are
 // in place; until then /readyz says what is awaited), the decision
-// engine with its decision publisher, outcome publisher and model follower
-// (roles all and api), the HTTP API, and the learner (roles all and
-// learner). The returned service's close releases what outlives the
+// engine with its decision publisher, outcome publisher, model follower
+// and results board (roles all and api), the HTTP API, and the learner and
+// the experiment results engine (roles all and learner). The returned service's close releases what outlives the
 // components (the broker, the outcome producer).
 func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, reg metricsRegistry) (svc *service, err error) {
 	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner && opts.role != roleBroker {
