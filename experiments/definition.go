@@ -160,8 +160,10 @@ type GuardrailStatus struct {
 	// Bound is the relative lift the guardrail allows (-0.05 for a 5 %
 	// drop).
 	Bound float64 `json:"bound"`
-	// Lift is the relative lift against the control and CI its one-sided
-	// sequential (anytime-valid) 95 % interval; null without data.
+	// Lift is the relative lift against the control, null without data.
+	// CI is its two-sided sequential (anytime-valid) 90 % interval: each
+	// side is a one-sided 95 % bound, and the side towards harm is the one
+	// compared with Bound.
 	Lift *float64   `json:"lift"`
 	CI   [2]float64 `json:"ci"`
 	// Units are the arm's and the control's units in the segment.

@@ -1,5 +1,6 @@
-// Package experiments owns experiment assignment: which arm of an A/B
-// test a unit (a customer) is in.
+// Package experiments owns A/B tests of treatment strategies: their
+// definitions, which arm a unit (a customer) is in, the strategies, the
+// results and the guardrails.
 //
 // Assignment is GrowthBook-compatible. Hash maps a seed and a unit's id to
 // [0, 1) with GrowthBook's FNV-1a hashes (version 1 and 2); BucketRanges
@@ -17,6 +18,18 @@
 // (ParseStrategy; Choose for the fixed ones) decides in the scoring
 // engine. It allocates nothing when the caller shares the request it
 // already built for the service policy (AssignEnv).
+//
+// It also owns experiment results. Aggregator keeps them incrementally from
+// exposures (an experiment's decisions) and observations (those decisions
+// joined with their outcomes, as Values): per unit (customer) the sums of
+// its values, per arm and segment (tier, first contact) the sums of the
+// unit means and their squares. Results turns them into the Results wire
+// format: per arm and metric the mean over units with its interval, the
+// relative lift against the control by GrowthBook's frequentist engine
+// (experiments/stats) with its sequential (anytime-valid) interval and
+// Holm-adjusted p-value, the SRM check, the same tables per segment, and
+// the status of every guardrail (guardrails.go), which the results engine
+// acts on when an experiment says on_breach: stop.
 //
 // The package is plain, deterministic Go with no global state: it imports
 // no Kafka, HTTP or logging package. Hash, ChooseVariation and InNamespace

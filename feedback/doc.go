@@ -3,7 +3,8 @@
 //   - the embedded Kafka-compatible broker for development
 //     (StartEmbeddedBroker), with its data dir and compaction;
 //   - the topics (TopicsConfig, EnsureTopics: nba.decisions, nba.outcomes,
-//     nba.outcomes.dlq, nba.models, nba.learner.checkpoints, nba.control)
+//     nba.outcomes.dlq, nba.models, nba.learner.checkpoints, nba.control,
+//     nba.experiments.results)
 //     and the partitioner;
 //   - the producers: the decision publisher that never blocks the request
 //     path (DecisionPublisher, fed by RecordingDecider around the scoring
@@ -14,6 +15,11 @@
 //     dead-letters the outcomes it cannot use, writes its checkpoints
 //     (Checkpoint) to nba.learner.checkpoints and publishes the served model
 //     to nba.models;
+//   - the experiments' results: ResultsLoop rebuilds them from
+//     nba.decisions and nba.outcomes with experiments' Aggregator,
+//     publishes them to nba.experiments.results and stops experiments
+//     whose guardrails are breached (GuardrailStop); ResultsBoard serves
+//     them on every API replica;
 //   - the followers: TailReader for compacted topics, ModelFollower with
 //     which API replicas swap in every newer model from nba.models, and
 //     ReadLatest, with which a learner restores its checkpoint;

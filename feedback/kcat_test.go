@@ -57,7 +57,7 @@ func TestKcatListsTopics(t *testing.T) {
 		got[tp.Topic] = len(tp.Partitions)
 	}
 	require.Equal(t, map[string]int{
-		topics.Decisions: 3, topics.Outcomes: 3, topics.OutcomesDLQ: 1, topics.Models: 1, topics.Checkpoints: 1, topics.Control: 1,
+		topics.Decisions: 3, topics.Outcomes: 3, topics.OutcomesDLQ: 1, topics.Models: 1, topics.Checkpoints: 1, topics.Control: 1, topics.Results: 1,
 	}, got)
 }
 

@@ -22,6 +22,7 @@ const (
 	DefaultModelsTopic      = "nba.models"
 	DefaultControlTopic     = "nba.control"
 	DefaultCheckpointsTopic = "nba.learner.checkpoints"
+	DefaultResultsTopic     = "nba.experiments.results"
 )
 
 // TopicsConfig names situ's topics and says how to create them.
@@ -42,6 +43,10 @@ type TopicsConfig struct {
 	// Control carries the data team's configuration records
 	// (ControlLog), compacted. Default "nba.control".
 	Control string
+	// Results carries the latest results of every experiment, keyed by
+	// experiment id (ResultsLoop), compacted. Default
+	// "nba.experiments.results".
+	Results string
 
 	// DecisionPartitions is the partition count of Decisions. Default 3.
 	DecisionPartitions int
@@ -59,6 +64,8 @@ type TopicsConfig struct {
 	ControlPartitions int
 	// CheckpointPartitions is the partition count of Checkpoints. Default 1.
 	CheckpointPartitions int
+	// ResultsPartitions is the partition count of Results. Default 1.
+	ResultsPartitions int
 	// ReplicationFactor of every topic. Default -1: the broker's
 	// default.replication.factor (1 on the embedded broker; use 3 on a
 	// production cluster).
@@ -96,12 +103,14 @@ func (c TopicsConfig) WithDefaults() TopicsConfig {
 	def(&c.Models, DefaultModelsTopic)
 	def(&c.Control, DefaultControlTopic)
 	def(&c.Checkpoints, DefaultCheckpointsTopic)
+	def(&c.Results, DefaultResultsTopic)
 	defInt(&c.DecisionPartitions, 3)
 	defInt(&c.OutcomePartitions, 3)
 	defInt(&c.DLQPartitions, 1)
 	defInt(&c.ModelPartitions, 1)
 	defInt(&c.ControlPartitions, 1)
 	defInt(&c.CheckpointPartitions, 1)
+	defInt(&c.ResultsPartitions, 1)
 	defInt(&c.ReplicationFactor, -1)
 	defDur(&c.DecisionRetention, 7*24*time.Hour)
 	defDur(&c.OutcomeRetention, 7*24*time.Hour)
@@ -111,7 +120,7 @@ func (c TopicsConfig) WithDefaults() TopicsConfig {
 
 // Validate checks a config after WithDefaults.
 func (c TopicsConfig) Validate() error {
-	names := []string{c.Decisions, c.Outcomes, c.OutcomesDLQ, c.Models, c.Control, c.Checkpoints}
+	names := []string{c.Decisions, c.Outcomes, c.OutcomesDLQ, c.Models, c.Control, c.Checkpoints, c.Results}
 	for i, n := range names {
 		if n == "" {
 			return errors.New("topics: every topic needs a name")
@@ -126,6 +135,7 @@ func (c TopicsConfig) Validate() error {
 	}{
 		{"decision", c.DecisionPartitions}, {"outcome", c.OutcomePartitions}, {"dlq", c.DLQPartitions},
 		{"model", c.ModelPartitions}, {"control", c.ControlPartitions}, {"checkpoint", c.CheckpointPartitions},
+		{"results", c.ResultsPartitions},
 	} {
 		if p.n < 1 || p.n > 10000 {
 			return fmt.Errorf("topics: %s partitions must be between 1 and 10000, got %d", p.name, p.n)
@@ -180,15 +190,16 @@ func (c TopicsConfig) specs() []topicSpec {
 		{c.Models, c.ModelPartitions, snapshots},
 		{c.Control, c.ControlPartitions, compact},
 		{c.Checkpoints, c.CheckpointPartitions, checkpoints},
+		{c.Results, c.ResultsPartitions, compact},
 	}
 }
 
 // EnsureTopics creates situ's topics on the cluster at brokers, with the
 // configured partition counts, retention and cleanup.policy=compact for
-// the models, control and checkpoints topics. Topics that already exist are kept, but
+// the models, control, checkpoints and results topics. Topics that already exist are kept, but
 // they must match what situ relies on: the configured partition count of
 // the decisions and outcomes topics, and compaction of the models,
-// control and checkpoints topics; otherwise EnsureTopics returns an error that says what
+// control, checkpoints and results topics; otherwise EnsureTopics returns an error that says what
 // differs, wrapping ErrTopicMismatch.
 func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error {
 	cfg = cfg.WithDefaults()
@@ -221,7 +232,7 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 		}
 	}
 
-	counts, err := partitionCounts(ctx, client, cfg.Decisions, cfg.Outcomes, cfg.OutcomesDLQ, cfg.Models, cfg.Control, cfg.Checkpoints)
+	counts, err := partitionCounts(ctx, client, cfg.Decisions, cfg.Outcomes, cfg.OutcomesDLQ, cfg.Models, cfg.Control, cfg.Checkpoints, cfg.Results)
 	if err != nil {
 		return err
 	}
@@ -234,7 +245,7 @@ func EnsureTopics(ctx context.Context, brokers []string, cfg TopicsConfig) error
 				ErrTopicMismatch, t.name, got, t.want, got)
 		}
 	}
-	return checkCompacted(ctx, client, cfg.Models, cfg.Control, cfg.Checkpoints)
+	return checkCompacted(ctx, client, cfg.Models, cfg.Control, cfg.Checkpoints, cfg.Results)
 }
 
 // partitionCounts returns the partition count of each topic, waiting (up to

@@ -195,9 +195,9 @@ type metricsRegistry interface {
 // and the embedded broker (roles all and broker without --kafka-brokers),
 // the wait for Kafka and its topics (what needs Kafka starts once they are
 // in place; until then /readyz says what is awaited), the decision
-// engine with its decision publisher, outcome publisher and model follower
-// (roles all and api), the HTTP API, and the learner (roles all and
-// learner). The returned service's close releases what outlives the
+// engine with its decision publisher, outcome publisher, model follower
+// and results board (roles all and api), the HTTP API, and the learner and
+// the experiment results engine (roles all and learner). The returned service's close releases what outlives the
 // components (the broker, the outcome producer).
 func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, reg metricsRegistry) (svc *service, err error) {
 	if opts.role != roleAll && opts.role != roleAPI && opts.role != roleLearner && opts.role != roleBroker {
@@ -296,12 +296,31 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		})
 	}
 
+	// One control plane per process: the admin API's, and the results
+	// engine's for the stops of breached guardrails.
+	var sharedPlane *feedback.ControlPlane
+	controlPlane := func() (*feedback.ControlPlane, error) {
+		if sharedPlane != nil {
+			return sharedPlane, nil
+		}
+		var err error
+		sharedPlane, err = feedback.NewControlPlane(feedback.ControlPlaneConfig{
+			Log: controlLog, Model: engine.Learned, AuditLogger: audit, Registerer: reg, Logger: log,
+		})
+		return sharedPlane, err
+	}
+
 	if opts.role == roleAll || opts.role == roleLearner {
 		learner, err := buildLearner(opts, brokers, topics, engine.Model(), controlLog, reg, log)
 		if err != nil {
 			return nil, err
 		}
 		svc.components = append(svc.components, component{"learner", kafkaReady.after(learner.Run)})
+		results, err := buildResults(opts, brokers, topics, controlLog, controlPlane, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		svc.components = append(svc.components, component{"results", kafkaReady.after(results.Run)})
 	}
 
 	var serve func(ctx context.Context, ln net.Listener) error
@@ -362,12 +381,18 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		} else if ids, err = custhash.New(key.Key); err != nil {
 			return nil, fmt.Errorf("customer key %s: %w", key.Path, err)
 		}
-		plane, err := feedback.NewControlPlane(feedback.ControlPlaneConfig{
-			Log: controlLog, Model: engine.Learned, AuditLogger: audit, Registerer: reg, Logger: log,
-		})
+		plane, err := controlPlane()
 		if err != nil {
 			return nil, err
 		}
+		// Every replica serves the experiments' results the learner
+		// publishes (GET /v1/admin/experiments/{id}/results): resultsBoard
+		// is the admin API's ExperimentResults.
+		resultsBoard, err := feedback.NewResultsBoard(feedback.ResultsBoardConfig{Brokers: brokers, Topic: topics.Results, Registerer: reg, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		svc.components = append(svc.components, component{"results-board", kafkaReady.after(resultsBoard.Run)})
 		httpAPI, err := api.New(api.Config{
 			Decider:      feedback.NewRecordingDecider(engine, decisions, ids),
 			Outcomes:     kafkaOutcomes{wait: kafkaReady, sink: outcomes},
@@ -428,6 +453,22 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 		Learning: models.LearnerConfig{LearningRate: opts.learningRate}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
 		Control: control, Registerer: reg, Logger: log,
+	})
+}
+
+// buildResults builds the results engine: experiment results from the
+// streams, published to the results topic; a breached guardrail of an
+// experiment with on_breach "stop" stops it through the control plane.
+func buildResults(opts serveOptions, brokers []string, topics feedback.TopicsConfig, controlLog *feedback.ControlLog,
+	controlPlane func() (*feedback.ControlPlane, error), reg prometheus.Registerer, log *zap.Logger) (*feedback.ResultsLoop, error) {
+	plane, err := controlPlane()
+	if err != nil {
+		return nil, err
+	}
+	return feedback.NewResultsLoop(feedback.ResultsLoopConfig{
+		Brokers: brokers, Topics: topics, Control: controlLog,
+		Join: models.JoinConfig{Window: opts.rewardWindow, MaxPending: opts.maxPending},
+		Stop: feedback.GuardrailStop(plane), Registerer: reg, Logger: log,
 	})
 }
 

@@ -1,0 +1,66 @@
+package feedback
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+
+	"situ/experiments"
+	"situ/features"
+	"situ/models"
+)
+
+// BenchmarkResultsLoopHandle is the results engine's work per experiment
+// decision and its outcome, as read from Kafka: decode both, join them,
+// count the exposure and add the observation (100,000 units, 2 arms). The
+// fetches are not included.
+func BenchmarkResultsLoopHandle(b *testing.B) {
+	schema, err := features.DefaultSchema()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clog, err := NewControlLog(ControlLogConfig{Brokers: []string{"127.0.0.1:1"}, Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := NewResultsLoop(ResultsLoopConfig{Brokers: []string{"127.0.0.1:1"}, Control: clog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.close()
+	l.agg = experiments.NewAggregator()
+	l.joiner = models.NewJoiner[struct{}](l.cfg.Join)
+	l.rewards = map[int64]models.RewardDefinition{}
+	const n = 1 << 16
+	decisions := make([]kafka.Message, n)
+	outcomes := make([]kafka.Message, n)
+	for i := range n {
+		d := testDecision(i)
+		d.DecisionID = fmt.Sprintf("d-%08d", i)
+		d.Experiment, d.Arm = "bench", []string{"control", "same"}[i%2]
+		d.Context = &features.Context{Customer: features.Customer{ID: fmt.Sprintf("%064x", i%100_000), Tier: "gold"}, Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
+		v, err := d.AppendJSON(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		decisions[i] = kafka.Message{Value: v}
+		o := testOutcome(i, d.DecisionID)
+		if outcomes[i].Value, err = json.Marshal(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k := i % n
+		if k == 0 && i > 0 {
+			b.StopTimer()
+			l.joiner = models.NewJoiner[struct{}](l.cfg.Join) // the same ids again are new decisions
+			b.StartTimer()
+		}
+		l.handleDecision(decisions[k])
+		l.handleOutcome(outcomes[k])
+	}
+}

@@ -1,0 +1,578 @@
+package feedback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"situ/api"
+	"situ/control"
+	"situ/experiments"
+	"situ/features"
+	"situ/internal/backoff"
+	"situ/models"
+)
+
+// StopFunc stops a running experiment whose guardrails are breached,
+// with the breached statuses as evidence (cmd/situ proposes the stop to
+// the control plane as "situ-guardrails").
+type StopFunc func(ctx context.Context, id string, evidence []experiments.GuardrailStatus) error
+
+// ResultsLoopConfig configures a ResultsLoop. Zero fields take the
+// defaults.
+type ResultsLoopConfig struct {
+	// Brokers is the bootstrap list. Required.
+	Brokers []string
+	// Topics names the topics: it reads Decisions and Outcomes and writes
+	// Results. Default: TopicsConfig's defaults.
+	Topics TopicsConfig
+	// Control is the process's nba.control log (the caller runs it): the
+	// experiments' definitions and states, and the reward definitions of
+	// the configuration versions the decisions name. Required.
+	Control *ControlLog
+	// Interval is how often the results of the experiments whose data or
+	// state changed are published. Default 2s.
+	Interval time.Duration
+	// Join tunes the join of decisions and outcomes. Default: a 24 h
+	// window (the learner's --reward-window), 500,000 pending decisions
+	// and 10,000 outcomes waiting for their decision (outcomes of
+	// decisions outside experiments wait too, until they are pushed out).
+	Join models.JoinConfig
+	// Stop, when set, is called when a running experiment with on_breach
+	// "stop" has a breached guardrail; on an error it is called again at
+	// the next publication. Default nil: breaches are only reported.
+	Stop StopFunc
+	// RoundSize is the most outcomes read per partition per round.
+	// Default 5000.
+	RoundSize int
+	// PollInterval is the pause when a round found nothing new. Default
+	// 50ms.
+	PollInterval time.Duration
+	// Retry paces the rebuilds after Kafka failed under the loop. Default
+	// from 1s doubling up to 30s.
+	Retry backoff.Policy
+	// Now stamps the results. Default time.Now.
+	Now func() time.Time
+	// Registerer receives the situ_results_* metrics and the writer
+	// metrics of the results topic. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger is the parent logger; the loop logs as "results".
+	Logger *zap.Logger
+}
+
+func (c *ResultsLoopConfig) fill() error {
+	c.Topics = c.Topics.WithDefaults()
+	if c.Interval == 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.Join.MaxEarly == 0 {
+		c.Join.MaxEarly = 10_000
+	}
+	c.Join.DefaultReward = nil // a decision without outcome is no observation
+	if c.RoundSize == 0 {
+		c.RoundSize = 5000
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 50 * time.Millisecond
+	}
+	if c.Retry.First == 0 {
+		c.Retry.First = time.Second
+	}
+	if c.Retry.Max == 0 {
+		c.Retry.Max = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("results: no brokers")
+	case c.Control == nil:
+		return errors.New("results: a control log is required")
+	case c.Interval < 0 || c.RoundSize < 0 || c.PollInterval < 0:
+		return errors.New("results: interval, round size and poll interval must not be negative")
+	}
+	if _, err := backoff.New(c.Retry); err != nil {
+		return fmt.Errorf("results: retry: %w", err)
+	}
+	return c.Topics.Validate()
+}
+
+// Reasons a record is left out of the results
+// (situ_results_skipped_total{reason}).
+const (
+	resultsSkipInvalidDecision = "invalid_decision" // not a decision event this build reads
+	resultsSkipNoContext       = "no_context"       // an experiment's decision without the hashed customer id
+	resultsSkipInvalidOutcome  = "invalid_outcome"  // not a valid outcome (the learner dead-letters it)
+)
+
+// ResultsLoop computes the results of every experiment and publishes them:
+// it reads nba.decisions and nba.outcomes from their first offsets, joins
+// the decisions that were made in an experiment with their outcomes
+// (models.Joiner; outcomes of other decisions are dropped), feeds an
+// experiments.Aggregator, and every Interval writes the results of each
+// experiment whose data or state changed to the compacted results topic,
+// keyed by experiment id. A running experiment with on_breach "stop" and
+// a breached guardrail is stopped through Stop.
+//
+// It keeps no state of its own: a restart, or a Kafka failure under it,
+// rebuilds the results from the streams (time-retained, so they hold
+// every experiment of the retention period), and publishes only once it
+// has read them up to where they ended when it started, so the results
+// topic keeps the last complete results meanwhile. Each joined outcome is
+// rewarded by the reward definition of the configuration version its
+// decision names, so a rebuild gives the same numbers.
+type ResultsLoop struct {
+	cfg     ResultsLoopConfig
+	log     *zap.Logger
+	tr      *kafka.Transport
+	client  *kafka.Client
+	writer  *kafka.Writer
+	writes  *writerMetrics
+	running atomic.Bool
+
+	// one session's state (rebuilt by each)
+	agg        *experiments.Aggregator
+	joiner     *models.Joiner[struct{}]
+	cursors    map[string]map[int32]*partitionCursor
+	partitions []int32
+	targets    map[string]map[int32]int64 // ends at the session's start: caught up when reached
+	caughtUp   bool
+	published  map[string]publishedResults
+	toStop     map[string][]experiments.GuardrailStatus // breaches of running experiments to stop, with the evidence
+	rewards    map[int64]models.RewardDefinition
+	lastPub    time.Time
+
+	decisionsRead, experimentDecisions, outcomesRead, outcomesJoined atomic.Uint64
+	publishedN, publishErrors, stops, stopErrors                     atomic.Uint64
+	skipped                                                          map[string]*atomic.Uint64
+	lagDecisions, lagOutcomes                                        atomic.Int64
+}
+
+// publishedResults is what was published last for an experiment.
+type publishedResults struct {
+	version uint64
+	state   string
+}
+
+// NewResultsLoop checks cfg and returns a loop; Run computes.
+func NewResultsLoop(cfg ResultsLoopConfig) (*ResultsLoop, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	l := &ResultsLoop{cfg: cfg, log: cfg.Logger.Named("results"),
+		tr:      &kafka.Transport{DialTimeout: 5 * time.Second, ClientID: clientID},
+		skipped: map[string]*atomic.Uint64{}}
+	l.client = &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: l.tr}
+	l.writer = newSyncWriter(cfg.Brokers, cfg.Topics.Results, time.Millisecond, 10*time.Second, l.tr, l.log)
+	if err := l.registerMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *ResultsLoop) registerMetrics(reg prometheus.Registerer) error {
+	km, err := newKafkaMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	l.writes = km.writer(l.cfg.Topics.Results)
+	cs := []prometheus.Collector{
+		counterFunc(&l.decisionsRead, "situ_results_decisions_read_total", "Decision events the results engine read.", nil),
+		counterFunc(&l.experimentDecisions, "situ_results_experiment_decisions_total", "Decisions made in an experiment that the results engine counted as exposures.", nil),
+		counterFunc(&l.outcomesRead, "situ_results_outcomes_read_total", "Outcome events the results engine read.", nil),
+		counterFunc(&l.outcomesJoined, "situ_results_outcomes_joined_total", "Outcomes joined with a decision made in an experiment.", nil),
+		counterFunc(&l.publishedN, "situ_results_published_total", "Experiment results written to the results topic.", nil),
+		counterFunc(&l.publishErrors, "situ_results_publish_errors_total", "Experiment results that could not be encoded or written (published again at the next interval).", nil),
+		counterFunc(&l.stops, "situ_results_guardrail_stops_total", "Experiments stopped because a guardrail was breached.", nil),
+		counterFunc(&l.stopErrors, "situ_results_guardrail_stop_errors_total", "Failed attempts to stop an experiment with a breached guardrail (tried again at the next interval).", nil),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_results_lag_records", Help: "Records of the topic the results engine has not read yet, as of its last listing.",
+			ConstLabels: prometheus.Labels{"topic": l.cfg.Topics.Decisions}}, func() float64 { return float64(l.lagDecisions.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_results_lag_records", Help: "Records of the topic the results engine has not read yet, as of its last listing.",
+			ConstLabels: prometheus.Labels{"topic": l.cfg.Topics.Outcomes}}, func() float64 { return float64(l.lagOutcomes.Load()) }),
+	}
+	for _, r := range []string{resultsSkipInvalidDecision, resultsSkipNoContext, resultsSkipInvalidOutcome} {
+		n := &atomic.Uint64{}
+		l.skipped[r] = n
+		cs = append(cs, counterFunc(n, "situ_results_skipped_total", "Records the results engine left out, by reason.", prometheus.Labels{"reason": r}))
+	}
+	if err := register(reg, cs...); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return nil
+}
+
+// Run computes and publishes results until ctx is cancelled; it then
+// returns nil. When Kafka fails under it, it waits (Retry) and rebuilds
+// from the streams. Run may be called once.
+func (l *ResultsLoop) Run(ctx context.Context) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return errors.New("results: Run called twice")
+	}
+	defer l.close()
+	retry, err := backoff.New(l.cfg.Retry)
+	if err != nil {
+		return fmt.Errorf("results: retry: %w", err)
+	}
+	for {
+		started := time.Now()
+		err := l.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > time.Minute {
+			retry.Reset()
+		}
+		pause := retry.Next()
+		l.log.Error("results interrupted; rebuilding from the streams", zap.Error(err), zap.Duration("retry_in", pause))
+		if retry.Sleep(ctx, pause) != nil {
+			return nil
+		}
+	}
+}
+
+func (l *ResultsLoop) close() {
+	l.closeCursors()
+	_ = l.writer.Close()
+	l.tr.CloseIdleConnections()
+}
+
+func (l *ResultsLoop) closeCursors() {
+	for _, byPartition := range l.cursors {
+		for _, c := range byPartition {
+			_ = c.close()
+		}
+	}
+	l.cursors = nil
+}
+
+// session rebuilds the results from the first offsets and follows the
+// streams until ctx ends or Kafka fails.
+func (l *ResultsLoop) session(ctx context.Context) error {
+	defer l.closeCursors()
+	select {
+	case <-l.cfg.Control.CaughtUp():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := l.start(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		progressed, err := l.round(ctx)
+		if err != nil {
+			return fmt.Errorf("results: %w", err)
+		}
+		if l.caughtUp && l.cfg.Now().Sub(l.lastPub) >= l.cfg.Interval {
+			l.publish(ctx)
+		}
+		if !progressed {
+			select {
+			case <-ctx.Done():
+			case <-time.After(l.cfg.PollInterval):
+			}
+		}
+	}
+	return nil
+}
+
+// start resets the session state and opens a cursor at the first offset
+// of every partition of both streams.
+func (l *ResultsLoop) start(ctx context.Context) error {
+	l.agg = experiments.NewAggregator()
+	l.joiner = models.NewJoiner[struct{}](l.cfg.Join)
+	l.cursors = map[string]map[int32]*partitionCursor{}
+	l.targets = map[string]map[int32]int64{}
+	l.caughtUp = false
+	l.published = map[string]publishedResults{}
+	l.toStop = map[string][]experiments.GuardrailStatus{}
+	l.rewards = map[int64]models.RewardDefinition{}
+	l.lastPub = time.Time{}
+	t := l.cfg.Topics
+	for _, topic := range []string{t.Decisions, t.Outcomes} {
+		ranges, err := partitionRanges(ctx, l.cfg.Brokers, topic, nil, l.log)
+		if err != nil {
+			return fmt.Errorf("results: %w", err)
+		}
+		l.cursors[topic] = map[int32]*partitionCursor{}
+		l.targets[topic] = map[int32]int64{}
+		var parts []int32
+		for _, r := range ranges {
+			c, err := newPartitionCursor(l.cfg.Brokers, topic, r.partition, r.start, l.log)
+			if err != nil {
+				return fmt.Errorf("results: %w", err)
+			}
+			l.cursors[topic][int32(r.partition)] = c
+			l.targets[topic][int32(r.partition)] = r.end
+			parts = append(parts, int32(r.partition))
+		}
+		if topic == t.Decisions {
+			l.partitions = parts
+		} else if len(parts) != len(l.partitions) {
+			return fmt.Errorf("results: %s has %d partitions, %s %d: they must be equal", t.Outcomes, len(parts), t.Decisions, len(l.partitions))
+		}
+	}
+	l.log.Info("rebuilding experiment results from the streams", zap.Int("partitions", len(l.partitions)))
+	return nil
+}
+
+// ends lists the end offset of every partition of topic.
+func (l *ResultsLoop) ends(ctx context.Context, topic string) (map[int32]int64, error) {
+	reqs := make([]kafka.OffsetRequest, 0, len(l.partitions))
+	for _, p := range l.partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(int(p)))
+	}
+	resp, err := l.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]int64, len(l.partitions))
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		out[int32(po.Partition)] = po.LastOffset
+	}
+	return out, nil
+}
+
+// round reads, partition by partition, the decisions that are there and
+// then up to RoundSize outcomes; outcome ends are listed first, so a
+// decision written before its outcome is read before it.
+func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
+	defer cancel()
+	t := l.cfg.Topics
+	outEnds, err := l.ends(ctx, t.Outcomes)
+	if err != nil {
+		return false, err
+	}
+	decEnds, err := l.ends(ctx, t.Decisions)
+	if err != nil {
+		return false, err
+	}
+	progressed := false
+	for _, p := range l.partitions {
+		n, err := l.cursors[t.Decisions][p].readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, nil, l.handleDecision)
+		progressed = progressed || n > 0
+		if err != nil {
+			return progressed, err
+		}
+		n, err = l.cursors[t.Outcomes][p].readUntil(ctx, outEnds[p], l.cfg.RoundSize, nil, l.handleOutcome)
+		progressed = progressed || n > 0
+		if err != nil {
+			return progressed, err
+		}
+	}
+	var lagD, lagO int64
+	caught := true
+	for _, p := range l.partitions {
+		dc, oc := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p]
+		lagD += max(0, decEnds[p]-dc.next)
+		lagO += max(0, outEnds[p]-oc.next)
+		caught = caught && dc.next >= l.targets[t.Decisions][p] && oc.next >= l.targets[t.Outcomes][p]
+	}
+	l.lagDecisions.Store(lagD)
+	l.lagOutcomes.Store(lagO)
+	if caught && !l.caughtUp {
+		l.caughtUp = true
+		l.log.Info("experiment results rebuilt from the streams", zap.Uint64("experiment_decisions", l.experimentDecisions.Load()),
+			zap.Uint64("outcomes_joined", l.outcomesJoined.Load()))
+	}
+	return progressed, nil
+}
+
+// experimentMember is how a decision event names its experiment.
+const experimentMember = `"experiment":`
+
+func (l *ResultsLoop) handleDecision(m kafka.Message) {
+	l.decisionsRead.Add(1)
+	if !bytes.Contains(m.Value, []byte(experimentMember)) {
+		return // no experiment: not decoded (situ writes the member as "experiment":)
+	}
+	d, err := models.DecodeDecisionEvent(m.Value)
+	if err != nil {
+		l.skip(resultsSkipInvalidDecision, m, err)
+		return
+	}
+	if d.Experiment == "" {
+		return
+	}
+	if d.Context == nil || d.Context.Customer.ID == "" || d.DecisionID == "" {
+		l.skip(resultsSkipNoContext, m, nil)
+		return
+	}
+	// The join keeps only what the results need of a pending decision.
+	cu := d.Context.Customer
+	slim := models.DecisionEvent{DecisionID: d.DecisionID, Time: d.Time, ConfigVersion: d.ConfigVersion,
+		Experiment: d.Experiment, Arm: d.Arm,
+		Context: &features.Context{Customer: features.Customer{ID: cu.ID, Tier: cu.Tier, FirstContact: cu.FirstContact}}}
+	dups := l.joiner.Stats().Duplicates
+	l.joiner.AddDecision(struct{}{}, slim, l.observe)
+	if l.joiner.Stats().Duplicates != dups {
+		return // a decision written twice is one exposure
+	}
+	l.experimentDecisions.Add(1)
+	l.agg.AddExposure(experiments.Exposure{Experiment: d.Experiment, Arm: d.Arm, Unit: cu.ID, Tier: cu.Tier,
+		FirstContact: cu.FirstContact, DecisionID: d.DecisionID, Time: d.Time})
+}
+
+func (l *ResultsLoop) handleOutcome(m kafka.Message) {
+	l.outcomesRead.Add(1)
+	var o models.Outcome
+	err := decodeOutcome(m.Value, &o)
+	if err == nil {
+		err = o.Validate()
+	}
+	if err != nil {
+		l.skip(resultsSkipInvalidOutcome, m, err)
+		return
+	}
+	l.joiner.AddOutcome(o, l.observe)
+}
+
+// observe adds a joined decision to the aggregator.
+func (l *ResultsLoop) observe(j models.Joined) {
+	if j.Outcome == nil {
+		return
+	}
+	d := j.Decision
+	reward := l.rewardFor(d.ConfigVersion)
+	l.outcomesJoined.Add(1)
+	l.agg.AddObservation(experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Context.Customer.ID,
+		DecisionID: d.DecisionID, Values: experiments.ValuesOf(j.Outcome, reward.Reward(j.Outcome))})
+}
+
+// rewardFor returns the reward definition of configuration version v, or
+// the current one when the history does not hold v.
+func (l *ResultsLoop) rewardFor(v int64) *models.RewardDefinition {
+	if r, ok := l.rewards[v]; ok {
+		return &r
+	}
+	cfg, ok := l.cfg.Control.history.At(v)
+	if !ok {
+		_, cfg = l.cfg.Control.Current()
+		r := cfg.Reward
+		return &r // not cached: v may be read later
+	}
+	l.rewards[v] = cfg.Reward
+	r := cfg.Reward
+	return &r
+}
+
+func (l *ResultsLoop) skip(reason string, m kafka.Message, err error) {
+	l.skipped[reason].Add(1)
+	l.log.Debug("record left out of the results", zap.String("reason", reason), zap.String("topic", m.Topic),
+		zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+}
+
+// publish writes the results of every experiment of the configuration
+// whose data or state changed since it was last published, then stops
+// the running experiments whose guardrails say so.
+func (l *ResultsLoop) publish(ctx context.Context) {
+	now := l.cfg.Now()
+	l.lastPub = now
+	_, cfg := l.cfg.Control.Current()
+	var msgs []kafka.Message
+	var pending []string
+	var pendingMark []publishedResults
+	for _, e := range cfg.Experiments {
+		id := e.Definition.ID
+		mark := publishedResults{version: l.agg.Version(id), state: e.State}
+		last, seen := l.published[id]
+		if seen && last == mark {
+			continue
+		}
+		res := l.agg.Results(e, now)
+		if b := res.Breached(); e.Running() && e.Definition.OnBreach == experiments.OnBreachStop && l.cfg.Stop != nil && len(b) > 0 {
+			l.toStop[id] = b
+		}
+		value, err := json.Marshal(res)
+		if err != nil {
+			l.publishErrors.Add(1)
+			l.log.Error("experiment results not encoded", zap.String("experiment", id), zap.Error(err))
+			continue
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: value})
+		pending, pendingMark = append(pending, id), append(pendingMark, mark)
+	}
+	if len(msgs) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := l.writer.WriteMessages(wctx, msgs...)
+		cancel()
+		if err != nil {
+			l.writes.wrote(len(msgs), len(msgs))
+			l.publishErrors.Add(uint64(len(msgs)))
+			l.log.Error("experiment results not written; trying again at the next interval", zap.Int("experiments", len(msgs)), zap.Error(err))
+		} else {
+			l.writes.wrote(len(msgs), 0)
+			l.publishedN.Add(uint64(len(msgs)))
+			for i, id := range pending {
+				l.published[id] = pendingMark[i]
+			}
+		}
+	}
+	for _, e := range cfg.Experiments {
+		id := e.Definition.ID
+		if evidence, ok := l.toStop[id]; ok {
+			if !e.Running() {
+				delete(l.toStop, id)
+				continue
+			}
+			l.stop(ctx, id, evidence)
+		}
+	}
+}
+
+// stop asks Stop to stop an experiment with its breaches as evidence.
+func (l *ResultsLoop) stop(ctx context.Context, id string, evidence []experiments.GuardrailStatus) {
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := l.cfg.Stop(sctx, id, evidence); err != nil {
+		var fe *features.FieldError
+		if errors.As(err, &fe) {
+			// already stopped by someone else, or gone: nothing to retry
+			delete(l.toStop, id)
+			l.log.Info("experiment with a breached guardrail not stopped", zap.String("experiment", id), zap.Error(err))
+			return
+		}
+		l.stopErrors.Add(1)
+		l.log.Error("experiment with a breached guardrail not stopped; trying again", zap.String("experiment", id), zap.Error(err))
+		return
+	}
+	delete(l.toStop, id)
+	l.stops.Add(1)
+	l.log.Warn("experiment stopped: guardrail breached", zap.String("experiment", id),
+		zap.String("reason", experiments.BreachReason(evidence)))
+}
+
+// GuardrailStop returns the StopFunc that proposes the stop of an
+// experiment to the control plane, authored "situ-guardrails", with the
+// breached guardrails as the evidence and the first of them as the reason.
+func GuardrailStop(p *ControlPlane) StopFunc {
+	return func(ctx context.Context, id string, evidence []experiments.GuardrailStatus) error {
+		reason := experiments.BreachReason(evidence)
+		_, err := p.Submit(ctx, api.ChangeRequest{Author: GuardrailsAuthor, Reason: reason, Principal: GuardrailsAuthor,
+			Change: control.Change{Experiments: &control.ExperimentsChange{
+				Stop: &control.ExperimentStop{ID: id, By: GuardrailsAuthor, Reason: reason, Evidence: evidence},
+			}}})
+		if err != nil {
+			return fmt.Errorf("stop experiment %s: %w", id, err)
+		}
+		return nil
+	}
+}
+
+// GuardrailsAuthor is the author of the automatic stops.
+const GuardrailsAuthor = "situ-guardrails"
