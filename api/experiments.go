@@ -109,12 +109,11 @@ func (s *Server) adminCreateExperiment(c *gin.Context, cp ControlPlane) {
 		return
 	}
 	d := body.Definition
-	if _, cfg := cp.Current(); body.ID != "" {
-		if i := experimentIndex(cfg, body.ID); i >= 0 {
-			s.writeProblem(c, problem{http.StatusConflict, CodeConflict, "id", fmt.Sprintf(
-				"experiment %q exists already (%s): ids are not reused, so that results stay attributable; choose another id", body.ID, cfg.Experiments[i].State)})
-			return
-		}
+	_, cfg := cp.Current()
+	if i := experimentIndex(cfg, d.ID); i >= 0 {
+		s.writeProblem(c, problem{http.StatusConflict, CodeConflict, "id", fmt.Sprintf(
+			"experiment %q exists already (%s): ids are not reused, so that results stay attributable; choose another id", d.ID, cfg.Experiments[i].State)})
+		return
 	}
 	p, _ := PrincipalFrom(c)
 	res, err := cp.Submit(c.Request.Context(), ChangeRequest{

@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"bytes"
+	stdjson "encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -337,4 +341,34 @@ func TestAdminExperimentResults(t *testing.T) {
 	r = ts.admin(t, http.MethodGet, "/v1/admin/experiments/philosophy/results", analystToken, "")
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
 	require.Equal(t, api.CodeUnavailable, r.problem.Code)
+}
+
+// TestAdminExperimentGolden pins the exact JSON of the experiments'
+// answers. Run with -update to rewrite testdata/experiments_*.golden after
+// an intended change.
+func TestAdminExperimentGolden(t *testing.T) {
+	plane := controltest.New(t)
+	ts := experimentsServer(t, plane, nil)
+	steps := []struct {
+		name, method, path, token, body string
+		status                          int
+	}{
+		{"create", http.MethodPost, api.RouteAdminExperiments, adminToken, philosophy, http.StatusCreated},
+		{"results_before_any", http.MethodGet, "/v1/admin/experiments/philosophy/results", analystToken, "", http.StatusOK},
+		{"stop", http.MethodPost, "/v1/admin/experiments/philosophy/stop", adminToken, `{"author": "ana", "reason": "basic customers resolve less"}`, http.StatusOK},
+		{"list", http.MethodGet, api.RouteAdminExperiments, analystToken, "", http.StatusOK},
+	}
+	for _, st := range steps {
+		r := ts.admin(t, st.method, st.path, st.token, st.body)
+		require.Equal(t, st.status, r.status, "%s: %s", st.name, r.body)
+		var pretty bytes.Buffer
+		require.NoError(t, stdjson.Indent(&pretty, r.body, "", "  "))
+		golden := filepath.Join("testdata", "experiments_"+st.name+".golden")
+		if *update {
+			require.NoError(t, os.WriteFile(golden, pretty.Bytes(), 0o644))
+		}
+		want, err := os.ReadFile(golden)
+		require.NoError(t, err, "run go test ./api -run TestAdminExperimentGolden -update to create it")
+		require.Equal(t, string(want), pretty.String(), st.name)
+	}
 }
