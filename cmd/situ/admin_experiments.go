@@ -90,7 +90,7 @@ func experimentsCreate(a *adminRun, args []string) error {
 	namespace := fs.String("namespace", "", "a namespace and the experiment's part of it, `ID:START:END`, e.g. checkout:0:0.5")
 	fs.describeDefault("namespace", "none")
 	fs.Var(&guardrails, "guardrail", "a guardrail, `METRIC:drop=X[:segments=tier,first_contact]` (rise=X for lower-is-better metrics; repeat)")
-	onBreach := fs.String("on-breach", "", "what a guardrail breach does: `report` or stop")
+	onBreach := fs.String("on-breach", "", "what a guardrail breach does (`ACTION`): report or stop")
 	fs.describeDefault("on-breach", "report")
 	primary := fs.String("primary-metric", "", "the `METRIC` the experiment is decided on")
 	fs.describeDefault("primary-metric", "reward")
