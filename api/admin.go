@@ -85,6 +85,7 @@ func (s *Server) registerAdmin() {
 	e.GET(RouteAdminChange, analyst, s.withControl(s.adminRecord))
 	e.GET(RouteAdminDiff, analyst, s.withControl(s.adminDiff))
 	e.POST(RouteAdminRollback, admin, s.withControl(s.adminRollback))
+	s.registerExperiments(analyst, admin)
 }
 
 // withControl answers 503 when no control plane is configured.

@@ -61,6 +61,10 @@ type Config struct {
 	// answer 503 "the control plane is not configured". The ControlPlane
 	// writes the audit trail; the handlers pass it the principal.
 	Control ControlPlane
+	// Results are the experiments' results the results engine publishes,
+	// for GET /v1/admin/experiments/{id}/results. Default nil: every
+	// experiment answers results with no units yet (ZeroResults).
+	Results ExperimentResults
 	// Ready reports whether the service can take traffic; /readyz answers
 	// 503 with its error. Default nil: ready while serving.
 	Ready func(ctx context.Context) error

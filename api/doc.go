@@ -4,7 +4,7 @@
 // logs.
 //
 // It declares the small interfaces it calls (Decider, OutcomeSink,
-// ControlPlane) and is wired by cmd/situ; the decision path it drives
+// ControlPlane, ExperimentResults) and is wired by cmd/situ; the decision path it drives
 // (scoring, policy, models, features) knows nothing about HTTP.
 //
 // Endpoints:
@@ -16,8 +16,9 @@
 //	GET  /metrics       Prometheus metrics from Config.Gatherer
 //
 // and the data team's admin API under /v1/admin/ (config, weights,
-// changes, history, diff, rollback; docs/admin.md) over the ControlPlane
-// it declares, each route behind RequireRole; the score routes are behind
+// changes, history, diff, rollback, experiments and their results;
+// docs/admin.md) over the ControlPlane and ExperimentResults it declares,
+// each route behind RequireRole; the score routes are behind
 // ScoreAccess.
 //
 // NewHealthServer builds the same server for a process that does not score

@@ -31,6 +31,7 @@ const (
 	CodeUnsupportedMediaType        = "unsupported_media_type"        // 415: Content-Type is not JSON
 	CodeUnsupportedContentEncoding  = "unsupported_content_encoding"  // 415: a compressed body
 	CodeStaleVersion                = "stale_version"                 // 409: a change made on a version that is no longer the current one
+	CodeConflict                    = "conflict"                      // 409: a change the current state refuses (an experiment id in use, an experiment already stopped)
 	CodeNoEligibleTreatment         = "no_eligible_treatment"         // 422: the service policy removed every offered treatment
 	CodeHeaderTooLarge              = "header_too_large"              // 431: request line and headers over MaxHeaderBytes
 	CodeCanceled                    = "canceled"                      // 499: the client went away

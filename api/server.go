@@ -64,13 +64,13 @@ func New(cfg Config) (*Server, error) {
 // JSON problems for 404, 405 and net/http's own errors, and the drain.
 // role names the process in the answers of /healthz
 // ({"status":"ok","role":"learner"}) and /readyz and in the 404 problem.
-// cfg must have no Decider, no Outcomes and no Control.
+// cfg must have no Decider, no Outcomes, no Control and no Results.
 func NewHealthServer(role string, cfg Config) (*Server, error) {
 	switch {
 	case role == "":
 		return nil, errors.New("api config: a health server needs a role")
-	case cfg.Decider != nil || cfg.Outcomes != nil || cfg.Control != nil:
-		return nil, errors.New("api config: a health server takes no decider, no outcome sink and no control plane")
+	case cfg.Decider != nil || cfg.Outcomes != nil || cfg.Control != nil || cfg.Results != nil:
+		return nil, errors.New("api config: a health server takes no decider, no outcome sink, no control plane and no experiment results")
 	}
 	if err := cfg.check(false); err != nil {
 		return nil, err

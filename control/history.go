@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -341,6 +342,22 @@ func cloneChange(c Change) Change {
 		}
 		x.Epsilon, x.Gamma0 = ptrClone(x.Epsilon), ptrClone(x.Gamma0)
 		out.Exploration = &x
+	}
+	if e := c.Experiments; e != nil {
+		x := ExperimentsChange{}
+		if e.Create != nil {
+			d := e.Create.Clone()
+			x.Create = &d
+		}
+		if e.Stop != nil {
+			s := *e.Stop
+			s.Evidence = slices.Clone(s.Evidence)
+			for i := range s.Evidence {
+				s.Evidence[i].Lift = ptrClone(s.Evidence[i].Lift)
+			}
+			x.Stop = &s
+		}
+		out.Experiments = &x
 	}
 	return out
 }

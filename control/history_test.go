@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"situ/experiments"
 	"situ/features"
 	"situ/models"
 	"situ/policy"
@@ -346,5 +347,36 @@ func TestDefaultIsValid(t *testing.T) {
 	r, _ := models.DefaultReward()
 	if a.Reward != r {
 		t.Errorf("reward %+v", a.Reward)
+	}
+}
+
+// TestRecordKeepsExperimentsChange checks that a record's change holds
+// the experiment it started or stopped, as the audit trail shows it.
+func TestRecordKeepsExperimentsChange(t *testing.T) {
+	env := testEnv(t)
+	h := NewHistory(defaultConfig(t))
+	def := experiments.Definition{ID: "a", Arms: []experiments.Arm{{Name: "control", Strategy: "learned", Weight: 0.5}, {Name: "b", Strategy: "uniform", Weight: 0.5}}}
+	lift := -0.2
+	evidence := []experiments.GuardrailStatus{{Metric: "resolved", Arm: "b", Status: experiments.GuardrailBreached, Bound: -0.05, Lift: &lift}}
+	for i, ch := range []ExperimentsChange{
+		{Create: &def},
+		{Stop: &ExperimentStop{ID: "a", By: "situ-guardrails", Reason: "guardrail breached", Evidence: evidence}},
+	} {
+		r, err := h.Propose(Change{Experiments: &ch}, "ana", "step", nil, t0, env)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		got, _ := h.Get(r.Version)
+		for _, rec := range []Record{r, got} {
+			x := rec.Change.Experiments
+			switch {
+			case x == nil:
+				t.Fatalf("step %d: the record's change lost its experiments part", i)
+			case ch.Create != nil && (x.Create == nil || x.Create.ID != "a"):
+				t.Errorf("step %d: create %+v", i, x.Create)
+			case ch.Stop != nil && (x.Stop == nil || x.Stop.By != "situ-guardrails" || len(x.Stop.Evidence) != 1 || *x.Stop.Evidence[0].Lift != lift):
+				t.Errorf("step %d: stop %+v", i, x.Stop)
+			}
+		}
 	}
 }

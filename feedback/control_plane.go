@@ -59,7 +59,7 @@ const (
 var (
 	changeResults = []string{ChangeAccepted, ChangeRefusedInvalid, ChangeRefusedStale, ChangeFailed}
 	changeKinds   = []string{string(control.KindWeights), string(control.KindLevers), string(control.KindReward),
-		string(control.KindPolicy), string(control.KindExploration), kindUnknown}
+		string(control.KindPolicy), string(control.KindExploration), string(control.KindExperiments), kindUnknown}
 )
 
 // ErrNotCaughtUp means the process has not read the whole configuration

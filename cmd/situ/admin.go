@@ -52,6 +52,7 @@ func adminCommands() []adminCommand {
 		{"show", "VERSION", "show one version: who, when, why, the change and what it changed", adminShow},
 		{"diff", "FROM TO", "show what differs between two versions", adminDiff},
 		{"rollback", "VERSION", "make a new version whose configuration equals VERSION's", adminRollback},
+		{"experiments", "create|list|show ID|stop ID|results ID", "start, list, show and stop A/B experiments of strategies, and read their results", adminExperiments},
 	}
 }
 
@@ -64,7 +65,8 @@ var defaultTokenFile = filepath.Join(".situ", secrets.AdminTokenFile)
 
 const adminSynopsis = `Read and change the data team's configuration of a running situ through
 its admin API (docs/admin.md): weights, pins, levers, the reward, the
-service policy and exploration, with the history, diffs and rollbacks.`
+service policy and exploration, with the history, diffs and rollbacks; and
+the experiments that compare treatment strategies.`
 
 // runAdmin dispatches situ admin <subcommand>.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {

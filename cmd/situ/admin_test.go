@@ -47,6 +47,13 @@ type adminTestServer struct {
 
 func startAdminServer(t *testing.T) *adminTestServer {
 	t.Helper()
+	return startAdminServerWith(t, nil)
+}
+
+// startAdminServerWith is startAdminServer with results (nil: none) as
+// the experiments' results.
+func startAdminServerWith(t *testing.T, results api.ExperimentResults) *adminTestServer {
+	t.Helper()
 	tokens, err := api.NewTokens([]api.Token{
 		{Name: "ana", Role: api.RoleAdmin, SHA256: sha256.Sum256([]byte(cliAdminToken))},
 		{Name: "carl", Role: api.RoleAnalyst, SHA256: sha256.Sum256([]byte(cliAnalystToken))},
@@ -54,7 +61,7 @@ func startAdminServer(t *testing.T) *adminTestServer {
 	require.NoError(t, err)
 	s := &adminTestServer{plane: controltest.New(t)}
 	srv, err := api.New(api.Config{
-		Decider: situtest.Engine(t, situtest.EngineOptions{}), Tokens: tokens, Control: s.plane, Registerer: prometheus.NewRegistry(),
+		Decider: situtest.Engine(t, situtest.EngineOptions{}), Tokens: tokens, Control: s.plane, Results: results, Registerer: prometheus.NewRegistry(),
 	})
 	require.NoError(t, err)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -40,7 +40,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the decision service (HTTP API, learner, embedded broker)", runServe},
 		{"sim", "play a synthetic contact centre against a running situ", runSim},
-		{"admin", "read and change the data team's configuration (weights, levers, reward, policy)", runAdmin},
+		{"admin", "read and change the data team's configuration (weights, levers, reward, policy, experiments)", runAdmin},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands", runHelp},
 	}
