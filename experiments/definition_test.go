@@ -18,7 +18,6 @@ func validDefinition() Definition {
 	return d
 }
 
-
 func TestNormalizeFillsDefaults(t *testing.T) {
 	d := Definition{ID: "x", Arms: []Arm{{" a ", " learned ", 0.5}, {"b", "uniform", 0.5}}}
 	d.Normalize()
