@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -22,10 +23,83 @@ import (
 // scoreRequest is the body of POST /v1/score.
 type scoreRequest = contract.ScoreRequest
 
-// decodeScoreRequest decodes body strictly (see decodeStrict) into req.
-// Values are validated later, by the engine.
+// decodeScoreRequest decodes body strictly (see decodeStrict) into req
+// and records in req.Context.Absent the optional numeric fields the body
+// does not hold or holds as null. Values are validated later, by the
+// engine.
+//
+// Absence is found without allocating: before decoding, each optional
+// numeric field holds a value no JSON number decodes to (NaN for a float;
+// math.MinInt for a count, which unmarshalWhole never produces), and a
+// null leaves the field as it is (keepOnNull); after decoding, a field
+// still holding it was not sent, and is set to 0.
 func decodeScoreRequest(body []byte, req *scoreRequest) error {
-	return decodeStrict(body, req)
+	c := &req.Context
+	c.Customer.LifetimeValue, c.Customer.AnnualSpend, c.Customer.TenureMonths = unsentFloat, unsentFloat, unsentFloat
+	f := &c.Friction
+	f.RepeatContacts7d, f.FailedSelfService24h, f.Transfers = unsentCount, unsentCount, unsentCount
+	f.WaitSeconds, f.Sentiment = unsentFloat, unsentFloat
+	err := decodeStrictWith(body, req, scoreDecodeOptions)
+	var absent features.NumericFieldSet
+	for _, fl := range [...]struct {
+		v     *float64
+		field features.NumericField
+	}{
+		{&c.Customer.LifetimeValue, features.FieldLifetimeValue},
+		{&c.Customer.AnnualSpend, features.FieldAnnualSpend},
+		{&c.Customer.TenureMonths, features.FieldTenureMonths},
+		{&f.WaitSeconds, features.FieldWaitSeconds},
+		{&f.Sentiment, features.FieldSentiment},
+	} {
+		if math.IsNaN(*fl.v) {
+			*fl.v, absent = 0, absent.With(fl.field)
+		}
+	}
+	for _, n := range [...]struct {
+		v     *int
+		field features.NumericField
+	}{
+		{&f.RepeatContacts7d, features.FieldRepeatContacts7d},
+		{&f.FailedSelfService24h, features.FieldFailedSelfService24h},
+		{&f.Transfers, features.FieldTransfers},
+	} {
+		if *n.v == unsentCount {
+			*n.v, absent = 0, absent.With(n.field)
+		}
+	}
+	c.Absent = absent
+	return err
+}
+
+// unsentFloat and unsentCount mark an optional numeric field the score
+// request has not set (decodeScoreRequest).
+var unsentFloat = math.NaN()
+
+const unsentCount = math.MinInt
+
+// scoreDecodeOptions are decodeOptions with null leaving a number, a
+// customer or a friction as it was, so that a null counts as not sent.
+var scoreDecodeOptions = json.JoinOptions(
+	json.RejectUnknownMembers(true),
+	json.WithUnmarshalers(json.JoinUnmarshalers(
+		json.UnmarshalFromFunc(keepOnNull[float64]),
+		json.UnmarshalFromFunc(keepOnNull[int]),
+		json.UnmarshalFromFunc(keepOnNull[features.Customer]),
+		json.UnmarshalFromFunc(keepOnNull[features.Friction]),
+		json.UnmarshalFromFunc(unmarshalWhole[int]),
+		json.UnmarshalFromFunc(unmarshalWhole[int64]),
+		json.UnmarshalFromFunc(unmarshalWhole[int32]),
+	)),
+)
+
+// keepOnNull consumes a JSON null and leaves v as it is; anything else is
+// left to the next unmarshaler.
+func keepOnNull[T any](dec *jsontext.Decoder, _ *T) error {
+	if dec.PeekKind() != 'n' {
+		return errors.ErrUnsupported
+	}
+	_, err := dec.ReadToken()
+	return err
 }
 
 // decodeOutcome decodes the body of POST /v1/outcomes into o with
@@ -85,6 +159,11 @@ func unmarshalWhole[T int | int64 | int32](dec *jsontext.Decoder, v *T) error {
 	n, err := parseWhole(val, bits)
 	if err != nil {
 		return &json.SemanticError{JSONKind: '0', JSONValue: val.Clone(), GoType: reflect.TypeFor[T](), Err: err}
+	}
+	if n == math.MinInt64 {
+		// the one value that marks an unsent count (decodeScoreRequest):
+		// as negative, and as far out of range, as it was
+		n++
 	}
 	*v = T(n)
 	return nil
@@ -168,7 +247,12 @@ func parseWhole(lit []byte, bits int) (int64, error) {
 // each a 4xx: the field's path where there is one, the byte offset of a
 // syntax error.
 func decodeStrict(body []byte, v any) error {
-	if err := json.Unmarshal(body, v, decodeOptions); err != nil {
+	return decodeStrictWith(body, v, decodeOptions)
+}
+
+// decodeStrictWith is decodeStrict with the given json options.
+func decodeStrictWith(body []byte, v any, opts json.Options) error {
+	if err := json.Unmarshal(body, v, opts); err != nil {
 		return decodeError(err, body, reflect.TypeOf(v).Elem())
 	}
 	// null is the one value other than an object that decodes into a

@@ -174,3 +174,59 @@ func TestDecodeWholeNumberCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeScoreRequestAbsent: the optional numeric fields a body leaves
+// out, or sends as null, are absent and 0; the ones it sends, 0 included,
+// are not.
+func TestDecodeScoreRequestAbsent(t *testing.T) {
+	all := features.AllNumericFields
+	cases := []struct {
+		name string
+		body string
+		want features.NumericFieldSet
+	}{
+		{"minimal request", `{"intent":{"name":"order_status"},"channel":"web"}`, all},
+		{"the contract's body sends every field", contractBody, 0},
+		{"a sent zero is a value", `{"intent":{"name":"x"},"channel":"web","customer":{"lifetime_value":0},"friction":{"transfers":0}}`,
+			all &^ (1 << features.FieldLifetimeValue) &^ (1 << features.FieldTransfers)},
+		{"null is not sent", `{"intent":{"name":"x"},"channel":"web","customer":{"lifetime_value":null,"annual_spend":3},"friction":{"repeat_contacts_7d":null,"sentiment":-0.5}}`,
+			all &^ (1 << features.FieldAnnualSpend) &^ (1 << features.FieldSentiment)},
+		{"null objects", `{"intent":{"name":"x"},"channel":"web","customer":null,"friction":null}`, all},
+		{"a whole number written as a float", `{"intent":{"name":"x"},"channel":"web","friction":{"repeat_contacts_7d":2.0,"failed_self_service_24h":1e0,"wait_seconds":10}}`,
+			all &^ (1 << features.FieldRepeatContacts7d) &^ (1 << features.FieldFailedSelfService24h) &^ (1 << features.FieldWaitSeconds)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var req scoreRequest
+			if err := decodeScoreRequest([]byte(tc.body), &req); err != nil {
+				t.Fatal(err)
+			}
+			if req.Absent != tc.want {
+				t.Errorf("absent %b, want %b", req.Absent, tc.want)
+			}
+			c := req.Context
+			for _, v := range []float64{c.Customer.LifetimeValue, c.Customer.AnnualSpend, c.Customer.TenureMonths, c.Friction.WaitSeconds, c.Friction.Sentiment,
+				float64(c.Friction.RepeatContacts7d), float64(c.Friction.FailedSelfService24h), float64(c.Friction.Transfers)} {
+				if v != v || v < -1 {
+					t.Errorf("a field holds %g after decoding: %+v", v, c)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeScoreRequestMinIntIsRejected: the one count that marks an
+// unsent field is still a negative count, reported as such.
+func TestDecodeScoreRequestMinIntIsRejected(t *testing.T) {
+	var req scoreRequest
+	if err := decodeScoreRequest([]byte(`{"intent":{"name":"x"},"channel":"web","friction":{"transfers":-9223372036854775808}}`), &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Absent.Has(features.FieldTransfers) {
+		t.Fatal("a sent count counts as absent")
+	}
+	var fe *features.FieldError
+	if err := req.Validate(); !errors.As(err, &fe) || fe.Field != "friction.transfers" {
+		t.Fatalf("validate: %v, want a field error on friction.transfers", err)
+	}
+}

@@ -14,6 +14,12 @@ type Context struct {
 	Channel    string             `json:"channel"`
 	Friction   Friction           `json:"friction"`
 	Attributes map[string]float64 `json:"attributes,omitempty"`
+	// Absent holds the optional numeric fields the caller did not send
+	// (or sent as null): their value above is 0, and the schema treats
+	// them as unknown (docs/features.md). The score request's decoder
+	// fills it; the zero value means every field was sent, so a Context
+	// built in Go is taken as it is.
+	Absent NumericFieldSet `json:"-"`
 }
 
 // Customer is who is making contact.

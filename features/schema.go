@@ -28,11 +28,21 @@ type SchemaSpec struct {
 	Boolean     []BooleanSpec     `yaml:"boolean" json:"boolean"`
 	Categorical []CategoricalSpec `yaml:"categorical" json:"categorical"`
 	Crosses     []CrossSpec       `yaml:"crosses" json:"crosses"`
+	// MissingIndicators adds, after every other feature, one 0/1 feature
+	// per optional field (name "<feature>=missing") that is 1 when the
+	// caller did not send the field: a numeric feature from an optional
+	// numeric field or an attribute, and a categorical from customer.tier.
+	// Such a feature starts at weight 0, is learned like any other and is
+	// never named in an explanation. Default false.
+	MissingIndicators bool `yaml:"missing_indicators,omitempty" json:"missing_indicators,omitempty"`
 }
 
 // NumericSpec declares a numeric feature. Source defaults to Name; it is a
 // numeric context field (e.g. "friction.wait_seconds") or
-// "attributes.<key>" (absent attributes count as 0).
+// "attributes.<key>". An absent field (Context.Absent, an attribute the
+// context does not hold) takes the schema's centre: the standardize mean
+// when the feature is standardized (0 after the transforms), else the
+// transform of 0.
 type NumericSpec struct {
 	Name        string           `yaml:"name" json:"name"`
 	Source      string           `yaml:"source,omitempty" json:"source,omitempty"`
@@ -94,12 +104,20 @@ type Schema struct {
 	boolean        []booleanFeature
 	categorical    []categoricalFeature
 	crosses        []crossFeature
-	spec           SchemaSpec
+	// indicators is the index of the first missing indicator: the
+	// features from there on are never named in an explanation.
+	indicators int32
+	spec       SchemaSpec
 }
 
 type numericFeature struct {
-	index   int32
-	get     func(*Context) float64
+	index int32
+	get   func(*Context) float64
+	// absent reports whether the feature's field is absent; nil for a
+	// field that always has a value (intent.confidence).
+	absent func(*Context) bool
+	// missing is the index of the feature's missing indicator, -1 if none.
+	missing int32
 	log1p   bool
 	clip    bool
 	lo, hi  float64
@@ -125,6 +143,9 @@ type categoricalFeature struct {
 	reject  bool
 	allowed string
 	isValue bool
+	// missing is the index of the missing indicator of an empty (absent)
+	// value, -1 if none (then an empty value counts as "other").
+	missing int32
 }
 
 type crossFeature struct {
@@ -151,6 +172,20 @@ var numericSources = map[string]func(*Context) float64{
 	"friction.wait_seconds":            func(c *Context) float64 { return c.Friction.WaitSeconds },
 	"friction.transfers":               func(c *Context) float64 { return float64(c.Friction.Transfers) },
 	"friction.sentiment":               func(c *Context) float64 { return c.Friction.Sentiment },
+}
+
+// absentSource returns the absence test of a numeric source, nil for one
+// that is never absent.
+func absentSource(src string) func(*Context) bool {
+	if key, ok := strings.CutPrefix(src, "attributes."); ok {
+		return func(c *Context) bool { _, ok := c.Attributes[key]; return !ok }
+	}
+	for _, f := range NumericFields() {
+		if f.String() == src {
+			return func(c *Context) bool { return c.Absent.Has(f) }
+		}
+	}
+	return nil
 }
 
 var booleanSources = map[string]func(*Context) bool{
@@ -222,7 +257,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := numericFeature{index: idx, get: get, log1p: n.Log1p, isValue: n.Value || isValueSource(src)}
+		f := numericFeature{index: idx, get: get, absent: absentSource(src), missing: -1, log1p: n.Log1p, isValue: n.Value || isValueSource(src)}
 		if n.Clip != nil {
 			if len(n.Clip) != 2 || !(n.Clip[0] < n.Clip[1]) {
 				return nil, fmt.Errorf("feature schema: numeric feature %q: clip must be [low, high] with low < high", n.Name)
@@ -274,7 +309,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		if len(c.Vocabulary) == 0 {
 			return nil, fmt.Errorf("feature schema: categorical feature %q: empty vocabulary", c.Name)
 		}
-		cf := categoricalFeature{name: c.Name, field: c.Source, text: text, vocab: map[string]int32{}, isValue: c.Value || isValueSource(c.Source)}
+		cf := categoricalFeature{name: c.Name, field: c.Source, text: text, vocab: map[string]int32{}, isValue: c.Value || isValueSource(c.Source), missing: -1}
 		switch c.Unknown {
 		case "", "other":
 		case "reject":
@@ -346,6 +381,31 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		}
 		s.crosses = append(s.crosses, cf)
 	}
+	s.indicators = int32(len(s.names))
+	if spec.MissingIndicators {
+		for i := range s.numeric {
+			f := &s.numeric[i]
+			if f.absent == nil {
+				continue
+			}
+			idx, err := add(s.names[f.index] + "=missing")
+			if err != nil {
+				return nil, err
+			}
+			f.missing = idx
+		}
+		for i := range s.categorical {
+			f := &s.categorical[i]
+			if f.text != FieldTier { // intent and channel are required
+				continue
+			}
+			idx, err := add(f.name + "=missing")
+			if err != nil {
+				return nil, err
+			}
+			f.missing = idx
+		}
+	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d\n", spec.Version)
 	for _, n := range s.names {
@@ -395,6 +455,15 @@ func (s *Schema) Name(i int32) string { return s.names[i] }
 // Names returns all feature names in index order. Do not modify.
 func (s *Schema) Names() []string { return s.names }
 
+// Explained reports whether feature i may be named in an explanation:
+// every feature but the missing indicators, which stand for a field the
+// caller did not send.
+func (s *Schema) Explained(i int32) bool { return i < s.indicators }
+
+// Indicators returns the index of the first missing indicator (Len when
+// the schema has none); every feature from there on is one.
+func (s *Schema) Indicators() int32 { return s.indicators }
+
 // Index returns the index of the named feature.
 func (s *Schema) Index(name string) (int32, bool) {
 	i, ok := s.index[name]
@@ -406,7 +475,7 @@ func (s *Schema) Spec() SchemaSpec { return s.spec }
 
 // MaxEntries bounds the number of non-zero entries Extract appends.
 func (s *Schema) MaxEntries() int {
-	return len(s.numeric) + len(s.boolean) + len(s.categorical) + len(s.crosses)
+	return len(s.numeric) + len(s.boolean) + len(s.categorical) + len(s.crosses) + len(s.names) - int(s.indicators)
 }
 
 // Extract appends the non-zero features of c to dst and returns it. With
@@ -429,23 +498,33 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 	n := 0
 	for i := range s.numeric {
 		f := &s.numeric[i]
-		x := f.get(c)
-		if f.log1p {
-			x = math.Log1p(math.Max(x, 0))
-		}
-		if f.clip {
-			x = math.Min(math.Max(x, f.lo), f.hi)
-		}
-		if f.std {
-			x = (x - f.mean) * f.invStd
-		}
-		if uniform && f.isValue {
-			x = 0
+		absent := f.absent != nil && f.absent(c)
+		x := 0.0
+		switch {
+		case uniform && f.isValue:
+		case absent && f.std:
+			// the centre: the standardize mean
+		default:
+			if !absent {
+				x = f.get(c)
+			}
+			if f.log1p {
+				x = math.Log1p(math.Max(x, 0))
+			}
+			if f.clip {
+				x = math.Min(math.Max(x, f.lo), f.hi)
+			}
+			if f.std {
+				x = (x - f.mean) * f.invStd
+			}
 		}
 		values[n] = x
 		n++
 		if x != 0 {
 			dst = append(dst, Entry{f.index, x})
+		}
+		if absent && f.missing >= 0 && !(uniform && f.isValue) {
+			dst = append(dst, Entry{f.missing, 1})
 		}
 	}
 	for i := range s.boolean {
@@ -464,6 +543,13 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 	for i := range s.categorical {
 		f := &s.categorical[i]
 		v := c.Text(f.text)
+		if v == "" && f.missing >= 0 {
+			cats[i] = -1 // no cross with a field the caller did not send
+			if !(uniform && f.isValue) {
+				dst = append(dst, Entry{f.missing, 1})
+			}
+			continue
+		}
 		pos, ok := f.vocab[v]
 		if !ok {
 			if v != "" {

@@ -65,9 +65,10 @@ func TestExtractDefaultSchema(t *testing.T) {
 			absent: []string{"intent=billing_dispute", "channel=phone"},
 		},
 		{
-			name: "missing tier and confidence",
-			edit: func(c *features.Context) { c.Customer.Tier = ""; c.Intent.Confidence = nil },
-			want: map[string]float64{"tier=other": 1, "intent.confidence": 1},
+			name:   "missing tier and confidence",
+			edit:   func(c *features.Context) { c.Customer.Tier = ""; c.Intent.Confidence = nil },
+			want:   map[string]float64{"tier=missing": 1, "intent.confidence": 1},
+			absent: []string{"tier=other", "intent.confidence=missing"},
 		},
 		{
 			name:    "uniform mode drops value features and their crosses",

@@ -147,13 +147,16 @@ type Contribution struct {
 
 // Explain writes into top the features with the largest absolute
 // contribution to treatment t's score, largest first, and returns how many
-// it wrote. Zero contributions are left out.
+// it wrote. Zero contributions are left out, and so are the schema's
+// missing indicators: an explanation names only what the caller sent (an
+// indicator's part is in the score, as the bias is).
 func (m *Model) Explain(t features.Treatment, x []features.Entry, top []Contribution) int {
 	w := m.weights[t]
+	end := m.schema.Indicators()
 	n := 0
 	for _, e := range x {
 		c := w[e.Index] * e.Value
-		if c == 0 {
+		if c == 0 || e.Index >= end {
 			continue
 		}
 		a := math.Abs(c)

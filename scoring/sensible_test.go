@@ -2,6 +2,7 @@ package scoring_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"situ/features"
@@ -109,31 +110,97 @@ func TestDefaultModelMakesSensibleDecisions(t *testing.T) {
 	}
 	e := newTestEngine(t, nil)
 	for _, tc := range cases {
+		for _, sent := range []string{"every field sent", "zeros not sent"} {
+			if sent == "zeros not sent" {
+				// the same situation from a caller that leaves out what is 0
+				tc.ctx.Absent = zeroFields(&tc.ctx)
+			}
+			t.Run(tc.name+"/"+sent, func(t *testing.T) { checkSensible(t, e, tc.ctx, tc.want, tc.excluded, tc.minP) })
+		}
+	}
+}
+
+// zeroFields returns the optional numeric fields of c that are 0.
+func zeroFields(c *features.Context) features.NumericFieldSet {
+	var s features.NumericFieldSet
+	for f, v := range map[features.NumericField]float64{
+		features.FieldLifetimeValue: c.Customer.LifetimeValue, features.FieldAnnualSpend: c.Customer.AnnualSpend,
+		features.FieldTenureMonths: c.Customer.TenureMonths, features.FieldRepeatContacts7d: float64(c.Friction.RepeatContacts7d),
+		features.FieldFailedSelfService24h: float64(c.Friction.FailedSelfService24h), features.FieldWaitSeconds: c.Friction.WaitSeconds,
+		features.FieldTransfers: float64(c.Friction.Transfers), features.FieldSentiment: c.Friction.Sentiment,
+	} {
+		if v == 0 {
+			s = s.With(f)
+		}
+	}
+	return s
+}
+
+func checkSensible(t *testing.T, e *scoring.Engine, ctx features.Context, want features.Treatment, excluded []features.Treatment, minP float64) {
+	t.Helper()
+	d, err := e.Decide(context.Background(), scoring.Request{Context: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mostLikely(d); got != want {
+		t.Errorf("most likely treatment %s, want %s (scores %v, probabilities %v, rules %v)", got, want, d.Scores, d.Probabilities, d.RuleIDs(nil))
+	}
+	if minP == 0 {
+		minP = 0.8
+	}
+	if p := d.Probabilities[want]; p < minP {
+		t.Errorf("probability of %s is %.3f, want ≥ %.2f before any learning", want, p, minP)
+	}
+	for _, x := range excluded {
+		if d.Eligible.Has(x) || d.Probabilities[x] != 0 {
+			t.Errorf("%s must be excluded by policy, probabilities %v", x, d.Probabilities)
+		}
+		if _, ok := d.Rules.Excluder(x); !ok {
+			t.Errorf("no rule named for excluding %s", x)
+		}
+	}
+	if !d.HumanEscape {
+		t.Error("human_escape must always be true")
+	}
+}
+
+// TestAbsentFieldsAreNotExplained: a minimal request (intent and channel
+// only) is scored as a customer of unknown value, not as one 4.4 standard
+// deviations below the mean, and no explanation names a field it did not
+// send.
+func TestAbsentFieldsAreNotExplained(t *testing.T) {
+	e := newTestEngine(t, nil)
+	cases := []struct {
+		name string
+		ctx  features.Context
+		sent []string // prefixes of the features an explanation may name
+	}{
+		{"intent and channel only", features.Context{Intent: features.Intent{Name: "upgrade_inquiry"}, Channel: "app", Absent: features.AllNumericFields},
+			[]string{"intent", "channel"}},
+		{"a value but no friction", features.Context{Customer: features.Customer{LifetimeValue: 9000, Tier: "gold"}, Intent: features.Intent{Name: "order_status"}, Channel: "web",
+			Absent: features.AllNumericFields &^ (1 << features.FieldLifetimeValue)}, []string{"intent", "channel", "customer.lifetime_value", "tier="}},
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := e.Decide(context.Background(), scoring.Request{Context: tc.ctx})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := mostLikely(d); got != tc.want {
-				t.Errorf("most likely treatment %s, want %s (scores %v, probabilities %v, rules %v)", got, tc.want, d.Scores, d.Probabilities, d.RuleIDs(nil))
-			}
-			minP := tc.minP
-			if minP == 0 {
-				minP = 0.8
-			}
-			if p := d.Probabilities[tc.want]; p < minP {
-				t.Errorf("probability of %s is %.3f, want ≥ %.2f before any learning", tc.want, p, minP)
-			}
-			for _, x := range tc.excluded {
-				if d.Eligible.Has(x) || d.Probabilities[x] != 0 {
-					t.Errorf("%s must be excluded by policy, probabilities %v", x, d.Probabilities)
-				}
-				if _, ok := d.Rules.Excluder(x); !ok {
-					t.Errorf("no rule named for excluding %s", x)
+			schema := d.Model.Schema()
+			for _, tr := range features.Treatments() {
+				for _, c := range d.Explanation[tr][:d.ExplainN[tr]] {
+					name := schema.Name(c.Feature)
+					ok := false
+					for _, p := range tc.sent {
+						ok = ok || strings.HasPrefix(name, p)
+					}
+					if !ok {
+						t.Errorf("%s is explained by %s (%.3f), which the request did not send", tr, name, c.Contribution)
+					}
 				}
 			}
-			if !d.HumanEscape {
-				t.Error("human_escape must always be true")
+			if tc.ctx.Absent.Has(features.FieldLifetimeValue) && d.Scores[features.PamperUpsell] < d.Model.Bias(features.PamperUpsell) {
+				t.Errorf("pamper score %.3f below its bias: the absent lifetime value counts against it", d.Scores[features.PamperUpsell])
 			}
 		})
 	}
