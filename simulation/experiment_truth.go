@@ -129,11 +129,11 @@ type experimentDecision struct {
 
 // newExperimentDecision returns what the served decision d for contact c
 // with outcome o adds to its experiment, or nil when d is in none.
-func newExperimentDecision(c *features.Context, d *decision, o *models.Outcome, reward *models.RewardDefinition) *experimentDecision {
+func newExperimentDecision(world *World, c *features.Context, d *decision, o *models.Outcome, reward *models.RewardDefinition) *experimentDecision {
 	if d.experiment == "" {
 		return nil
 	}
-	truth := TrueResponse(c, d.treatment)
+	truth := world.Response(c, d.treatment)
 	real, surveyed := OutcomeMetrics(o, reward)
 	return &experimentDecision{
 		experiment: d.experiment, arm: d.arm, strategy: d.strategy,

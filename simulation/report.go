@@ -38,6 +38,17 @@ type Report struct {
 	Windows    []WindowReport `json:"windows"`
 	Summary    Summary        `json:"summary"`
 	Elapsed    time.Duration  `json:"elapsed_ns"`
+	// World is the seed of the ground truth (0: the default world) and
+	// WorldRules its rules; DriftAt, when not 0, is the contact from which
+	// DriftWorld (its rules DriftRules) was the ground truth.
+	World      uint64   `json:"world,omitempty"`
+	WorldRules []string `json:"world_rules,omitempty"`
+	DriftAt    int      `json:"drift_at,omitempty"`
+	DriftWorld uint64   `json:"drift_world,omitempty"`
+	DriftRules []string `json:"drift_rules,omitempty"`
+	// Drift compares the served decisions with the oracle around the
+	// change of world (absent without one).
+	Drift *DriftSummary `json:"drift,omitempty"`
 	// Experiments holds the ground truth of every experiment the served
 	// decisions were in, by id (absent when none was).
 	Experiments []ExperimentTruth `json:"experiments,omitempty"`
@@ -143,6 +154,57 @@ type Summary struct {
 	LastModelVersion  int64 `json:"last_model_version"`
 }
 
+// RecoveryTarget is the share of the new world's oracle a DriftSummary
+// measures the recovery to.
+const RecoveryTarget = 0.93
+
+// DriftSummary is what a change of world did to the served decisions.
+type DriftSummary struct {
+	// Before is the oracle ratio (served / oracle expected reward) of the
+	// last window that ends at or before the change; First that of the
+	// first window after it; Last that of the last window.
+	Before float64 `json:"before"`
+	First  float64 `json:"first"`
+	Last   float64 `json:"last"`
+	// Recovered is the number of contacts after the change up to the end
+	// of the first window (after it) whose ratio reached RecoveryTarget;
+	// -1 when none did.
+	Recovered int `json:"recovered"`
+}
+
+func ratio(wr *WindowReport) float64 {
+	if wr.Oracle <= 0 {
+		return 0
+	}
+	return wr.Expected / wr.Oracle
+}
+
+// drift summarises the windows around the change at contact at.
+func drift(windows []WindowReport, window, at int) *DriftSummary {
+	d := &DriftSummary{Recovered: -1}
+	seen := false
+	for k := range windows {
+		wr := &windows[k]
+		start := wr.End - window
+		switch {
+		case wr.End <= at:
+			d.Before = ratio(wr)
+		case start >= at:
+			if !seen {
+				d.First, seen = ratio(wr), true
+			}
+			if d.Recovered < 0 && ratio(wr) >= RecoveryTarget {
+				d.Recovered = wr.End - at
+			}
+			d.Last = ratio(wr)
+		}
+	}
+	if !seen {
+		return nil
+	}
+	return d
+}
+
 // windowReport returns window k as accumulated so far. r.mu must be held.
 func (r *runner) windowReport(k int) WindowReport {
 	w := &r.windows[k]
@@ -181,7 +243,11 @@ func (r *runner) windowReport(k int) WindowReport {
 func (r *runner) report() *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := &Report{FormatVersion: ReportFormatVersion, Seed: r.cfg.Seed, Contacts: r.cfg.Contacts, Window: r.cfg.Window}
+	rep := &Report{FormatVersion: ReportFormatVersion, Seed: r.cfg.Seed, Contacts: r.cfg.Contacts, Window: r.cfg.Window,
+		World: r.cfg.World.Seed(), WorldRules: r.cfg.World.Rules()}
+	if r.cfg.DriftAt > 0 {
+		rep.DriftAt, rep.DriftWorld, rep.DriftRules = r.cfg.DriftAt, r.cfg.DriftWorld.Seed(), r.cfg.DriftWorld.Rules()
+	}
 	for _, s := range r.cfg.Strategies {
 		rep.Strategies = append(rep.Strategies, s.Name)
 	}
@@ -220,6 +286,9 @@ func (r *runner) report() *Report {
 			s.BestStrategyReward = 0
 		}
 		s.ServedMinusBest = wr.Expected - s.BestStrategyReward
+	}
+	if rep.DriftAt > 0 {
+		rep.Drift = drift(rep.Windows, rep.Window, rep.DriftAt)
 	}
 	return rep
 }
@@ -311,6 +380,26 @@ func (rep *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "best fixed strategy %s %s: served %s it by %s\n", s.BestStrategy, f3(s.BestStrategyReward), verb, f3(math.Abs(s.ServedMinusBest)))
 	}
 	fmt.Fprintf(&b, "cumulative regret %.1f; model version %d → %d\n", s.CumulativeRegret, s.FirstModelVersion, s.LastModelVersion)
+	if rep.World != 0 {
+		fmt.Fprintf(&b, "world %d:\n", rep.World)
+		for _, r := range rep.WorldRules {
+			fmt.Fprintf(&b, "  %s\n", r)
+		}
+	}
+	if rep.DriftAt > 0 {
+		fmt.Fprintf(&b, "drift at contact %d to world %d:\n", rep.DriftAt, rep.DriftWorld)
+		for _, r := range rep.DriftRules {
+			fmt.Fprintf(&b, "  %s\n", r)
+		}
+	}
+	if d := rep.Drift; d != nil {
+		rec := "not within the run"
+		if d.Recovered >= 0 {
+			rec = fmt.Sprintf("after %d contacts", d.Recovered)
+		}
+		fmt.Fprintf(&b, "oracle ratio before the drift %.1f%%, first window after %.1f%%, last %.1f%%; %.0f%% reached %s\n",
+			100*d.Before, 100*d.First, 100*d.Last, 100*RecoveryTarget, rec)
+	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -72,6 +72,15 @@ type Config struct {
 	MaxFailures int
 	// Now stamps the outcomes' occurred_at. Default time.Now.
 	Now func() time.Time
+	// World is the ground truth. Default nil: the default world
+	// (TrueResponse); RandomWorld draws situational ones.
+	World *World
+	// DriftAt, when positive, switches the ground truth to DriftWorld from
+	// contact DriftAt on: the world changes under the learner. Choose a
+	// multiple of Window, so that no window mixes the two worlds.
+	DriftAt int
+	// DriftWorld is the world after DriftAt (nil: the default world).
+	DriftWorld *World
 	// OnWindow, when set, receives each window as soon as all its contacts
 	// are done, in window order. It is called with the run's lock held, so
 	// it must return quickly.
@@ -149,6 +158,9 @@ func (c *Config) fill() error {
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
 		return fmt.Errorf("simulation: rate must be a finite number ≥ 0, got %g", c.Rate)
+	}
+	if c.DriftAt < 0 {
+		return fmt.Errorf("simulation: drift-at must not be negative, got %d", c.DriftAt)
 	}
 	if c.MaxFailures < 0 {
 		return fmt.Errorf("simulation: max failures must not be negative, got %d", c.MaxFailures)
@@ -303,7 +315,8 @@ func (r *runner) contact(ctx context.Context, i int) error {
 		return r.record(i, nil)
 	}
 	res := contactResult{treatment: d.treatment, modelVersion: d.modelVersion}
-	res.expected = ExpectedRewards(&c, r.cfg.Reward)
+	world := r.world(i)
+	res.expected = world.ExpectedRewards(&c, r.cfg.Reward)
 	res.oracle, _ = Best(&res.expected, d.eligible)
 	res.strategies = make([]features.Treatment, len(r.cfg.Strategies))
 	for k, s := range r.cfg.Strategies {
@@ -313,10 +326,10 @@ func (r *runner) contact(ctx context.Context, i int) error {
 		}
 		res.strategies[k] = t
 	}
-	truth := TrueResponse(&c, d.treatment)
+	truth := world.Response(&c, d.treatment)
 	o := truth.Draw(newRand(r.cfg.Seed, streamOutcome, uint64(i)))
 	res.realised = r.cfg.Reward.Reward(&o)
-	res.experiment = newExperimentDecision(&c, &d, &o, r.cfg.Reward)
+	res.experiment = newExperimentDecision(world, &c, &d, &o, r.cfg.Reward)
 	o.OutcomeID = "sim-" + d.decisionID
 	o.DecisionID = d.decisionID
 	o.OccurredAt = r.cfg.Now().UTC()
@@ -338,6 +351,14 @@ func (r *runner) contact(ctx context.Context, i int) error {
 		return errPublish
 	}
 	return r.record(i, &res)
+}
+
+// world returns the ground truth of contact i.
+func (r *runner) world(i int) *World {
+	if r.cfg.DriftAt > 0 && i >= r.cfg.DriftAt {
+		return r.cfg.DriftWorld
+	}
+	return r.cfg.World
 }
 
 // record adds contact i (nil when its score request failed) to its window

@@ -31,6 +31,9 @@ type simOptions struct {
 	customers    int
 	rewardFile   string
 	truth        bool
+	world        uint64
+	driftAt      int
+	driftWorld   uint64
 }
 
 func (o *simOptions) register(fs *flagSet) {
@@ -48,6 +51,10 @@ func (o *simOptions) register(fs *flagSet) {
 	fs.IntVar(&o.customers, "customers", 10_000, "number of distinct simulated customers (c-000000 …) the contacts come from")
 	fs.StringVar(&o.rewardFile, "reward", "", "reward definition YAML `FILE` the rewards are scored with (give the one situ serve --reward reads)")
 	fs.describeDefault("reward", "the embedded definition (models/default_reward.yaml)")
+	fs.Uint64Var(&o.world, "world", 0, "draw a random situational ground truth from `SEED` (0: the default world, docs/simulator.md)")
+	fs.IntVar(&o.driftAt, "drift-at", 0, "switch the ground truth to --drift-world from contact `N` on (0: no drift; choose a multiple of --window)")
+	fs.Uint64Var(&o.driftWorld, "drift-world", 0, "`SEED` of the world after --drift-at")
+	fs.describeDefault("drift-world", "--world + 1000")
 	fs.BoolVar(&o.truth, "truth-strategies", false, "print the ground truth's expected reward and resolution of the fixed strategies (value_tier, uniform, efficiency_first, delight_first) and the oracle on the first --contacts contacts, without a situ, and exit; --json FILE writes them as JSON")
 }
 
@@ -91,7 +98,18 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "situ sim: %d contacts against %s, outcomes to %s on %s, population seed %d\n",
 		opts.contacts, opts.url, opts.outcomes, opts.kafkaBrokers, opts.seed)
 	started := time.Now()
+	var world, driftWorld *simulation.World
+	if opts.world != 0 {
+		world = simulation.RandomWorld(opts.world)
+	}
+	if opts.driftAt > 0 {
+		if opts.driftWorld == 0 {
+			opts.driftWorld = opts.world + 1000
+		}
+		driftWorld = simulation.RandomWorld(opts.driftWorld)
+	}
 	report, runErr := simulation.Run(ctx, simulation.Config{
+		World: world, DriftAt: opts.driftAt, DriftWorld: driftWorld,
 		ScoreURL: strings.TrimSuffix(opts.url, "/"), Publisher: publisher, Contacts: opts.contacts, Window: opts.window,
 		Concurrency: opts.concurrency, Seed: opts.seed, Rate: opts.rate, Customers: opts.customers, Reward: &reward,
 		OnWindow: func(w simulation.WindowReport) {
