@@ -27,6 +27,7 @@ type SchemaSpec struct {
 	Numeric     []NumericSpec     `yaml:"numeric" json:"numeric"`
 	Boolean     []BooleanSpec     `yaml:"boolean" json:"boolean"`
 	Categorical []CategoricalSpec `yaml:"categorical" json:"categorical"`
+	Binned      []BinnedSpec      `yaml:"binned,omitempty" json:"binned,omitempty"`
 	Crosses     []CrossSpec       `yaml:"crosses" json:"crosses"`
 	// MissingIndicators adds, after every other feature, one 0/1 feature
 	// per optional field (name "<feature>=missing") that is 1 when the
@@ -77,9 +78,24 @@ type CategoricalSpec struct {
 	Value      bool     `yaml:"value,omitempty" json:"value,omitempty"`
 }
 
-// CrossSpec declares an interaction of two features: two categoricals give
-// a one-hot over every pair; two numeric or boolean features give their
-// product (after transforms).
+// BinnedSpec declares a categorical feature over the bins of a numeric
+// field: Edges e₁ < e₂ < … < eₙ (in the field's own units, before any
+// transform) make the n+1 bins "<e₁", "e₁-e₂", …, ">=eₙ" (a value equal to
+// an edge falls in the bin above it), one-hot as name=bin. A binned
+// feature takes part in crosses as a categorical does; when its field is
+// absent it has no bin, and its crosses are left out.
+type BinnedSpec struct {
+	Name   string    `yaml:"name" json:"name"`
+	Source string    `yaml:"source" json:"source"`
+	Edges  []float64 `yaml:"edges" json:"edges"`
+	Value  bool      `yaml:"value,omitempty" json:"value,omitempty"`
+}
+
+// CrossSpec declares an interaction of two features: two categoricals
+// (text or binned) give a one-hot over every pair; a categorical and a
+// numeric or boolean feature give one feature per category holding the
+// numeric value (intent_x_wait=order_status); two numeric or boolean
+// features give their product (after transforms).
 type CrossSpec struct {
 	Name string   `yaml:"name" json:"name"`
 	Of   []string `yaml:"of" json:"of"`
@@ -146,11 +162,21 @@ type categoricalFeature struct {
 	// missing is the index of the missing indicator of an empty (absent)
 	// value, -1 if none (then an empty value counts as "other").
 	missing int32
+	// labels name the values in index order (the vocabulary and "other",
+	// or the bins).
+	labels []string
+	// edges, when not nil, make this a binned feature of the numeric
+	// field get (absent when absent reports so).
+	edges  []float64
+	get    func(*Context) float64
+	absent func(*Context) bool
 }
 
 type crossFeature struct {
 	base    int32
 	product bool
+	// mixed: a is a categorical, b a dense (numeric or boolean) position
+	mixed   bool
 	a, b    int // positions in numeric/boolean values (product) or categoricals
 	bSize   int32
 	isValue bool
@@ -340,9 +366,51 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 			return nil, err
 		}
 		cf.size = int32(len(c.Vocabulary) + 1)
+		cf.labels = append(append([]string(nil), c.Vocabulary...), "other")
 		cf.allowed = strings.Join(c.Vocabulary, ", ")
 		cats[c.Name] = len(s.categorical)
 		isValue[c.Name] = cf.isValue
+		s.categorical = append(s.categorical, cf)
+	}
+	if len(spec.Categorical)+len(spec.Binned) > maxCategorical {
+		return nil, fmt.Errorf("feature schema: at most %d categorical and binned features", maxCategorical)
+	}
+	for _, b := range spec.Binned {
+		get, ok := numericSources[b.Source]
+		if !ok {
+			return nil, fmt.Errorf("feature schema: binned feature %q: unknown source %q (numeric fields: %s)", b.Name, b.Source, strings.Join(sortedKeys(numericSources), ", "))
+		}
+		if _, dup := cats[b.Name]; dup || b.Name == "" {
+			return nil, fmt.Errorf("feature schema: binned feature %q: needs a name not used by another categorical", b.Name)
+		}
+		if len(b.Edges) == 0 {
+			return nil, fmt.Errorf("feature schema: binned feature %q: needs at least one edge", b.Name)
+		}
+		labels := make([]string, 0, len(b.Edges)+1)
+		for i, e := range b.Edges {
+			if !finite(e) || i > 0 && !(e > b.Edges[i-1]) {
+				return nil, fmt.Errorf("feature schema: binned feature %q: edges must be finite and increasing, got %v", b.Name, b.Edges)
+			}
+			if i == 0 {
+				labels = append(labels, fmt.Sprintf("<%g", e))
+			} else {
+				labels = append(labels, fmt.Sprintf("%g-%g", b.Edges[i-1], e))
+			}
+		}
+		labels = append(labels, fmt.Sprintf(">=%g", b.Edges[len(b.Edges)-1]))
+		cf := categoricalFeature{name: b.Name, field: b.Source, isValue: b.Value || isValueSource(b.Source), missing: -1,
+			labels: labels, edges: append([]float64(nil), b.Edges...), get: get, absent: absentSource(b.Source), size: int32(len(labels))}
+		for i, l := range labels {
+			idx, err := add(b.Name + "=" + l)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				cf.base = idx
+			}
+		}
+		cats[b.Name] = len(s.categorical)
+		isValue[b.Name] = cf.isValue
 		s.categorical = append(s.categorical, cf)
 	}
 	for _, x := range spec.Crosses {
@@ -357,7 +425,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 		switch {
 		case aCat && bCat:
 			B := s.categorical[cb]
-			vocabA, vocabB := append(spec.Categorical[ca].Vocabulary, "other"), append(spec.Categorical[cb].Vocabulary, "other")
+			vocabA, vocabB := s.categorical[ca].labels, B.labels
 			for i, va := range vocabA {
 				for j, vb := range vocabB {
 					idx, err := add(x.Name + "=" + va + "|" + vb)
@@ -376,8 +444,19 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 				return nil, err
 			}
 			cf.base, cf.product, cf.a, cf.b = idx, true, da, db
+		case aCat && bDense:
+			for i, va := range s.categorical[ca].labels {
+				idx, err := add(x.Name + "=" + va)
+				if err != nil {
+					return nil, err
+				}
+				if i == 0 {
+					cf.base = idx
+				}
+			}
+			cf.mixed, cf.a, cf.b = true, ca, db
 		default:
-			return nil, fmt.Errorf("feature schema: cross %q: of must name two categorical features or two numeric/boolean features, got %q", x.Name, x.Of)
+			return nil, fmt.Errorf("feature schema: cross %q: of must name two categorical (or binned) features, a categorical then a numeric/boolean feature, or two numeric/boolean features, got %q", x.Name, x.Of)
 		}
 		s.crosses = append(s.crosses, cf)
 	}
@@ -542,6 +621,23 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 	var cats [maxCategorical]int32 // value position per categorical; -1 when left out
 	for i := range s.categorical {
 		f := &s.categorical[i]
+		if f.edges != nil {
+			if f.absent != nil && f.absent(c) || uniform && f.isValue {
+				cats[i] = -1
+				continue
+			}
+			x := f.get(c)
+			pos := int32(len(f.edges))
+			for k, e := range f.edges {
+				if x < e {
+					pos = int32(k)
+					break
+				}
+			}
+			cats[i] = pos
+			dst = append(dst, Entry{f.base + pos, 1})
+			continue
+		}
 		v := c.Text(f.text)
 		if v == "" && f.missing >= 0 {
 			cats[i] = -1 // no cross with a field the caller did not send
@@ -578,6 +674,12 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 			}
 			continue
 		}
+		if x.mixed {
+			if pa := cats[x.a]; pa >= 0 && values[x.b] != 0 {
+				dst = append(dst, Entry{x.base + pa, values[x.b]})
+			}
+			continue
+		}
 		pa, pb := cats[x.a], cats[x.b]
 		if pa < 0 || pb < 0 {
 			continue
@@ -586,3 +688,5 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 	}
 	return dst, unknown, nil
 }
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

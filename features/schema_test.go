@@ -198,7 +198,10 @@ func TestSchemaErrorsNameTheFeature(t *testing.T) {
 		{"capitalised vocabulary entry", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: [phone, Chat]}]", `"Chat"`},
 		{"padded vocabulary entry", "version: 1\ncategorical: [{name: c, source: channel, vocabulary: [' phone']}]", `" phone"`},
 		{"cross of missing", "version: 1\ncrosses: [{name: x, of: [a, b]}]", `"x"`},
-		{"mixed cross", "version: 1\nnumeric: [{name: friction.transfers}]\ncategorical: [{name: c, source: channel, vocabulary: [a]}]\ncrosses: [{name: x, of: [c, friction.transfers]}]", `"x"`},
+		{"mixed cross, numeric first", "version: 1\nnumeric: [{name: friction.transfers}]\ncategorical: [{name: c, source: channel, vocabulary: [a]}]\ncrosses: [{name: x, of: [friction.transfers, c]}]", `"x"`},
+		{"binned without edges", "version: 1\nbinned: [{name: b, source: customer.tenure_months}]", `"b"`},
+		{"binned edges not increasing", "version: 1\nbinned: [{name: b, source: customer.tenure_months, edges: [5, 5]}]", `"b"`},
+		{"binned from a text field", "version: 1\nbinned: [{name: b, source: channel, edges: [1]}]", `"b"`},
 		{"unknown key", "version: 1\nnumerics: []", "numerics"},
 	}
 	for _, tc := range cases {

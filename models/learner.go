@@ -19,6 +19,17 @@ type LearnerConfig struct {
 	L2 float64
 	// MaxImportanceWeight clips 1/propensity. Default 20.
 	MaxImportanceWeight float64
+	// MinStepRate floors each weight's effective step size η/√G: AdaGrad's
+	// steps shrink as its squared-gradient sums G grow, and without a
+	// floor they shrink towards 0, so that a model trained for long can
+	// no longer follow a world that changes. Default 0 (no floor);
+	// negative means no floor.
+	MinStepRate float64
+	// Forgetting β in (0, 1] multiplies a weight's squared-gradient sum
+	// before each of its updates (G ← β·G + g², RMSProp-style), so that
+	// G forgets old gradients with a horizon of about 1/(1−β) updates of
+	// the weight. Default 1: AdaGrad, which never forgets.
+	Forgetting float64
 }
 
 func (c *LearnerConfig) fill() error {
@@ -34,6 +45,12 @@ func (c *LearnerConfig) fill() error {
 	if c.MaxImportanceWeight == 0 {
 		c.MaxImportanceWeight = 20
 	}
+	if c.Forgetting == 0 {
+		c.Forgetting = 1
+	}
+	if c.MinStepRate < 0 {
+		c.MinStepRate = 0
+	}
 	switch {
 	case !(c.LearningRate > 0) || !finite(c.LearningRate):
 		return fmt.Errorf("learner: learning rate must be positive, got %g", c.LearningRate)
@@ -43,6 +60,10 @@ func (c *LearnerConfig) fill() error {
 		return fmt.Errorf("learner: L2 must not be negative, got %g", c.L2)
 	case !(c.MaxImportanceWeight >= 1) || !finite(c.MaxImportanceWeight):
 		return fmt.Errorf("learner: max importance weight must be ≥ 1, got %g", c.MaxImportanceWeight)
+	case !(c.MinStepRate <= c.LearningRate) || !finite(c.MinStepRate):
+		return fmt.Errorf("learner: min step rate must be between 0 and the learning rate %g, got %g", c.LearningRate, c.MinStepRate)
+	case !(c.Forgetting > 0 && c.Forgetting <= 1):
+		return fmt.Errorf("learner: forgetting must be in (0, 1], got %g", c.Forgetting)
 	}
 	return nil
 }
@@ -143,11 +164,11 @@ func (l *OnlineLearner) Update(t features.Treatment, x []features.Entry, propens
 		iw = 1 / propensity
 	}
 	resid := iw * (pred - reward)
-	eta, lambda := l.cfg.LearningRate, l.cfg.L2
+	eta, lambda, beta, floor := l.cfg.LearningRate, l.cfg.L2, l.cfg.Forgetting, l.cfg.MinStepRate
 	if !l.biasPinned[t] {
 		gb := resid + lambda*l.bias[t]
-		l.gBias[t] += gb * gb
-		l.bias[t] -= eta * gb / math.Sqrt(l.gBias[t])
+		l.gBias[t] = beta*l.gBias[t] + gb*gb
+		l.bias[t] -= max(eta/math.Sqrt(l.gBias[t]), floor) * gb
 	}
 	for _, e := range x {
 		i := e.Index
@@ -155,8 +176,8 @@ func (l *OnlineLearner) Update(t features.Treatment, x []features.Entry, propens
 			continue
 		}
 		gi := resid*e.Value + lambda*w[i]
-		g[i] += gi * gi
-		w[i] -= eta * gi / math.Sqrt(g[i])
+		g[i] = beta*g[i] + gi*gi
+		w[i] -= max(eta/math.Sqrt(g[i]), floor) * gi
 	}
 	l.updates++
 	return pred

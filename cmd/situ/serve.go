@@ -53,6 +53,8 @@ type serveOptions struct {
 	defaultReward    optionalFloat
 	maxPending       int
 	learningRate     float64
+	minStepRate      float64
+	forgetting       float64
 	snapshotEvery    int
 	snapshotInterval time.Duration
 
@@ -93,6 +95,8 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.describeDefault("default-reward", "none: such decisions are skipped")
 	fs.IntVar(&o.maxPending, "max-pending", 200_000, "decisions the learner keeps waiting for an outcome; beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
+	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
+	fs.Float64Var(&o.forgetting, "forgetting", 1, "factor β in (0, 1] of AdaGrad's squared-gradient sums before each update (1: no forgetting; docs/model.md)")
 	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "publish a model snapshot after this many updates")
 	fs.StringVar(&o.authFile, "auth-file", "", "YAML `FILE` of the accepted tokens: name, role (admin, analyst, score) and the sha256 of each token (docs/admin.md)")
 	fs.describeDefault("auth-file", "none: an admin token generated once in <data-dir>/admin.token")
@@ -451,7 +455,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	}
 	return feedback.NewLearningLoop(feedback.LearningLoopConfig{
 		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
-		Learning: models.LearnerConfig{LearningRate: opts.learningRate}, Join: join,
+		Learning: models.LearnerConfig{LearningRate: opts.learningRate, MinStepRate: opts.minStepRate, Forgetting: opts.forgetting}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
 		Control: control, Registerer: reg, Logger: log,
 	})
