@@ -59,6 +59,10 @@ bench-learner: ## learner throughput and outcome-to-served-model latency through
 bench-replica-bytes: ## bytes a replica reads from nba.models per model version, through the embedded broker
 	$(GO) test -run "^$$" -bench BenchmarkReplicaBytesPerModelVersion -benchtime 1x -v ./feedback
 
+.PHONY: bench-quality
+bench-quality: ## decision quality: situ serve + situ sim over 10 fixed random worlds and 5 drifts, one table (minutes; not in test)
+	./scripts/bench_quality.sh
+
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeScoreRequest -fuzztime $(FUZZTIME) ./api

@@ -41,14 +41,14 @@ type Report struct {
 	// World is the seed of the ground truth (0: the default world) and
 	// WorldRules its rules; DriftAt, when not 0, is the contact from which
 	// DriftWorld (its rules DriftRules) was the ground truth.
-	World      uint64   `json:"world,omitempty"`
-	WorldRules []string `json:"world_rules,omitempty"`
-	DriftAt    int      `json:"drift_at,omitempty"`
-	DriftWorld uint64   `json:"drift_world,omitempty"`
-	DriftRules []string `json:"drift_rules,omitempty"`
+	World      uint64   `json:"world,omitzero"`
+	WorldRules []string `json:"world_rules,omitzero"`
+	DriftAt    int      `json:"drift_at,omitzero"`
+	DriftWorld uint64   `json:"drift_world,omitzero"`
+	DriftRules []string `json:"drift_rules,omitzero"`
 	// Drift compares the served decisions with the oracle around the
 	// change of world (absent without one).
-	Drift *DriftSummary `json:"drift,omitempty"`
+	Drift *DriftSummary `json:"drift,omitzero"`
 	// Experiments holds the ground truth of every experiment the served
 	// decisions were in, by id (absent when none was).
 	Experiments []ExperimentTruth `json:"experiments,omitempty"`

@@ -1,8 +1,13 @@
 package simulation_test
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"situ/features"
 	"situ/models"
@@ -74,4 +79,41 @@ func TestRandomWorlds(t *testing.T) {
 			t.Logf("best changed on %.1f%%; rules %v", 100*share, tc.world.Rules())
 		})
 	}
+}
+
+// TestRunWithDrift: a run in a random world that drifts to another
+// scores each contact in its own world and summarises the change.
+func TestRunWithDrift(t *testing.T) {
+	run := func(world, drift *simulation.World, at int) *simulation.Report {
+		rep, err := simulation.Run(context.Background(), simulation.Config{
+			ScoreURL: newSitu(t, newEngine(t, "w-")), Publisher: &memPublisher{},
+			Contacts: 800, Window: 200, Concurrency: 4, Seed: 3,
+			World: world, DriftAt: at, DriftWorld: drift,
+			Now: func() time.Time { return fixedNow },
+		})
+		require.NoError(t, err)
+		return rep
+	}
+	plain := run(nil, nil, 0)
+	w1, w2 := simulation.RandomWorld(1), simulation.RandomWorld(2)
+	drifted := run(w1, w2, 400)
+	require.Nil(t, plain.Drift)
+	require.Zero(t, plain.World)
+	require.EqualValues(t, 1, drifted.World)
+	require.EqualValues(t, 2, drifted.DriftWorld)
+	require.Equal(t, w2.Rules(), drifted.DriftRules)
+	require.NotNil(t, drifted.Drift)
+	ratio := func(w simulation.WindowReport) float64 { return w.Expected / w.Oracle }
+	require.InDelta(t, ratio(drifted.Windows[1]), drifted.Drift.Before, 1e-12, "before: the last window that ends at the drift")
+	require.InDelta(t, ratio(drifted.Windows[2]), drifted.Drift.First, 1e-12)
+	require.InDelta(t, ratio(drifted.Windows[3]), drifted.Drift.Last, 1e-12)
+	if drifted.Drift.Recovered >= 0 {
+		require.Zero(t, (drifted.Drift.Recovered)%200, "recovery is counted in whole windows")
+	}
+	// the oracle of a window follows its world: the same contacts, other rewards
+	require.NotEqual(t, plain.Windows[0].Oracle, drifted.Windows[0].Oracle)
+	var b strings.Builder
+	require.NoError(t, drifted.WriteText(&b))
+	require.Contains(t, b.String(), "drift at contact 400 to world 2")
+	require.Contains(t, b.String(), w1.Rules()[0])
 }
