@@ -3,10 +3,12 @@ package scoring_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"situ/experiments"
 	"situ/features"
+	"situ/internal/situtest"
 	"situ/models"
 	"situ/policy"
 	"situ/scoring"
@@ -48,11 +50,25 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	inExperiments := newTestEngine(b, nil)
 	withExperiments(b, inExperiments, benchExperiments(b, realisticRequest().Context.Customer.ID), nil)
+	// the schema with situation × customer interactions (docs/features.md)
+	doc, err := os.ReadFile("../features/testdata/interactions.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	interSchema, err := features.ParseSchema(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	interModel, err := models.DefaultModel(interSchema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	interactions := situtest.Engine(b, situtest.EngineOptions{Model: interModel})
 	for _, bc := range []struct {
 		name string
 		e    *scoring.Engine
 	}{{"uuidv7-ids", production}, {"sequential-ids", newTestEngine(b, nil)}, {"levers-and-overrides", configured},
-		{"three-experiments", inExperiments}} {
+		{"three-experiments", inExperiments}, {"interactions-schema", interactions}} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := realisticRequest()
 			ctx := context.Background()

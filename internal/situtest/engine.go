@@ -38,6 +38,8 @@ type EngineOptions struct {
 	IDPrefix string
 	// Explorer replaces the default explorer.
 	Explorer scoring.Explorer
+	// Model, when set, replaces the default model (and so its schema).
+	Model *models.Model
 }
 
 // Engine builds a scoring engine with the default schema and model, the
@@ -49,6 +51,9 @@ func Engine(tb testing.TB, o EngineOptions) *scoring.Engine {
 	require.NoError(tb, err)
 	model, err := models.DefaultModel(schema)
 	require.NoError(tb, err)
+	if o.Model != nil {
+		model = o.Model
+	}
 	if o.Policy == nil {
 		o.Policy, err = policy.Default()
 		require.NoError(tb, err)
