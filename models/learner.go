@@ -22,8 +22,8 @@ type LearnerConfig struct {
 	// MinStepRate floors each weight's effective step size η/√G: AdaGrad's
 	// steps shrink as its squared-gradient sums G grow, and without a
 	// floor they shrink towards 0, so that a model trained for long can
-	// no longer follow a world that changes. Default 0 (no floor);
-	// negative means no floor.
+	// no longer follow a world that changes. At most LearningRate.
+	// Default 0: no floor.
 	MinStepRate float64
 	// Forgetting β in (0, 1] multiplies a weight's squared-gradient sum
 	// before each of its updates (G ← β·G + g², RMSProp-style), so that
@@ -48,9 +48,6 @@ func (c *LearnerConfig) fill() error {
 	if c.Forgetting == 0 {
 		c.Forgetting = 1
 	}
-	if c.MinStepRate < 0 {
-		c.MinStepRate = 0
-	}
 	switch {
 	case !(c.LearningRate > 0) || !finite(c.LearningRate):
 		return fmt.Errorf("learner: learning rate must be positive, got %g", c.LearningRate)
@@ -60,7 +57,7 @@ func (c *LearnerConfig) fill() error {
 		return fmt.Errorf("learner: L2 must not be negative, got %g", c.L2)
 	case !(c.MaxImportanceWeight >= 1) || !finite(c.MaxImportanceWeight):
 		return fmt.Errorf("learner: max importance weight must be ≥ 1, got %g", c.MaxImportanceWeight)
-	case !(c.MinStepRate <= c.LearningRate) || !finite(c.MinStepRate):
+	case !(c.MinStepRate >= 0 && c.MinStepRate <= c.LearningRate):
 		return fmt.Errorf("learner: min step rate must be between 0 and the learning rate %g, got %g", c.LearningRate, c.MinStepRate)
 	case !(c.Forgetting > 0 && c.Forgetting <= 1):
 		return fmt.Errorf("learner: forgetting must be in (0, 1], got %g", c.Forgetting)

@@ -319,3 +319,59 @@ func TestPinnedBiasDoesNotMove(t *testing.T) {
 		t.Fatal("unpinned bias did not learn")
 	}
 }
+
+// TestLearnerFollowsAChange: a bias learned at 0.5 for 20,000 updates
+// must move to a new reward of -0.5; how far it gets in 300 updates
+// says whether the step size decayed to nothing.
+func TestLearnerFollowsAChange(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     models.LearnerConfig
+		minMove float64 // of the 1.0 it has to travel
+		maxMove float64
+	}{
+		{"adagrad: the step decays with the updates", models.LearnerConfig{}, 0.2, 0.35},
+		{"a floor keeps the step", models.LearnerConfig{MinStepRate: 0.002}, 0.4, 0.55},
+		{"forgetting keeps the step", models.LearnerConfig{Forgetting: 0.999}, 0.6, 0.85},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := models.NewOnlineLearner(zeroModel(t), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			for range 20000 {
+				l.Update(features.FastResolution, nil, 1, 0.5+0.3*rng.NormFloat64())
+			}
+			before := l.Model(1).Bias(features.FastResolution)
+			for range 300 {
+				l.Update(features.FastResolution, nil, 1, -0.5+0.3*rng.NormFloat64())
+			}
+			moved := before - l.Model(2).Bias(features.FastResolution)
+			if moved < tc.minMove || moved > tc.maxMove {
+				t.Errorf("bias moved %.3f from %.3f, want %.2f … %.2f", moved, before, tc.minMove, tc.maxMove)
+			}
+		})
+	}
+}
+
+func TestLearnerConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  models.LearnerConfig
+		want string
+	}{
+		{"negative floor", models.LearnerConfig{MinStepRate: -1}, "min step rate"},
+		{"floor above the learning rate", models.LearnerConfig{MinStepRate: 0.1}, "min step rate"},
+		{"forgetting above 1", models.LearnerConfig{Forgetting: 1.5}, "forgetting"},
+		{"negative forgetting", models.LearnerConfig{Forgetting: -0.5}, "forgetting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := models.NewOnlineLearner(zeroModel(t), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one about %s", err, tc.want)
+			}
+		})
+	}
+}
