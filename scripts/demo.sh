@@ -9,6 +9,10 @@ ADDR=${DEMO_ADDR:-127.0.0.1:18080}
 BROKER=${DEMO_BROKER:-127.0.0.1:19092}
 CONTACTS=${DEMO_CONTACTS:-60000}
 SEED=${DEMO_SEED:-1}
+# DEMO_WORLD=SEED plays a random situational world, DEMO_DRIFT_AT=N switches
+# to another one at contact N (docs/simulator.md); 0: the default world
+WORLD=${DEMO_WORLD:-0}
+DRIFT_AT=${DEMO_DRIFT_AT:-0}
 OUT=${DEMO_OUT:-out}
 
 mkdir -p bin "$OUT"
@@ -26,6 +30,6 @@ for _ in $(seq 100); do
 done
 
 bin/situ sim --url "http://$ADDR" --kafka-brokers "$BROKER" --contacts "$CONTACTS" --population-seed "$SEED" \
-  --json "$OUT/sim.json" | tee "$OUT/sim.txt"
+  --world "$WORLD" --drift-at "$DRIFT_AT" --json "$OUT/sim.json" | tee "$OUT/sim.txt"
 bin/situ-plot --out "$OUT/sim.png" "$OUT/sim.json"
 echo "report: $OUT/sim.txt, $OUT/sim.json; plot: $OUT/sim.png"
