@@ -129,9 +129,8 @@ type Schema struct {
 type numericFeature struct {
 	index int32
 	get   func(*Context) float64
-	// absent reports whether the feature's field is absent; nil for a
-	// field that always has a value (intent.confidence).
-	absent func(*Context) bool
+	// absent says when the feature's field is absent.
+	absent absence
 	// missing is the index of the feature's missing indicator, -1 if none.
 	missing int32
 	log1p   bool
@@ -166,10 +165,10 @@ type categoricalFeature struct {
 	// or the bins).
 	labels []string
 	// edges, when not nil, make this a binned feature of the numeric
-	// field get (absent when absent reports so).
+	// field get.
 	edges  []float64
 	get    func(*Context) float64
-	absent func(*Context) bool
+	absent absence
 }
 
 type crossFeature struct {
@@ -200,18 +199,44 @@ var numericSources = map[string]func(*Context) float64{
 	"friction.sentiment":               func(c *Context) float64 { return c.Friction.Sentiment },
 }
 
-// absentSource returns the absence test of a numeric source, nil for one
-// that is never absent.
-func absentSource(src string) func(*Context) bool {
+// absence says when a numeric source is absent: never (intent.confidence),
+// when its bit is in Context.Absent, or when the context's attributes do
+// not hold its key.
+type absence struct {
+	kind  uint8 // absenceNever, absenceField, absenceAttribute
+	field NumericField
+	key   string
+}
+
+const (
+	absenceNever uint8 = iota
+	absenceField
+	absenceAttribute
+)
+
+// of reports whether the source is absent from c.
+func (a absence) of(c *Context) bool {
+	switch a.kind {
+	case absenceField:
+		return c.Absent.Has(a.field)
+	case absenceAttribute:
+		_, ok := c.Attributes[a.key]
+		return !ok
+	}
+	return false
+}
+
+// absentSource returns the absence of a numeric source.
+func absentSource(src string) absence {
 	if key, ok := strings.CutPrefix(src, "attributes."); ok {
-		return func(c *Context) bool { _, ok := c.Attributes[key]; return !ok }
+		return absence{kind: absenceAttribute, key: key}
 	}
 	for _, f := range NumericFields() {
 		if f.String() == src {
-			return func(c *Context) bool { return c.Absent.Has(f) }
+			return absence{kind: absenceField, field: f}
 		}
 	}
-	return nil
+	return absence{}
 }
 
 var booleanSources = map[string]func(*Context) bool{
@@ -464,7 +489,7 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 	if spec.MissingIndicators {
 		for i := range s.numeric {
 			f := &s.numeric[i]
-			if f.absent == nil {
+			if f.absent.kind == absenceNever {
 				continue
 			}
 			idx, err := add(s.names[f.index] + "=missing")
@@ -577,7 +602,7 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 	n := 0
 	for i := range s.numeric {
 		f := &s.numeric[i]
-		absent := f.absent != nil && f.absent(c)
+		absent := f.absent.of(c)
 		x := 0.0
 		switch {
 		case uniform && f.isValue:
@@ -622,7 +647,7 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 	for i := range s.categorical {
 		f := &s.categorical[i]
 		if f.edges != nil {
-			if f.absent != nil && f.absent(c) || uniform && f.isValue {
+			if f.absent.of(c) || uniform && f.isValue {
 				cats[i] = -1
 				continue
 			}
