@@ -114,6 +114,9 @@ type Schema struct {
 	fingerprint uint64
 	// fingerprintHex is fingerprint as 16 lower-case hex digits.
 	fingerprintHex string
+	// extends is the fingerprint of the layout without the missing
+	// indicators (Extends); fingerprint when there are none.
+	extends uint64
 	names          []string
 	index          map[string]int32
 	numeric        []numericFeature
@@ -510,16 +513,32 @@ func CompileSchema(spec SchemaSpec) (*Schema, error) {
 			f.missing = idx
 		}
 	}
+	s.fingerprint = fingerprint(spec.Version, s.names)
+	s.fingerprintHex = fmt.Sprintf("%016x", s.fingerprint)
+	s.extends = s.fingerprint
+	if s.indicators < int32(len(s.names)) {
+		s.extends = fingerprint(spec.Version, s.names[:s.indicators])
+	}
+	return s, nil
+}
+
+// fingerprint hashes a schema version and its feature names (FNV-1a).
+func fingerprint(version int, names []string) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%d\n", spec.Version)
-	for _, n := range s.names {
+	fmt.Fprintf(h, "%d\n", version)
+	for _, n := range names {
 		h.Write([]byte(n))
 		h.Write([]byte{0})
 	}
-	s.fingerprint = h.Sum64()
-	s.fingerprintHex = fmt.Sprintf("%016x", s.fingerprint)
-	return s, nil
+	return h.Sum64()
 }
+
+// Extends reports whether a model bound to the layout with fingerprint
+// fp binds to this schema unchanged: fp is the schema's own, or that of
+// the same layout without its missing indicators, which come after every
+// other feature, so that every feature keeps its index (a model or
+// checkpoint written before the indicators were added).
+func (s *Schema) Extends(fp uint64) bool { return fp == s.fingerprint || fp == s.extends }
 
 func isValueSource(src string) bool {
 	for _, v := range ValueSources {

@@ -375,3 +375,60 @@ func TestLearnerConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotOfTheLayoutBeforeTheIndicators: a snapshot (or checkpoint)
+// written for the default schema before it gained its missing indicators
+// binds to it with every weight in place; a snapshot of another layout
+// still does not.
+func TestSnapshotOfTheLayoutBeforeTheIndicators(t *testing.T) {
+	current, err := features.DefaultSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := features.ParseSchema([]byte(strings.Replace(string(features.DefaultSchemaYAML()), "missing_indicators: true", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Fingerprint() == current.Fingerprint() || before.Len() >= current.Len() {
+		t.Fatal("the layout without indicators is the same layout")
+	}
+	reordered, err := features.ParseSchema([]byte("version: 1\nnumeric: [{name: friction.transfers}]\nmissing_indicators: true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		schema *features.Schema
+		ok     bool
+	}{
+		{"the layout before the indicators", before, true},
+		{"the current layout", current, true},
+		{"another layout", reordered, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := models.DefaultModel(tc.schema)
+			if err != nil { // the default model does not fit another layout
+				m, err = models.Bind(models.Spec{Name: "m", SchemaVersion: 1}, tc.schema)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := models.NewSnapshot(m, 1, time.Unix(0, 0))
+			got, err := snap.Bind(current)
+			if (err == nil) != tc.ok {
+				t.Fatalf("bind: %v, want ok %v", err, tc.ok)
+			}
+			if err != nil {
+				return
+			}
+			for _, tr := range features.Treatments() {
+				for i := range tc.schema.Indicators() {
+					if got.Weight(tr, i) != m.Weight(tr, i) || current.Name(i) != tc.schema.Name(i) {
+						t.Fatalf("%s: feature %d: %s %g, was %s %g", tr, i, current.Name(i), got.Weight(tr, i), tc.schema.Name(i), m.Weight(tr, i))
+					}
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	json "github.com/go-json-experiment/json"
@@ -69,9 +70,12 @@ func DecodeSnapshot(b []byte) (Snapshot, error) {
 	return s, nil
 }
 
-// Bind builds the snapshot's model for schema, checking the fingerprint.
+// Bind builds the snapshot's model for schema, checking the fingerprint:
+// the schema's own, or one the schema extends (features.Schema.Extends: a
+// snapshot written before the schema gained its missing indicators).
 func (s *Snapshot) Bind(schema *features.Schema) (*Model, error) {
-	if s.SchemaFingerprint != FingerprintString(schema.Fingerprint()) {
+	fp, err := strconv.ParseUint(s.SchemaFingerprint, 16, 64)
+	if err != nil || len(s.SchemaFingerprint) != 16 || !schema.Extends(fp) {
 		return nil, fmt.Errorf("snapshot of model %q v%d: schema %s, service schema %s: %w", s.Model.Name, s.Model.Version, s.SchemaFingerprint, FingerprintString(schema.Fingerprint()), ErrSchemaMismatch)
 	}
 	return Bind(s.Model, schema)
