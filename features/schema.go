@@ -116,13 +116,13 @@ type Schema struct {
 	fingerprintHex string
 	// extends is the fingerprint of the layout without the missing
 	// indicators (Extends); fingerprint when there are none.
-	extends uint64
-	names          []string
-	index          map[string]int32
-	numeric        []numericFeature
-	boolean        []booleanFeature
-	categorical    []categoricalFeature
-	crosses        []crossFeature
+	extends     uint64
+	names       []string
+	index       map[string]int32
+	numeric     []numericFeature
+	boolean     []booleanFeature
+	categorical []categoricalFeature
+	crosses     []crossFeature
 	// indicators is the index of the first missing indicator: the
 	// features from there on are never named in an explanation.
 	indicators int32
