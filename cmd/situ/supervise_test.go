@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"situ/internal/situtest"
+)
+
+// children returns the processes whose parent is pid, by the role in
+// their command line (broker, learner).
+func children(t *testing.T, pid int) map[string]int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, stat := range stats {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so split after ")".
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) < 2 || fields[0] == "Z" || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join(filepath.Dir(stat), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		for i, a := range args {
+			if a == "--role" && i+1 < len(args) {
+				child, _ := strconv.Atoi(filepath.Base(filepath.Dir(stat)))
+				out[args[i+1]] = child
+			}
+		}
+	}
+	return out
+}
+
+// gone reports whether no process (zombies aside) has the id pid.
+func gone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.Contains(string(b[bytes.LastIndexByte(b, ')')+1:]), " Z ")
+}
+
+func requireLinux(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the children die with their parent only on Linux (Pdeathsig)")
+	}
+}
+
+// TestRoleAllSupervisesChildren: situ serve (role all) runs the embedded
+// broker and the learner as child processes; a SIGKILLed child is
+// restarted and the service is ready again and scores; SIGTERM of the
+// parent stops every child.
+func TestRoleAllSupervisesChildren(t *testing.T) {
+	requireLinux(t)
+	p := situtest.Serve(t, situBin, "--broker-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	kids := children(t, p.PID())
+	require.Contains(t, kids, roleBroker)
+	require.Contains(t, kids, roleLearner)
+	require.Len(t, kids, 2)
+	score := func() int {
+		resp, err := http.Post(p.URL+"/v1/score", "application/json", strings.NewReader(situtest.ContractBody))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, score())
+
+	for _, role := range []string{roleBroker, roleLearner} {
+		t.Run("SIGKILL of the "+role, func(t *testing.T) {
+			old := children(t, p.PID())[role]
+			require.NoError(t, syscall.Kill(old, syscall.SIGKILL))
+			require.Eventually(t, func() bool {
+				now := children(t, p.PID())[role]
+				return now != 0 && now != old
+			}, 10*time.Second, 20*time.Millisecond, "the %s is restarted", role)
+			p.WaitReady(t, 20*time.Second)
+			require.Equal(t, http.StatusOK, score())
+			require.Contains(t, p.Output(), `"msg":"child process exited: restarting"`)
+		})
+	}
+
+	kids = children(t, p.PID())
+	require.Len(t, kids, 2)
+	p.Stop(t)
+	for role, pid := range kids {
+		require.True(t, gone(pid), "the %s stopped with its parent", role)
+	}
+	require.Contains(t, p.Output(), `"child":"learner"`, "the children's logs are merged, naming the child")
+}
+
+// TestRoleAllSIGKILLLeavesNoChild: a SIGKILLed situ serve leaves no child
+// process behind, and a new one starts on the same data dir.
+func TestRoleAllSIGKILLLeavesNoChild(t *testing.T) {
+	requireLinux(t)
+	dir := t.TempDir()
+	p := situtest.Serve(t, situBin, "--broker-addr", "127.0.0.1:0", "--data-dir", dir)
+	kids := children(t, p.PID())
+	require.Len(t, kids, 2)
+	p.Kill()
+	for role, pid := range kids {
+		require.Eventually(t, func() bool { return gone(pid) }, 5*time.Second, 10*time.Millisecond, "the %s died with its parent", role)
+	}
+	situtest.Serve(t, situBin, "--broker-addr", "127.0.0.1:0", "--data-dir", dir)
+}
