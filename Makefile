@@ -44,8 +44,8 @@ bench: ## Go benchmarks of the decision path (-benchmem)
 	$(GO) test -run '^$$' -bench . -benchmem ./features ./policy ./models ./scoring
 
 .PHONY: bench-http
-bench-http: ## load test: POST /v1/score against a minimal gin handler, same run (needs wrk)
-	./scripts/bench_http.sh
+bench-http: ## load test: POST /v1/score against a minimal gin handler, same run, production shape then the default run (MODE=api or MODE=all for one; needs wrk)
+	@if [ -n "$(MODE)" ]; then MODE=$(MODE) ./scripts/bench_http.sh; else MODE=api ./scripts/bench_http.sh && MODE=all ./scripts/bench_http.sh; fi
 
 .PHONY: demo
 demo: ## run situ and the simulator against it; report and plot in out/
