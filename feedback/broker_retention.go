@@ -21,8 +21,13 @@ const DefaultBrokerMaxBytes = 512 << 20
 const MinBrokerMaxBytes = 16 << 20
 
 // DefaultRetentionInterval is how often the embedded broker enforces its
-// size retention and refreshes its retention metrics.
-const DefaultRetentionInterval = 5 * time.Second
+// size retention and refreshes its retention metrics: at 10,000 decisions
+// a second a topic grows by about 14 MB a second.
+const DefaultRetentionInterval = time.Second
+
+// retentionAgeEvery is how often the age of the oldest records (one fetch
+// per partition) is read again.
+const retentionAgeEvery = 5 * time.Second
 
 // BrokerRetention bounds what the embedded broker keeps on disk. Topics
 // with a time retention (decisions, outcomes, dead letters) also get a
@@ -147,6 +152,10 @@ type retention struct {
 
 	// warned is when each topic last warned about its window.
 	warned map[string]time.Time
+	// oldest is the time of each partition's oldest record, read at
+	// ageRead.
+	oldest  map[string]map[int32]time.Time
+	ageRead time.Time
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -169,7 +178,7 @@ func (b *EmbeddedBroker) startRetention(cfg BrokerRetention, reg prometheus.Regi
 	}
 	tr := &kafka.Transport{DialTimeout: 3 * time.Second, ClientID: clientID}
 	r := &retention{
-		b: b, cfg: cfg, metrics: m, log: log, tr: tr, warned: map[string]time.Time{},
+		b: b, cfg: cfg, metrics: m, log: log, tr: tr, warned: map[string]time.Time{}, oldest: map[string]map[int32]time.Time{},
 		client: &kafka.Client{Addr: kafka.TCP(b.addr), Timeout: 5 * time.Second, Transport: tr},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,6 +222,10 @@ func (r *retention) enforce(ctx context.Context) error {
 	}
 	r.b.cluster.ApplyRetention()
 	now := time.Now()
+	readAge := now.Sub(r.ageRead) >= min(retentionAgeEvery, r.cfg.Interval*5)
+	if readAge {
+		r.ageRead = now
+	}
 	for _, l := range r.cfg.Limits {
 		infos := r.b.cluster.PartitionInfos(l.Topic)
 		if len(infos) == 0 {
@@ -224,14 +237,21 @@ func (r *retention) enforce(ctx context.Context) error {
 			bytes += p.NumBytes
 			fullest = max(fullest, p.NumBytes)
 			if p.NumBytes == 0 || p.LogStartOffset >= p.HighWatermark {
+				delete(r.oldest[l.Topic], p.Partition)
 				continue
 			}
-			ts, err := r.firstTimestamp(ctx, l.Topic, p.Partition, p.LogStartOffset)
-			if err != nil {
-				errs = append(errs, err)
-				continue
+			if readAge {
+				ts, err := r.firstTimestamp(ctx, l.Topic, p.Partition, p.LogStartOffset)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if r.oldest[l.Topic] == nil {
+					r.oldest[l.Topic] = map[int32]time.Time{}
+				}
+				r.oldest[l.Topic][p.Partition] = ts
 			}
-			if ts.Before(oldest) {
+			if ts, ok := r.oldest[l.Topic][p.Partition]; ok && ts.Before(oldest) {
 				oldest = ts
 			}
 		}
