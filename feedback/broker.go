@@ -146,9 +146,9 @@ func StartEmbeddedBroker(ctx context.Context, cfg BrokerConfig) (*EmbeddedBroker
 		return nil, fmt.Errorf("start embedded broker: dial %s: %w", b.addr, err)
 	}
 	_ = conn.Close()
-	log := zap.NewNop()
-	if cfg.Logger != nil {
-		log = cfg.Logger.Named("broker")
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
 	}
 	if err := b.startRetention(cfg.Retention, cfg.Registerer, log); err != nil {
 		b.Close()
