@@ -63,6 +63,7 @@ type serveOptions struct {
 
 	brokerMaxBytes byteSize
 	singleProcess  bool
+	learnerNice    int
 	// forward are the flags set on the command line or in the environment,
 	// as --name=value, for child processes (role all).
 	forward []string
@@ -113,12 +114,13 @@ func (o *serveOptions) register(fs *flagSet) {
 	o.brokerMaxBytes = feedback.DefaultBrokerMaxBytes
 	fs.Var(&o.brokerMaxBytes, "broker-max-bytes", "disk `SIZE` the embedded broker keeps its topics within (e.g. 512MiB, 2GiB; 0: no size limit): the oldest decisions, outcomes and dead letters go first")
 	fs.describeDefault("broker-max-bytes", "512MiB")
+	fs.IntVar(&o.learnerNice, "learner-nice", 10, "--role all: nice `VALUE` of the learner's child process, so that it gives way to the API when they compete for the CPU (it catches up afterwards); 0 keeps this process's priority")
 	fs.BoolVar(&o.singleProcess, "single-process", false, "--role all: run the embedded broker and the learner inside this process, not as supervised child processes (their heaps and collections then share the API's)")
 }
 
 // childFlags are the flags a supervising situ serve sets itself for its
 // child processes, rather than passing its own on.
-var childFlags = map[string]bool{"role": true, "addr": true, "kafka-brokers": true, "single-process": true}
+var childFlags = map[string]bool{"role": true, "addr": true, "kafka-brokers": true, "single-process": true, "learner-nice": true}
 
 // The roles of situ serve.
 const (
@@ -327,7 +329,8 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		}
 	}
 	if supervised {
-		children = append(children, childSpec{name: roleLearner,
+		// The learner catches up on what it missed; the API cannot.
+		children = append(children, childSpec{name: roleLearner, nice: opts.learnerNice,
 			args: append(append([]string{"serve"}, opts.forward...), "--role", roleLearner, "--kafka-brokers", strings.Join(brokers, ","))})
 	}
 	// Kafka may not be there yet (a cluster starting beside this process):

@@ -75,6 +75,9 @@ type childSpec struct {
 	env   []string
 	// http is the address of the child's health server (/healthz, /readyz).
 	http string
+	// nice is the child's nice value: above 0, it gives way to the API when
+	// they compete for the CPU.
+	nice int
 }
 
 // supervisor runs situ serve's child processes (role all: the embedded
@@ -114,8 +117,11 @@ type supervisor struct {
 type child struct {
 	spec childSpec
 
-	mu       sync.Mutex
-	proc     *os.Process
+	mu   sync.Mutex
+	proc *os.Process
+	// gen counts the child's starts: a health check of an earlier
+	// process must not mark a later one ready.
+	gen      int
 	ready    bool
 	last     string // why it is not ready
 	restarts int
@@ -216,6 +222,19 @@ func (c *child) running() bool {
 func (c *child) setState(ready bool, last string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setStateLocked(ready, last)
+}
+
+// setStateOf sets the state if gen is still the running process's.
+func (c *child) setStateOf(gen int, ready bool, last string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen && c.proc != nil {
+		c.setStateLocked(ready, last)
+	}
+}
+
+func (c *child) setStateLocked(ready bool, last string) {
 	if ready && !c.ready {
 		select {
 		case <-c.readyOnce:
@@ -273,16 +292,23 @@ func (s *supervisor) runOnce(c *child, log *zap.Logger) error {
 	}
 	c.mu.Lock()
 	c.proc = cmd.Process
+	c.gen++
+	gen := c.gen
 	c.mu.Unlock()
 	select {
 	case <-s.stopping: // stop may have looked before the process was there
 		_ = cmd.Process.Kill()
 	default:
 	}
+	if c.spec.nice != 0 {
+		if err := lowerPriority(cmd.Process.Pid, c.spec.nice); err != nil {
+			log.Warn("child process priority unchanged", zap.Int("nice", c.spec.nice), zap.Error(err))
+		}
+	}
 	log.Info("child process started", zap.Int("pid", cmd.Process.Pid), zap.Strings("args", c.spec.args))
 
 	exited := make(chan struct{})
-	go s.health(c, cmd.Process, exited, log)
+	go s.health(c, gen, cmd.Process, exited, log)
 	err := cmd.Wait()
 	close(exited)
 	lines.flush()
@@ -298,7 +324,7 @@ func (s *supervisor) runOnce(c *child, log *zap.Logger) error {
 
 // health polls the child's /readyz until it is ready, then /healthz;
 // after healthFailures failed checks in a row it kills the child.
-func (s *supervisor) health(c *child, p *os.Process, exited <-chan struct{}, log *zap.Logger) {
+func (s *supervisor) health(c *child, gen int, p *os.Process, exited <-chan struct{}, log *zap.Logger) {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string) (int, string) {
 		resp, err := client.Get("http://" + c.spec.http + path)
@@ -325,13 +351,13 @@ func (s *supervisor) health(c *child, p *os.Process, exited <-chan struct{}, log
 				log.Info("child process ready")
 			}
 			every = s.healthEvery
-			c.setState(true, "")
+			c.setStateOf(gen, true, "")
 		case status != 0:
 			failures = 0 // it answers: alive, not ready (waiting for Kafka, say)
-			c.setState(false, body)
+			c.setStateOf(gen, false, body)
 		default:
 			failures++
-			c.setState(false, "not answering: "+body)
+			c.setStateOf(gen, false, "not answering: "+body)
 			if failures >= s.healthFailures {
 				log.Error("child process does not answer its health checks: killed", zap.Int("failures", failures))
 				_ = p.Kill()

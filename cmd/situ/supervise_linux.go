@@ -10,3 +10,10 @@ import "syscall"
 func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+// lowerPriority sets the nice value of every thread of the child's
+// process group (the child alone): the threads its runtime starts later
+// inherit it.
+func lowerPriority(pid, nice int) error {
+	return syscall.Setpriority(syscall.PRIO_PGRP, pid, nice)
+}
