@@ -83,6 +83,11 @@ func TestRoleAllSupervisesChildren(t *testing.T) {
 		return resp.StatusCode
 	}
 	require.Equal(t, http.StatusOK, score())
+	require.Eventually(t, func() bool {
+		_, metrics := p.Get(t, "/metrics")
+		return bytes.Contains(metrics, []byte(`situ_broker_retained_bytes{child="broker",topic="nba.decisions"}`)) &&
+			bytes.Contains(metrics, []byte(`situ_learner_updates_total{child="learner"}`))
+	}, 10*time.Second, 50*time.Millisecond, "the parent's /metrics serves the children's")
 
 	for _, role := range []string{roleBroker, roleLearner} {
 		t.Run("SIGKILL of the "+role, func(t *testing.T) {
@@ -120,4 +125,34 @@ func TestRoleAllSIGKILLLeavesNoChild(t *testing.T) {
 		require.Eventually(t, func() bool { return gone(pid) }, 5*time.Second, 10*time.Millisecond, "the %s died with its parent", role)
 	}
 	situtest.Serve(t, situBin, "--broker-addr", "127.0.0.1:0", "--data-dir", dir)
+}
+
+func TestChildLines(t *testing.T) {
+	cases := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{name: "JSON lines get the child field", writes: []string{`{"level":"info","msg":"a"}` + "\n" + `{"msg":"b"}` + "\n"},
+			want: `{"child":"broker","level":"info","msg":"a"}` + "\n" + `{"child":"broker","msg":"b"}` + "\n"},
+		{name: "a line split over writes", writes: []string{`{"msg":`, `"a"}` + "\n"},
+			want: `{"child":"broker","msg":"a"}` + "\n"},
+		{name: "other lines become JSON", writes: []string{"panic: \"boom\"\n\n"},
+			want: `{"child":"broker","msg":"panic: \"boom\""}` + "\n"},
+		{name: "an unterminated last line on flush", writes: []string{`{"msg":"a"}`},
+			want: `{"child":"broker","msg":"a"}` + "\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			l := &childLines{name: "broker", s: &supervisor{out: &out}}
+			for _, w := range tc.writes {
+				n, err := l.Write([]byte(w))
+				require.NoError(t, err)
+				require.Equal(t, len(w), n)
+			}
+			l.flush()
+			require.Equal(t, tc.want, out.String())
+		})
+	}
 }
