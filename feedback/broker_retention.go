@@ -157,8 +157,8 @@ type retention struct {
 	// ageRead.
 	oldest  map[string]map[int32]time.Time
 	ageRead time.Time
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // startRetention runs the retention loop until stop.

@@ -406,6 +406,9 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		}
 		// Components stop first (the decision publisher flushes to the
 		// broker), then the children, then the listeners they share.
+		if err := registerAll(reg, sup.collectors()...); err != nil {
+			return nil, err
+		}
 		svc.closers = append(svc.closers, sup.stop)
 		svc.components = append(svc.components, component{"supervisor", sup.run})
 		svc.readiness = append(svc.readiness, sup.check)

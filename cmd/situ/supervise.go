@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"situ/internal/backoff"
@@ -169,6 +170,31 @@ func (s *supervisor) run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// collectors are the supervisor's metrics: restarts and readiness of
+// every child.
+func (s *supervisor) collectors() []prometheus.Collector {
+	var cs []prometheus.Collector
+	for _, c := range s.children {
+		labels := prometheus.Labels{"child": c.spec.name}
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_child_restarts_total", ConstLabels: labels,
+				Help: "Restarts of a child process of situ serve (role all) after it exited or stopped answering."},
+				func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.restarts) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_child_ready", ConstLabels: labels,
+				Help: "1 while a child process of situ serve (role all) answers its /readyz with 200, else 0."},
+				func() float64 {
+					c.mu.Lock()
+					defer c.mu.Unlock()
+					if c.ready {
+						return 1
+					}
+					return 0
+				}),
+		)
+	}
+	return cs
 }
 
 // check is a readiness check: every child is ready.

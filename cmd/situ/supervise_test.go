@@ -100,6 +100,8 @@ func TestRoleAllSupervisesChildren(t *testing.T) {
 			p.WaitReady(t, 20*time.Second)
 			require.Equal(t, http.StatusOK, score())
 			require.Contains(t, p.Output(), `"msg":"child process exited: restarting"`)
+			_, metrics := p.Get(t, "/metrics")
+			require.Contains(t, string(metrics), `situ_child_restarts_total{child="`+role+`"} 1`)
 		})
 	}
 
