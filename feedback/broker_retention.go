@@ -221,7 +221,11 @@ func (r *retention) enforce(ctx context.Context) error {
 	if err := r.configure(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	r.b.cluster.ApplyRetention()
+	if len(r.cfg.Limits) > 0 {
+		// Without size limits, kfake's own cleaner applies the time
+		// retention (every CompactionInterval).
+		r.b.cluster.ApplyRetention()
+	}
 	now := time.Now()
 	readAge := now.Sub(r.ageRead) >= min(retentionAgeEvery, r.cfg.Interval*5)
 	if readAge {
