@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 )
@@ -42,6 +43,15 @@ type BrokerConfig struct {
 	// an hour, would let a starting replica read every snapshot of the
 	// last hour (two a second while learning).
 	CompactionInterval time.Duration
+	// Retention bounds what the broker keeps (SplitBrokerBudget). Default:
+	// no size limit, time retention only.
+	Retention BrokerRetention
+	// Listener, when set, is where the broker accepts connections, and Addr
+	// is ignored: a listener the process inherited, so that a restarted
+	// broker keeps its port. Close closes it.
+	Listener net.Listener
+	// Registerer receives the broker's retention metrics. Default: none.
+	Registerer prometheus.Registerer
 	// Logger receives the broker's warnings and errors. Default: no logging.
 	Logger *zap.Logger
 }
@@ -56,6 +66,7 @@ const DefaultCompactionInterval = 30 * time.Second
 type EmbeddedBroker struct {
 	cluster   *kfake.Cluster
 	addr      string
+	retention *retention
 	closeOnce sync.Once
 }
 
@@ -69,6 +80,9 @@ func StartEmbeddedBroker(ctx context.Context, cfg BrokerConfig) (*EmbeddedBroker
 		cfg.Addr = DefaultBrokerAddr
 	}
 	listenAddr, err := brokerListenAddr(cfg.Addr)
+	if cfg.Listener != nil {
+		listenAddr, err = cfg.Listener.Addr().String(), nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker address %q: %w", cfg.Addr, err)
 	}
@@ -96,6 +110,9 @@ func StartEmbeddedBroker(ctx context.Context, cfg BrokerConfig) (*EmbeddedBroker
 		// listening on the configured host makes the advertised address the
 		// one clients were given.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			if cfg.Listener != nil {
+				return cfg.Listener, nil
+			}
 			var lc net.ListenConfig
 			return lc.Listen(ctx, network, listenAddr)
 		}),
@@ -129,6 +146,14 @@ func StartEmbeddedBroker(ctx context.Context, cfg BrokerConfig) (*EmbeddedBroker
 		return nil, fmt.Errorf("start embedded broker: dial %s: %w", b.addr, err)
 	}
 	_ = conn.Close()
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := b.startRetention(cfg.Retention, cfg.Registerer, log); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -141,7 +166,27 @@ func (b *EmbeddedBroker) Brokers() []string { return []string{b.addr} }
 // Close stops the broker, writing its state to DataDir when one is set.
 // It is safe to call more than once.
 func (b *EmbeddedBroker) Close() {
-	b.closeOnce.Do(b.cluster.Close)
+	b.closeOnce.Do(func() {
+		if b.retention != nil {
+			b.retention.stop()
+		}
+		b.cluster.Close()
+	})
+}
+
+// ListenBroker listens on addr as StartEmbeddedBroker would (the same
+// checks of the address), for a broker to be started on the listener
+// later, possibly in another process.
+func ListenBroker(ctx context.Context, addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = DefaultBrokerAddr
+	}
+	listenAddr, err := brokerListenAddr(addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker address %q: %w", addr, err)
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", listenAddr)
 }
 
 // brokerListenAddr checks addr and returns the address to listen on.

@@ -358,7 +358,8 @@ func startServe(t *testing.T, args ...string) (addr string, logs *syncBuffer, st
 	logs = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--broker-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...), io.Discard, logs)
+		// In this process: a child process would be the test binary.
+		done <- run(ctx, append([]string{"serve", "--single-process", "--addr", "127.0.0.1:0", "--broker-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...), io.Discard, logs)
 	}()
 	stop = func() error { cancel(); return <-done }
 	require.Eventually(t, func() bool {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -61,6 +62,16 @@ type serveOptions struct {
 	authFile        string
 	customerKeyFile string
 	allowOpenScore  bool
+
+	brokerMaxBytes byteSize
+	singleProcess  bool
+	learnerNice    int
+	// forward are the flags set on the command line or in the environment,
+	// as --name=value, for child processes (role all).
+	forward []string
+	// childOutput receives the child processes' merged logs. Default
+	// os.Stderr.
+	childOutput io.Writer
 }
 
 func (o *serveOptions) register(fs *flagSet) {
@@ -104,7 +115,16 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.describeDefault("customer-key-file", "generated once in <data-dir>/customer.key")
 	fs.BoolVar(&o.allowOpenScore, "allow-open-score", false, "serve /v1/score and /v1/outcomes without a score token on a non-loopback --addr")
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 500*time.Millisecond, "publish a model snapshot at least this often while learning")
+	o.brokerMaxBytes = feedback.DefaultBrokerMaxBytes
+	fs.Var(&o.brokerMaxBytes, "broker-max-bytes", "disk `SIZE` the embedded broker keeps its topics within (e.g. 512MiB, 2GiB; 0: no size limit): the oldest decisions, outcomes and dead letters go first")
+	fs.describeDefault("broker-max-bytes", "512MiB")
+	fs.IntVar(&o.learnerNice, "learner-nice", 10, "--role all: nice `VALUE` of the learner's child process, so that it gives way to the API when they compete for the CPU (it catches up afterwards); 0 keeps this process's priority")
+	fs.BoolVar(&o.singleProcess, "single-process", false, "--role all: run the embedded broker and the learner inside this process, not as supervised child processes (their heaps and collections then share the API's)")
 }
+
+// childFlags are the flags a supervising situ serve sets itself for its
+// child processes, rather than passing its own on.
+var childFlags = map[string]bool{"role": true, "addr": true, "kafka-brokers": true, "single-process": true, "learner-nice": true}
 
 // The roles of situ serve.
 const (
@@ -152,6 +172,12 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if !childFlags[f.Name] {
+			opts.forward = append(opts.forward, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	opts.childOutput = stderr
 	log := newLogger(opts.logLevel, stderr)
 	defer func() { _ = log.Sync() }()
 
@@ -233,34 +259,83 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		return nil, fmt.Errorf("%w: --partitions, --decision-queue and --max-pending must be at least 1", errUsage)
 	}
 	brokers := splitList(opts.kafkaBrokers)
+	topics := feedback.TopicsConfig{DecisionPartitions: opts.partitions, OutcomePartitions: opts.partitions}.WithDefaults()
+	if err := topics.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	// Role all runs the learner, and the embedded broker, in child
+	// processes of their own unless --single-process: the API's latency
+	// then owes nothing to their heaps and collections.
+	supervised := opts.role == roleAll && !opts.singleProcess
+	var children []childSpec
 	var lock *datadir.Lock
 	if len(brokers) == 0 {
 		if opts.role != roleAll && opts.role != roleBroker {
 			return nil, fmt.Errorf("%w: --role %s needs --kafka-brokers: only --role all and --role broker start an embedded broker", errUsage, opts.role)
 		}
+		retention, err := feedback.SplitBrokerBudget(int64(opts.brokerMaxBytes), topics)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --broker-max-bytes: %w", errUsage, err)
+		}
+		retention.RewardWindow = opts.rewardWindow
 		// The embedded broker keeps its topics in the data dir: one process
-		// at a time, or two brokers write the same partitions.
-		if lock, err = datadir.Acquire(opts.dataDir, datadir.Holder{Role: opts.role, HTTPAddr: opts.addr, BrokerAddr: opts.brokerAddr}); err != nil {
+		// at a time, or two brokers write the same partitions. A broker
+		// child runs under its parent's lock.
+		lockFile, err := inheritedFile(envLockFD)
+		if err != nil {
+			return nil, err
+		}
+		if lockFile != nil {
+			lock, err = datadir.Inherit(opts.dataDir, lockFile)
+		} else {
+			lock, err = datadir.Acquire(opts.dataDir, datadir.Holder{Role: opts.role, HTTPAddr: opts.addr, BrokerAddr: opts.brokerAddr})
+		}
+		if err != nil {
 			if errors.Is(err, datadir.ErrInUse) {
 				return nil, fmt.Errorf("%w; stop it or pass --data-dir", err)
 			}
 			return nil, err
 		}
 		svc.closers = append(svc.closers, func() { _ = lock.Release() })
-		broker, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{
-			Addr: opts.brokerAddr, DataDir: filepath.Join(opts.dataDir, "kafka"), Logger: log.Named("broker"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("embedded broker: %w", err)
+		if supervised {
+			brokerLn, err := feedback.ListenBroker(ctx, opts.brokerAddr)
+			if err != nil {
+				return nil, fmt.Errorf("embedded broker: %w", err)
+			}
+			svc.closers = append(svc.closers, func() { _ = brokerLn.Close() })
+			brokerFile, err := brokerLn.(*net.TCPListener).File()
+			if err != nil {
+				return nil, fmt.Errorf("embedded broker: %w", err)
+			}
+			svc.closers = append(svc.closers, func() { _ = brokerFile.Close() })
+			brokers = []string{brokerLn.Addr().String()}
+			children = append(children, childSpec{name: roleBroker, files: []*os.File{lock.File(), brokerFile},
+				env:  []string{envLockFD + "=4", envBrokerFD + "=5"}, // after the HTTP listener's 3
+				args: append(append([]string{"serve"}, opts.forward...), "--role", roleBroker)})
+			log.Named("serve").Info("embedded Kafka-compatible broker started in a child process (for development; production uses a Kafka cluster)",
+				zap.String("addr", brokers[0]), zap.String("data_dir", opts.dataDir))
+		} else {
+			brokerLn, err := inheritedListener(envBrokerFD)
+			if err != nil {
+				return nil, err
+			}
+			broker, err := feedback.StartEmbeddedBroker(ctx, feedback.BrokerConfig{
+				Addr: opts.brokerAddr, Listener: brokerLn, DataDir: filepath.Join(opts.dataDir, "kafka"),
+				Retention: retention, Registerer: reg, Logger: log.Named("broker"),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("embedded broker: %w", err)
+			}
+			svc.closers = append(svc.closers, func() { broker.Close() })
+			brokers = broker.Brokers()
+			log.Named("serve").Info("embedded Kafka-compatible broker started (for development; production uses a Kafka cluster)",
+				zap.String("addr", broker.Addr()), zap.String("data_dir", opts.dataDir))
 		}
-		svc.closers = append(svc.closers, func() { broker.Close() })
-		brokers = broker.Brokers()
-		log.Named("serve").Info("embedded Kafka-compatible broker started (for development; production uses a Kafka cluster)",
-			zap.String("addr", broker.Addr()), zap.String("data_dir", opts.dataDir))
 	}
-	topics := feedback.TopicsConfig{DecisionPartitions: opts.partitions, OutcomePartitions: opts.partitions}.WithDefaults()
-	if err := topics.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	if supervised {
+		// The learner catches up on what it missed; the API cannot.
+		children = append(children, childSpec{name: roleLearner, nice: opts.learnerNice,
+			args: append(append([]string{"serve"}, opts.forward...), "--role", roleLearner, "--kafka-brokers", strings.Join(brokers, ","))})
 	}
 	// Kafka may not be there yet (a cluster starting beside this process):
 	// serve HTTP at once, not ready, and start what needs Kafka once the
@@ -314,7 +389,7 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		return sharedPlane, err
 	}
 
-	if opts.role == roleAll || opts.role == roleLearner {
+	if opts.role == roleLearner || (opts.role == roleAll && !supervised) {
 		learner, err := buildLearner(opts, brokers, topics, engine.Model(), controlLog, reg, log)
 		if err != nil {
 			return nil, err
@@ -327,10 +402,31 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		svc.components = append(svc.components, component{"results", kafkaReady.after(results.Run)})
 	}
 
+	gatherer := prometheus.Gatherer(reg)
+	if len(children) > 0 {
+		sup, err := startChildren(ctx, opts, log, children)
+		if err != nil {
+			return nil, err
+		}
+		// Components stop first (the decision publisher flushes to the
+		// broker), then the children, then the listeners they share.
+		if err := registerAll(reg, sup.collectors()...); err != nil {
+			return nil, err
+		}
+		svc.closers = append(svc.closers, sup.stop)
+		svc.components = append(svc.components, component{"supervisor", sup.run})
+		svc.readiness = append(svc.readiness, sup.check)
+		gatherers := prometheus.Gatherers{reg}
+		for _, c := range sup.children {
+			gatherers = append(gatherers, newChildMetrics(c.spec.name, c.spec.http))
+		}
+		gatherer = gatherers
+	}
+
 	var serve func(ctx context.Context, ln net.Listener) error
 	if opts.role == roleLearner || opts.role == roleBroker {
 		health, err := api.NewHealthServer(opts.role, api.Config{
-			Ready: svc.ready, Logger: log, Registerer: reg, Gatherer: reg, DrainTimeout: opts.drainTimeout,
+			Ready: svc.ready, Logger: log, Registerer: reg, Gatherer: gatherer, DrainTimeout: opts.drainTimeout,
 		})
 		if err != nil {
 			return nil, err
@@ -406,7 +502,7 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 			Ready:        svc.ready,
 			Logger:       log,
 			Registerer:   reg,
-			Gatherer:     reg,
+			Gatherer:     gatherer,
 			DrainTimeout: opts.drainTimeout,
 		})
 		if err != nil {
@@ -415,9 +511,14 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		serve = httpAPI.Serve
 	}
 
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.addr)
+	ln, err := inheritedListener(envHTTPFD)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", opts.addr, err)
+		return nil, err
+	}
+	if ln == nil {
+		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", opts.addr, err)
+		}
 	}
 	svc.closers = append(svc.closers, func() { _ = ln.Close() }) // when the http component never ran
 	if lock != nil {
@@ -596,4 +697,35 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// startChildren opens each child's HTTP listener (kept across its
+// restarts) and builds the supervisor of the children.
+func startChildren(ctx context.Context, opts serveOptions, log *zap.Logger, specs []childSpec) (*supervisor, error) {
+	out := opts.childOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	for i := range specs {
+		ln, f, err := loopbackListener(ctx)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("listener of child %s: %w", specs[i].name, err)
+		}
+		specs[i].http = ln.Addr().String()
+		_ = ln.Close() // f keeps the socket
+		files = append(files, f)
+		specs[i].files = append([]*os.File{f}, specs[i].files...)
+		specs[i].env = append(specs[i].env, envHTTPFD+"=3")
+		specs[i].args = append(specs[i].args, "--addr", specs[i].http)
+	}
+	sup := newSupervisor(log, out, opts.drainTimeout+10*time.Second, specs...)
+	sup.closeFiles = closeAll
+	return sup, nil
 }

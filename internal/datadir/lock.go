@@ -69,6 +69,40 @@ type Lock struct {
 	dir    string
 	f      *os.File
 	holder Holder
+	// inherited is set for a lock taken over from the parent process
+	// (Inherit): the record stays the parent's.
+	inherited bool
+}
+
+// Inherit takes over the lock of dir that a parent process holds and
+// passed on as f, a descriptor of dir's lock file (os/exec ExtraFiles).
+// The descriptor shares the parent's open file and so its flock: the
+// lock is held while either process keeps it open, and the kernel drops
+// it once both have exited. Record is a no-op on an inherited lock: the
+// lock file keeps naming the parent, the process to stop.
+func Inherit(dir string, f *os.File) (*Lock, error) {
+	path := filepath.Join(dir, LockFile)
+	got, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("inherited data dir lock: %w", err)
+	}
+	want, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("inherited data dir lock: %w", err)
+	}
+	if !os.SameFile(got, want) {
+		return nil, fmt.Errorf("inherited data dir lock: the descriptor is not %s", path)
+	}
+	// On the parent's open file, flock succeeds (it already holds the
+	// lock); on any other, it fails while a holder is there.
+	locked, err := tryLock(f)
+	if err != nil {
+		return nil, fmt.Errorf("inherited data dir lock %s: %w", path, err)
+	}
+	if !locked {
+		return nil, inUse(dir, path)
+	}
+	return &Lock{dir: dir, f: f, inherited: true}, nil
 }
 
 // Acquire creates dir if needed and locks it for this process, recording
@@ -105,6 +139,9 @@ func Acquire(dir string, h Holder) (*Lock, error) {
 // listeners are bound and their ports known. A zero PID or Since keeps the
 // one recorded before.
 func (l *Lock) Record(h Holder) error {
+	if l.inherited {
+		return nil
+	}
 	if h.PID == 0 {
 		h.PID = l.holder.PID
 	}
@@ -125,6 +162,10 @@ func (l *Lock) Record(h Holder) error {
 	}
 	return nil
 }
+
+// File returns the open lock file, to pass to a child process that
+// Inherit's the lock (os/exec ExtraFiles). It stays owned by l.
+func (l *Lock) File() *os.File { return l.f }
 
 // Dir returns the locked directory.
 func (l *Lock) Dir() string { return l.dir }

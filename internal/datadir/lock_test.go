@@ -82,3 +82,38 @@ func TestRecordUpdatesWhatOthersSee(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestInherit: a descriptor of the holder's lock file, as a child process
+// inherits it, takes the lock over without touching the record; a
+// descriptor of another file, or a lock no one holds through it, is
+// refused while the holder is there.
+func TestInherit(t *testing.T) {
+	dir := t.TempDir()
+	held, err := datadir.Acquire(dir, datadir.Holder{Role: "all"})
+	require.NoError(t, err)
+	defer held.Release()
+	record, err := os.ReadFile(filepath.Join(dir, datadir.LockFile))
+	require.NoError(t, err)
+
+	// A second open of the lock file is another open file: refused.
+	other, err := os.Open(filepath.Join(dir, datadir.LockFile))
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = datadir.Inherit(dir, other)
+	require.ErrorIs(t, err, datadir.ErrInUse)
+
+	// Not the lock file: refused.
+	stray, err := os.CreateTemp(dir, "stray")
+	require.NoError(t, err)
+	defer stray.Close()
+	_, err = datadir.Inherit(dir, stray)
+	require.ErrorContains(t, err, "is not")
+
+	// The holder's open file, as ExtraFiles passes it: taken over.
+	l, err := datadir.Inherit(dir, held.File())
+	require.NoError(t, err)
+	require.NoError(t, l.Record(datadir.Holder{Role: "broker"}))
+	after, err := os.ReadFile(filepath.Join(dir, datadir.LockFile))
+	require.NoError(t, err)
+	require.Equal(t, string(record), string(after), "the record keeps naming the holder")
+}

@@ -156,15 +156,18 @@ func TryStart(t testing.TB, bin string, args ...string) (*Process, error) {
 // boundAddrs reads the addresses a situ serve process is bound to from its
 // JSON log lines: the HTTP API's from "situ serving" (logged once its
 // listener is bound; empty until then), the embedded broker's from
-// "embedded Kafka-compatible broker started" (empty when it runs none).
+// "embedded Kafka-compatible broker started" (empty when it runs none),
+// never from the lines of its child processes.
 func boundAddrs(logs string) (httpAddr, brokerAddr string) {
 	for _, line := range strings.Split(logs, "\n") {
 		var entry struct {
+			Child  string `json:"child"`
 			Logger string `json:"logger"`
 			Msg    string `json:"msg"`
 			Addr   string `json:"addr"`
 		}
-		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &entry) != nil || entry.Logger != "serve" {
+		// Lines with a child field come from the process's child processes.
+		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &entry) != nil || entry.Logger != "serve" || entry.Child != "" {
 			continue
 		}
 		switch {
