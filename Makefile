@@ -6,9 +6,10 @@ BROKER_ADDR ?= 127.0.0.1:9092
 DATA_DIR    ?= .situ
 PKGS        ?= ./...
 FUZZTIME    ?= 30s
+FUZZCI_TIME ?= 3s
 
 # The variables `make help` shows with their values.
-HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME GO BIN
+HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME FUZZCI_TIME GO BIN
 
 .DEFAULT_GOAL := help
 
@@ -62,3 +63,7 @@ bench-replica-bytes: ## bytes a replica reads from nba.models per model version,
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeScoreRequest -fuzztime $(FUZZTIME) ./api
+
+.PHONY: fuzz-ci
+fuzz-ci: ## every fuzz target (each decoder of HTTP bodies and Kafka messages) for $(FUZZCI_TIME) each
+	GO=$(GO) FUZZTIME=$(FUZZCI_TIME) ./scripts/fuzz_all.sh
