@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"context"
+
 	"github.com/stretchr/testify/require"
 
 	"situ/api/contract"
+	"situ/feedback"
 	"situ/internal/situtest"
 )
 
@@ -110,9 +113,19 @@ type load struct {
 	scores  map[int32][]scoreResult
 	posted  map[int32]map[int]int // phase → outcome status → count
 	noRetry atomic.Int64          // 503 answers to an outcome without Retry-After
-	decided chan string
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// accepted maps the decision_id of every outcome answered 202 to its
+	// outcome_id
+	accepted map[string]acceptedOutcome
+	decided  chan string
+	stop     chan struct{}
+	stopped  sync.Once
+	wg       sync.WaitGroup
+}
+
+type acceptedOutcome struct {
+	id    string
+	phase int32
+	at    time.Time
 }
 
 type scoreResult struct {
@@ -121,7 +134,7 @@ type scoreResult struct {
 }
 
 func startLoad(t *testing.T, replica *situtest.Process, rate int) *load {
-	l := &load{t: t, replica: replica, scores: map[int32][]scoreResult{}, posted: map[int32]map[int]int{},
+	l := &load{t: t, replica: replica, scores: map[int32][]scoreResult{}, posted: map[int32]map[int]int{}, accepted: map[string]acceptedOutcome{},
 		client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		decided: make(chan string, 1024), stop: make(chan struct{})}
 	body, err := json.Marshal(contact)
@@ -188,11 +201,15 @@ func startLoad(t *testing.T, replica *situtest.Process, rate int) *load {
 					_, _ = io.Copy(io.Discard, res.Body)
 					res.Body.Close()
 				}
+				answered := time.Now()
 				l.mu.Lock()
 				if l.posted[phase] == nil {
 					l.posted[phase] = map[int]int{}
 				}
 				l.posted[phase][status]++
+				if status == http.StatusAccepted {
+					l.accepted[id] = acceptedOutcome{id: "o-" + id, phase: phase, at: answered}
+				}
 				l.mu.Unlock()
 			}
 		}()
@@ -204,9 +221,11 @@ func startLoad(t *testing.T, replica *situtest.Process, rate int) *load {
 func (l *load) next() int32 { return l.phase.Add(1) - 1 }
 
 func (l *load) close() {
-	close(l.stop)
-	l.wg.Wait()
-	l.client.CloseIdleConnections()
+	l.stopped.Do(func() {
+		close(l.stop)
+		l.wg.Wait()
+		l.client.CloseIdleConnections()
+	})
 }
 
 // summary returns the phase's score count, how many were not 200, and
@@ -270,12 +289,13 @@ func TestBrokerOutage(t *testing.T) {
 	l := startLoad(t, replica, rate)
 	defer l.close()
 	time.Sleep(5 * time.Second) // phase 0: no fault
-	before := l.next()
+	before := l.phase.Load()
 	modelBefore := mustMetric(t, learner, "situ_learner_model_version")
 	dropsBefore := mustMetric(t, replica, "situ_decisions_dropped_total")
 
-	broker.Stop(t) // phase 1: the outage
+	broker.Stop(t) // phase 1: the outage, from the broker's exit
 	stopped := time.Now()
+	l.next()
 	time.Sleep(outage)
 	during := l.next()
 	scoredDuring, _, _ := l.summary(during)
@@ -297,6 +317,23 @@ func TestBrokerOutage(t *testing.T) {
 	learning := time.Since(back)
 	time.Sleep(3 * time.Second)
 	after := l.next()
+
+	l.close() // every answer is in
+	// every outcome answered 202, in any phase, is on nba.outcomes
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	onTopic, err := feedback.ReadLatest(ctx, []string{brokerAddr}, feedback.DefaultOutcomesTopic)
+	require.NoError(t, err)
+	l.mu.Lock()
+	var missing []string
+	for decision, outcome := range l.accepted {
+		if rec, ok := onTopic[decision]; !ok || !strings.Contains(string(rec.Value), outcome.id) {
+			missing = append(missing, fmt.Sprintf("%s (answered 202 in phase %d, %s after the broker's exit)", outcome.id, outcome.phase, outcome.at.Sub(stopped).Round(time.Millisecond)))
+		}
+	}
+	acceptedN := len(l.accepted)
+	l.mu.Unlock()
+	require.Empty(t, missing, "outcomes answered 202 but not on %s (of %d)", feedback.DefaultOutcomesTopic, acceptedN)
 
 	n0, failed0, p99Before := l.summary(before)
 	n1, failed1, p99During := l.summary(during)
