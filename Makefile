@@ -64,6 +64,10 @@ bench-replica-bytes: ## bytes a replica reads from nba.models per model version,
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeScoreRequest -fuzztime $(FUZZTIME) ./api
 
+.PHONY: fault
+fault: ## fault tests with real processes: a 30 s broker outage under load, a replica killed -9, a full disk
+	FAULT_OUTAGE=30s $(GO) test -count=1 -timeout 10m -v -run 'TestBrokerOutage|TestReplicaKilled|TestFullDisk' ./e2e
+
 .PHONY: fuzz-ci
 fuzz-ci: ## every fuzz target (each decoder of HTTP bodies and Kafka messages) for $(FUZZCI_TIME) each
 	GO=$(GO) FUZZTIME=$(FUZZCI_TIME) ./scripts/fuzz_all.sh
