@@ -290,7 +290,7 @@ func TestBrokerOutage(t *testing.T) {
 
 	l := startLoad(t, replica, rate)
 	defer l.close()
-	time.Sleep(5 * time.Second) // phase 0: no fault
+	time.Sleep(3 * time.Second) // phase 0: no fault
 	before := l.next()          // phase 1: the broker shutting down
 	dropsBefore := mustMetric(t, replica, "situ_decisions_dropped_total")
 
@@ -321,7 +321,7 @@ func TestBrokerOutage(t *testing.T) {
 		return mustMetric(t, learner, "situ_learner_model_version") > modelBefore
 	}, func() string { return "the learner publishes no new model after the broker is back" })
 	learning := time.Since(back)
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	after := l.next()
 
 	l.close() // every answer is in
