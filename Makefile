@@ -6,9 +6,10 @@ BROKER_ADDR ?= 127.0.0.1:9092
 DATA_DIR    ?= .situ
 PKGS        ?= ./...
 FUZZTIME    ?= 30s
+FUZZCI_TIME ?= 3s
 
 # The variables `make help` shows with their values.
-HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME GO BIN
+HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME FUZZCI_TIME GO BIN
 
 .DEFAULT_GOAL := help
 
@@ -70,3 +71,11 @@ bench-quality: ## decision quality: situ serve + situ sim over 10 fixed random w
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeScoreRequest -fuzztime $(FUZZTIME) ./api
+
+.PHONY: fault
+fault: ## fault tests with real processes: a 30 s broker outage under load, a replica killed -9, a full disk
+	FAULT_OUTAGE=30s $(GO) test -count=1 -timeout 10m -v -run 'TestBrokerOutage|TestReplicaKilled|TestFullDisk' ./e2e
+
+.PHONY: fuzz-ci
+fuzz-ci: ## every fuzz target (each decoder of HTTP bodies and Kafka messages) for $(FUZZCI_TIME) each
+	GO=$(GO) FUZZTIME=$(FUZZCI_TIME) ./scripts/fuzz_all.sh

@@ -27,6 +27,7 @@ const (
 	CodeInvalidField                = "invalid_field"                 // 400: a value outside what the field allows
 	CodeNotFound                    = "not_found"                     // 404: no such route, or no such configuration version
 	CodeMethodNotAllowed            = "method_not_allowed"            // 405
+	CodeRequestTimeout              = "request_timeout"               // 408: the body did not arrive within the server's read timeout
 	CodeBodyTooLarge                = "body_too_large"                // 413
 	CodeUnsupportedMediaType        = "unsupported_media_type"        // 415: Content-Type is not JSON
 	CodeUnsupportedContentEncoding  = "unsupported_content_encoding"  // 415: a compressed body

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,9 @@ func (s *Server) readBody(c *gin.Context, buf []byte) ([]byte, error) {
 			var maxErr *http.MaxBytesError
 			if errors.As(err, &maxErr) {
 				return buf, tooLarge(limit)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) { // the server's ReadTimeout (net/http cancels the context too)
+				return buf, requestProblem(http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time: send it at once, after the headers")
 			}
 			if ctxErr := c.Request.Context().Err(); ctxErr != nil {
 				return buf, ctxErr

@@ -32,8 +32,11 @@ type DecisionPublisherConfig struct {
 	// (and the zero value, RequireNone, which situ never uses) RequireAll:
 	// the learner depends on decisions.
 	RequiredAcks kafka.RequiredAcks
-	// WriteTimeout bounds one batch write, retries included; a batch that
-	// fails is dropped, never retried further. Default 5s.
+	// WriteTimeout bounds one batch write, kafka-go's retries included. A
+	// batch that fails with an error worth retrying (the broker down, a
+	// timeout) is written again after a pause (50 ms doubling to 1 s) until
+	// it is written, while new decisions wait in the queue; decisions the
+	// broker refuses for good are dropped and counted. Default 5s.
 	WriteTimeout time.Duration
 	// MaxAttempts is how often kafka-go tries a batch within WriteTimeout.
 	// Default 3.
@@ -171,7 +174,7 @@ func NewDecisionPublisher(cfg DecisionPublisherConfig) (*DecisionPublisher, erro
 		return nil, fmt.Errorf("decision publisher: %w", err)
 	}
 	p.writes = km.writer(cfg.Topic)
-	const dropped, droppedHelp = "situ_decisions_dropped_total", "Decision events not published, by reason: queue_full (the queue was full), write_error (the broker refused or was unreachable), shutdown (still queued when the flush time ran out)."
+	const dropped, droppedHelp = "situ_decisions_dropped_total", "Decision events not published, by reason: queue_full (the queue was full), write_error (the broker refused them for good), shutdown (still queued when the flush time ran out)."
 	err = register(cfg.Registerer,
 		counterFunc(&p.published, "situ_decisions_published_total", "Decision events written to Kafka.", nil),
 		counterFunc(&p.droppedFull, dropped, droppedHelp, prometheus.Labels{"reason": "queue_full"}),
@@ -252,32 +255,49 @@ func (p *DecisionPublisher) Run(ctx context.Context) error {
 		p.tr.CloseIdleConnections()
 	}()
 
-	batch := make([]event, 0, p.cfg.MaxBatch)
 	msgs := make([]kafka.Message, 0, p.cfg.MaxBatch)
+	batch := make([]event, 0, p.cfg.MaxBatch)
 	pause := time.Duration(0)
 	for {
+		// msgs holds what a failed write left to retry; until it is
+		// written no new decision is taken, so the queue absorbs them
+		// (and PublishEncoded drops beyond it)
+		if len(msgs) == 0 {
+			select {
+			case <-ctx.Done():
+				p.flush(ctx, batch, msgs)
+				return nil
+			case d := <-p.queue:
+				batch = p.fill(append(batch[:0], d))
+				msgs = messagesOf(msgs[:0], batch)
+			}
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.WriteTimeout)
+		msgs = p.write(wctx, msgs)
+		cancel()
+		if len(msgs) == 0 {
+			pause = 0
+			continue
+		}
+		// The broker is failing: retry the same decisions after a pause
+		// instead of hammering it, while the queue absorbs new ones.
+		pause = min(max(2*pause, 50*time.Millisecond), time.Second)
 		select {
 		case <-ctx.Done():
 			p.flush(ctx, batch, msgs)
 			return nil
-		case d := <-p.queue:
-			batch = p.fill(append(batch[:0], d))
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.WriteTimeout)
-			ok := p.write(wctx, batch, msgs)
-			cancel()
-			if ok {
-				pause = 0
-				continue
-			}
-			// The broker is failing: let the queue absorb (and drop) load
-			// instead of hammering it batch after batch.
-			pause = min(max(2*pause, 50*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(pause):
-			}
+		case <-time.After(pause):
 		}
 	}
+}
+
+// messagesOf appends the messages of batch to msgs and lets the events go.
+func messagesOf(msgs []kafka.Message, batch []event) []kafka.Message {
+	for _, e := range batch {
+		msgs = append(msgs, kafka.Message{Key: e.key, Value: e.value, Time: e.time})
+	}
+	clear(batch)
+	return msgs
 }
 
 // fill appends queued decisions to batch up to MaxBatch without waiting.
@@ -293,17 +313,27 @@ func (p *DecisionPublisher) fill(batch []event) []event {
 	return batch
 }
 
-// flush writes what is queued until the queue is empty or FlushTimeout
-// passes; the rest is dropped as "shutdown".
-func (p *DecisionPublisher) flush(ctx context.Context, batch []event, msgs []kafka.Message) {
+// flush writes pending (what a failed write left) and what is queued
+// until nothing is left or FlushTimeout passes; the rest is dropped as
+// "shutdown".
+func (p *DecisionPublisher) flush(ctx context.Context, batch []event, pending []kafka.Message) {
 	p.closed.Store(true)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
 	defer cancel()
-	for len(p.queue) > 0 && fctx.Err() == nil {
-		batch = p.fill(batch[:0])
-		p.write(fctx, batch, msgs)
+	for (len(pending) > 0 || len(p.queue) > 0) && fctx.Err() == nil {
+		if len(pending) == 0 {
+			batch = p.fill(batch[:0])
+			pending = messagesOf(pending[:0], batch)
+		}
+		if pending = p.write(fctx, pending); len(pending) > 0 {
+			select {
+			case <-fctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}
-	var left uint64
+	left := uint64(len(pending))
+	clear(pending)
 	for drained := false; !drained; {
 		select {
 		case <-p.queue:
@@ -318,31 +348,57 @@ func (p *DecisionPublisher) flush(ctx context.Context, batch []event, msgs []kaf
 	}
 }
 
-// write writes one batch and reports whether all of it was written.
-// Failures are counted and logged, never retried.
-func (p *DecisionPublisher) write(ctx context.Context, batch []event, msgs []kafka.Message) bool {
-	msgs = msgs[:0]
-	for _, e := range batch {
-		msgs = append(msgs, kafka.Message{Key: e.key, Value: e.value, Time: e.time})
-	}
-	clear(batch) // let the events go
+// write writes msgs and returns those to retry: none when all were
+// written, those that failed with an error worth retrying (the broker
+// unreachable, a leader moving, a timeout) otherwise. Messages the broker
+// refused for good (a kafka.Error that is not temporary) are dropped and
+// counted as write errors.
+func (p *DecisionPublisher) write(ctx context.Context, msgs []kafka.Message) []kafka.Message {
 	if len(msgs) == 0 {
-		return true
+		return msgs
 	}
 	err := p.writer.WriteMessages(ctx, msgs...)
-	failed := 0
-	if err != nil {
-		failed = len(msgs)
-		var werrs kafka.WriteErrors
-		if errors.As(err, &werrs) {
-			failed = werrs.Count()
-		}
-		p.droppedWrite.Add(uint64(failed))
-		p.log.Warn("decision events dropped: write failed", zap.Int("dropped", failed), zap.Int("batch", len(msgs)),
-			zap.Uint64("dropped_total", p.droppedWrite.Load()+p.droppedFull.Load()), zap.Error(err))
+	if err == nil {
+		p.published.Add(uint64(len(msgs)))
+		p.writes.wrote(len(msgs), 0)
+		clear(msgs)
+		return msgs[:0]
 	}
-	p.published.Add(uint64(len(msgs) - failed))
-	p.writes.wrote(len(msgs), failed)
-	clear(msgs)
-	return err == nil
+	retry, dropped := msgs[:0], 0
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		for i, m := range msgs {
+			switch {
+			case werrs[i] == nil:
+				p.published.Add(1)
+			case retriable(werrs[i]):
+				retry = append(retry, m)
+			default:
+				dropped++
+			}
+		}
+	} else if retriable(err) {
+		retry = msgs
+	} else {
+		dropped = len(msgs)
+	}
+	p.writes.wrote(len(msgs), len(retry)+dropped)
+	if dropped > 0 {
+		p.droppedWrite.Add(uint64(dropped))
+	}
+	p.log.Warn("decision events not written", zap.Int("retrying", len(retry)), zap.Int("dropped", dropped), zap.Int("batch", len(msgs)),
+		zap.Int("queued", len(p.queue)), zap.Uint64("dropped_total", p.droppedWrite.Load()+p.droppedFull.Load()), zap.Error(err))
+	clear(msgs[len(retry):])
+	return retry
+}
+
+// retriable reports whether a write that failed with err may succeed
+// later: anything but an error the broker answered that is not
+// temporary.
+func retriable(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	return true
 }

@@ -327,6 +327,7 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 				return nil, fmt.Errorf("embedded broker: %w", err)
 			}
 			svc.closers = append(svc.closers, func() { broker.Close() })
+			svc.readiness = append(svc.readiness, dataDirSpace(filepath.Join(opts.dataDir, "kafka"), minFreeDataDirBytes, log.Named("broker")))
 			brokers = broker.Brokers()
 			log.Named("serve").Info("embedded Kafka-compatible broker started (for development; production uses a Kafka cluster)",
 				zap.String("addr", broker.Addr()), zap.String("data_dir", opts.dataDir))
