@@ -6,9 +6,10 @@ BROKER_ADDR ?= 127.0.0.1:9092
 DATA_DIR    ?= .situ
 PKGS        ?= ./...
 FUZZTIME    ?= 30s
+SOAK        ?= 10m
 
 # The variables `make help` shows with their values.
-HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME GO BIN
+HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME SOAK GO BIN
 
 .DEFAULT_GOAL := help
 
@@ -58,6 +59,11 @@ bench-learner: ## learner throughput and outcome-to-served-model latency through
 .PHONY: bench-replica-bytes
 bench-replica-bytes: ## bytes a replica reads from nba.models per model version, through the embedded broker
 	$(GO) test -run "^$$" -bench BenchmarkReplicaBytesPerModelVersion -benchtime 1x -v ./feedback
+
+.PHONY: soak
+soak: ## soak test for $(SOAK): situ serve scored at 300/s with outcomes; flat memory, no 5xx, every outcome accounted for; plot in out/soak.png
+	$(GO) build -o $(BIN)/ ./cmd/situ ./cmd/situ-soak
+	$(BIN)/situ-soak --situ $(BIN)/situ --duration $(SOAK) --out out/soak.png
 
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)
