@@ -12,11 +12,13 @@
 //     situ never made;
 //   - every few seconds it samples the child's resident memory
 //     (/proc/PID/status VmRSS), its Go heap (go_memstats_heap_inuse_bytes
-//     on /metrics), and the p99 latency and throughput of the interval.
+//     on /metrics) and heap goal (go_memstats_next_gc_bytes, set from the
+//     live heap at each GC, so free of the allocation sawtooth), and the
+//     p99 latency and throughput of the interval.
 //
-// At the end it passes only if the resident memory and the heap are flat
-// after the warm-up (the slope of a least-squares line through the
-// samples within --max-slope), no answer was a 5xx, no decision was
+// At the end it passes only if the resident memory, the heap and the heap
+// goal are flat after the warm-up (the slope of a least-squares line
+// through the samples within --max-slope), no answer was a 5xx, no decision was
 // dropped, and the learner's counters account for every decision and
 // every outcome sent. It prints a report and draws the samples to a PNG.
 //
@@ -108,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.rate, "rate", 300, "score requests per second")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "score requests in flight at most")
 	fs.DurationVar(&cfg.window, "window", 0, "the learner's reward window (situ serve --reward-window); late outcomes come 0.5–0.8 windows after their decision, too-late ones 1.5–2.5 windows after (default: a tenth of --duration, between 2s and 1m)")
-	fs.DurationVar(&cfg.sample, "sample", 0, "sampling interval of memory, p99 and throughput (default: --duration/120, between 250ms and 5s)")
+	fs.DurationVar(&cfg.sample, "sample", 0, "sampling interval of memory, p99 and throughput (default: --duration/300, between 250ms and 5s)")
 	fs.Float64Var(&cfg.maxSlope, "max-slope", 1, "the largest growth of RSS and Go heap after the warm-up that passes, in MiB per minute")
 	fs.IntVar(&cfg.customers, "customers", 10_000, "distinct simulated customers")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the population, its contacts, their outcomes and the outcome mix")
@@ -128,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg.window = max(2*time.Second, min(time.Minute, cfg.duration/10))
 	}
 	if cfg.sample == 0 {
-		cfg.sample = max(250*time.Millisecond, min(5*time.Second, cfg.duration/120))
+		cfg.sample = max(250*time.Millisecond, min(5*time.Second, cfg.duration/300))
 	}
 	switch {
 	case cfg.duration <= 0 || cfg.rate <= 0 || cfg.concurrency < 1 || cfg.window <= 0 || cfg.sample <= 0:

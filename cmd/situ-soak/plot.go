@@ -18,6 +18,7 @@ var (
 	colHeap = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
 	colFit  = color.RGBA{R: 0x44, G: 0x44, B: 0x44, A: 0xff}
 	colWarm = color.RGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff}
+	colGoal = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
 )
 
 // writePlot draws the samples to path as a PNG: memory (RSS, Go heap and
@@ -30,7 +31,7 @@ func writePlot(path string, r *result) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	var rss, heap, p99, tput plotter.XYs
+	var rss, heap, goal, p99, tput plotter.XYs
 	maxMem, maxP99, maxTput := 0.0, 0.0, 0.0
 	for _, s := range r.samples {
 		if !s.Scoring {
@@ -39,9 +40,10 @@ func writePlot(path string, r *result) (err error) {
 		x := s.At.Minutes()
 		rss = append(rss, plotter.XY{X: x, Y: s.RSS / mib})
 		heap = append(heap, plotter.XY{X: x, Y: s.Heap / mib})
+		goal = append(goal, plotter.XY{X: x, Y: s.HeapGoal / mib})
 		p99 = append(p99, plotter.XY{X: x, Y: ms(s.P99)})
 		tput = append(tput, plotter.XY{X: x, Y: s.Throughput})
-		maxMem, maxP99, maxTput = max(maxMem, s.RSS/mib), max(maxP99, ms(s.P99)), max(maxTput, s.Throughput)
+		maxMem, maxP99, maxTput = max(maxMem, s.RSS/mib, s.HeapGoal/mib), max(maxP99, ms(s.P99)), max(maxTput, s.Throughput)
 	}
 	if len(rss) == 0 {
 		return fmt.Errorf("plot: no samples taken while scoring")
@@ -81,18 +83,23 @@ func writePlot(path string, r *result) (err error) {
 	if err := line(mem, "Go heap in use", heap, colHeap, vg.Points(2), nil); err != nil {
 		return err
 	}
-	if r.rssFit.N >= 2 {
-		if err := line(mem, fmt.Sprintf("fits after warm-up: RSS %+.2f, heap %+.2f MiB/min", r.rssFit.Slope, r.heapFit.Slope), fitted(r.rssFit), colFit, vg.Points(1), dash); err != nil {
-			return err
-		}
-		if err := line(mem, "", fitted(r.heapFit), colFit, vg.Points(1), dash); err != nil {
-			return err
-		}
-	}
-	if err := warmLine(mem, maxMem*1.45); err != nil {
+	if err := line(mem, "Go heap goal (next GC)", goal, colGoal, vg.Points(1.5), nil); err != nil {
 		return err
 	}
-	mem.Y.Min, mem.Y.Max = 0, maxMem*1.45
+	if r.rssFit.N >= 2 {
+		if err := line(mem, fmt.Sprintf("fits after warm-up: RSS %+.2f, heap %+.2f, goal %+.2f MiB/min", r.rssFit.Slope, r.heapFit.Slope, r.goalFit.Slope), fitted(r.rssFit), colFit, vg.Points(1), dash); err != nil {
+			return err
+		}
+		for _, f := range []fit{r.heapFit, r.goalFit} {
+			if err := line(mem, "", fitted(f), colFit, vg.Points(1), dash); err != nil {
+				return err
+			}
+		}
+	}
+	if err := warmLine(mem, maxMem*1.55); err != nil {
+		return err
+	}
+	mem.Y.Min, mem.Y.Max = 0, maxMem*1.55
 
 	lat := gplot.New()
 	lat.Title.Text = fmt.Sprintf("p99 of POST /v1/score per %s (client side)", r.cfg.sample)

@@ -97,6 +97,7 @@ type result struct {
 	p99All       time.Duration
 	rssFit       fit
 	heapFit      fit
+	goalFit      fit
 	checks       []check
 }
 
@@ -107,6 +108,7 @@ const minFitSamples = 6
 func (r *result) evaluate() {
 	r.rssFit = fitLine(r.samples, r.cfg.warmup, func(s sample) float64 { return s.RSS })
 	r.heapFit = fitLine(r.samples, r.cfg.warmup, func(s sample) float64 { return s.Heap })
+	r.goalFit = fitLine(r.samples, r.cfg.warmup, func(s sample) float64 { return s.HeapGoal })
 	r.checks = evaluateChecks(r)
 }
 
@@ -127,6 +129,7 @@ func evaluateChecks(r *result) []check {
 	}
 	memory("RSS", r.rssFit)
 	memory("Go heap", r.heapFit)
+	memory("Go heap goal", r.goalFit)
 	add("no 5xx", l.Status5xx == 0 && s.HTTP5xx == 0 && f.server5xx == 0,
 		"score %d, outcomes %d (client side); %v on every route (situ_http_request_duration_seconds)", l.Status5xx, s.HTTP5xx, f.server5xx)
 	add("every score answered", l.Transport == 0 && l.Other == 0 && l.Status4xx == 0,
@@ -193,8 +196,8 @@ func (r *result) writeText(w io.Writer) error {
 		verdict, r.scored.Round(time.Second), r.cfg.rate, r.load.OK, r.cfg.window, r.cfg.warmup, len(r.samples), r.cfg.sample, r.settled.Round(time.Second))
 	fmt.Fprintf(&b, "score latency (client side, whole run): p50 %.2f ms, p99 %.2f ms; per interval p99 max %.2f ms\n",
 		ms(r.p50All), ms(r.p99All), ms(maxP99(r.samples)))
-	fmt.Fprintf(&b, "memory after warm-up: RSS %.1f–%.1f MiB (slope %+.3f MiB/min), Go heap in use %.1f–%.1f MiB (slope %+.3f MiB/min)\n",
-		r.rssFit.Min, r.rssFit.Max, r.rssFit.Slope, r.heapFit.Min, r.heapFit.Max, r.heapFit.Slope)
+	fmt.Fprintf(&b, "memory after warm-up: RSS %.1f–%.1f MiB (slope %+.3f MiB/min), Go heap in use %.1f–%.1f MiB (slope %+.3f MiB/min), heap goal %.1f–%.1f MiB (slope %+.3f MiB/min)\n",
+		r.rssFit.Min, r.rssFit.Max, r.rssFit.Slope, r.heapFit.Min, r.heapFit.Max, r.heapFit.Slope, r.goalFit.Min, r.goalFit.Max, r.goalFit.Slope)
 	fmt.Fprintf(&b, "outcome plan per decision:")
 	for k := range numKinds {
 		fmt.Fprintf(&b, " %s %d;", kindNames[k], r.sent.Planned[k])

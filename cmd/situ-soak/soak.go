@@ -24,6 +24,7 @@ type sample struct {
 	At         time.Duration `json:"at_seconds"` // since scoring started
 	RSS        float64       `json:"rss_bytes"`
 	Heap       float64       `json:"heap_inuse_bytes"` // go_memstats_heap_inuse_bytes
+	HeapGoal   float64       `json:"heap_goal_bytes"`  // go_memstats_next_gc_bytes: set from the live heap at each GC
 	P99        time.Duration `json:"p99"`              // of the score requests answered in the interval
 	Throughput float64       `json:"throughput"`       // score answers (200) per second in the interval
 	Pending    float64       `json:"pending"`          // situ_learner_pending_decisions
@@ -314,11 +315,12 @@ func (d *driver) sampleLoop(ctx context.Context, ch *child, start time.Time, sco
 				}
 				continue
 			}
-			s.RSS, s.Heap, s.Pending = rss, m.value("go_memstats_heap_inuse_bytes"), m.value("situ_learner_pending_decisions")
+			s.RSS, s.Heap, s.HeapGoal = rss, m.value("go_memstats_heap_inuse_bytes"), m.value("go_memstats_next_gc_bytes")
+			s.Pending = m.value("situ_learner_pending_decisions")
 			res.samples = append(res.samples, s)
-			if len(res.samples)%12 == 0 {
-				fmt.Fprintf(stderr, "  %6s  rss %6.1f MiB  heap %6.1f MiB  p99 %6.2f ms  %6.0f/s  pending %6.0f\n",
-					s.At.Round(time.Second), s.RSS/mib, s.Heap/mib, ms(s.P99), s.Throughput, s.Pending)
+			if len(res.samples)%max(1, int(time.Minute/d.cfg.sample)) == 0 {
+				fmt.Fprintf(stderr, "  %6s  rss %6.1f MiB  heap %6.1f MiB (goal %6.1f)  p99 %7.2f ms  %4.0f/s  pending %6.0f\n",
+					s.At.Round(time.Second), s.RSS/mib, s.Heap/mib, s.HeapGoal/mib, ms(s.P99), s.Throughput, s.Pending)
 			}
 		}
 	}
