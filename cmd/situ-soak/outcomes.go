@@ -89,6 +89,13 @@ func plan(k kind, o models.Outcome, now time.Time, window time.Duration, r *rand
 	}
 	soon := func() time.Time { return between(200*time.Millisecond, min(10*time.Second, window/6)) }
 	w := func(f float64) time.Duration { return time.Duration(f * float64(window)) }
+	// again is when a second copy follows the first: within a quarter
+	// window, while situ still remembers the first (its de-duplication
+	// cache and the join's memory of joined decisions hold one window)
+	again := func(first time.Time, most time.Duration) time.Time {
+		hi := min(most, window/4)
+		return first.Add(hi/5 + time.Duration(r.Float64()*float64(hi-hi/5)))
+	}
 	rt := viaHTTP
 	if r.IntN(2) == 1 {
 		rt = viaKafka
@@ -109,13 +116,13 @@ func plan(k kind, o models.Outcome, now time.Time, window time.Duration, r *rand
 		first := soon()
 		return []delivery{
 			{due: first, route: viaHTTP, key: o.DecisionID, body: body, kind: k, want: http.StatusAccepted},
-			{due: first.Add(time.Second + time.Duration(r.IntN(2000))*time.Millisecond), route: viaHTTP, key: o.DecisionID, body: body, kind: k, retry: true, want: http.StatusAccepted},
+			{due: again(first, 3*time.Second), route: viaHTTP, key: o.DecisionID, body: body, kind: k, retry: true, want: http.StatusAccepted},
 		}, nil
 	case kindDupKafka:
 		first := soon()
 		return []delivery{
 			{due: first, route: rt, key: o.DecisionID, body: body, kind: k, want: http.StatusAccepted},
-			{due: first.Add(time.Second + time.Duration(r.IntN(4000))*time.Millisecond), route: viaKafka, key: o.DecisionID, body: body, kind: k},
+			{due: again(first, 5*time.Second), route: viaKafka, key: o.DecisionID, body: body, kind: k},
 		}, nil
 	case kindMalformedHTTP:
 		bad := append([]byte(nil), body...)
