@@ -7,9 +7,10 @@ DATA_DIR    ?= .situ
 PKGS        ?= ./...
 FUZZTIME    ?= 30s
 FUZZCI_TIME ?= 3s
+SOAK        ?= 10m
 
 # The variables `make help` shows with their values.
-HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME FUZZCI_TIME GO BIN
+HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME FUZZCI_TIME SOAK GO BIN
 
 .DEFAULT_GOAL := help
 
@@ -67,6 +68,11 @@ bench-replica-bytes: ## bytes a replica reads from nba.models per model version,
 .PHONY: bench-quality
 bench-quality: ## decision quality: situ serve + situ sim over 10 fixed random worlds and 5 drifts, one table (minutes; not in test)
 	./scripts/bench_quality.sh
+
+.PHONY: soak
+soak: ## soak test for $(SOAK): situ serve scored at 300/s with outcomes; flat memory, no 5xx, every outcome accounted for; plot in out/soak.png
+	$(GO) build -o $(BIN)/ ./cmd/situ ./cmd/situ-soak
+	$(BIN)/situ-soak --situ $(BIN)/situ --duration $(SOAK) --out out/soak.png
 
 .PHONY: fuzz
 fuzz: ## fuzz the score request decoder for $(FUZZTIME)

@@ -15,10 +15,10 @@ type DedupConfig struct {
 	// late duplicate no longer matters. Default 24h.
 	TTL time.Duration
 	// MaxItems bounds the ids remembered (about 150 bytes each with a
-	// UUID id: the default takes some 150 MB when full). When full, expired
-	// ids are swept; if none expired, new ids are not remembered and
-	// counted in Full. Default 1,000,000: 11.5 ids/s sustained over a 24 h
-	// TTL.
+	// UUID id: the default takes some 150 MB when full). Ids are forgotten
+	// once their TTL has passed, so the cache holds those of one TTL; when
+	// that is more than MaxItems, new ids are not remembered and counted in
+	// Full. Default 1,000,000: 11.5 ids/s sustained over a 24 h TTL.
 	MaxItems int
 	// Now is the clock ids expire by. Default time.Now.
 	Now func() time.Time
@@ -29,18 +29,29 @@ type DedupConfig struct {
 // (github.com/patrickmn/go-cache), each with its expiry by the configured
 // clock as its value (go-cache's own expiry reads the wall clock, which a
 // test cannot move), and guards go-cache's missing size bound with an item
-// count; it starts no goroutine (expired ids are swept when the cache is
-// full, at most once per sweep interval). It is safe for concurrent use.
+// count. It starts no goroutine: every Add forgets the ids whose TTL has
+// passed, oldest first, from a queue in the order they were added (one TTL
+// for all, so that is the order they expire in), so it holds the ids of
+// one TTL — rate × TTL — and never scans them all. It is safe for
+// concurrent use.
 type DedupCache struct {
-	ids        *cache.Cache // id → time.Time it expires at
-	ttl        time.Duration
-	maxItems   int
-	sweepEvery time.Duration
-	now        func() time.Time
+	ids      *cache.Cache // id → time.Time it expires at
+	ttl      time.Duration
+	maxItems int
+	now      func() time.Time
 
-	mu        sync.Mutex // serialises Add's count check, insert and sweep
-	lastSweep time.Time
-	full      atomic.Uint64
+	mu sync.Mutex // serialises Add's expiry, count check and insert
+	// order holds the ids added, oldest first, from head on; an id added
+	// again is queued again, and only its last entry deletes it
+	order []dedupEntry
+	head  int
+	full  atomic.Uint64
+}
+
+// dedupEntry is an id and the expiry it was added with.
+type dedupEntry struct {
+	id      string
+	expires time.Time
 }
 
 // NewDedupCache returns an empty cache.
@@ -58,12 +69,11 @@ func NewDedupCache(cfg DedupConfig) (*DedupCache, error) {
 		return nil, fmt.Errorf("dedup cache: TTL and max items must be positive, got %s and %d", cfg.TTL, cfg.MaxItems)
 	}
 	return &DedupCache{
-		// no default expiration and no janitor: expiry is by cfg.Now, swept here
-		ids:        cache.New(cache.NoExpiration, 0),
-		ttl:        cfg.TTL,
-		maxItems:   cfg.MaxItems,
-		sweepEvery: min(cfg.TTL/10, time.Minute),
-		now:        cfg.Now,
+		// no default expiration and no janitor: expiry is by cfg.Now, in Add
+		ids:      cache.New(cache.NoExpiration, 0),
+		ttl:      cfg.TTL,
+		maxItems: cfg.MaxItems,
+		now:      cfg.Now,
 	}, nil
 }
 
@@ -79,27 +89,34 @@ func (d *DedupCache) Add(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	if _, held := d.ids.Get(id); !held && d.ids.ItemCount() >= d.maxItems && !d.sweep(now) {
+	d.expire(now)
+	if _, held := d.ids.Get(id); !held && d.ids.ItemCount() >= d.maxItems {
 		d.full.Add(1)
 		return false
 	}
-	d.ids.Set(id, now.Add(d.ttl), cache.NoExpiration)
+	expires := now.Add(d.ttl)
+	d.ids.Set(id, expires, cache.NoExpiration)
+	d.order = append(d.order, dedupEntry{id: id, expires: expires})
 	return true
 }
 
-// sweep deletes expired ids, at most once per sweep interval (a sweep
-// copies and scans every id), and reports whether there is room. d.mu must
-// be held.
-func (d *DedupCache) sweep(now time.Time) bool {
-	if now.Sub(d.lastSweep) >= d.sweepEvery {
-		d.lastSweep = now
-		for id, it := range d.ids.Items() {
-			if !now.Before(it.Object.(time.Time)) {
-				d.ids.Delete(id)
-			}
+// expire forgets the ids whose TTL has passed at now. d.mu must be held.
+func (d *DedupCache) expire(now time.Time) {
+	for d.head < len(d.order) && !now.Before(d.order[d.head].expires) {
+		e := d.order[d.head]
+		d.order[d.head] = dedupEntry{}
+		d.head++
+		// an id added again since has a later expiry: its last entry deletes it
+		if v, ok := d.ids.Get(e.id); ok && v.(time.Time).Equal(e.expires) {
+			d.ids.Delete(e.id)
 		}
 	}
-	return d.ids.ItemCount() < d.maxItems
+	// reuse the queue's front once it is mostly spent
+	if d.head > 1024 && d.head > len(d.order)/2 {
+		n := copy(d.order, d.order[d.head:])
+		clear(d.order[n:])
+		d.order, d.head = d.order[:n], 0
+	}
 }
 
 // Len returns the number of ids held, expired ones not yet swept included.

@@ -17,7 +17,10 @@ type JoinConfig struct {
 	// passed without an outcome; when nil such decisions are skipped.
 	DefaultReward *float64
 	// MaxRecent bounds the memory of recently joined decision ids used to
-	// recognise duplicate outcomes. Default 200,000.
+	// recognise duplicate outcomes; an id is also forgotten one Window after
+	// its join, in stream time (a later duplicate then waits as an early
+	// outcome and counts as unknown_decision: it is never applied either
+	// way). Default 200,000.
 	MaxRecent int
 }
 
@@ -78,6 +81,13 @@ type pendingEntry[R any] struct {
 	done bool
 }
 
+// recentEntry is a decision id joined (or expired with the default reward)
+// at stream time at.
+type recentEntry struct {
+	id string
+	at time.Time
+}
+
 type earlyEntry struct {
 	o    Outcome
 	seen time.Time
@@ -98,7 +108,7 @@ type Joiner[R any] struct {
 	early      map[string]*earlyEntry
 	earlyQueue []*earlyEntry
 	recent     map[string]struct{}
-	recentQ    []string
+	recentQ    []recentEntry // join order, so stream-time order
 	streamTime time.Time
 	stats      JoinStats
 }
@@ -209,11 +219,17 @@ func (j *Joiner[R]) AddOutcome(o Outcome, emit func(Joined)) {
 
 func (j *Joiner[R]) remember(id string) {
 	j.recent[id] = struct{}{}
-	j.recentQ = append(j.recentQ, id)
+	j.recentQ = append(j.recentQ, recentEntry{id: id, at: j.streamTime})
 	if len(j.recentQ) > j.cfg.MaxRecent {
-		delete(j.recent, j.recentQ[0])
-		j.recentQ = j.recentQ[1:]
+		j.forgetOldest()
 	}
+}
+
+// forgetOldest forgets the oldest recently joined id.
+func (j *Joiner[R]) forgetOldest() {
+	delete(j.recent, j.recentQ[0].id)
+	j.recentQ[0] = recentEntry{}
+	j.recentQ = j.recentQ[1:]
 }
 
 // expire closes the windows that stream time has passed.
@@ -240,6 +256,9 @@ func (j *Joiner[R]) expire(emit func(Joined)) {
 			delete(j.early, head.o.DecisionID)
 			j.stats.EarlyExpired++
 		}
+	}
+	for len(j.recentQ) > 0 && j.recentQ[0].at.Before(cutoff) {
+		j.forgetOldest()
 	}
 }
 

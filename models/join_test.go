@@ -57,6 +57,11 @@ func TestJoinScenarios(t *testing.T) {
 			[]string{"c"}, models.JoinStats{Joined: 1, DroppedPending: 1}},
 		{"early cap drops the oldest", models.JoinConfig{MaxEarly: 1}, []event{O("a"), O("b"), D("a", 0, 0), D("b", 1, 0)},
 			[]string{"b"}, models.JoinStats{Joined: 1, DroppedEarly: 1}},
+		{"duplicate within a window of the join", models.JoinConfig{Window: time.Hour}, []event{D("a", 0, 0), O("a"), D("x", 1, 59*time.Minute), O("a")},
+			[]string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}},
+		{"duplicate more than a window after the join waits as an unknown decision", models.JoinConfig{Window: time.Hour},
+			[]event{D("a", 0, 0), O("a"), D("x", 1, 61*time.Minute), O("a"), D("y", 2, 3*time.Hour)},
+			[]string{"a"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

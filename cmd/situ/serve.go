@@ -441,7 +441,13 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 			return nil, err
 		}
 		svc.components = append(svc.components, component{"decisions", kafkaReady.after(decisions.Run)})
-		outcomes, err := feedback.NewOutcomePublisher(feedback.OutcomePublisherConfig{Brokers: brokers, Topic: topics.Outcomes, Registerer: reg, Logger: log})
+		// outcome ids are remembered for the reward window: a retry after
+		// it could not be applied anyway
+		dedup, err := feedback.NewDedupCache(feedback.DedupConfig{TTL: opts.rewardWindow})
+		if err != nil {
+			return nil, fmt.Errorf("%w: --reward-window: %w", errUsage, err)
+		}
+		outcomes, err := feedback.NewOutcomePublisher(feedback.OutcomePublisherConfig{Brokers: brokers, Topic: topics.Outcomes, Dedup: dedup, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// child is the `situ serve` process under test.
+type child struct {
+	cmd        *exec.Cmd
+	url        string // base URL of the HTTP API
+	brokerAddr string
+	log        *os.File
+	exited     chan struct{}
+	waitErr    error
+}
+
+// freeAddr returns a loopback address with a port no one listens on now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// startChild starts `situ serve` with role all, the embedded broker and
+// the learner's reward window, its output to logPath, and waits until it
+// is ready.
+func startChild(ctx context.Context, cfg config, dataDir, logPath string) (*child, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	brokerAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("situ log: %w", err)
+	}
+	args := append([]string{"serve", "--role", "all", "--addr", httpAddr, "--broker-addr", brokerAddr,
+		"--data-dir", dataDir, "--reward-window", cfg.window.String()}, cfg.extraArgs...)
+	cmd := exec.Command(cfg.situ, args...)
+	// the child's configuration is its flags alone
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SITU_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", cfg.situ, err)
+	}
+	c := &child{cmd: cmd, url: "http://" + httpAddr, brokerAddr: brokerAddr, log: logf, exited: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	if err := c.waitReady(ctx, time.Minute); err != nil {
+		c.stop(5 * time.Second)
+		return nil, fmt.Errorf("situ serve not ready (log: %s): %w", logPath, err)
+	}
+	return c, nil
+}
+
+// waitReady polls /readyz until it answers 200.
+func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("situ serve exited: %v", c.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no 200 from /readyz within %s", timeout)
+		}
+	}
+}
+
+// alive reports whether the child still runs.
+func (c *child) alive() bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM and waits up to grace, then kills. It returns the
+// exit error of a process that did not end cleanly.
+func (c *child) stop(grace time.Duration) error {
+	defer c.log.Close()
+	if c.alive() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		return fmt.Errorf("situ serve did not stop within %s of SIGTERM: killed", grace)
+	}
+	if c.waitErr != nil {
+		return fmt.Errorf("situ serve: %w", c.waitErr)
+	}
+	return nil
+}
+
+// rssBytes reads the child's resident set size from /proc/PID/status.
+func (c *child) rssBytes() (float64, error) {
+	return readRSS(c.cmd.Process.Pid)
+}
+
+// readRSS returns VmRSS of process pid in bytes.
+func readRSS(pid int) (float64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "VmRSS:") {
+			continue
+		}
+		fields := strings.Fields(strings.TrimPrefix(line, "VmRSS:"))
+		if len(fields) != 2 || fields[1] != "kB" {
+			return 0, fmt.Errorf("read rss: unexpected line %q", line)
+		}
+		kb, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("read rss: %w", err)
+		}
+		return kb * 1024, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	return 0, errors.New("read rss: no VmRSS line")
+}
