@@ -135,9 +135,56 @@ func (c *child) stop(grace time.Duration) error {
 	return nil
 }
 
-// rssBytes reads the child's resident set size from /proc/PID/status.
+// rssBytes reads the resident set size of situ serve and of every process
+// it started (role all runs the embedded broker and the learner as child
+// processes) from /proc/PID/status.
 func (c *child) rssBytes() (float64, error) {
-	return readRSS(c.cmd.Process.Pid)
+	total := 0.0
+	for _, pid := range processTree(c.cmd.Process.Pid) {
+		rss, err := readRSS(pid)
+		if err != nil {
+			if pid == c.cmd.Process.Pid {
+				return 0, err
+			}
+			continue // a child that exited between the listing and the read
+		}
+		total += rss
+	}
+	return total, nil
+}
+
+// processTree returns root and its descendants, from the parent ids in
+// /proc/*/stat.
+func processTree(root int) []int {
+	parents := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so read after the last ')'
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			parents[ppid] = append(parents[ppid], pid)
+		}
+	}
+	out := []int{root}
+	for i := 0; i < len(out); i++ {
+		out = append(out, parents[out[i]]...)
+	}
+	return out
 }
 
 // readRSS returns VmRSS of process pid in bytes.

@@ -10,9 +10,11 @@
 //     same outcome_id, or a second copy on the topic), some malformed
 //     (a 400 over HTTP, a dead letter on Kafka), some for decision ids
 //     situ never made;
-//   - every few seconds it samples the child's resident memory
-//     (/proc/PID/status VmRSS), its Go heap (go_memstats_heap_inuse_bytes
-//     on /metrics) and heap goal (go_memstats_next_gc_bytes, set from the
+//   - every few seconds it samples the resident memory of situ serve and
+//     of the processes it runs (role all's broker and learner children;
+//     /proc/PID/status VmRSS summed), their Go heaps
+//     (go_memstats_heap_inuse_bytes on /metrics, which serves the
+//     children's metrics too, summed) and heap goal (go_memstats_next_gc_bytes, set from the
 //     live heap at each GC, so free of the allocation sawtooth), and the
 //     p99 latency and throughput of the interval.
 //
