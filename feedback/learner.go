@@ -55,6 +55,7 @@ type LearningLoop struct {
 	lastSnap    time.Time
 	oldestApply time.Time // message time of the oldest outcome applied since the last checkpoint
 	running     atomic.Bool
+	deadLetters []kafka.Message // of the current round (flushDeadLetters)
 
 	// the configuration applied (learner_control.go)
 	reward        models.RewardDefinition

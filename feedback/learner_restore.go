@@ -38,6 +38,8 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		return fmt.Errorf("learner: %w", err)
 	}
 	l.decOffsets, l.outOffsets = Offsets{}, Offsets{}
+	clear(l.deadLetters) // of a round that failed: its outcomes are read again
+	l.deadLetters = l.deadLetters[:0]
 	rec, found := latest[l.cfg.Base.Name()]
 	var cpConfigVersion int64
 	if !found {

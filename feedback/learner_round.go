@@ -66,6 +66,7 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 			return progressed, err
 		}
 	}
+	l.flushDeadLetters(ctx)
 	now := time.Now()
 	l.decReads.ok(now)
 	l.outReads.ok(now)
@@ -102,9 +103,9 @@ func (l *LearningLoop) handleOutcome(ctx context.Context, p int32, m kafka.Messa
 	pos := Position{Topic: m.Topic, Partition: p, Offset: m.Offset}
 	var o models.Outcome
 	if err := decodeOutcome(m.Value, &o); err != nil {
-		l.deadLetter(ctx, m, pos, DLQReasonInvalidJSON, err)
+		l.deadLetter(m, pos, DLQReasonInvalidJSON, err)
 	} else if err := o.Validate(); err != nil {
-		l.deadLetter(ctx, m, pos, DLQReasonInvalidOutcome, err)
+		l.deadLetter(m, pos, DLQReasonInvalidOutcome, err)
 	} else {
 		l.joiner.AddOutcome(o, func(j models.Joined) { l.apply(j, m.Time) })
 	}
@@ -136,20 +137,35 @@ func (l *LearningLoop) apply(j models.Joined, outcomeTime time.Time) {
 	}
 }
 
-// deadLetter writes an unusable outcome to the DLQ; a failed write is
-// logged and counted, never retried: a poison message never stops learning.
-func (l *LearningLoop) deadLetter(ctx context.Context, m kafka.Message, pos Position, reason string, cause error) {
+// deadLetter queues an unusable outcome for the DLQ; flushDeadLetters
+// writes the round's dead letters in one batch.
+func (l *LearningLoop) deadLetter(m kafka.Message, pos Position, reason string, cause error) {
 	if reason == DLQReasonInvalidJSON {
 		l.dlqJSON.Add(1)
 	} else {
 		l.dlqInvalid.Add(1)
 	}
-	if err := writeDeadLetter(ctx, l.dlq, m, pos, reason, cause); err != nil {
-		l.dlqWrites.wrote(1, 1)
-		l.dlqErrors.Add(1)
-		l.log.Error("dead letter not written, message skipped", zap.Stringer("position", pos), zap.String("reason", reason), zap.Error(err))
+	l.deadLetters = append(l.deadLetters, deadLetterMessage(m, pos, reason, cause))
+	l.log.Info("outcome dead-lettered", zap.Stringer("position", pos), zap.String("reason", reason), zap.NamedError("cause", cause))
+}
+
+// flushDeadLetters writes the dead letters of the round in one batch (one
+// synchronous write per message would bound a backlog's pace by the
+// broker's round trip); a failed write is logged and counted, never
+// retried: a poison message never stops learning.
+func (l *LearningLoop) flushDeadLetters(ctx context.Context) {
+	n := len(l.deadLetters)
+	if n == 0 {
 		return
 	}
-	l.dlqWrites.wrote(1, 0)
-	l.log.Info("outcome dead-lettered", zap.Stringer("position", pos), zap.String("reason", reason), zap.NamedError("cause", cause))
+	err := l.dlq.WriteMessages(ctx, l.deadLetters...)
+	clear(l.deadLetters)
+	l.deadLetters = l.deadLetters[:0]
+	if err != nil {
+		l.dlqWrites.wrote(n, n)
+		l.dlqErrors.Add(uint64(n))
+		l.log.Error("dead letters not written, messages skipped", zap.Int("messages", n), zap.Error(err))
+		return
+	}
+	l.dlqWrites.wrote(n, 0)
 }
