@@ -76,28 +76,19 @@ func DecodeCheckpoint(b []byte) (Checkpoint, error) {
 	return c, nil
 }
 
-// decisionRef is where the join's pending decision was read: the joiner
-// keeps it, the checkpoint turns it into offset ranges.
-type decisionRef struct {
-	partition int32
-	offset    int64
-}
-
 // joinCheckpoint returns j's state for a checkpoint.
-func joinCheckpoint(j *models.Joiner[decisionRef]) JoinCheckpoint {
+func joinCheckpoint(j *models.CompactJoiner) JoinCheckpoint {
 	s := j.State()
-	return JoinCheckpoint{Pending: pendingRanges(j.PendingRefs()), Early: s.Early, StreamTime: s.StreamTime}
+	byPartition := map[int32][]int64{}
+	j.PendingPositions(func(p models.DecisionPos) { byPartition[p.Partition] = append(byPartition[p.Partition], p.Offset) })
+	return JoinCheckpoint{Pending: pendingRanges(byPartition), Early: s.Early, StreamTime: s.StreamTime}
 }
 
-// pendingRanges groups decision positions into sorted [first, last]
+// pendingRanges groups decision offsets into sorted [first, last]
 // ranges of consecutive offsets, per partition.
-func pendingRanges(refs []decisionRef) map[int32][][2]int64 {
-	if len(refs) == 0 {
+func pendingRanges(byPartition map[int32][]int64) map[int32][][2]int64 {
+	if len(byPartition) == 0 {
 		return nil
-	}
-	byPartition := map[int32][]int64{}
-	for _, r := range refs {
-		byPartition[r.partition] = append(byPartition[r.partition], r.offset)
 	}
 	out := make(map[int32][][2]int64, len(byPartition))
 	for p, offs := range byPartition {

@@ -42,10 +42,12 @@ type LearningLoop struct {
 	checkpoints *kafka.Writer
 
 	learner     *models.OnlineLearner
-	joiner      *models.Joiner[decisionRef]
-	replay      joinReplay       // which re-read decisions the join takes again
-	version     int64            // of the last model published
-	served      *models.Snapshot // the last model published, nil before the first
+	joiner      *models.CompactJoiner
+	matches     []match                       // of the current round (resolveMatches)
+	inHand      map[models.DecisionPos][]byte // matched decisions' values, read again
+	replay      joinReplay                    // which re-read decisions the join takes again
+	version     int64                         // of the last model published
+	served      *models.Snapshot              // the last model published, nil before the first
 	decOffsets  Offsets
 	outOffsets  Offsets
 	cursors     map[string]map[int32]*partitionCursor

@@ -17,6 +17,7 @@ type loopMetrics struct {
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
 	modelVersion, pending, early, configApplied                                     atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
+	unjoinedOutcomes                                                                unjoinedCounters
 	applyLatency                                                                    prometheus.Histogram
 	// per topic: the decisions and outcomes read, the checkpoints, models
 	// and dead letters written
@@ -67,12 +68,50 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		join("duplicate", func(s *models.JoinStats) int64 { return s.Duplicates }),
 		join("dropped_pending_cap", func(s *models.JoinStats) int64 { return s.DroppedPending }),
 		join("dropped_early_cap", func(s *models.JoinStats) int64 { return s.DroppedEarly }),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().EarlyExpired }, unjoinedWindowPassed),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().DroppedEarly }, unjoinedEarlyCap),
+		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.invalid.Load()) }, unjoinedDecisionInvalid),
+		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.gone.Load()) }, unjoinedDecisionGone),
 		m.applyLatency,
 	)
 	if err != nil {
 		return fmt.Errorf("learner: %w", err)
 	}
 	return nil
+}
+
+// Why an outcome was never learned from: the reason label of
+// situ_learner_outcomes_unjoined_total.
+const (
+	// unjoinedWindowPassed: no decision of its id was read within the
+	// reward window (the id is not one of situ's, or its decision expired
+	// or was dropped before the outcome came).
+	unjoinedWindowPassed = "window_passed"
+	// unjoinedEarlyCap: it waited for its decision among too many others.
+	unjoinedEarlyCap = "early_cap"
+	// unjoinedDecisionInvalid: its decision, read again, did not decode or
+	// match the learner's schema.
+	unjoinedDecisionInvalid = "decision_invalid"
+	// unjoinedDecisionGone: retention had deleted its decision before the
+	// learner read it again.
+	unjoinedDecisionGone = "decision_gone"
+)
+
+// unjoinedCounters count the unjoined outcomes the join's stats do not.
+type unjoinedCounters struct{ invalid, gone atomic.Uint64 }
+
+func (c *unjoinedCounters) add(reason string) {
+	if reason == unjoinedDecisionInvalid {
+		c.invalid.Add(1)
+	} else {
+		c.gone.Add(1)
+	}
+}
+
+func unjoinedFunc(f func() int64, reason string) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_outcomes_unjoined_total",
+		Help:        "Valid outcomes the learner never learned from, by reason: no decision of the id within the reward window, too many outcomes waiting for their decisions, the decision invalid, or the decision deleted by retention before it was read again.",
+		ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return float64(f()) })
 }
 
 // readers returns the reader metrics of topic (decisions or outcomes).

@@ -40,6 +40,9 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	l.decOffsets, l.outOffsets = Offsets{}, Offsets{}
 	clear(l.deadLetters) // of a round that failed: its outcomes are read again
 	l.deadLetters = l.deadLetters[:0]
+	clear(l.matches)
+	l.matches = l.matches[:0]
+	l.inHand = map[models.DecisionPos][]byte{}
 	rec, found := latest[l.cfg.Base.Name()]
 	var cpConfigVersion int64
 	if !found {
@@ -47,7 +50,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.joiner = models.NewJoiner[decisionRef](l.cfg.Join)
+		l.joiner = models.NewCompactJoiner(l.cfg.Join)
 		l.replay = joinReplay{}
 		l.served = nil
 		l.version = 0 // the learner's own sequence: its first model is v1, whatever the base's version
@@ -70,7 +73,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		for p, off := range cp.Offsets[t.Outcomes] {
 			l.outOffsets[p] = off
 		}
-		l.joiner = models.RestoreJoiner[decisionRef](l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
+		l.joiner = models.RestoreCompactJoiner(l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
 		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending}
 		l.version = m.Version()
 		l.served = &cp.Model
@@ -121,6 +124,9 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
 		}
+	}
+	if err := l.resolveMatches(ctx); err != nil {
+		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	l.dirty, l.sinceSnap, l.oldestApply, l.reweighted = false, 0, time.Time{}, false
 	l.lastSnap = l.cfg.Now()

@@ -3,6 +3,8 @@ package feedback
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -59,12 +61,15 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 		}
 		oc := l.cursors[t.Outcomes][p]
 		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, l.outReads, func(m kafka.Message) {
-			l.handleOutcome(ctx, p, m)
+			l.handleOutcome(p, m)
 		})
 		progressed = progressed || n > 0
 		if err != nil {
 			return progressed, err
 		}
+	}
+	if err := l.resolveMatches(ctx); err != nil {
+		return progressed, err
 	}
 	l.flushDeadLetters(ctx)
 	now := time.Now()
@@ -86,19 +91,24 @@ func (l *LearningLoop) handleDecision(p int32, m kafka.Message) {
 	if !l.replay.adds(p, m.Offset) {
 		return // re-read after a restore: joined or expired before the checkpoint
 	}
-	d, err := models.DecodeDecisionEvent(m.Value)
-	if err == nil {
-		err = d.Validate(l.schema)
-	}
+	// The join keeps the id, the time and the position; the whole event
+	// is decoded and validated when it is matched (resolveMatches).
+	id, at, err := models.DecodeDecisionKey(m.Value)
 	if err != nil {
 		l.decisionsInvalid.Add(1)
 		l.log.Warn("decision event skipped", zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
 		return
 	}
-	l.joiner.AddDecision(decisionRef{partition: p, offset: m.Offset}, d, func(j models.Joined) { l.apply(j, time.Time{}) })
+	pos := models.DecisionPos{Partition: p, Offset: m.Offset}
+	l.joiner.AddDecision(pos, id, at, func(x models.Match) {
+		if x.Pos == pos {
+			l.inHand[pos] = m.Value // its early outcome: no need to read it again
+		}
+		l.matches = append(l.matches, match{Match: x})
+	})
 }
 
-func (l *LearningLoop) handleOutcome(ctx context.Context, p int32, m kafka.Message) {
+func (l *LearningLoop) handleOutcome(p int32, m kafka.Message) {
 	l.outcomesRead.Add(1)
 	pos := Position{Topic: m.Topic, Partition: p, Offset: m.Offset}
 	var o models.Outcome
@@ -107,10 +117,137 @@ func (l *LearningLoop) handleOutcome(ctx context.Context, p int32, m kafka.Messa
 	} else if err := o.Validate(); err != nil {
 		l.deadLetter(m, pos, DLQReasonInvalidOutcome, err)
 	} else {
-		l.joiner.AddOutcome(o, func(j models.Joined) { l.apply(j, m.Time) })
+		l.joiner.AddOutcome(o, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: m.Time}) })
 	}
 	l.outOffsets[p] = m.Offset + 1
 	l.dirty = true
+}
+
+// match is a join the round found, with the time of the outcome's message.
+type match struct {
+	models.Match
+	outcomeTime time.Time
+}
+
+// resolveMatches reads the matched decisions again, partition by
+// partition in offset order, and applies the matches in the order the
+// join found them: the order of updates depends only on the topics.
+func (l *LearningLoop) resolveMatches(ctx context.Context) error {
+	if len(l.matches) == 0 {
+		return nil
+	}
+	byPartition := map[int32][]int64{}
+	for _, x := range l.matches {
+		if _, ok := l.inHand[x.Pos]; !ok {
+			byPartition[x.Pos.Partition] = append(byPartition[x.Pos.Partition], x.Pos.Offset)
+		}
+	}
+	for p, offs := range byPartition {
+		if err := l.readAgain(ctx, p, offs); err != nil {
+			return err
+		}
+	}
+	for _, x := range l.matches {
+		value, ok := l.inHand[x.Pos]
+		if !ok {
+			l.unjoined(x, unjoinedDecisionGone)
+			continue
+		}
+		d, err := models.DecodeDecisionEvent(value)
+		if err == nil {
+			err = d.Validate(l.schema)
+		}
+		if err == nil && x.Outcome != nil && d.DecisionID != x.Outcome.DecisionID {
+			err = fmt.Errorf("decision id %q, the outcome's %q: a hash collision", d.DecisionID, x.Outcome.DecisionID)
+		}
+		if err != nil {
+			l.decisionsInvalid.Add(1)
+			l.log.Warn("decision event skipped", zap.String("topic", l.cfg.Topics.Decisions), zap.Int32("partition", x.Pos.Partition), zap.Int64("offset", x.Pos.Offset), zap.Error(err))
+			l.unjoined(x, unjoinedDecisionInvalid)
+			continue
+		}
+		l.apply(models.Joined{Decision: d, Outcome: x.Outcome}, x.outcomeTime)
+	}
+	clear(l.matches)
+	l.matches = l.matches[:0]
+	clear(l.inHand)
+	return nil
+}
+
+// unjoined counts a match whose decision could not be learned from.
+func (l *LearningLoop) unjoined(x match, reason string) {
+	if x.Outcome != nil {
+		l.unjoinedOutcomes.add(reason)
+	}
+}
+
+// readAgain reads the decisions at offs (partition p) into inHand with
+// fetches from the first offset not yet read: one fetch covers a run of
+// nearby decisions, a lone one costs a fetch of its own.
+func (l *LearningLoop) readAgain(ctx context.Context, p int32, offs []int64) error {
+	slices.Sort(offs)
+	offs = slices.Compact(offs)
+	for i := 0; i < len(offs); {
+		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: offs[i],
+			MinBytes: 1, MaxBytes: reReadBytes, MaxWait: cursorMaxWait})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			l.decReads.failed(1)
+			return fmt.Errorf("read %s/%d@%d again: %w", l.cfg.Topics.Decisions, p, offs[i], err)
+		}
+		if offs[i] < resp.LogStartOffset || offs[i] >= resp.HighWatermark {
+			i++ // deleted by retention: counted by resolveMatches
+			continue
+		}
+		progressed := false
+		for resp.Records != nil {
+			r, err := resp.Records.ReadRecord()
+			if err != nil {
+				break
+			}
+			for i < len(offs) && offs[i] < r.Offset {
+				i++ // not in the log (a compaction or transaction marker's place)
+				progressed = true
+			}
+			if i < len(offs) && offs[i] == r.Offset {
+				v, err := readValue(r.Value)
+				if err != nil {
+					return fmt.Errorf("read %s/%d@%d again: %w", l.cfg.Topics.Decisions, p, r.Offset, err)
+				}
+				l.inHand[models.DecisionPos{Partition: p, Offset: r.Offset}] = v
+				l.decReads.read(1)
+				i++
+				progressed = true
+				if i == len(offs) || offs[i]-r.Offset > reReadGap {
+					break // the next one is far: fetch from it
+				}
+			}
+		}
+		if !progressed {
+			i++ // nothing at this offset
+		}
+	}
+	return nil
+}
+
+// reReadBytes bounds one fetch of decisions read again; reReadGap is the
+// distance to the next wanted offset beyond which a new fetch starts
+// there rather than reading on.
+const (
+	reReadBytes = 1 << 20
+	reReadGap   = 256
+)
+
+func readValue(b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	v := make([]byte, b.Len())
+	_, err := io.ReadFull(b, v)
+	return v, err
 }
 
 // apply learns from one joined decision, if the learned strategy made it
