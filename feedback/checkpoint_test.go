@@ -180,7 +180,7 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 		if cuts[k] {
 			cp := joinCheckpoint(j)
 			j = models.RestoreCompactJoiner(cfg, models.JoinState{Early: cp.Early, StreamTime: cp.StreamTime})
-			replay := joinReplay{resume: Offsets{0: nextDecision}, keep: cp.Pending}
+			replay := joinReplay{resume: Offsets{0: nextDecision}, keep: cp.Pending, keepBits: cp.PendingBits}
 			for off := replay.from()[0]; off < nextDecision; off++ {
 				if replay.adds(0, off) {
 					j.AddDecision(models.DecisionPos{Offset: off}, decisions[off].DecisionID, decisions[off].Time, collect(&got))

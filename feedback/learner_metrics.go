@@ -15,9 +15,10 @@ type loopMetrics struct {
 	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
 	restarts, republished, notLearned                                               atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
-	modelVersion, pending, early, configApplied                                     atomic.Int64
+	modelVersion, pending, early, configApplied, windowNeed                         atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
 	unjoinedOutcomes                                                                unjoinedCounters
+	maxPending                                                                      atomic.Int64
 	applyLatency                                                                    prometheus.Histogram
 	// per topic: the decisions and outcomes read, the checkpoints, models
 	// and dead letters written
@@ -60,6 +61,8 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		counterFunc(&m.dlqErrors, "situ_outcomes_dlq_write_errors_total", "Dead letters that could not be written (logged, then skipped).", nil),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_model_version", Help: "Version of the last snapshot published."}, func() float64 { return float64(m.modelVersion.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_pending_decisions", Help: "Decisions waiting for their outcome."}, func() float64 { return float64(m.pending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_window_decisions", Help: "Decisions one reward window holds at the decision rate observed over the last minute of stream time; above situ_learner_max_pending_decisions the window cannot be held (a warning is logged)."}, func() float64 { return float64(m.windowNeed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_pending_decisions", Help: "The cap on decisions waiting for an outcome (--max-pending)."}, func() float64 { return float64(m.maxPending.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
 		join("joined", func(s *models.JoinStats) int64 { return s.Joined }),
 		join("expired", func(s *models.JoinStats) int64 { return s.Expired }),

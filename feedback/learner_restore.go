@@ -74,12 +74,13 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 			l.outOffsets[p] = off
 		}
 		l.joiner = models.RestoreCompactJoiner(l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
-		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending}
+		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending, keepBits: cp.Join.PendingBits}
 		l.version = m.Version()
 		l.served = &cp.Model
 		cpConfigVersion = cp.ConfigVersion
 		l.log.Info("restored checkpoint", zap.Int64("version", l.version), zap.Int64("updates", m.Updates()),
 			zap.Int("pending_ranges", len(cp.Join.Pending)), zap.Int("early", len(cp.Join.Early)))
+		l.restoreStart = time.Now()
 		if err := l.republish(ctx, cp.Model); err != nil {
 			return err
 		}
@@ -127,6 +128,10 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	}
 	if err := l.resolveMatches(ctx); err != nil {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
+	}
+	if !l.restoreStart.IsZero() {
+		l.log.Info("pending decisions read again", zap.Int("pending", l.joiner.Pending()), zap.Duration("took", time.Since(l.restoreStart)))
+		l.restoreStart = time.Time{}
 	}
 	l.dirty, l.sinceSnap, l.oldestApply, l.reweighted = false, 0, time.Time{}, false
 	l.lastSnap = l.cfg.Now()

@@ -75,6 +75,7 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	now := time.Now()
 	l.decReads.ok(now)
 	l.outReads.ok(now)
+	l.checkWindow()
 	l.pending.Store(int64(l.joiner.Pending()))
 	l.early.Store(int64(l.joiner.Early()))
 	s := l.joiner.Stats()
@@ -305,4 +306,36 @@ func (l *LearningLoop) flushDeadLetters(ctx context.Context) {
 		return
 	}
 	l.dlqWrites.wrote(n, 0)
+}
+
+// windowSample is how much stream time the decision rate is measured
+// over before checking that the window fits under the cap.
+const windowSample = time.Minute
+
+// checkWindow estimates, from the decisions read per minute of stream
+// time, how many decisions one reward window holds, and warns (once per
+// sample while it lasts, and in situ_learner_window_decisions) when that
+// is more than the pending cap: outcomes later than cap/rate would then
+// never be joined.
+func (l *LearningLoop) checkWindow() {
+	st := l.joiner.StreamTime()
+	read := l.decisionsRead.Load()
+	if l.rateFrom.IsZero() || st.Before(l.rateFrom) {
+		l.rateFrom, l.rateRead = st, read
+		return
+	}
+	span := st.Sub(l.rateFrom)
+	if span < windowSample {
+		return
+	}
+	rate := float64(read-l.rateRead) / span.Seconds()
+	l.rateFrom, l.rateRead = st, read
+	need := rate * l.joiner.Window().Seconds()
+	l.windowNeed.Store(int64(need))
+	if limit := l.joiner.MaxPending(); need > float64(limit) {
+		l.log.Warn("the reward window cannot be held at the observed decision rate: outcomes later than the cap allows are never joined",
+			zap.Float64("decisions_per_second", rate), zap.Duration("window", l.joiner.Window()),
+			zap.Int64("window_decisions", int64(need)), zap.Int("max_pending", limit),
+			zap.Duration("window_held", time.Duration(float64(limit)/rate*float64(time.Second))))
+	}
 }

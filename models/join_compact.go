@@ -156,6 +156,9 @@ func (j *CompactJoiner) Early() int { return len(j.early) }
 // StreamTime returns the latest decision time seen.
 func (j *CompactJoiner) StreamTime() time.Time { return j.streamTime }
 
+// MaxPending returns the cap on pending decisions.
+func (j *CompactJoiner) MaxPending() int { return j.cfg.MaxPending }
+
 // Window returns the reward window.
 func (j *CompactJoiner) Window() time.Duration { return j.cfg.Window }
 
