@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -143,10 +144,29 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 			byPartition[x.Pos.Partition] = append(byPartition[x.Pos.Partition], x.Pos.Offset)
 		}
 	}
+	// the partitions' fetches overlap: a backlog's pace is their round trips
+	type read struct {
+		values map[models.DecisionPos][]byte
+		err    error
+	}
+	results := make(chan read, len(byPartition))
 	for p, offs := range byPartition {
-		if err := l.readAgain(ctx, p, offs); err != nil {
-			return err
+		go func() {
+			values := make(map[models.DecisionPos][]byte, len(offs))
+			err := l.readAgain(ctx, p, offs, values)
+			results <- read{values, err}
+		}()
+	}
+	var err error
+	for range byPartition {
+		r := <-results
+		if r.err != nil && err == nil {
+			err = r.err
 		}
+		maps.Copy(l.inHand, r.values)
+	}
+	if err != nil {
+		return err
 	}
 	for _, x := range l.matches {
 		value, ok := l.inHand[x.Pos]
@@ -182,10 +202,10 @@ func (l *LearningLoop) unjoined(x match, reason string) {
 	}
 }
 
-// readAgain reads the decisions at offs (partition p) into inHand with
+// readAgain reads the decisions at offs (partition p) into into with
 // fetches from the first offset not yet read: one fetch covers a run of
 // nearby decisions, a lone one costs a fetch of its own.
-func (l *LearningLoop) readAgain(ctx context.Context, p int32, offs []int64) error {
+func (l *LearningLoop) readAgain(ctx context.Context, p int32, offs []int64, into map[models.DecisionPos][]byte) error {
 	slices.Sort(offs)
 	offs = slices.Compact(offs)
 	for i := 0; i < len(offs); {
@@ -217,7 +237,7 @@ func (l *LearningLoop) readAgain(ctx context.Context, p int32, offs []int64) err
 				if err != nil {
 					return fmt.Errorf("read %s/%d@%d again: %w", l.cfg.Topics.Decisions, p, r.Offset, err)
 				}
-				l.inHand[models.DecisionPos{Partition: p, Offset: r.Offset}] = v
+				into[models.DecisionPos{Partition: p, Offset: r.Offset}] = v
 				l.decReads.read(1)
 				i++
 				progressed = true
