@@ -3,7 +3,6 @@ package feedback
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -119,10 +118,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	// Re-read the decisions still pending at the checkpoint, so the first
 	// round starts where the checkpoint's round ended.
 	for _, p := range l.partitions {
-		c := l.cursors[t.Decisions][p]
-		if _, err := c.readUntil(ctx, l.decOffsets[p], math.MaxInt, l.decReads, func(m kafka.Message) {
-			l.handleDecision(p, m)
-		}); err != nil {
+		if err := l.replayPending(ctx, p); err != nil {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
 		}
 	}
@@ -181,4 +177,61 @@ func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32,
 	}
 	slices.Sort(ps)
 	return ps, nil
+}
+
+// replayFetchBytes bounds one fetch of the restore's re-read.
+const replayFetchBytes = 1 << 20
+
+// replayPending reads partition p of the decisions from the first pending
+// decision to the checkpoint's offset with fetches of its own (a restart
+// with millions of pending decisions reads them all), hands them to
+// handleDecision, and moves the partition's cursor past them.
+func (l *LearningLoop) replayPending(ctx context.Context, p int32) error {
+	c := l.cursors[l.cfg.Topics.Decisions][p]
+	end := l.decOffsets[p]
+	if c.next >= end {
+		return nil
+	}
+	for c.next < end {
+		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: c.next,
+			MinBytes: 1, MaxBytes: replayFetchBytes, MaxWait: cursorMaxWait})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			l.decReads.failed(1)
+			return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, c.next, err)
+		}
+		if c.next < resp.LogStartOffset {
+			c.next = resp.LogStartOffset // deleted by retention
+		}
+		n := 0
+		for resp.Records != nil && c.next < end {
+			r, err := resp.Records.ReadRecord()
+			if err != nil {
+				break
+			}
+			if r.Offset < c.next {
+				continue
+			}
+			v, err := readValue(r.Value)
+			if err != nil {
+				return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, r.Offset, err)
+			}
+			c.next = r.Offset + 1
+			n++
+			l.handleDecision(p, kafka.Message{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: r.Offset, Value: v})
+		}
+		l.decReads.read(n)
+		if n == 0 && c.next < end {
+			if c.next >= resp.HighWatermark {
+				return fmt.Errorf("read %s/%d@%d: the log ends at %d, before the checkpoint's offset %d", l.cfg.Topics.Decisions, p, c.next, resp.HighWatermark, end)
+			}
+			c.next++ // nothing at this offset (a compaction or transaction marker's place)
+		}
+	}
+	if err := c.reader.SetOffset(end); err != nil {
+		return fmt.Errorf("read %s/%d: set offset %d: %w", l.cfg.Topics.Decisions, p, end, err)
+	}
+	return nil
 }
