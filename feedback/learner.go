@@ -45,6 +45,7 @@ type LearningLoop struct {
 	joiner       *models.CompactJoiner
 	matches      []match                       // of the current round (resolveMatches)
 	inHand       map[models.DecisionPos][]byte // matched decisions' values, read again
+	recent       *recentDecisions              // values of the decisions read last
 	replay       joinReplay                    // which re-read decisions the join takes again
 	version      int64                         // of the last model published
 	served       *models.Snapshot              // the last model published, nil before the first

@@ -42,6 +42,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	clear(l.matches)
 	l.matches = l.matches[:0]
 	l.inHand = map[models.DecisionPos][]byte{}
+	l.recent = newRecentDecisions(recentDecisionsBytes)
 	rec, found := latest[l.cfg.Base.Name()]
 	var cpConfigVersion int64
 	if !found {

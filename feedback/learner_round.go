@@ -102,6 +102,7 @@ func (l *LearningLoop) handleDecision(p int32, m kafka.Message) {
 		return
 	}
 	pos := models.DecisionPos{Partition: p, Offset: m.Offset}
+	l.recent.add(pos, m.Value)
 	l.joiner.AddDecision(pos, id, at, func(x models.Match) {
 		if x.Pos == pos {
 			l.inHand[pos] = m.Value // its early outcome: no need to read it again
@@ -140,9 +141,14 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 	}
 	byPartition := map[int32][]int64{}
 	for _, x := range l.matches {
-		if _, ok := l.inHand[x.Pos]; !ok {
-			byPartition[x.Pos.Partition] = append(byPartition[x.Pos.Partition], x.Pos.Offset)
+		if _, ok := l.inHand[x.Pos]; ok {
+			continue
 		}
+		if v, ok := l.recent.get(x.Pos); ok {
+			l.inHand[x.Pos] = v
+			continue
+		}
+		byPartition[x.Pos.Partition] = append(byPartition[x.Pos.Partition], x.Pos.Offset)
 	}
 	// the partitions' fetches overlap: a backlog's pace is their round trips
 	type read struct {
