@@ -50,6 +50,13 @@ type Config struct {
 	// Outcomes takes what POST /v1/outcomes accepts. Default nil: the
 	// endpoint answers 503 "outcome ingestion is not configured".
 	Outcomes OutcomeSink
+	// OutcomeWindow, when set, is the learner's reward window: POST
+	// /v1/outcomes answers 400 for a decision_id that cannot be one of
+	// situ's decisions within it (models.CheckDecisionID: not a UUID, or a
+	// UUIDv7 older than the window or in the future). Default 0: any id.
+	OutcomeWindow time.Duration
+	// Now is the clock OutcomeWindow is measured on. Default time.Now.
+	Now func() time.Time
 	// Tokens are the accepted bearer tokens (docs/admin.md). The admin
 	// routes need an analyst or admin token; the score routes need a score
 	// or admin token when a score token is among them, and are open

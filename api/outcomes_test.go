@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -175,4 +176,39 @@ func TestOutcomeWholeNumbersAsFloats(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, 340.0, got[0].HandleSeconds)
 	require.Equal(t, 4.0, *got[0].CSAT)
+}
+
+// TestOutcomeDecisionIDWindow: with the reward window configured, an
+// outcome for an id that cannot be a decision of the window is refused
+// with a 400 that names decision_id and the window.
+func TestOutcomeDecisionIDWindow(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	v7 := func(at time.Time) string {
+		ms := at.UnixMilli()
+		return fmt.Sprintf("%08x-%04x-7abc-8def-0123456789ab", ms>>16, ms&0xffff)
+	}
+	cases := []struct {
+		name, id string
+		status   int
+		says     string
+	}{
+		{"a decision of an hour ago", v7(now.Add(-time.Hour)), 202, ""},
+		{"the README's placeholder", "PASTE-THE-DECISION-ID", 400, "not a decision id"},
+		{"older than the reward window", v7(now.Add(-48 * time.Hour)), 400, "reward window of 24h0m0s"},
+	}
+	sink := &recordingSink{}
+	ts := newTestServer(t, api.Config{Outcomes: sink, OutcomeWindow: 24 * time.Hour, Now: func() time.Time { return now }})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.postJSON(t, api.RouteOutcomes, strings.Replace(outcomeExample, `"d-1"`, `"`+tc.id+`"`, 1))
+			require.Equal(t, tc.status, r.status, "body: %s", r.body)
+			if tc.status == 400 {
+				p := decodeProblem(t, r)
+				require.Equal(t, api.CodeInvalidField, p.Error.Code, p.Error.Message)
+				require.Equal(t, "decision_id", p.Error.Field)
+				require.Contains(t, p.Error.Message, tc.says)
+			}
+		})
+	}
+	require.Len(t, sink.recorded(), 1)
 }

@@ -75,6 +75,16 @@ func (s *Server) postOutcome(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	if s.cfg.OutcomeWindow > 0 && o.DecisionID != "" {
+		now := time.Now
+		if s.cfg.Now != nil {
+			now = s.cfg.Now
+		}
+		if err := models.CheckDecisionID(o.DecisionID, now(), s.cfg.OutcomeWindow); err != nil {
+			s.writeError(c, err)
+			return
+		}
+	}
 	// the sink validates the outcome, once (feedback.OutcomePublisher does
 	// before it writes), and answers a *features.FieldError for a bad one
 	if err := s.cfg.Outcomes.PublishOutcome(c.Request.Context(), o); err != nil {

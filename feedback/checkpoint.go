@@ -43,8 +43,14 @@ type Checkpoint struct {
 // outcomes that came before their decision, and the stream time.
 type JoinCheckpoint struct {
 	// Pending lists, per decisions partition, the [first, last] offset
-	// ranges of decisions still waiting for their outcome.
+	// ranges of decisions still waiting for their outcome: what earlier
+	// builds wrote, read still; this build writes PendingBits.
 	Pending map[int32][][2]int64 `json:"pending,omitempty"`
+	// PendingBits marks, per decisions partition, the decisions still
+	// waiting for their outcome: one bit per offset from the first of them
+	// to the last, whatever the holes joined outcomes leave (24 h at 200
+	// decisions/s: 2.2 MB, 2.9 MB in base64).
+	PendingBits map[int32]PendingBitmap `json:"pending_bits,omitempty"`
 	// Early are outcomes whose decision had not been read yet.
 	Early []models.EarlyOutcome `json:"early,omitempty"`
 	// StreamTime is the latest decision time seen.
@@ -76,28 +82,51 @@ func DecodeCheckpoint(b []byte) (Checkpoint, error) {
 	return c, nil
 }
 
-// decisionRef is where the join's pending decision was read: the joiner
-// keeps it, the checkpoint turns it into offset ranges.
-type decisionRef struct {
-	partition int32
-	offset    int64
+// PendingBitmap marks offsets of one partition: bit i (byte i/8, bit
+// i%8, least significant first) stands for offset From+i.
+type PendingBitmap struct {
+	From int64  `json:"from"`
+	Bits []byte `json:"bits"` // base64 in JSON
+}
+
+// has reports whether off is marked.
+func (b PendingBitmap) has(off int64) bool {
+	i := off - b.From
+	return i >= 0 && i/8 < int64(len(b.Bits)) && b.Bits[i/8]&(1<<(i%8)) != 0
 }
 
 // joinCheckpoint returns j's state for a checkpoint.
-func joinCheckpoint(j *models.Joiner[decisionRef]) JoinCheckpoint {
+func joinCheckpoint(j *models.CompactJoiner) JoinCheckpoint {
 	s := j.State()
-	return JoinCheckpoint{Pending: pendingRanges(j.PendingRefs()), Early: s.Early, StreamTime: s.StreamTime}
+	first, last := map[int32]int64{}, map[int32]int64{}
+	j.PendingPositions(func(p models.DecisionPos) {
+		if f, ok := first[p.Partition]; !ok || p.Offset < f {
+			first[p.Partition] = p.Offset
+		}
+		if l, ok := last[p.Partition]; !ok || p.Offset > l {
+			last[p.Partition] = p.Offset
+		}
+	})
+	var bits map[int32]PendingBitmap
+	if len(first) > 0 {
+		bits = make(map[int32]PendingBitmap, len(first))
+		for p, f := range first {
+			bits[p] = PendingBitmap{From: f, Bits: make([]byte, (last[p]-f)/8+1)}
+		}
+		j.PendingPositions(func(p models.DecisionPos) {
+			b := bits[p.Partition]
+			i := p.Offset - b.From
+			b.Bits[i/8] |= 1 << (i % 8)
+		})
+	}
+	return JoinCheckpoint{PendingBits: bits, Early: s.Early, StreamTime: s.StreamTime}
 }
 
-// pendingRanges groups decision positions into sorted [first, last]
+// pendingRanges groups decision offsets into sorted [first, last]
 // ranges of consecutive offsets, per partition.
-func pendingRanges(refs []decisionRef) map[int32][][2]int64 {
-	if len(refs) == 0 {
+func pendingRanges(byPartition map[int32][]int64) map[int32][][2]int64 {
+	if len(byPartition) == 0 {
 		return nil
-	}
-	byPartition := map[int32][]int64{}
-	for _, r := range refs {
-		byPartition[r.partition] = append(byPartition[r.partition], r.offset)
 	}
 	out := make(map[int32][][2]int64, len(byPartition))
 	for p, offs := range byPartition {
@@ -121,8 +150,9 @@ func pendingRanges(refs []decisionRef) map[int32][][2]int64 {
 // checkpoint lists as pending are added, the others were joined or
 // expired before it.
 type joinReplay struct {
-	resume Offsets
-	keep   map[int32][][2]int64
+	resume   Offsets
+	keep     map[int32][][2]int64 // checkpoints of earlier builds
+	keepBits map[int32]PendingBitmap
 }
 
 // from returns, per decisions partition, the offset reading starts at:
@@ -133,6 +163,9 @@ func (r joinReplay) from() Offsets {
 		if k := r.keep[p]; len(k) > 0 && k[0][0] < off {
 			out[p] = k[0][0]
 		}
+		if b, ok := r.keepBits[p]; ok && b.From < out[p] {
+			out[p] = b.From
+		}
 	}
 	return out
 }
@@ -141,7 +174,7 @@ func (r joinReplay) from() Offsets {
 // the join.
 func (r joinReplay) adds(p int32, off int64) bool {
 	end, ok := r.resume[p]
-	return !ok || off >= end || inRanges(r.keep[p], off)
+	return !ok || off >= end || inRanges(r.keep[p], off) || r.keepBits[p].has(off)
 }
 
 func inRanges(ranges [][2]int64, off int64) bool {

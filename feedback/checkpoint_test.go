@@ -27,13 +27,13 @@ func replayOutcome(decisionID string) models.Outcome {
 func TestPendingRanges(t *testing.T) {
 	cases := []struct {
 		name string
-		refs []decisionRef
+		refs map[int32][]int64
 		want map[int32][][2]int64
 	}{
 		{"none", nil, nil},
-		{"one", []decisionRef{{0, 7}}, map[int32][][2]int64{0: {{7, 7}}}},
-		{"consecutive offsets merge, in any order", []decisionRef{{0, 5}, {0, 3}, {0, 4}, {0, 9}}, map[int32][][2]int64{0: {{3, 5}, {9, 9}}}},
-		{"per partition", []decisionRef{{1, 2}, {0, 2}, {1, 3}}, map[int32][][2]int64{0: {{2, 2}}, 1: {{2, 3}}}},
+		{"one", map[int32][]int64{0: {7}}, map[int32][][2]int64{0: {{7, 7}}}},
+		{"consecutive offsets merge, in any order", map[int32][]int64{0: {5, 3, 4, 9}}, map[int32][][2]int64{0: {{3, 5}, {9, 9}}}},
+		{"per partition", map[int32][]int64{1: {2, 3}, 0: {2}}, map[int32][][2]int64{0: {{2, 2}}, 1: {{2, 3}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,9 +148,9 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 		stream = append(stream, ev{o: o})
 	}
 
-	collect := func(got *[]string) func(models.Joined) {
-		return func(x models.Joined) {
-			s := x.Decision.DecisionID
+	collect := func(got *[]string) func(models.Match) {
+		return func(x models.Match) {
+			s := decisions[x.Pos.Offset].DecisionID
 			if x.Outcome == nil {
 				s += "*"
 			}
@@ -158,10 +158,10 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 		}
 	}
 	var want []string
-	j := models.NewJoiner[decisionRef](cfg)
+	j := models.NewCompactJoiner(cfg)
 	for _, e := range stream {
 		if e.isDecision {
-			j.AddDecision(decisionRef{0, int64(e.idx)}, decisions[e.idx], collect(&want))
+			j.AddDecision(models.DecisionPos{Offset: int64(e.idx)}, decisions[e.idx].DecisionID, decisions[e.idx].Time, collect(&want))
 		} else {
 			j.AddOutcome(e.o, collect(&want))
 		}
@@ -170,7 +170,7 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 	// the same stream with restarts: the consumer position is (stream index,
 	// next decision offset); decisions are re-read from the first pending.
 	var got []string
-	j = models.NewJoiner[decisionRef](cfg)
+	j = models.NewCompactJoiner(cfg)
 	nextDecision := int64(0)
 	cuts := map[int]bool{}
 	for len(cuts) < 12 {
@@ -179,16 +179,16 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 	for k, e := range stream {
 		if cuts[k] {
 			cp := joinCheckpoint(j)
-			j = models.RestoreJoiner[decisionRef](cfg, models.JoinState{Early: cp.Early, StreamTime: cp.StreamTime})
-			replay := joinReplay{resume: Offsets{0: nextDecision}, keep: cp.Pending}
+			j = models.RestoreCompactJoiner(cfg, models.JoinState{Early: cp.Early, StreamTime: cp.StreamTime})
+			replay := joinReplay{resume: Offsets{0: nextDecision}, keep: cp.Pending, keepBits: cp.PendingBits}
 			for off := replay.from()[0]; off < nextDecision; off++ {
 				if replay.adds(0, off) {
-					j.AddDecision(decisionRef{0, off}, decisions[off], collect(&got))
+					j.AddDecision(models.DecisionPos{Offset: off}, decisions[off].DecisionID, decisions[off].Time, collect(&got))
 				}
 			}
 		}
 		if e.isDecision {
-			j.AddDecision(decisionRef{0, int64(e.idx)}, decisions[e.idx], collect(&got))
+			j.AddDecision(models.DecisionPos{Offset: int64(e.idx)}, decisions[e.idx].DecisionID, decisions[e.idx].Time, collect(&got))
 			nextDecision = int64(e.idx) + 1
 		} else {
 			j.AddOutcome(e.o, collect(&got))

@@ -98,11 +98,11 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			t.Fatalf("round trip not stable (%v):\n%s\n%s", err, b, b2)
 		}
 		// what a restore does with it (learner_restore.go)
-		replay := joinReplay{resume: got.Offsets[DefaultDecisionsTopic], keep: got.Join.Pending}
+		replay := joinReplay{resume: got.Offsets[DefaultDecisionsTopic], keep: got.Join.Pending, keepBits: got.Join.PendingBits}
 		for p, off := range replay.from() {
 			_ = replay.adds(p, off)
 		}
-		models.RestoreJoiner[decisionRef](models.JoinConfig{}, models.JoinState{Early: got.Join.Early, StreamTime: got.Join.StreamTime})
+		models.RestoreCompactJoiner(models.JoinConfig{}, models.JoinState{Early: got.Join.Early, StreamTime: got.Join.StreamTime})
 		m, err := got.Model.Bind(schema)
 		if err != nil {
 			return

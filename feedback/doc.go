@@ -11,7 +11,9 @@
 //     engine) and the idempotent outcome producer behind POST /v1/outcomes
 //     (OutcomePublisher, with its bounded DedupCache);
 //   - the learning loop (LearningLoop): it reads nba.decisions and
-//     nba.outcomes, joins and learns with models' Joiner and OnlineLearner,
+//     nba.outcomes, joins with models' CompactJoiner (it keeps a pending
+//     decision's id hash and position and reads the decision again when
+//     matched) and learns with OnlineLearner,
 //     dead-letters the outcomes it cannot use, writes its checkpoints
 //     (Checkpoint) to nba.learner.checkpoints and publishes the served model
 //     to nba.models;

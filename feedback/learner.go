@@ -41,20 +41,27 @@ type LearningLoop struct {
 	models      *kafka.Writer
 	checkpoints *kafka.Writer
 
-	learner     *models.OnlineLearner
-	joiner      *models.Joiner[decisionRef]
-	replay      joinReplay       // which re-read decisions the join takes again
-	version     int64            // of the last model published
-	served      *models.Snapshot // the last model published, nil before the first
-	decOffsets  Offsets
-	outOffsets  Offsets
-	cursors     map[string]map[int32]*partitionCursor
-	partitions  []int32
-	dirty       bool // offsets moved since the last checkpoint
-	sinceSnap   int  // updates since the last checkpoint
-	lastSnap    time.Time
-	oldestApply time.Time // message time of the oldest outcome applied since the last checkpoint
-	running     atomic.Bool
+	learner      *models.OnlineLearner
+	joiner       *models.CompactJoiner
+	matches      []match                       // of the current round (resolveMatches)
+	inHand       map[models.DecisionPos][]byte // matched decisions' values, read again
+	recent       *recentDecisions              // values of the decisions read last
+	replay       joinReplay                    // which re-read decisions the join takes again
+	version      int64                         // of the last model published
+	served       *models.Snapshot              // the last model published, nil before the first
+	decOffsets   Offsets
+	outOffsets   Offsets
+	cursors      map[string]map[int32]*partitionCursor
+	partitions   []int32
+	dirty        bool // offsets moved since the last checkpoint
+	sinceSnap    int  // updates since the last checkpoint
+	lastSnap     time.Time
+	oldestApply  time.Time // message time of the oldest outcome applied since the last checkpoint
+	running      atomic.Bool
+	restoreStart time.Time       // when the restore started re-reading pending decisions
+	rateFrom     time.Time       // stream time the decision rate is measured from (checkWindow)
+	rateRead     uint64          // decisions read then
+	deadLetters  []kafka.Message // of the current round (flushDeadLetters)
 
 	// the configuration applied (learner_control.go)
 	reward        models.RewardDefinition
@@ -84,6 +91,7 @@ func NewLearningLoop(cfg LearningLoopConfig) (*LearningLoop, error) {
 	if err := l.loopMetrics.register(cfg.Registerer, cfg.Topics); err != nil {
 		return nil, err
 	}
+	l.maxPending.Store(int64(models.NewCompactJoiner(cfg.Join).MaxPending()))
 	if cfg.Control != nil {
 		if err := register(cfg.Registerer, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_config_version",
 			Help: "Version of the data team's configuration (nba.control) the learner applied: its pins and reward definition."},

@@ -70,7 +70,13 @@ func benchThroughput(b *testing.B, n int) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- l.Run(runCtx) }()
+	deadline := time.Now().Add(2 * time.Minute)
 	for l.Stats().Updates < uint64(s.valid) {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			b.Fatalf("backlog not applied in 2 minutes: %+v", l.Stats())
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
@@ -174,7 +180,7 @@ func benchLatency(b *testing.B, rate int, d time.Duration) {
 			written = append(written, now)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for rec.Model().Updates() < int64(valid) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}

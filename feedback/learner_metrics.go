@@ -15,8 +15,10 @@ type loopMetrics struct {
 	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
 	restarts, republished, notLearned                                               atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
-	modelVersion, pending, early, configApplied                                     atomic.Int64
+	modelVersion, pending, early, configApplied, windowNeed                         atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
+	unjoinedOutcomes                                                                unjoinedCounters
+	maxPending                                                                      atomic.Int64
 	applyLatency                                                                    prometheus.Histogram
 	// per topic: the decisions and outcomes read, the checkpoints, models
 	// and dead letters written
@@ -59,6 +61,8 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		counterFunc(&m.dlqErrors, "situ_outcomes_dlq_write_errors_total", "Dead letters that could not be written (logged, then skipped).", nil),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_model_version", Help: "Version of the last snapshot published."}, func() float64 { return float64(m.modelVersion.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_pending_decisions", Help: "Decisions waiting for their outcome."}, func() float64 { return float64(m.pending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_window_decisions", Help: "Decisions one reward window holds at the decision rate observed over the last minute of stream time; above situ_learner_max_pending_decisions the window cannot be held (a warning is logged)."}, func() float64 { return float64(m.windowNeed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_pending_decisions", Help: "The cap on decisions waiting for an outcome (--max-pending)."}, func() float64 { return float64(m.maxPending.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
 		join("joined", func(s *models.JoinStats) int64 { return s.Joined }),
 		join("expired", func(s *models.JoinStats) int64 { return s.Expired }),
@@ -67,12 +71,50 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		join("duplicate", func(s *models.JoinStats) int64 { return s.Duplicates }),
 		join("dropped_pending_cap", func(s *models.JoinStats) int64 { return s.DroppedPending }),
 		join("dropped_early_cap", func(s *models.JoinStats) int64 { return s.DroppedEarly }),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().EarlyExpired }, unjoinedWindowPassed),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().DroppedEarly }, unjoinedEarlyCap),
+		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.invalid.Load()) }, unjoinedDecisionInvalid),
+		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.gone.Load()) }, unjoinedDecisionGone),
 		m.applyLatency,
 	)
 	if err != nil {
 		return fmt.Errorf("learner: %w", err)
 	}
 	return nil
+}
+
+// Why an outcome was never learned from: the reason label of
+// situ_learner_outcomes_unjoined_total.
+const (
+	// unjoinedWindowPassed: no decision of its id was read within the
+	// reward window (the id is not one of situ's, or its decision expired
+	// or was dropped before the outcome came).
+	unjoinedWindowPassed = "window_passed"
+	// unjoinedEarlyCap: it waited for its decision among too many others.
+	unjoinedEarlyCap = "early_cap"
+	// unjoinedDecisionInvalid: its decision, read again, did not decode or
+	// match the learner's schema.
+	unjoinedDecisionInvalid = "decision_invalid"
+	// unjoinedDecisionGone: retention had deleted its decision before the
+	// learner read it again.
+	unjoinedDecisionGone = "decision_gone"
+)
+
+// unjoinedCounters count the unjoined outcomes the join's stats do not.
+type unjoinedCounters struct{ invalid, gone atomic.Uint64 }
+
+func (c *unjoinedCounters) add(reason string) {
+	if reason == unjoinedDecisionInvalid {
+		c.invalid.Add(1)
+	} else {
+		c.gone.Add(1)
+	}
+}
+
+func unjoinedFunc(f func() int64, reason string) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_outcomes_unjoined_total",
+		Help:        "Valid outcomes the learner never learned from, by reason: no decision of the id within the reward window, too many outcomes waiting for their decisions, the decision invalid, or the decision deleted by retention before it was read again.",
+		ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return float64(f()) })
 }
 
 // readers returns the reader metrics of topic (decisions or outcomes).

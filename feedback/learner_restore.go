@@ -3,7 +3,6 @@ package feedback
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -38,6 +37,12 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		return fmt.Errorf("learner: %w", err)
 	}
 	l.decOffsets, l.outOffsets = Offsets{}, Offsets{}
+	clear(l.deadLetters) // of a round that failed: its outcomes are read again
+	l.deadLetters = l.deadLetters[:0]
+	clear(l.matches)
+	l.matches = l.matches[:0]
+	l.inHand = map[models.DecisionPos][]byte{}
+	l.recent = newRecentDecisions(recentDecisionsBytes)
 	rec, found := latest[l.cfg.Base.Name()]
 	var cpConfigVersion int64
 	if !found {
@@ -45,7 +50,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.joiner = models.NewJoiner[decisionRef](l.cfg.Join)
+		l.joiner = models.NewCompactJoiner(l.cfg.Join)
 		l.replay = joinReplay{}
 		l.served = nil
 		l.version = 0 // the learner's own sequence: its first model is v1, whatever the base's version
@@ -68,13 +73,14 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		for p, off := range cp.Offsets[t.Outcomes] {
 			l.outOffsets[p] = off
 		}
-		l.joiner = models.RestoreJoiner[decisionRef](l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
-		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending}
+		l.joiner = models.RestoreCompactJoiner(l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
+		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending, keepBits: cp.Join.PendingBits}
 		l.version = m.Version()
 		l.served = &cp.Model
 		cpConfigVersion = cp.ConfigVersion
 		l.log.Info("restored checkpoint", zap.Int64("version", l.version), zap.Int64("updates", m.Updates()),
 			zap.Int("pending_ranges", len(cp.Join.Pending)), zap.Int("early", len(cp.Join.Early)))
+		l.restoreStart = time.Now()
 		if err := l.republish(ctx, cp.Model); err != nil {
 			return err
 		}
@@ -113,12 +119,16 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	// Re-read the decisions still pending at the checkpoint, so the first
 	// round starts where the checkpoint's round ended.
 	for _, p := range l.partitions {
-		c := l.cursors[t.Decisions][p]
-		if _, err := c.readUntil(ctx, l.decOffsets[p], math.MaxInt, l.decReads, func(m kafka.Message) {
-			l.handleDecision(p, m)
-		}); err != nil {
+		if err := l.replayPending(ctx, p); err != nil {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
 		}
+	}
+	if err := l.resolveMatches(ctx); err != nil {
+		return fmt.Errorf("learner: replay pending decisions: %w", err)
+	}
+	if !l.restoreStart.IsZero() {
+		l.log.Info("pending decisions read again", zap.Int("pending", l.joiner.Pending()), zap.Duration("took", time.Since(l.restoreStart)))
+		l.restoreStart = time.Time{}
 	}
 	l.dirty, l.sinceSnap, l.oldestApply, l.reweighted = false, 0, time.Time{}, false
 	l.lastSnap = l.cfg.Now()
@@ -168,4 +178,61 @@ func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32,
 	}
 	slices.Sort(ps)
 	return ps, nil
+}
+
+// replayFetchBytes bounds one fetch of the restore's re-read.
+const replayFetchBytes = 1 << 20
+
+// replayPending reads partition p of the decisions from the first pending
+// decision to the checkpoint's offset with fetches of its own (a restart
+// with millions of pending decisions reads them all), hands them to
+// handleDecision, and moves the partition's cursor past them.
+func (l *LearningLoop) replayPending(ctx context.Context, p int32) error {
+	c := l.cursors[l.cfg.Topics.Decisions][p]
+	end := l.decOffsets[p]
+	if c.next >= end {
+		return nil
+	}
+	for c.next < end {
+		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: c.next,
+			MinBytes: 1, MaxBytes: replayFetchBytes, MaxWait: cursorMaxWait})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			l.decReads.failed(1)
+			return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, c.next, err)
+		}
+		if c.next < resp.LogStartOffset {
+			c.next = resp.LogStartOffset // deleted by retention
+		}
+		n := 0
+		for resp.Records != nil && c.next < end {
+			r, err := resp.Records.ReadRecord()
+			if err != nil {
+				break
+			}
+			if r.Offset < c.next {
+				continue
+			}
+			v, err := readValue(r.Value)
+			if err != nil {
+				return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, r.Offset, err)
+			}
+			c.next = r.Offset + 1
+			n++
+			l.handleDecision(p, kafka.Message{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: r.Offset, Value: v})
+		}
+		l.decReads.read(n)
+		if n == 0 && c.next < end {
+			if c.next >= resp.HighWatermark {
+				return fmt.Errorf("read %s/%d@%d: the log ends at %d, before the checkpoint's offset %d", l.cfg.Topics.Decisions, p, c.next, resp.HighWatermark, end)
+			}
+			c.next++ // nothing at this offset (a compaction or transaction marker's place)
+		}
+	}
+	if err := c.reader.SetOffset(end); err != nil {
+		return fmt.Errorf("read %s/%d: set offset %d: %w", l.cfg.Topics.Decisions, p, end, err)
+	}
+	return nil
 }

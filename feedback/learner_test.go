@@ -87,19 +87,19 @@ func newTestLearner(t *testing.T, brokers []string, base *models.Model, reward m
 	return l
 }
 
-func latestSnapshot(t *testing.T, brokers []string, name string) (models.Snapshot, bool) {
+func latestSnapshot(t testing.TB, brokers []string, name string) (models.Snapshot, bool) {
 	t.Helper()
 	return latestDecoded(t, brokers, DefaultModelsTopic, name, models.DecodeSnapshot)
 }
 
-func latestCheckpoint(t *testing.T, brokers []string, name string) (Checkpoint, bool) {
+func latestCheckpoint(t testing.TB, brokers []string, name string) (Checkpoint, bool) {
 	t.Helper()
 	return latestDecoded(t, brokers, DefaultCheckpointsTopic, name, DecodeCheckpoint)
 }
 
 // latestDecoded returns the latest record of key name on a compacted
 // topic, decoded, if there is one.
-func latestDecoded[T any](t *testing.T, brokers []string, topic, name string, decode func([]byte) (T, error)) (T, bool) {
+func latestDecoded[T any](t testing.TB, brokers []string, topic, name string, decode func([]byte) (T, error)) (T, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

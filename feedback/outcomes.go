@@ -192,9 +192,9 @@ const (
 	HeaderDLQOffset    = "situ-dlq-offset"    // its offset, decimal
 )
 
-// writeDeadLetter writes m to the dead-letter writer's topic with the
-// original key, value and headers, plus the reason headers.
-func writeDeadLetter(ctx context.Context, w *kafka.Writer, m kafka.Message, pos Position, reason string, cause error) error {
+// deadLetterMessage returns the dead letter of m: the original key, value
+// and headers, plus the reason headers.
+func deadLetterMessage(m kafka.Message, pos Position, reason string, cause error) kafka.Message {
 	headers := make([]kafka.Header, 0, len(m.Headers)+5)
 	headers = append(headers, m.Headers...)
 	headers = append(headers,
@@ -204,10 +204,7 @@ func writeDeadLetter(ctx context.Context, w *kafka.Writer, m kafka.Message, pos 
 		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(pos.Partition)))},
 		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(pos.Offset, 10))},
 	)
-	if err := w.WriteMessages(ctx, kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
-		return fmt.Errorf("write dead letter: %w", err)
-	}
-	return nil
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
 }
 
 // decodeJSON decodes exactly one JSON value from data into v with

@@ -566,3 +566,64 @@ func (l *TreatmentList) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*l = TreatmentList(s)
 	return nil
 }
+
+// DecodeDecisionKey returns the decision id and time of one nba.decisions
+// value: what the compact join keeps. Events as AppendJSON and json.Marshal
+// write them (format_version, decision_id and time first, the id without
+// escapes) are read by a scan of their first members; any other text is
+// decoded whole with DecodeDecisionEvent, so both give the same answer.
+func DecodeDecisionKey(data []byte) (string, time.Time, error) {
+	if id, t, ok := scanDecisionKey(data); ok {
+		return id, t, nil
+	}
+	d, err := DecodeDecisionEvent(data)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if d.DecisionID == "" {
+		return "", time.Time{}, &features.FieldError{Field: "decision_id", Message: "is required"}
+	}
+	return d.DecisionID, d.Time, nil
+}
+
+// scanDecisionKey is DecodeDecisionKey's fast path: it reports false for
+// anything but the expected start of an event.
+func scanDecisionKey(b []byte) (string, time.Time, bool) {
+	const fv, di, tm = `{"format_version":`, `,"decision_id":"`, `","time":"`
+	if len(b) < len(fv) || string(b[:len(fv)]) != fv {
+		return "", time.Time{}, false
+	}
+	i := len(fv)
+	if i >= len(b) || (b[i] != '0' && b[i] != '1') { // versions this code reads
+		return "", time.Time{}, false
+	}
+	i++
+	if len(b)-i < len(di) || string(b[i:i+len(di)]) != di {
+		return "", time.Time{}, false
+	}
+	i += len(di)
+	start := i
+	for i < len(b) && b[i] != '"' {
+		if b[i] == '\\' || b[i] < 0x20 || b[i] >= 0x80 {
+			return "", time.Time{}, false
+		}
+		i++
+	}
+	if i == start || len(b)-i < len(tm) || string(b[i:i+len(tm)]) != tm {
+		return "", time.Time{}, false
+	}
+	id := string(b[start:i])
+	i += len(tm)
+	end := i
+	for end < len(b) && b[end] != '"' {
+		end++
+	}
+	if end == len(b) {
+		return "", time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b[i:end]))
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return id, t, true
+}

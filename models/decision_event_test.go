@@ -499,3 +499,41 @@ func TestDecisionEventThroughEncodingJSON(t *testing.T) {
 	}
 	assertSameEvent(t, want, back, b)
 }
+
+func TestDecodeDecisionKey(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	fast, err := (&models.DecisionEvent{DecisionID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Time: at, Treatment: "fast_resolution", Propensity: 1}).AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, value, id string
+		time            time.Time
+		fails           bool
+	}{
+		{"AppendJSON", string(fast), "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", at, false},
+		{"another member order", `{"time":"2026-11-22T10:00:00Z","decision_id":"a"}`, "a", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), false},
+		{"escaped id", `{"format_version":1,"decision_id":"a\u0062","time":"2026-11-22T10:00:00Z"}`, "ab", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), false},
+		{"no format version", `{"decision_id":"a","time":"2026-11-22T10:00:00Z"}`, "a", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), false},
+		{"newer format", `{"format_version":2,"decision_id":"a","time":"2026-11-22T10:00:00Z"}`, "", time.Time{}, true},
+		{"no id", `{"format_version":1,"time":"2026-11-22T10:00:00Z"}`, "", time.Time{}, true},
+		{"broken", `{"format_version":1,"decision_id":"a","time":"2026-11-2`, "", time.Time{}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id, tm, err := models.DecodeDecisionKey([]byte(tc.value))
+			if (err != nil) != tc.fails {
+				t.Fatalf("error %v, want failure %v", err, tc.fails)
+			}
+			if id != tc.id || !tm.Equal(tc.time) {
+				t.Errorf("got %q %s, want %q %s", id, tm, tc.id, tc.time)
+			}
+			if !tc.fails {
+				d, err := models.DecodeDecisionEvent([]byte(tc.value))
+				if err != nil || d.DecisionID != id || !d.Time.Equal(tm) {
+					t.Errorf("DecodeDecisionEvent gives %q %s (%v)", d.DecisionID, d.Time, err)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package models_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -73,6 +75,13 @@ func TestJoinScenarios(t *testing.T) {
 			if j.Stats() != tc.stats {
 				t.Errorf("stats %+v, want %+v", j.Stats(), tc.stats)
 			}
+			c := models.NewCompactJoiner(tc.cfg)
+			if got := runCompact(c, tc.events); !slices.Equal(got, tc.want) {
+				t.Errorf("compact: joined %v, want %v", got, tc.want)
+			}
+			if c.Stats() != tc.stats {
+				t.Errorf("compact: stats %+v, want %+v", c.Stats(), tc.stats)
+			}
 		})
 	}
 }
@@ -94,4 +103,87 @@ func run(j *models.Joiner[int64], events []event) []string {
 		}
 	}
 	return got
+}
+
+// runCompact runs events through a compact joiner; the decision at each
+// position is found again from the events, as the learner reads it again.
+func runCompact(j *models.CompactJoiner, events []event) []string {
+	at := map[int64]string{}
+	var got []string
+	emit := func(m models.Match) {
+		id := at[m.Pos.Offset]
+		if m.Outcome == nil {
+			id += "*"
+		} else if m.Outcome.DecisionID != id {
+			id += "!mismatch"
+		}
+		got = append(got, id)
+	}
+	for _, e := range events {
+		if e.decision != nil {
+			if _, ok := at[e.offset]; !ok {
+				at[e.offset] = e.decision.DecisionID
+			}
+			j.AddDecision(models.DecisionPos{Partition: 1, Offset: e.offset}, e.decision.DecisionID, e.decision.Time, emit)
+		} else {
+			j.AddOutcome(*e.outcome, emit)
+		}
+	}
+	return got
+}
+
+// TestCompactJoinerMatchesJoiner runs a long random stream (outcomes
+// before and after their decisions, duplicates, ghosts, expiries, the
+// caps) through both joiners: they join, expire and count alike.
+func TestCompactJoinerMatchesJoiner(t *testing.T) {
+	reward := 0.5
+	for _, cfg := range []models.JoinConfig{
+		{Window: 10 * time.Minute, MaxPending: 50_000, MaxEarly: 2_000, MaxRecent: 5_000},
+		{Window: time.Hour, MaxPending: 3_000, MaxEarly: 500, DefaultReward: &reward},
+	} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		var events []event
+		var waiting []string
+		for i := range 200_000 {
+			id := fmt.Sprintf("d-%d", i)
+			at := time.Duration(i) * 20 * time.Millisecond
+			switch r := rng.Float64(); {
+			case r < 0.1:
+				events = append(events, O(id), D(id, int64(i), at))
+			case r < 0.15:
+				events = append(events, D(id, int64(i), at), D(id, int64(i), at))
+			default:
+				events = append(events, D(id, int64(i), at))
+				waiting = append(waiting, id)
+			}
+			for len(waiting) > 0 && rng.Float64() < 0.7 {
+				k := rng.IntN(min(len(waiting), 40_000))
+				events = append(events, O(waiting[k]))
+				if rng.Float64() < 0.05 {
+					events = append(events, O(waiting[k]))
+				}
+				waiting[k] = waiting[len(waiting)-1]
+				waiting = waiting[:len(waiting)-1]
+			}
+			if rng.Float64() < 0.01 {
+				events = append(events, O("ghost-"+id))
+			}
+		}
+		j := models.NewJoiner[int64](cfg)
+		want := run(j, events)
+		c := models.NewCompactJoiner(cfg)
+		got := runCompact(c, events)
+		if !slices.Equal(got, want) {
+			t.Fatalf("compact joined %d, joiner %d: they differ", len(got), len(want))
+		}
+		if c.Stats() != j.Stats() || c.Pending() != j.Pending() || c.Early() != j.Early() {
+			t.Fatalf("compact %+v (pending %d, early %d), joiner %+v (pending %d, early %d)", c.Stats(), c.Pending(), c.Early(), j.Stats(), j.Pending(), j.Early())
+		}
+		var offs []int64
+		c.PendingPositions(func(p models.DecisionPos) { offs = append(offs, p.Offset) })
+		if !slices.Equal(offs, j.PendingRefs()) {
+			t.Fatalf("pending positions differ")
+		}
+		t.Logf("%+v pending %d", c.Stats(), c.Pending())
+	}
 }

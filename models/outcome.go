@@ -86,3 +86,78 @@ func (o *Outcome) Validate() error {
 	}
 	return nil
 }
+
+// decisionClockSkew is how far in the future a decision id's time may be:
+// the replica that made it and the one checking may disagree a little.
+const decisionClockSkew = time.Minute
+
+// CheckDecisionID reports, as a *features.FieldError on decision_id,
+// an id that cannot be the id of a decision situ made within window
+// before now: an id that is not a UUID, or a UUIDv7 (situ's decision
+// ids) whose time is older than window or more than a minute in the
+// future. Other UUID versions pass: they carry no time.
+func CheckDecisionID(id string, now time.Time, window time.Duration) error {
+	ms, version, ok := parseUUID(id)
+	if !ok {
+		return &features.FieldError{Field: "decision_id", Message: fmt.Sprintf("%q is not a decision id: situ's decision ids are UUIDs (the decision_id POST /v1/score answered)", truncateID(id))}
+	}
+	if version != 7 {
+		return nil
+	}
+	at := time.UnixMilli(ms).UTC()
+	switch {
+	case at.Before(now.Add(-window)):
+		return &features.FieldError{Field: "decision_id", Message: fmt.Sprintf("the decision was made at %s, longer ago than the reward window of %s (--reward-window): its outcome can no longer be joined",
+			at.Format(time.RFC3339), window)}
+	case at.After(now.Add(decisionClockSkew)):
+		return &features.FieldError{Field: "decision_id", Message: fmt.Sprintf("the decision's time %s is in the future: not a decision id situ made", at.Format(time.RFC3339))}
+	}
+	return nil
+}
+
+func truncateID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "…"
+	}
+	return id
+}
+
+// parseUUID parses the canonical text form of a UUID
+// (xxxxxxxx-xxxx-Vxxx-xxxx-xxxxxxxxxxxx, either case) and returns its
+// version and the 48-bit Unix millisecond time a UUIDv7 begins with.
+func parseUUID(s string) (ms int64, version int, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return 0, 0, false
+	}
+	var ts int64
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			continue
+		}
+		v, ok := hexValue(s[i])
+		if !ok {
+			return 0, 0, false
+		}
+		if digits < 12 {
+			ts = ts<<4 | int64(v)
+		}
+		if digits == 12 {
+			version = int(v)
+		}
+		digits++
+	}
+	return ts, version, true
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

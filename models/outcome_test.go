@@ -2,12 +2,15 @@ package models_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"situ/features"
 	"situ/models"
 )
 
@@ -66,6 +69,42 @@ func TestDecodeOutcome(t *testing.T) {
 				if !errors.Is(err, models.ErrOutcomeNotObject) {
 					t.Fatalf("error %v, want ErrOutcomeNotObject", err)
 				}
+			}
+		})
+	}
+}
+
+func TestCheckDecisionID(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	v7 := func(at time.Time) string {
+		ms := at.UnixMilli()
+		return fmt.Sprintf("%08x-%04x-7abc-8def-0123456789ab", ms>>16, ms&0xffff)
+	}
+	cases := []struct {
+		name, id string
+		message  string // "" when accepted
+	}{
+		{"a decision of an hour ago", v7(now.Add(-time.Hour)), ""},
+		{"upper-case hex", strings.ToUpper(v7(now.Add(-time.Hour))), ""},
+		{"a UUIDv4 carries no time", "3f2b8c1e-9d4a-4e6f-a1b2-c3d4e5f60718", ""},
+		{"a placeholder", "PASTE-THE-DECISION-ID", "is not a decision id"},
+		{"not hex", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g", "is not a decision id"},
+		{"older than the window", v7(now.Add(-25 * time.Hour)), "longer ago than the reward window of 24h0m0s"},
+		{"in the future", v7(now.Add(time.Hour)), "in the future"},
+		{"a little ahead: clock skew", v7(now.Add(30 * time.Second)), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := models.CheckDecisionID(tc.id, now, 24*time.Hour)
+			if tc.message == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			var fe *features.FieldError
+			if !errors.As(err, &fe) || fe.Field != "decision_id" || !strings.Contains(fe.Message, tc.message) {
+				t.Fatalf("got %v, want a decision_id error saying %q", err, tc.message)
 			}
 		})
 	}

@@ -104,7 +104,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.DurationVar(&o.rewardWindow, "reward-window", 24*time.Hour, "how long a decision waits for its outcome (and an outcome for its decision)")
 	fs.Var(&o.defaultReward, "default-reward", "reward of a decision whose window passed without an outcome")
 	fs.describeDefault("default-reward", "none: such decisions are skipped")
-	fs.IntVar(&o.maxPending, "max-pending", 200_000, "decisions the learner keeps waiting for an outcome; beyond it the oldest are dropped and counted")
+	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for an outcome (about 32 bytes each); beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
 	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
 	fs.Float64Var(&o.forgetting, "forgetting", 1, "factor β in (0, 1] of AdaGrad's squared-gradient sums before each update (1: no forgetting; docs/model.md)")
@@ -501,16 +501,17 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		}
 		svc.components = append(svc.components, component{"results-board", kafkaReady.after(resultsBoard.Run)})
 		httpAPI, err := api.New(api.Config{
-			Decider:      feedback.NewRecordingDecider(engine, decisions, ids),
-			Outcomes:     kafkaOutcomes{wait: kafkaReady, sink: outcomes},
-			Tokens:       tokens,
-			Control:      plane,
-			Results:      resultsBoard,
-			Ready:        svc.ready,
-			Logger:       log,
-			Registerer:   reg,
-			Gatherer:     gatherer,
-			DrainTimeout: opts.drainTimeout,
+			Decider:       feedback.NewRecordingDecider(engine, decisions, ids),
+			Outcomes:      kafkaOutcomes{wait: kafkaReady, sink: outcomes},
+			OutcomeWindow: opts.rewardWindow,
+			Tokens:        tokens,
+			Control:       plane,
+			Results:       resultsBoard,
+			Ready:         svc.ready,
+			Logger:        log,
+			Registerer:    reg,
+			Gatherer:      gatherer,
+			DrainTimeout:  opts.drainTimeout,
 		})
 		if err != nil {
 			return nil, err
@@ -569,6 +570,11 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	})
 }
 
+// resultsMaxPending bounds the experiment decisions the results engine
+// keeps, whole, waiting for their outcome: its join holds each decision's
+// payload, unlike the learner's.
+const resultsMaxPending = 200_000
+
 // buildResults builds the results engine: experiment results from the
 // streams, published to the results topic; a breached guardrail of an
 // experiment with on_breach "stop" stops it through the control plane.
@@ -580,7 +586,7 @@ func buildResults(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	}
 	return feedback.NewResultsLoop(feedback.ResultsLoopConfig{
 		Brokers: brokers, Topics: topics, Control: controlLog,
-		Join: models.JoinConfig{Window: opts.rewardWindow, MaxPending: opts.maxPending},
+		Join: models.JoinConfig{Window: opts.rewardWindow, MaxPending: min(opts.maxPending, resultsMaxPending)},
 		Stop: feedback.GuardrailStop(plane), Registerer: reg, Logger: log,
 	})
 }

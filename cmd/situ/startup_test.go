@@ -94,7 +94,7 @@ func TestStartBeforeKafka(t *testing.T) {
 	// An outcome cannot be written: 503 at once, with Retry-After.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	res, err := client.Post(apiProc.URL+"/v1/outcomes", "application/json", strings.NewReader(
-		`{"outcome_id":"o-1","decision_id":"d-1","resolved":true,"occurred_at":"2026-11-22T10:00:00Z"}`))
+		`{"outcome_id":"o-1","decision_id":"`+answer.DecisionID+`","resolved":true,"occurred_at":"2026-11-22T10:00:00Z"}`))
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)

@@ -1,0 +1,119 @@
+package feedback
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"situ/features"
+	"situ/models"
+)
+
+// BenchmarkLearnerBacklog measures only the backlog throughput of
+// BenchmarkLearnerEndToEnd, for profiling.
+func BenchmarkLearnerBacklog(b *testing.B) {
+	for b.Loop() {
+		benchThroughput(b, 50000)
+	}
+}
+
+// BenchmarkLearnerRestorePending measures a restart with many decisions
+// pending: RESTORE_PENDING decisions (default 1,000,000, no outcomes) in
+// 3 partitions of the embedded broker, a learner that read them all and
+// checkpointed, then a second learner from that checkpoint: the time until
+// it has read every pending decision again (it is then ready to join), and
+// the checkpoint's size.
+func BenchmarkLearnerRestorePending(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("RESTORE_PENDING")); err == nil && v > 0 {
+		n = v
+	}
+	for b.Loop() {
+		brokers := benchBroker(b, 3)
+		schema, base, reward := learnerFixture(b, "default")
+		fp := models.FingerprintString(schema.Fingerprint())
+		t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+		tr := &kafka.Transport{}
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: DefaultDecisionsTopic, Balancer: Partitioner(), RequiredAcks: kafka.RequireOne,
+			BatchTimeout: time.Millisecond, BatchSize: 5000, BatchBytes: maxMessageBytes, Transport: tr}
+		ctx := context.Background()
+		batch := make([]kafka.Message, 0, 5000)
+		var id [36]byte
+		bytes := 0
+		for i := range n {
+			at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
+			d := models.DecisionEvent{DecisionID: benchUUIDv7(&id, at, uint64(i)), Time: at, ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
+				SchemaFingerprint: fp, Strategy: "learned", Treatment: "fast_resolution", Propensity: 0.5,
+				Features: []features.Entry{{Index: 1, Value: 1}, {Index: int32(i % schema.Len()), Value: 0.5}}}
+			v, err := d.AppendJSON(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bytes += len(v)
+			batch = append(batch, kafka.Message{Key: []byte(d.DecisionID), Value: v})
+			if len(batch) == cap(batch) || i == n-1 {
+				if err := w.WriteMessages(ctx, batch...); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		_ = w.Close()
+		tr.CloseIdleConnections()
+		run := func() (*LearningLoop, time.Duration) {
+			l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.NewNop(),
+				Join: models.JoinConfig{Window: 48 * time.Hour, MaxPending: 20_000_000}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- l.Run(runCtx) }()
+			for l.Stats().DecisionsRead < uint64(n) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			took := time.Since(start)
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			return l, took
+		}
+		_, first := run()
+		cp, ok := latestCheckpoint(b, brokers, "default")
+		if !ok {
+			b.Fatal("no checkpoint")
+		}
+		value, _ := cp.Encode()
+		_, again := run()
+		b.ReportMetric(again.Seconds(), "restart_s")
+		b.ReportMetric(float64(len(value))/(1<<20), "checkpoint_MiB")
+		b.Logf("%d pending decisions (%d MB of events): first read %s, restart until all read again %s, checkpoint %d bytes",
+			n, bytes/1e6, first.Round(time.Millisecond), again.Round(time.Millisecond), len(value))
+	}
+}
+
+// benchUUIDv7 writes a UUIDv7-shaped id of time at into buf.
+func benchUUIDv7(buf *[36]byte, at time.Time, seq uint64) string {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[0:8], uint64(at.UnixMilli())<<16|0x7000|seq>>48&0x0fff)
+	binary.BigEndian.PutUint64(raw[8:16], 0x8000000000000000|seq*0x9E3779B97F4A7C15>>2)
+	hex.Encode(buf[0:8], raw[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], raw[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], raw[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], raw[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:36], raw[10:16])
+	return string(buf[:])
+}

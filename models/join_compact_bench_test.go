@@ -1,0 +1,81 @@
+package models_test
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"situ/models"
+)
+
+// BenchmarkCompactJoinerPending24h holds a 24 h window at 200 decisions/s
+// in a compact join: 17.28 million pending decisions with UUIDv7 ids, none
+// joined yet, and reports the Go heap and the process's RSS it takes.
+// Run it with `go test -run '^$' -bench CompactJoinerPending24h -benchtime 1x ./models`.
+func BenchmarkCompactJoinerPending24h(b *testing.B) {
+	const n = 24 * 3600 * 200
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		j := models.NewCompactJoiner(models.JoinConfig{MaxPending: 20_000_000})
+		start := time.Now()
+		var id [36]byte
+		t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+		emit := func(models.Match) {}
+		for i := range n {
+			at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
+			j.AddDecision(models.DecisionPos{Partition: int32(i % 3), Offset: int64(i / 3)}, uuidv7(&id, at, uint64(i)), at, emit)
+		}
+		elapsed := time.Since(start)
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if j.Pending() != n {
+			b.Fatalf("pending %d, want %d", j.Pending(), n)
+		}
+		heap := float64(after.HeapInuse-before.HeapInuse) / (1 << 20)
+		b.ReportMetric(heap, "heap_MiB")
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap_B/pending")
+		b.ReportMetric(rssMiB(), "rss_MiB")
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "adds/s")
+		runtime.KeepAlive(j)
+	}
+}
+
+// uuidv7 writes a UUIDv7-shaped id of time at into buf.
+func uuidv7(buf *[36]byte, at time.Time, seq uint64) string {
+	var raw [16]byte
+	ms := uint64(at.UnixMilli())
+	binary.BigEndian.PutUint64(raw[0:8], ms<<16|0x7000|seq>>48&0x0fff)
+	binary.BigEndian.PutUint64(raw[8:16], 0x8000000000000000|seq*0x9E3779B97F4A7C15>>2)
+	hex.Encode(buf[0:8], raw[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], raw[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], raw[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], raw[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:36], raw[10:16])
+	return string(buf[:])
+}
+
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
