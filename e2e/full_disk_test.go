@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"situ/feedback"
@@ -124,7 +125,11 @@ func TestFullDisk(t *testing.T) {
 	_, err = rest.Write(make([]byte, 8<<20))
 	require.ErrorIs(t, err, syscall.ENOSPC, "the file system is full")
 	require.NoError(t, rest.Close())
-	o := fmt.Sprintf(`{"outcome_id":"o-full","decision_id":"d-full","resolved":true,"occurred_at":%q}`, time.Now().UTC().Format(time.RFC3339))
+	// a decision id situ could have made just now (a UUIDv7): the answer is
+	// about the write, not the id
+	decisionID, err := uuid.NewV7()
+	require.NoError(t, err)
+	o := fmt.Sprintf(`{"outcome_id":"o-full","decision_id":%q,"resolved":true,"occurred_at":%q}`, decisionID.String(), time.Now().UTC().Format(time.RFC3339))
 	res, err := client.Post(replica.URL+"/v1/outcomes", "application/json", strings.NewReader(o))
 	require.NoError(t, err)
 	res.Body.Close()

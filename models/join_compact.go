@@ -46,9 +46,16 @@ type CompactJoiner struct {
 	early      map[string]*earlyEntry
 	earlyQueue []*earlyEntry
 	recent     map[uint64]struct{}
-	recentQ    []uint64
+	recentQ    []compactRecent // join order, so stream-time order
 	streamTime time.Time
 	stats      JoinStats
+}
+
+// compactRecent is the hash of a decision id joined (or expired with the
+// default reward) at stream time at (Unix nanoseconds).
+type compactRecent struct {
+	key uint64
+	at  int64
 }
 
 // compactEntry is one decision in the queue. A joined, expired or dropped
@@ -248,11 +255,16 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 
 func (j *CompactJoiner) remember(key uint64) {
 	j.recent[key] = struct{}{}
-	j.recentQ = append(j.recentQ, key)
+	j.recentQ = append(j.recentQ, compactRecent{key: key, at: j.streamTime.UnixNano()})
 	if len(j.recentQ) > j.cfg.MaxRecent {
-		delete(j.recent, j.recentQ[0])
-		j.recentQ = j.recentQ[1:]
+		j.forgetOldest()
 	}
+}
+
+// forgetOldest forgets the oldest recently joined id.
+func (j *CompactJoiner) forgetOldest() {
+	delete(j.recent, j.recentQ[0].key)
+	j.recentQ = j.recentQ[1:]
 }
 
 // expire closes the windows that stream time has passed.
@@ -281,6 +293,9 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 			delete(j.early, head.o.DecisionID)
 			j.stats.EarlyExpired++
 		}
+	}
+	for len(j.recentQ) > 0 && j.recentQ[0].at < cutoff {
+		j.forgetOldest()
 	}
 }
 

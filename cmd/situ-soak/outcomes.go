@@ -75,7 +75,18 @@ type delivery struct {
 	retry bool
 	// want is the HTTP status expected (HTTP deliveries)
 	want int
+	// refusedFrom, when set, is the time from which situ must refuse the
+	// POST with 400 although the outcome is well formed: its decision id
+	// is then not one of the reward window's (an id situ never makes, from
+	// the start; a decision older than the window, from one window after
+	// it). Within refusalSlack of that time either answer is right.
+	refusedFrom time.Time
 }
+
+// refusalSlack is how close to delivery.refusedFrom a POST may be answered
+// either way: the service's clock and the decision id's millisecond time
+// are not the driver's.
+const refusalSlack = 250 * time.Millisecond
 
 // plan returns the deliveries of decision i's outcome o, whose kind is k,
 // for a decision made at now. r draws delays and routes.
@@ -111,7 +122,11 @@ func plan(k kind, o models.Outcome, now time.Time, window time.Duration, r *rand
 	case kindLate:
 		return one(between(w(0.5), w(0.8)), rt), nil
 	case kindTooLate:
-		return one(between(w(1.5), w(2.5)), rt), nil
+		d := one(between(w(1.5), w(2.5)), rt)
+		if rt == viaHTTP {
+			d[0].refusedFrom = now.Add(window)
+		}
+		return d, nil
 	case kindRetryHTTP:
 		first := soon()
 		return []delivery{
@@ -144,7 +159,11 @@ func plan(k kind, o models.Outcome, now time.Time, window time.Duration, r *rand
 		if err != nil {
 			return nil, fmt.Errorf("encode outcome: %w", err)
 		}
-		return []delivery{{due: soon(), route: rt, key: o.DecisionID, body: unknown, kind: k, want: http.StatusAccepted}}, nil
+		d := delivery{due: soon(), route: rt, key: o.DecisionID, body: unknown, kind: k, want: http.StatusAccepted}
+		if rt == viaHTTP {
+			d.refusedFrom = now
+		}
+		return []delivery{d}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %d", k)
 }
@@ -177,9 +196,12 @@ type outcomeSender struct {
 	// what was sent, by kind (planned decisions) and by result
 	planned                                 [numKinds]atomic.Int64
 	http202, httpRetry202, http400, http5xx atomic.Int64
-	httpOther, httpErr                      atomic.Int64
-	kafkaWritten, kafkaErr                  atomic.Int64
-	kafkaByKind                             [numKinds]atomic.Int64
+	// httpRefused counts the 400s of well-formed outcomes for decision
+	// ids outside the reward window (delivery.refused)
+	httpRefused            atomic.Int64
+	httpOther, httpErr     atomic.Int64
+	kafkaWritten, kafkaErr atomic.Int64
+	kafkaByKind            [numKinds]atomic.Int64
 }
 
 func newOutcomeSender(url, brokerAddr string, client *http.Client) *outcomeSender {
@@ -307,18 +329,30 @@ func (s *outcomeSender) write(ctx context.Context, msgs []kafka.Message, kinds [
 
 // post sends one HTTP delivery and counts its answer.
 func (s *outcomeSender) post(ctx context.Context, d delivery) {
+	sent := time.Now()
 	status, err := postJSON(ctx, s.client, s.url+"/v1/outcomes", d.body)
+	want := d.want
+	if !d.refusedFrom.IsZero() {
+		switch {
+		case !sent.Before(d.refusedFrom.Add(refusalSlack)):
+			want = http.StatusBadRequest
+		case !sent.Before(d.refusedFrom.Add(-refusalSlack)) && status == http.StatusBadRequest:
+			want = http.StatusBadRequest // at the window's edge: either answer is right
+		}
+	}
 	switch {
 	case err != nil:
 		s.httpErr.Add(1)
 	case status >= 500:
 		s.http5xx.Add(1)
-	case status != d.want:
+	case status != want:
 		s.httpOther.Add(1)
 	case status == http.StatusAccepted && d.retry:
 		s.httpRetry202.Add(1)
 	case status == http.StatusAccepted:
 		s.http202.Add(1)
+	case status == http.StatusBadRequest && !d.refusedFrom.IsZero():
+		s.httpRefused.Add(1)
 	case status == http.StatusBadRequest:
 		s.http400.Add(1)
 	}

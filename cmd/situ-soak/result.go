@@ -23,8 +23,11 @@ func snapshotLoad(l *loadCounts) loadSnapshot {
 type sentSnapshot struct {
 	Planned                                                     [numKinds]int64
 	HTTP202, HTTPRetry202, HTTP400, HTTP5xx, HTTPOther, HTTPErr int64
-	KafkaWritten, KafkaErr                                      int64
-	KafkaByKind                                                 [numKinds]int64
+	// HTTPRefused are the 400s of outcomes whose decision id is outside
+	// the reward window (too late, or an id situ never makes)
+	HTTPRefused            int64
+	KafkaWritten, KafkaErr int64
+	KafkaByKind            [numKinds]int64
 }
 
 func snapshotSent(s *outcomeSender) sentSnapshot {
@@ -34,7 +37,7 @@ func snapshotSent(s *outcomeSender) sentSnapshot {
 		out.KafkaByKind[k] = s.kafkaByKind[k].Load()
 	}
 	out.HTTP202, out.HTTPRetry202, out.HTTP400, out.HTTP5xx = s.http202.Load(), s.httpRetry202.Load(), s.http400.Load(), s.http5xx.Load()
-	out.HTTPOther, out.HTTPErr = s.httpOther.Load(), s.httpErr.Load()
+	out.HTTPOther, out.HTTPErr, out.HTTPRefused = s.httpOther.Load(), s.httpErr.Load(), s.httpRefused.Load()
 	out.KafkaWritten, out.KafkaErr = s.kafkaWritten.Load(), s.kafkaErr.Load()
 	return out
 }
@@ -156,8 +159,8 @@ func evaluateChecks(r *result) []check {
 		produced, f.joined, outcomeDups, f.unknown, f.droppedEarly, f.early, f.dlqJSON+f.dlqInvalid, outSum)
 	add("POST /v1/outcomes", s.HTTP202 == int64(f.outcomesPublished) && s.HTTPRetry202 == int64(f.dedupHTTP) &&
 		s.HTTP400 == s.Planned[kindMalformedHTTP] && s.HTTPOther == 0 && s.HTTPErr == 0,
-		"202 %d (written %v), retries 202 %d (de-duplicated %v), 400 %d of %d malformed, other %d, errors %d",
-		s.HTTP202, f.outcomesPublished, s.HTTPRetry202, f.dedupHTTP, s.HTTP400, s.Planned[kindMalformedHTTP], s.HTTPOther, s.HTTPErr)
+		"202 %d (written %v), retries 202 %d (de-duplicated %v), 400 %d of %d malformed, 400 %d outside the reward window, other %d, errors %d",
+		s.HTTP202, f.outcomesPublished, s.HTTPRetry202, f.dedupHTTP, s.HTTP400, s.Planned[kindMalformedHTTP], s.HTTPRefused, s.HTTPOther, s.HTTPErr)
 	add("dead letters", f.dlqJSON == float64(s.KafkaByKind[kindMalformedJSON]) && f.dlqInvalid == float64(s.KafkaByKind[kindInvalidOutcome]),
 		"invalid_json %v of %d sent, invalid_outcome %v of %d sent", f.dlqJSON, s.KafkaByKind[kindMalformedJSON], f.dlqInvalid, s.KafkaByKind[kindInvalidOutcome])
 	add("duplicates", outcomeDups == float64(s.Planned[kindDupKafka]) && decisionDups == 0,
