@@ -388,3 +388,23 @@ func partitionRanges(ctx context.Context, brokers []string, topic string, start 
 	}
 	return ranges, nil
 }
+
+// endOffsets lists the end offset of each of partitions of topic.
+func endOffsets(ctx context.Context, client *kafka.Client, topic string, partitions []int32) (map[int32]int64, error) {
+	reqs := make([]kafka.OffsetRequest, 0, len(partitions))
+	for _, p := range partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(int(p)))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]int64, len(partitions))
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		out[int32(po.Partition)] = po.LastOffset
+	}
+	return out, nil
+}

@@ -329,22 +329,7 @@ func (l *ResultsLoop) start(ctx context.Context) error {
 
 // ends lists the end offset of every partition of topic.
 func (l *ResultsLoop) ends(ctx context.Context, topic string) (map[int32]int64, error) {
-	reqs := make([]kafka.OffsetRequest, 0, len(l.partitions))
-	for _, p := range l.partitions {
-		reqs = append(reqs, kafka.LastOffsetOf(int(p)))
-	}
-	resp, err := l.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	out := make(map[int32]int64, len(l.partitions))
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
-		}
-		out[int32(po.Partition)] = po.LastOffset
-	}
-	return out, nil
+	return endOffsets(ctx, l.client, topic, l.partitions)
 }
 
 // round reads, partition by partition, the decisions that are there and
