@@ -191,6 +191,8 @@ func TestDecodeScoreRequestAbsent(t *testing.T) {
 			all &^ (1 << features.FieldLifetimeValue) &^ (1 << features.FieldTransfers)},
 		{"null is not sent", `{"intent":{"name":"x"},"channel":"web","customer":{"lifetime_value":null,"annual_spend":3},"friction":{"repeat_contacts_7d":null,"sentiment":-0.5}}`,
 			all &^ (1 << features.FieldAnnualSpend) &^ (1 << features.FieldSentiment)},
+		{"null in a string only", `{"intent":{"name":"null"},"channel":"web","customer":{"lifetime_value":0}}`,
+			all &^ (1 << features.FieldLifetimeValue)},
 		{"null objects", `{"intent":{"name":"x"},"channel":"web","customer":null,"friction":null}`, all},
 		{"a whole number written as a float", `{"intent":{"name":"x"},"channel":"web","friction":{"repeat_contacts_7d":2.0,"failed_self_service_24h":1e0,"wait_seconds":10}}`,
 			all &^ (1 << features.FieldRepeatContacts7d) &^ (1 << features.FieldFailedSelfService24h) &^ (1 << features.FieldWaitSeconds)},
