@@ -27,7 +27,7 @@ func TestCompile(t *testing.T) {
 		{
 			name:     "default",
 			change:   Change{},
-			explorer: scoring.SquareCB{Gamma0: 50, Epsilon: 0.02},
+			explorer: scoring.DefaultExplorer,
 		},
 		{
 			name: "every part",

@@ -47,7 +47,7 @@ func TestDiff(t *testing.T) {
 		{Path: "reward.weights.csat", Before: 0.1, After: 0.2},
 		{Path: "reward.clip", Before: [2]float64{-1, 1}, After: [2]float64{-2, 2}},
 		{Path: "policy", Before: string(policy.DefaultPolicyYAML()), After: p},
-		{Path: "exploration.epsilon", Before: 0.02, After: 0.05},
+		{Path: "exploration.epsilon", Before: 0.01, After: 0.05},
 	}
 	got := Diff(a, b)
 	if !reflect.DeepEqual(got, want) {

@@ -20,7 +20,7 @@ import (
 // weights: the process around models.OnlineLearner. It reads nba.decisions
 // and nba.outcomes partition by partition from the offsets in its last
 // checkpoint, joins each outcome with its decision, applies an
-// importance-weighted update, writes checkpoints (optimiser state, offsets,
+// online update, writes checkpoints (optimiser state, offsets,
 // join state, the model) to the checkpoints topic and publishes the served
 // model alone to nba.models. A loop that crashes resumes from its last
 // checkpoint: every outcome is applied exactly once, and the weights equal

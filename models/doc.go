@@ -3,7 +3,7 @@
 //   - the per-treatment linear models bound to a feature schema, their
 //     versions, and the embedded default model whose priors encode
 //     situational service logic;
-//   - the online learner: importance-weighted least squares with
+//   - the online learner: least squares (importance weighted if asked) with
 //     per-weight AdaGrad steps, L2 and pinned weights, and the optimiser
 //     state it resumes from;
 //   - the join of decisions with their outcomes by decision id, in either

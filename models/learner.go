@@ -17,7 +17,12 @@ type LearnerConfig struct {
 	InitialAccumulator float64
 	// L2 regularisation, applied to the weights an update touches. Default 1e-6.
 	L2 float64
-	// MaxImportanceWeight clips 1/propensity. Default 20.
+	// MaxImportanceWeight clips the importance weight 1/propensity of an
+	// update. Default 1: no importance weighting, a plain squared-loss step
+	// on the chosen treatment, which is the regression SquareCB assumes;
+	// larger clips let the few explored decisions (propensity ε/K) take
+	// steps up to that many times larger, whose noise cost more than their
+	// correction on the simulator's worlds (docs/model.md).
 	MaxImportanceWeight float64
 	// MinStepRate floors each weight's effective step size η/√G: AdaGrad's
 	// steps shrink as its squared-gradient sums G grow, and without a
@@ -43,7 +48,7 @@ func (c *LearnerConfig) fill() error {
 		c.L2 = 1e-6
 	}
 	if c.MaxImportanceWeight == 0 {
-		c.MaxImportanceWeight = 20
+		c.MaxImportanceWeight = 1
 	}
 	if c.Forgetting == 0 {
 		c.Forgetting = 1
@@ -66,8 +71,9 @@ func (c *LearnerConfig) fill() error {
 }
 
 // OnlineLearner updates per-treatment linear models from logged decisions
-// and their rewards: importance-weighted least squares on the chosen
-// treatment (weight min(1/propensity, MaxImportanceWeight)) with per-weight
+// and their rewards: least squares on the chosen treatment, importance
+// weighted by min(1/propensity, MaxImportanceWeight) (by default 1: not
+// weighted), with per-weight
 // AdaGrad steps and L2. Pinned weights never change. It is not safe for
 // concurrent use: one goroutine owns it and publishes immutable Models.
 type OnlineLearner struct {

@@ -24,7 +24,7 @@ func zeroModel(t testing.TB) *models.Model {
 
 // TestLearnerRecoversTrueWeights: rewards come from a known linear model
 // per treatment plus noise, treatments are chosen by a skewed logging
-// policy; the importance-weighted learner recovers each treatment's weights.
+// policy; the learner recovers each treatment's weights.
 func TestLearnerRecoversTrueWeights(t *testing.T) {
 	s := schema(t)
 	l, err := models.NewOnlineLearner(zeroModel(t), models.LearnerConfig{})

@@ -148,7 +148,7 @@ func TestSetExplorerChangesTheNextDecision(t *testing.T) {
 		// and the model's experience; nil when the explorer is refused.
 		want func(scores [features.NumTreatments]float64, experience int64) [features.NumTreatments]float64
 	}{
-		{name: "squarecb epsilon 0.02 to 0.3", explorer: scoring.SquareCB{Gamma0: 50, Epsilon: 0.3},
+		{name: "squarecb epsilon 0.01 to 0.3", explorer: scoring.SquareCB{Gamma0: 50, Epsilon: 0.3},
 			want: func(s [features.NumTreatments]float64, n int64) [features.NumTreatments]float64 {
 				return squareCB(50, 0.3, s, n)
 			}},
@@ -177,7 +177,7 @@ func TestSetExplorerChangesTheNextDecision(t *testing.T) {
 				t.Fatalf("eligible %s, want all treatments", before.Eligible)
 			}
 			experience := e.Model().Updates()
-			assertProbabilities(t, "default explorer", before.Probabilities, squareCB(50, 0.02, before.Scores, experience))
+			assertProbabilities(t, "default explorer", before.Probabilities, squareCB(scoring.DefaultExplorer.Gamma0, scoring.DefaultExplorer.Epsilon, before.Scores, experience))
 
 			err = e.SetExplorer(tc.explorer)
 			after, derr := e.Decide(context.Background(), req)

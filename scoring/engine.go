@@ -27,7 +27,7 @@ type Config struct {
 	Model *models.Model
 	// Policy applies the service commitments; required. SetPolicy swaps it.
 	Policy *policy.Policy
-	// Explorer turns scores into probabilities. Default: SquareCB{Gamma0: 50, Epsilon: 0.02}.
+	// Explorer turns scores into probabilities. Default: SquareCB{Gamma0: 50, Epsilon: 0.01}.
 	Explorer Explorer
 	// Seed makes the exploration draw deterministic: the draw for a decision
 	// is a hash of Seed and its id. Default 0.
@@ -42,7 +42,7 @@ type Config struct {
 }
 
 // DefaultExplorer is the explorer used when Config.Explorer is nil.
-var DefaultExplorer = SquareCB{Gamma0: 50, Epsilon: 0.02}
+var DefaultExplorer = SquareCB{Gamma0: 50, Epsilon: 0.01}
 
 // Engine makes decisions. It is safe for concurrent use. It owns one
 // Bundle (model, policy, explorer, config version) behind an atomic

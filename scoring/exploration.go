@@ -26,7 +26,7 @@ type Explorer interface {
 // treatment keeps probability ≥ Epsilon/K.
 type SquareCB struct {
 	Gamma0  float64 // > 0; default 50
-	Epsilon float64 // in [0, 1); default 0.02
+	Epsilon float64 // in [0, 1); default 0.01
 }
 
 // Name implements Explorer.

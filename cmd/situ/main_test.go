@@ -179,7 +179,7 @@ func TestHelpListsEveryFlagWithEnvAndDefault(t *testing.T) {
 	for _, want := range []string{
 		"--addr HOST:PORT", "env SITU_ADDR, default 127.0.0.1:8080",
 		"env SITU_UNIFORM, default false", "env SITU_EXPLORER, default squarecb",
-		"env SITU_EPSILON, default 0.02 for squarecb", "env SITU_DRAIN_TIMEOUT, default 10s",
+		"env SITU_EPSILON, default 0.01 for squarecb", "env SITU_DRAIN_TIMEOUT, default 10s",
 		"env SITU_SCHEMA, default the embedded schema", "env SITU_LOG_LEVEL, default info",
 		"--exploration-seed", "env SITU_EXPLORATION_SEED, default 0",
 	} {

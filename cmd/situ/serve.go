@@ -43,21 +43,22 @@ type serveOptions struct {
 	logLevel     zapcore.Level
 	drainTimeout time.Duration
 
-	role             string
-	kafkaBrokers     string
-	brokerAddr       string
-	dataDir          string
-	partitions       int
-	decisionQueue    int
-	rewardFile       string
-	rewardWindow     time.Duration
-	defaultReward    optionalFloat
-	maxPending       int
-	learningRate     float64
-	minStepRate      float64
-	forgetting       float64
-	snapshotEvery    int
-	snapshotInterval time.Duration
+	role                string
+	kafkaBrokers        string
+	brokerAddr          string
+	dataDir             string
+	partitions          int
+	decisionQueue       int
+	rewardFile          string
+	rewardWindow        time.Duration
+	defaultReward       optionalFloat
+	maxPending          int
+	learningRate        float64
+	maxImportanceWeight float64
+	minStepRate         float64
+	forgetting          float64
+	snapshotEvery       int
+	snapshotInterval    time.Duration
 
 	authFile        string
 	customerKeyFile string
@@ -86,7 +87,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.StringVar(&o.explorer, "explorer", "squarecb", "exploration `NAME`: squarecb or epsilon-greedy")
 	fs.Float64Var(&o.gamma0, "gamma0", scoring.DefaultExplorer.Gamma0, "SquareCB's initial γ (greediness; grows with √(1+outcomes learned))")
 	fs.Var(&o.epsilon, "epsilon", "exploration floor ε: SquareCB mixes ε uniformly; epsilon-greedy explores with probability ε")
-	fs.describeDefault("epsilon", "0.02 for squarecb, 0.1 for epsilon-greedy")
+	fs.describeDefault("epsilon", "0.01 for squarecb, 0.1 for epsilon-greedy")
 	fs.Uint64Var(&o.seed, "exploration-seed", 0, "seed of the exploration draws (each draw hashes the seed with the decision id)")
 	o.logLevel = zapcore.InfoLevel
 	fs.Var(&o.logLevel, "log-level", "log `LEVEL`: debug, info, warn or error")
@@ -106,6 +107,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.describeDefault("default-reward", "none: such decisions are skipped")
 	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for an outcome (about 32 bytes each); beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
+	fs.Float64Var(&o.maxImportanceWeight, "max-importance-weight", 1, "clip of an update's importance weight 1/propensity (1: not importance weighted; docs/model.md)")
 	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
 	fs.Float64Var(&o.forgetting, "forgetting", 1, "factor β in (0, 1] of AdaGrad's squared-gradient sums before each update (1: no forgetting; docs/model.md)")
 	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "publish a model snapshot after this many updates")
@@ -564,7 +566,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	}
 	return feedback.NewLearningLoop(feedback.LearningLoopConfig{
 		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
-		Learning: models.LearnerConfig{LearningRate: opts.learningRate, MinStepRate: opts.minStepRate, Forgetting: opts.forgetting}, Join: join,
+		Learning: models.LearnerConfig{LearningRate: opts.learningRate, MaxImportanceWeight: opts.maxImportanceWeight, MinStepRate: opts.minStepRate, Forgetting: opts.forgetting}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
 		Control: control, Registerer: reg, Logger: log,
 	})
