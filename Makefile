@@ -69,6 +69,10 @@ bench-replica-bytes: ## bytes a replica reads from nba.models per model version,
 bench-quality: ## decision quality: situ serve + situ sim over 10 fixed random worlds and 5 drifts, one table (minutes; not in test)
 	./scripts/bench_quality.sh
 
+.PHONY: quality-tune
+quality-tune: ## decision quality in process (same engine and learner, no Kafka or HTTP) on the tuning worlds 11-20, for iteration (seconds)
+	$(GO) run ./scripts/quality_tune $(QUALITY_TUNE_FLAGS)
+
 .PHONY: soak
 soak: ## soak test for $(SOAK): situ serve scored at 300/s with outcomes; flat memory, no 5xx, every outcome accounted for; plot in out/soak.png
 	$(GO) build -o $(BIN)/ ./cmd/situ ./cmd/situ-soak

@@ -1,0 +1,184 @@
+// Command quality_tune runs the decision-quality loop in process, for
+// tuning on worlds that make bench-quality does not use: the same
+// scoring.Engine, models.OnlineLearner, policy, schema, model and reward
+// as situ serve, the simulator's population and random worlds, and a new
+// model served every -snapshot-every updates (situ serve publishes one
+// every 1,000 updates or 500 ms). It prints, per world, the served
+// decisions' share of the oracle over the last window, "greedy" (the
+// share the model's best-scoring eligible treatment would have earned:
+// the model without the cost of exploring), with -drift-at the shares
+// in the window before the change and the first after it, and the share
+// of every window; then the means over the worlds. It refuses make
+// bench-quality's held-out worlds. It has no Kafka, HTTP or decision log in between: the served
+// loop (make bench-quality) is the measurement; this is for iteration.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+
+	"situ/features"
+	"situ/models"
+	"situ/policy"
+	"situ/scoring"
+	"situ/simulation"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "quality_tune:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	worlds := flag.String("worlds", "11 12 13 14 15 16 17 18 19 20", "world seeds (space-separated); the tuning worlds by default, never bench-quality's (101-110, 201-205, 1201-1205)")
+	contacts := flag.Int("contacts", 20000, "contacts per world")
+	window := flag.Int("window", 2000, "contacts per window")
+	driftAt := flag.Int("drift-at", 0, "switch to world SEED+1000 at this contact (0: no drift)")
+	schemaFile := flag.String("schema", "", "schema YAML file (default: the embedded schema)")
+	lr := flag.Float64("learning-rate", 0, "learner η (0: default)")
+	minStep := flag.Float64("min-step-rate", 0, "learner step floor")
+	forget := flag.Float64("forgetting", 0, "learner β (0: default)")
+	l2 := flag.Float64("l2", 0, "learner L2 (0: default)")
+	gamma0 := flag.Float64("gamma0", scoring.DefaultExplorer.Gamma0, "SquareCB γ₀")
+	eps := flag.Float64("epsilon", scoring.DefaultExplorer.Epsilon, "SquareCB ε")
+	maxIW := flag.Float64("max-iw", 0, "learner max importance weight (0: default)")
+	g0 := flag.Float64("initial-accumulator", 0, "learner G₀ (0: default)")
+	snapEvery := flag.Int("snapshot-every", 1000, "updates between served models")
+	popSeed := flag.Uint64("population-seed", 1, "population seed")
+	priorScale := flag.Float64("prior-scale", 1, "multiply the default model's weights (not its biases) by this")
+	flag.Parse()
+
+	schema, err := features.DefaultSchema()
+	if *schemaFile != "" {
+		doc, rerr := os.ReadFile(*schemaFile)
+		if rerr != nil {
+			return rerr
+		}
+		schema, err = features.ParseSchema(doc)
+	}
+	if err != nil {
+		return err
+	}
+	base, err := models.DefaultModel(schema)
+	if err != nil {
+		return err
+	}
+	if *priorScale != 1 {
+		spec := base.Spec()
+		for _, tw := range spec.Treatments {
+			for f := range tw.Weights {
+				tw.Weights[f] *= *priorScale
+			}
+		}
+		if base, err = models.Bind(spec, schema); err != nil {
+			return err
+		}
+	}
+	pol, err := policy.Default()
+	if err != nil {
+		return err
+	}
+	reward, err := models.DefaultReward()
+	if err != nil {
+		return err
+	}
+	pop, err := simulation.NewPopulation(simulation.PopulationConfig{Seed: *popSeed})
+	if err != nil {
+		return err
+	}
+	var sum, sumBefore, sumFirst, sumGreedy float64
+	n := 0
+	for _, ws := range strings.Fields(*worlds) {
+		seed, err := strconv.ParseUint(ws, 10, 64)
+		if err != nil {
+			return err
+		}
+		if heldOut(seed) || (*driftAt > 0 && heldOut(seed+1000)) {
+			return fmt.Errorf("world %d is one of make bench-quality's held-out worlds: tune on others", seed)
+		}
+		id := 0
+		engine, err := scoring.NewEngine(scoring.Config{Model: models.NewBuilder(base).Build(0), Policy: pol,
+			Explorer: scoring.SquareCB{Gamma0: *gamma0, Epsilon: *eps}, Seed: seed,
+			NewID: func() string { id++; return "d-" + strconv.Itoa(id) }})
+		if err != nil {
+			return err
+		}
+		learner, err := models.NewOnlineLearner(base, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0})
+		if err != nil {
+			return err
+		}
+		w1, w2 := simulation.RandomWorld(seed), simulation.RandomWorld(seed+1000)
+		if seed == 0 {
+			w1 = simulation.DefaultWorld()
+		}
+		rng := rand.New(rand.NewPCG(seed, 7))
+		nw := (*contacts + *window - 1) / *window
+		served, oracle, greedy := make([]float64, nw), make([]float64, nw), make([]float64, nw)
+		version := int64(0)
+		for i := 0; i < *contacts; i++ {
+			c := pop.Contact(int64(i))
+			d, err := engine.Decide(context.Background(), scoring.Request{Context: c})
+			if err != nil {
+				return fmt.Errorf("world %d contact %d: %w", seed, i, err)
+			}
+			world := w1
+			if *driftAt > 0 && i >= *driftAt {
+				world = w2
+			}
+			exp := world.ExpectedRewards(d.Context, &reward)
+			_, best := simulation.Best(&exp, d.Eligible)
+			served[i / *window] += exp[d.Treatment]
+			oracle[i / *window] += best
+			var ss [features.NumTreatments]float64
+			for t := range ss {
+				ss[t] = d.ServedScore(features.Treatment(t))
+			}
+			g, _ := simulation.Best(&ss, d.Eligible)
+			greedy[i / *window] += exp[g]
+			resp := world.Response(d.Context, d.Treatment)
+			o := resp.Draw(rng)
+			learner.Update(d.Treatment, d.Features, d.Propensity, reward.Reward(&o))
+			if learner.Updates()%int64(*snapEvery) == 0 {
+				version++
+				engine.SetModel(learner.Model(version))
+			}
+		}
+		last := served[nw-1] / oracle[nw-1]
+		gl := greedy[nw-1] / oracle[nw-1]
+		sumGreedy += gl
+		line := fmt.Sprintf("world %d: last %.3f greedy %.3f", seed, last, gl)
+		if *driftAt > 0 {
+			k := *driftAt / *window
+			b, f := served[k-1]/oracle[k-1], served[k]/oracle[k]
+			line += fmt.Sprintf("  before %.3f  first after %.3f", b, f)
+			sumBefore += b
+			sumFirst += f
+		}
+		var curve []string
+		for k := range served {
+			curve = append(curve, fmt.Sprintf("%.3f", served[k]/oracle[k]))
+		}
+		fmt.Println(line, " curve", strings.Join(curve, " "))
+		sum += last
+		n++
+	}
+	fmt.Printf("mean last %.3f greedy %.3f", sum/float64(n), sumGreedy/float64(n))
+	if *driftAt > 0 {
+		fmt.Printf("  mean before %.3f  mean first after %.3f", sumBefore/float64(n), sumFirst/float64(n))
+	}
+	fmt.Println()
+	return nil
+}
+
+// heldOut reports whether world seed is one of make bench-quality's
+// (scripts/bench_quality.sh): worlds 101-110, drifts 201-205 → 1201-1205.
+func heldOut(seed uint64) bool {
+	return (seed >= 101 && seed <= 110) || (seed >= 201 && seed <= 205) || (seed >= 1201 && seed <= 1205)
+}
