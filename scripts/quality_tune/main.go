@@ -51,6 +51,7 @@ func run() error {
 	maxIW := flag.Float64("max-iw", 0, "learner max importance weight (0: default)")
 	g0 := flag.Float64("initial-accumulator", 0, "learner G₀ (0: default)")
 	snapEvery := flag.Int("snapshot-every", 1000, "updates between served models")
+	average := flag.Float64("average", 0, "serve an exponential moving average of the learner's weights over about this many updates instead of its last weights (an experiment: situ serve does not)")
 	popSeed := flag.Uint64("population-seed", 1, "population seed")
 	priorScale := flag.Float64("prior-scale", 1, "multiply the default model's weights (not its biases) by this")
 	flag.Parse()
@@ -122,6 +123,7 @@ func run() error {
 		nw := (*contacts + *window - 1) / *window
 		served, oracle, greedy := make([]float64, nw), make([]float64, nw), make([]float64, nw)
 		version := int64(0)
+		var avg *models.Model // the moving average of the weights, with --average
 		for i := 0; i < *contacts; i++ {
 			c := pop.Contact(int64(i))
 			d, err := engine.Decide(context.Background(), scoring.Request{Context: c})
@@ -145,9 +147,18 @@ func run() error {
 			resp := world.Response(d.Context, d.Treatment)
 			o := resp.Draw(rng)
 			learner.Update(d.Treatment, d.Features, d.Propensity, reward.Reward(&o))
+			if *average > 0 && learner.Updates()%averageEvery == 0 {
+				avg = averaged(avg, learner.Model(0), averageEvery / *average)
+			}
 			if learner.Updates()%int64(*snapEvery) == 0 {
 				version++
-				engine.SetModel(learner.Model(version))
+				served := learner.Model(version)
+				if avg != nil {
+					b := models.NewBuilder(avg)
+					b.SetUpdates(learner.Updates())
+					served = b.Build(version)
+				}
+				engine.SetModel(served)
 			}
 		}
 		last := served[nw-1] / oracle[nw-1]
@@ -181,4 +192,24 @@ func run() error {
 // (scripts/bench_quality.sh): worlds 101-110, drifts 201-205 → 1201-1205.
 func heldOut(seed uint64) bool {
 	return (seed >= 101 && seed <= 110) || (seed >= 201 && seed <= 205) || (seed >= 1201 && seed <= 1205)
+}
+
+// averageEvery is how many updates apart --average samples the weights.
+const averageEvery = 50
+
+// averaged moves avg a share a of the way to m (avg nil: m).
+func averaged(avg, m *models.Model, a float64) *models.Model {
+	if avg == nil {
+		return m
+	}
+	b := models.NewBuilder(avg)
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		w := b.Weights(t)
+		for k := range w {
+			w[k] += a * (m.Weight(t, int32(k)) - w[k])
+		}
+		bias := b.BiasRef(t)
+		*bias += a * (m.Bias(t) - *bias)
+	}
+	return b.Build(0)
 }
