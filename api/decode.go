@@ -35,18 +35,18 @@ type scoreRequest = contract.ScoreRequest
 // null leaves the field as it is (keepOnNull); after decoding, a field
 // still holding it was not sent, and is set to 0.
 func decodeScoreRequest(body []byte, req *scoreRequest) error {
-	return decodeScoreRequestWith(body, req, scanScoreRequest)
+	return decodeScoreRequestWith(body, req, true)
 }
 
-// decodeScoreRequestWith is decodeScoreRequest with the fast decoder scan
-// (decodeScoreBody).
-func decodeScoreRequestWith(body []byte, req *scoreRequest, scan func([]byte, *scoreRequest) bool) error {
+// decodeScoreRequestWith is decodeScoreRequest with the fast decoder or,
+// fast false, the reflective one alone (decodeScoreBody).
+func decodeScoreRequestWith(body []byte, req *scoreRequest, fast bool) error {
 	c := &req.Context
 	c.Customer.LifetimeValue, c.Customer.AnnualSpend, c.Customer.TenureMonths = unsentFloat, unsentFloat, unsentFloat
 	f := &c.Friction
 	f.RepeatContacts7d, f.FailedSelfService24h, f.Transfers = unsentCount, unsentCount, unsentCount
 	f.WaitSeconds, f.Sentiment = unsentFloat, unsentFloat
-	err := decodeScoreBody(body, req, scan)
+	err := decodeScoreBody(body, req, fast)
 	var absent features.NumericFieldSet
 	for _, fl := range [...]struct {
 		v     *float64
@@ -78,15 +78,15 @@ func decodeScoreRequestWith(body []byte, req *scoreRequest, scan func([]byte, *s
 	return err
 }
 
-// decodeScoreBody decodes body into req with scan, the fast decoder
-// (scanScoreRequest), and where scan does not take the body, from req as
-// it was before, with the reflective decoder (decodeStrictWith), which
-// reports the error if there is one. scan nil is the reflective decoder
+// decodeScoreBody decodes body into req with the fast decoder
+// (scanScoreRequest), and where it does not take the body, from req as it
+// was before, with the reflective decoder (decodeStrictWith), which
+// reports the error if there is one. fast false is the reflective decoder
 // alone: the reference the fast one is tested against.
-func decodeScoreBody(body []byte, req *scoreRequest, scan func([]byte, *scoreRequest) bool) error {
-	if scan != nil {
+func decodeScoreBody(body []byte, req *scoreRequest, fast bool) error {
+	if fast {
 		before := *req
-		if scan(body, req) {
+		if scanScoreRequest(body, req) {
 			return nil
 		}
 		*req = before

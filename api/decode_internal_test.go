@@ -116,7 +116,7 @@ func FuzzScanScoreRequest(f *testing.F) {
 func checkScanScoreRequest(t *testing.T, body []byte) {
 	t.Helper()
 	var want, got, scanned scoreRequest
-	wantErr := decodeScoreRequestWith(body, &want, nil)
+	wantErr := decodeScoreRequestWith(body, &want, false)
 	gotErr := decodeScoreRequest(body, &got)
 	if !reflect.DeepEqual(got, want) || !sameRequest(got, want) {
 		t.Fatalf("%q: decoded %+v, the reference %+v", body, got, want)

@@ -33,7 +33,7 @@ func scanScoreRequest(body []byte, req *scoreRequest) bool {
 	}
 	s := scoreScanner{b: body}
 	s.ws()
-	if !s.object(s.topMember, req) {
+	if !s.object(objectRequest, req) {
 		return false
 	}
 	s.ws()
@@ -102,10 +102,32 @@ func (s *scoreScanner) peek() byte {
 	return 0
 }
 
-// object reads an object whose members member reads: it is called with
-// the member's name, after the colon, and reads the value. seen collects
-// the members it reports (its bit), so that a name given twice fails.
-func (s *scoreScanner) object(member func(name []byte, seen *uint32, req *scoreRequest) bool, req *scoreRequest) bool {
+// The objects of a score request with named members.
+const (
+	objectRequest = iota
+	objectCustomer
+	objectIntent
+	objectFriction
+)
+
+// member reads the value of the member name of object kind; seen holds
+// the object's members read so far, one bit each.
+func (s *scoreScanner) member(kind int, name []byte, seen *uint32, req *scoreRequest) bool {
+	switch kind {
+	case objectRequest:
+		return s.topMember(name, seen, req)
+	case objectCustomer:
+		return s.customerMember(name, seen, req)
+	case objectIntent:
+		return s.intentMember(name, seen, req)
+	}
+	return s.frictionMember(name, seen, req)
+}
+
+// object reads an object of kind: member reads each value, after the
+// colon. seen collects the members read (their bits), so that a name given
+// twice fails.
+func (s *scoreScanner) object(kind int, req *scoreRequest) bool {
 	if s.peek() != '{' {
 		return false
 	}
@@ -124,7 +146,7 @@ func (s *scoreScanner) object(member func(name []byte, seen *uint32, req *scoreR
 			return false
 		}
 		s.i++
-		if !member(name, &seen, req) {
+		if !s.member(kind, name, &seen, req) {
 			return false
 		}
 		switch s.peek() {
@@ -158,7 +180,7 @@ func (s *scoreScanner) topMember(name []byte, seen *uint32, req *scoreRequest) b
 		if s.null() {
 			return true // the customer stays as it was: not sent
 		}
-		return s.object(s.customerMember, req)
+		return s.object(objectCustomer, req)
 	case "intent":
 		if !once(seen, memberIntent) {
 			return false
@@ -167,7 +189,7 @@ func (s *scoreScanner) topMember(name []byte, seen *uint32, req *scoreRequest) b
 			c.Intent = features.Intent{}
 			return true
 		}
-		return s.object(s.intentMember, req)
+		return s.object(objectIntent, req)
 	case "channel":
 		if !once(seen, memberChannel) {
 			return false
@@ -180,7 +202,7 @@ func (s *scoreScanner) topMember(name []byte, seen *uint32, req *scoreRequest) b
 		if s.null() {
 			return true // as customer
 		}
-		return s.object(s.frictionMember, req)
+		return s.object(objectFriction, req)
 	case "attributes":
 		if !once(seen, memberAttributes) {
 			return false
