@@ -95,7 +95,13 @@ func decodeScoreBody(body []byte, req *scoreRequest, fast bool) error {
 	if bytes.Contains(body, nullLiteral) {
 		opts = scoreDecodeOptions
 	}
-	return decodeStrictWith(body, req, opts)
+	// The reflective decoder takes an interface, which would move req to
+	// the heap for every request: it decodes into a copy instead.
+	into := new(scoreRequest)
+	*into = *req
+	err := decodeStrictWith(body, into, opts)
+	*req = *into
+	return err
 }
 
 // unsentFloat and unsentCount mark an optional numeric field the score
