@@ -91,6 +91,14 @@ const hexDigits = "0123456789abcdef"
 // backslashes are escaped, invalid UTF-8 becomes U+FFFD, and U+2028/U+2029
 // are escaped for JavaScript consumers. HTML characters are left alone.
 func String(b []byte, s string) []byte {
+	b, _ = StringValid(b, s)
+	return b
+}
+
+// StringValid is String that also reports whether s was valid UTF-8, in
+// the same pass.
+func StringValid(b []byte, s string) ([]byte, bool) {
+	valid := true
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -119,6 +127,7 @@ func String(b []byte, s string) []byte {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			valid = false
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i += size
@@ -135,5 +144,5 @@ func String(b []byte, s string) []byte {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), valid
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestStringMatchesEncodingJSON checks string escaping against
@@ -96,5 +97,16 @@ func BenchmarkFloat(b *testing.B) {
 				buf = Float(buf[:0], bc.v)
 			}
 		})
+	}
+}
+
+// TestStringValid: StringValid writes what String writes and reports
+// what utf8.ValidString does.
+func TestStringValid(t *testing.T) {
+	for _, s := range []string{"", "plain", "é ü 日本 😀", "bad\xffutf8", "\xc3", "a\"b\\c\n", "\xed\xa0\x80"} {
+		got, valid := StringValid(nil, s)
+		if string(got) != string(String(nil, s)) || valid != utf8.ValidString(s) {
+			t.Errorf("StringValid(%q) = %s, %v; String writes %s, ValidString says %v", s, got, valid, String(nil, s), utf8.ValidString(s))
+		}
 	}
 }
