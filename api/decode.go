@@ -26,7 +26,8 @@ type scoreRequest = contract.ScoreRequest
 // decodeScoreRequest decodes body strictly (see decodeStrict) into req
 // and records in req.Context.Absent the optional numeric fields the body
 // does not hold or holds as null. Values are validated later, by the
-// engine.
+// engine. The fast decoder scanScoreRequest takes the usual body; what it
+// does not take, errors included, goes to the reflective decoder.
 //
 // Absence is found without allocating: before decoding, each optional
 // numeric field holds a value no JSON number decodes to (NaN for a float;
@@ -34,16 +35,18 @@ type scoreRequest = contract.ScoreRequest
 // null leaves the field as it is (keepOnNull); after decoding, a field
 // still holding it was not sent, and is set to 0.
 func decodeScoreRequest(body []byte, req *scoreRequest) error {
+	return decodeScoreRequestWith(body, req, true)
+}
+
+// decodeScoreRequestWith is decodeScoreRequest with the fast decoder or,
+// fast false, the reflective one alone (decodeScoreBody).
+func decodeScoreRequestWith(body []byte, req *scoreRequest, fast bool) error {
 	c := &req.Context
 	c.Customer.LifetimeValue, c.Customer.AnnualSpend, c.Customer.TenureMonths = unsentFloat, unsentFloat, unsentFloat
 	f := &c.Friction
 	f.RepeatContacts7d, f.FailedSelfService24h, f.Transfers = unsentCount, unsentCount, unsentCount
 	f.WaitSeconds, f.Sentiment = unsentFloat, unsentFloat
-	opts := decodeOptions
-	if bytes.Contains(body, nullLiteral) {
-		opts = scoreDecodeOptions
-	}
-	err := decodeStrictWith(body, req, opts)
+	err := decodeScoreBody(body, req, fast)
 	var absent features.NumericFieldSet
 	for _, fl := range [...]struct {
 		v     *float64
@@ -72,6 +75,32 @@ func decodeScoreRequest(body []byte, req *scoreRequest) error {
 		}
 	}
 	c.Absent = absent
+	return err
+}
+
+// decodeScoreBody decodes body into req with the fast decoder
+// (scanScoreRequest), and where it does not take the body, from req as it
+// was before, with the reflective decoder (decodeStrictWith), which
+// reports the error if there is one. fast false is the reflective decoder
+// alone: the reference the fast one is tested against.
+func decodeScoreBody(body []byte, req *scoreRequest, fast bool) error {
+	if fast {
+		before := *req
+		if scanScoreRequest(body, req) {
+			return nil
+		}
+		*req = before
+	}
+	opts := decodeOptions
+	if bytes.Contains(body, nullLiteral) {
+		opts = scoreDecodeOptions
+	}
+	// The reflective decoder takes an interface, which would move req to
+	// the heap for every request: it decodes into a copy instead.
+	into := new(scoreRequest)
+	*into = *req
+	err := decodeStrictWith(body, into, opts)
+	*req = *into
 	return err
 }
 

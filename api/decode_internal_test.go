@@ -5,8 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -27,20 +32,7 @@ func newInternalEngine(tb testing.TB) *scoring.Engine {
 // handler. Nothing may panic or answer 5xx, every answer must be JSON, and
 // whatever the decoder accepts must be one JSON object in valid UTF-8.
 func FuzzDecodeScoreRequest(f *testing.F) {
-	for _, seed := range []string{
-		contractBody,
-		`{"channel":"web","intent":{"name":"order_status"}}`,
-		`{"chan\u006eel":"ph\u006fne","intent":{"name":"x\ud83d\ude00\n\"\\\/\b\f\r\t"},"customer":{"id":"\u00e9"}}`,
-		`{"intent":{"name":"a","confidence":null},"channel":"app","customer":null,"friction":{"sentiment":-1e-7,"wait_seconds":1.5E+2}}`,
-		`{"attributes":{"a":0.1,"b":-0,"c":12345678901234567890,"d":1e22,"e":1e400,"f":4.9e-324}}`,
-		`{"friction":{"repeat_contacts_7d":1e2,"transfers":-0}}`,
-		`{"treatments":["self_service","self_service"]}`,
-		`{"treatments":[]}`, `{"treatments":[1]}`,
-		`{"customer":{"id":"a","id":"b"}}`,
-		`{"Channel":"web"}`, `{"friction":{"mood":1}}`, `{"customer":{"Tier":"gold","x":1}}`,
-		`[]`, `null`, ``, ` `, `{`, `{"a"`, `{"channel":"web"} {}`, "{\"channel\":\"\xff\"}",
-		`{"intent":{"name":"\ud800"}}`, `{"friction":{"sentiment":NaN}}`,
-	} {
+	for _, seed := range scoreSeeds {
 		f.Add([]byte(seed))
 	}
 	s, err := New(Config{Decider: newInternalEngine(f)})
@@ -73,6 +65,125 @@ func FuzzDecodeScoreRequest(f *testing.F) {
 			t.Fatalf("answer is not JSON for %q: %s", body, rec.Body.Bytes())
 		}
 	})
+}
+
+// scoreSeeds are bodies for the score decoder's fuzz targets: the
+// contract's and the golden tests' requests, and the edges of the rules.
+var scoreSeeds = []string{
+	contractBody,
+	`{"channel":"web","intent":{"name":"order_status"}}`,
+	`{"chan\u006eel":"ph\u006fne","intent":{"name":"x\ud83d\ude00\n\"\\\/\b\f\r\t"},"customer":{"id":"\u00e9"}}`,
+	`{"intent":{"name":"a","confidence":null},"channel":"app","customer":null,"friction":{"sentiment":-1e-7,"wait_seconds":1.5E+2}}`,
+	`{"attributes":{"a":0.1,"b":-0,"c":12345678901234567890,"d":1e22,"e":1e400,"f":4.9e-324}}`,
+	`{"friction":{"repeat_contacts_7d":1e2,"transfers":-0}}`,
+	`{"treatments":["self_service","self_service"]}`,
+	`{"treatments":[]}`, `{"treatments":[1]}`,
+	`{"customer":{"id":"a","id":"b"}}`,
+	`{"Channel":"web"}`, `{"friction":{"mood":1}}`, `{"customer":{"Tier":"gold","x":1}}`,
+	`[]`, `null`, ``, ` `, `{`, `{"a"`, `{"channel":"web"} {}`, "{\"channel\":\"\xff\"}",
+	`{"intent":{"name":"\ud800"}}`, `{"friction":{"sentiment":NaN}}`,
+	// the golden tests' requests
+	`{"customer":{"id":"c-7","lifetime_value":40000,"annual_spend":8000,"tenure_months":96,"tier":"platinum"},"intent":{"name":"upgrade_inquiry"},"channel":"app","friction":{"sentiment":0.4}}`,
+	`{"customer":{"tier":"basic"},"intent":{"name":"password_reset"},"channel":"app","treatments":["self_service","fast_resolution"]}`,
+	`{"customer":{"tier":"silver","annual_spend":6000},"intent":{"name":"service_outage"},"channel":"chat","friction":{"repeat_contacts_7d":1,"wait_seconds":900}}`,
+	// what the fast decoder takes, and its edges
+	` {"channel" : "web" ,"intent":{"name":"x","confidence":1}} ` + "\n\t\r",
+	`{"customer":{"id":null,"tier":null,"first_contact":null,"prefers_self_service":true,"lifetime_value":null},"intent":{"name":null,"confidence":null},"channel":null}`,
+	`{"intent":null,"attributes":null,"treatments":null,"friction":{"open_complaint":null,"transfers":null,"sentiment":null}}`,
+	`{"attributes":{},"treatments":[]}`, `{"attributes":{"a":null}}`, `{"treatments":[null]}`, `{"treatments":["x",]}`,
+	`{"attributes":{"a":1,"a":2}}`, `{"attributes":{"é":1,"\u00e9":2}}`, `{"channel":"web","channel":"app"}`,
+	`{"friction":{"transfers":-9223372036854775808,"repeat_contacts_7d":2.50e1,"failed_self_service_24h":1e19}}`,
+	`{"customer":{"lifetime_value":-0,"annual_spend":1e-400,"tenure_months":01}}`, `{"customer":{"lifetime_value":1.}}`,
+	`{"customer":{"lifetime_value":.5}}`, `{"customer":{"lifetime_value":+1}}`, `{"customer":{"lifetime_value":1e}}`,
+	`{"customer":{"first_contact":tru}}`, `{"customer":{"first_contact":nul}}`, `{"channel":"we` + "\x01" + `b"}`,
+	`{"channel":"web"}x`, `{"channel":"web"},`, `{,}`, `{"channel""web"}`, `{"channel":"web",}`,
+	"{\"channel\":\"\xc3\xa9\"}", "{\"channel\":\"\xc3\"}", "\ufeff{}", `{"customer":[]}`, `{"intent":"x"}`,
+}
+
+// FuzzScanScoreRequest holds the fast score decoder (scanScoreRequest) to
+// the reflective one, the reference: the same request or the same error
+// for every body, and the fast one taking every body the reference takes
+// (else accepted requests would be decoded twice).
+func FuzzScanScoreRequest(f *testing.F) {
+	for _, seed := range scoreSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkScanScoreRequest(t, body)
+	})
+}
+
+func checkScanScoreRequest(t *testing.T, body []byte) {
+	t.Helper()
+	var want, got, scanned scoreRequest
+	wantErr := decodeScoreRequestWith(body, &want, false)
+	gotErr := decodeScoreRequest(body, &got)
+	if !reflect.DeepEqual(got, want) || !sameRequest(got, want) {
+		t.Fatalf("%q: decoded %+v, the reference %+v", body, got, want)
+	}
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || problemFor(gotErr) != problemFor(wantErr) {
+		t.Fatalf("%q: error %v, the reference %v", body, gotErr, wantErr)
+	}
+	if took := scanScoreRequest(body, &scanned); took != (wantErr == nil) && !tooExotic(body) {
+		t.Fatalf("%q: the fast decoder takes it: %v, the reference: %v", body, took, wantErr)
+	}
+}
+
+// tooExotic says whether body holds what the fast decoder leaves to the
+// reflective one although it is valid: an escape sequence.
+func tooExotic(body []byte) bool {
+	return bytes.ContainsRune(body, '\\')
+}
+
+// sameRequest compares what reflect.DeepEqual does not: the bits of the
+// numbers (-0 and 0 are DeepEqual), and nil against empty.
+func sameRequest(a, b scoreRequest) bool {
+	fa, fb := numbers(a), numbers(b)
+	for i := range fa {
+		if math.Float64bits(fa[i]) != math.Float64bits(fb[i]) {
+			return false
+		}
+	}
+	return (a.Attributes == nil) == (b.Attributes == nil) && (a.Treatments == nil) == (b.Treatments == nil) &&
+		(a.Intent.Confidence == nil) == (b.Intent.Confidence == nil)
+}
+
+func numbers(r scoreRequest) []float64 {
+	c := r.Context
+	out := []float64{c.Customer.LifetimeValue, c.Customer.AnnualSpend, c.Customer.TenureMonths, c.Friction.WaitSeconds, c.Friction.Sentiment}
+	if c.Intent.Confidence != nil {
+		out = append(out, *c.Intent.Confidence)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
+		out = append(out, c.Attributes[k])
+	}
+	return out
+}
+
+// TestScanScoreRequestTakes: the fast decoder takes the usual requests
+// itself (the fuzz target only proves it agrees with the reference).
+func TestScanScoreRequestTakes(t *testing.T) {
+	for _, body := range []string{
+		contractBody,
+		`{"customer":{"tier":"basic"},"intent":{"name":"password_reset"},"channel":"app","treatments":["self_service","fast_resolution"]}`,
+		`{"intent":{"name":"x","confidence":null},"channel":"web","customer":null,"friction":{"transfers":2.0,"sentiment":null}}`,
+		`{"intent":{"name":"é"},"channel":"web","attributes":{}}`,
+		`{"attributes":{"a":null,"b":-1.5e-3},"treatments":[null,"self_service"]}`,
+	} {
+		var req scoreRequest
+		if !scanScoreRequest([]byte(body), &req) {
+			t.Errorf("the fast decoder leaves %s to the reflective one", body)
+		}
+		checkScanScoreRequest(t, []byte(body))
+	}
+}
+
+// TestScanScoreRequestAgrees runs the fuzz target's check over its seeds,
+// in every test run.
+func TestScanScoreRequestAgrees(t *testing.T) {
+	for _, body := range scoreSeeds {
+		checkScanScoreRequest(t, []byte(body))
+	}
 }
 
 // TestWholeNumbers checks which JSON numbers an integer field takes: whole

@@ -146,8 +146,10 @@ func (c *Context) Validate() error {
 		if k == "" || len(k) > MaxNameLength {
 			return &FieldError{"attributes", fmt.Sprintf("attribute names must be 1 to %d bytes", MaxNameLength)}
 		}
-		if err := checkRange("attributes."+k, v, -MaxAttrAbs, MaxAttrAbs); err != nil {
-			return err
+		// the field's path is built only for an error: per request, per
+		// attribute, it would be an allocation
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < -MaxAttrAbs || v > MaxAttrAbs {
+			return checkRange("attributes."+k, v, -MaxAttrAbs, MaxAttrAbs)
 		}
 	}
 	return nil

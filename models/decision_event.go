@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -273,8 +272,9 @@ func (w *eventWriter) float(f float64) {
 func (w *eventWriter) str(s string) {
 	// jsonw would replace invalid UTF-8; a mangled id would never join
 	// its outcome, so refuse it as json.Marshal does.
-	w.ok = w.ok && utf8.ValidString(s)
-	w.b = jsonw.String(w.b, s)
+	var valid bool
+	w.b, valid = jsonw.StringValid(w.b, s)
+	w.ok = w.ok && valid
 }
 
 func (w *eventWriter) bool(v bool) { w.b = strconv.AppendBool(w.b, v) }

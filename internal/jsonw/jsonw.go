@@ -19,6 +19,22 @@ func Float(b []byte, f float64) []byte {
 		return append(b, "null"...)
 	}
 	abs := math.Abs(f)
+	if abs >= 1e-4 && abs < maxShort {
+		// A whole number of ten-thousandths (0.96, -0.6, 180, a
+		// contribution rounded to four decimals) is written straight
+		// from that number, without strconv's shortest-digits search.
+		m := f * 1e4
+		n := int64(m + math.Copysign(0.5, m)) // m rounded (math.Round is slower)
+		if float64(n)/1e4 == f {
+			return appendShort(b, n)
+		}
+	}
+	if abs == 0 {
+		if math.Signbit(f) {
+			return append(b, "-0"...)
+		}
+		return append(b, '0')
+	}
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -35,12 +51,54 @@ func Float(b []byte, f float64) []byte {
 	return b
 }
 
+// maxShort bounds the values Float writes with appendShort: below it, the
+// float64 spacing (at most 2⁻¹⁴) is finer than 10⁻⁴, so that the decimal
+// n/10⁴ that a float equals when rounded is the only decimal with four
+// fraction digits or fewer that rounds to that float. Any shorter decimal
+// would be one of them, so n/10⁴ is the shortest that round-trips: the
+// digits strconv.AppendFloat(f, 'f', -1, 64) writes.
+const maxShort = 1 << 38
+
+// appendShort appends n/10⁴ (n ≠ 0) in decimal, trailing zeros of the
+// fraction left out.
+func appendShort(b []byte, n int64) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	b = strconv.AppendInt(b, n/1e4, 10)
+	frac := n % 1e4
+	if frac == 0 {
+		return b
+	}
+	digits := 4
+	for frac%10 == 0 {
+		frac /= 10
+		digits--
+	}
+	var d [5]byte // the point and the fraction's digits, leading zeros too
+	d[0] = '.'
+	for i := digits; i > 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return append(b, d[:digits+1]...)
+}
+
 const hexDigits = "0123456789abcdef"
 
 // String appends s as a JSON string. Control characters, quotes and
 // backslashes are escaped, invalid UTF-8 becomes U+FFFD, and U+2028/U+2029
 // are escaped for JavaScript consumers. HTML characters are left alone.
 func String(b []byte, s string) []byte {
+	b, _ = StringValid(b, s)
+	return b
+}
+
+// StringValid is String that also reports whether s was valid UTF-8, in
+// the same pass.
+func StringValid(b []byte, s string) ([]byte, bool) {
+	valid := true
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -69,6 +127,7 @@ func String(b []byte, s string) []byte {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			valid = false
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i += size
@@ -85,5 +144,5 @@ func String(b []byte, s string) []byte {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), valid
 }
