@@ -73,6 +73,9 @@ type JoinStats struct {
 	Duplicates      int64 // second outcome for a decision already joined or waiting
 	DroppedPending  int64 // decisions dropped because MaxPending was reached
 	DroppedEarly    int64 // outcomes dropped because MaxEarly was reached
+	// Of the compact join, whose decisions receive outcomes in parts:
+	Stale int64 // parts with a field older than the value applied for it (that field not applied)
+	Late  int64 // parts that came after their decision's window closed
 }
 
 type pendingEntry[R any] struct {

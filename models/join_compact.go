@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"time"
 )
 
@@ -21,21 +22,35 @@ func unpackPos(v uint64) DecisionPos {
 	return DecisionPos{Partition: int32(v >> posBits), Offset: int64(v & (1<<posBits - 1))}
 }
 
-// Match is what the compact join found: the decision at Pos met Outcome,
-// or (Outcome nil) its window passed and it earns the default reward. The
-// caller reads the decision at Pos again to learn from it.
+// Match is what the compact join found: the decision at Pos met a part of
+// its outcome, or (Outcome nil) its window passed with a default reward
+// configured. The caller reads the decision at Pos again to learn from it.
 type Match struct {
-	Pos     DecisionPos
+	Pos DecisionPos
+	// Outcome is the part that joined; nil when the window closed.
 	Outcome *Outcome
+	// Fields are what to learn from: the fields of Outcome newer (by
+	// occurred_at) than the value applied before for them, or, when the
+	// window closed, the fields no part reported, learned as their zero
+	// value (false, 0, csat neutral).
+	Fields OutcomeFields
+	// First marks the decision's first part (Outcome set), or a window
+	// that closed without any part (Outcome nil): the decision then earns
+	// the default reward.
+	First bool
 }
 
-// CompactJoiner matches decisions with their outcomes as Joiner does — in
+// CompactJoiner matches decisions with the parts of their outcomes — in
 // either arrival order, within a reward window measured in stream time,
-// duplicates once, the default reward on expiry — but keeps of a pending
+// duplicates once, the default reward on expiry — and keeps of a pending
 // decision only a 64-bit hash of its id, its position and its time:
 // 24 bytes in an arrival-ordered queue plus 4 to 8 bytes of hash table,
-// whatever the decision's payload. The caller reads a matched decision
-// again from its position. It is not safe for concurrent use.
+// whatever the decision's payload; a decision that received a part also
+// has a partRecord (which fields were applied, and their occurred_at).
+// A decision stays pending for its whole window: every part that arrives
+// within it is matched, each field applied when its occurred_at is later
+// than the value applied before for it. The caller reads a matched
+// decision again from its position. It is not safe for concurrent use.
 type CompactJoiner struct {
 	cfg     JoinConfig
 	queue   compactQueue
@@ -43,12 +58,29 @@ type CompactJoiner struct {
 	shift   uint     // 64 - log2(len(table))
 	pending int
 
-	early      map[string]*earlyEntry
-	earlyQueue []*earlyEntry
+	parts      map[uint64]partRecord
+	early      map[string]*compactEarly
+	earlyQueue []*compactEarly
 	recent     map[uint64]struct{}
 	recentQ    []compactRecent // join order, so stream-time order
 	streamTime time.Time
 	stats      JoinStats
+}
+
+// partRecord is what the join remembers of the parts a pending decision
+// received: the fields applied and, per field, the occurred_at of the
+// value applied, in milliseconds after the decision's time.
+type partRecord struct {
+	at      [NumOutcomeFields]int32
+	applied OutcomeFields
+}
+
+// compactEarly holds the parts that arrived before their decision.
+type compactEarly struct {
+	id    string
+	parts []Outcome
+	seen  time.Time
+	done  bool
 }
 
 // compactRecent is the hash of a decision id joined (or expired with the
@@ -118,7 +150,7 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 // NewCompactJoiner returns an empty compact joiner.
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
-	j := &CompactJoiner{cfg: cfg, early: map[string]*earlyEntry{}, recent: map[uint64]struct{}{}}
+	j := &CompactJoiner{cfg: cfg, parts: map[uint64]partRecord{}, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
 	j.resize(1 << 10)
 	return j
 }
@@ -130,8 +162,12 @@ func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 	j := NewCompactJoiner(cfg)
 	j.streamTime = state.StreamTime
 	for _, e := range state.Early {
-		ee := &earlyEntry{o: e.Outcome, seen: e.Seen}
-		j.early[e.Outcome.DecisionID] = ee
+		if ee, ok := j.early[e.Outcome.DecisionID]; ok {
+			ee.parts = append(ee.parts, e.Outcome)
+			continue
+		}
+		ee := &compactEarly{id: e.Outcome.DecisionID, parts: []Outcome{e.Outcome}, seen: e.Seen}
+		j.early[ee.id] = ee
 		j.earlyQueue = append(j.earlyQueue, ee)
 	}
 	return j
@@ -198,48 +234,46 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 		j.stats.Duplicates++
 		return
 	}
+	seq := j.queue.push(compactEntry{key: key, pos: packPos(pos), time: t.UnixNano()})
+	j.insert(key, seq)
+	j.pending++
 	if e, ok := j.early[id]; ok {
 		delete(j.early, id)
 		e.done = true
-		o := e.o
-		j.remember(key)
-		j.stats.Joined++
-		emit(Match{Pos: pos, Outcome: &o})
-	} else {
-		seq := j.queue.push(compactEntry{key: key, pos: packPos(pos), time: t.UnixNano()})
-		j.insert(key, seq)
-		j.pending++
-		for j.pending > j.cfg.MaxPending {
-			j.popOldest(false, emit)
+		for i := range e.parts {
+			j.applyPart(j.queue.at(seq), &e.parts[i], emit)
 		}
+	}
+	for j.pending > j.cfg.MaxPending {
+		j.popOldest(false, emit)
 	}
 	j.expire(emit)
 }
 
-// AddOutcome adds an outcome and calls emit when it completes a decision.
+// AddOutcome adds an outcome part and calls emit when it joins its
+// decision: at once when the decision is pending, when the decision
+// arrives otherwise.
 func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 	key := DecisionKey(o.DecisionID)
 	if slot, ok := j.find(key); ok {
-		e := j.queue.at(j.seqOf(j.table[slot]))
-		pos := unpackPos(e.pos)
-		e.key = 0
-		j.remove(slot)
-		j.pending--
-		j.remember(key)
-		j.stats.Joined++
-		emit(Match{Pos: pos, Outcome: &o})
-		j.compact()
+		j.applyPart(j.queue.at(j.seqOf(j.table[slot])), &o, emit)
 		return
 	}
 	if _, done := j.recent[key]; done {
-		j.stats.Duplicates++
+		j.stats.Late++
 		return
 	}
-	if _, waiting := j.early[o.DecisionID]; waiting {
-		j.stats.Duplicates++
+	if ee, waiting := j.early[o.DecisionID]; waiting {
+		for _, p := range ee.parts {
+			if p.OutcomeID == o.OutcomeID {
+				j.stats.Duplicates++
+				return
+			}
+		}
+		ee.parts = append(ee.parts, o)
 		return
 	}
-	ee := &earlyEntry{o: o, seen: j.streamTime}
+	ee := &compactEarly{id: o.DecisionID, parts: []Outcome{o}, seen: j.streamTime}
 	j.early[o.DecisionID] = ee
 	j.earlyQueue = append(j.earlyQueue, ee)
 	for len(j.early) > j.cfg.MaxEarly {
@@ -247,10 +281,51 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 		j.earlyQueue[0] = nil
 		j.earlyQueue = j.earlyQueue[1:]
 		if !head.done {
-			delete(j.early, head.o.DecisionID)
+			delete(j.early, head.id)
 			j.stats.DroppedEarly++
 		}
 	}
+}
+
+// applyPart matches part o with the pending decision e: each field o
+// holds is applied when no value was applied for it yet or o's
+// occurred_at is later than that value's. A part that changes nothing is
+// a duplicate (every field it holds was applied at the same occurred_at)
+// or stale (counted, not applied).
+func (j *CompactJoiner) applyPart(e *compactEntry, o *Outcome, emit func(Match)) {
+	rec, had := j.parts[e.key]
+	rel := o.OccurredAt.UnixNano() - e.time
+	at := int32(max(min(rel/int64(time.Millisecond), math.MaxInt32), math.MinInt32+1))
+	var fields OutcomeFields
+	same := had
+	for f := range OutcomeField(NumOutcomeFields) {
+		if !o.Holds(f) {
+			continue
+		}
+		switch {
+		case !rec.applied.Has(f) || at > rec.at[f]:
+			fields = fields.With(f)
+			rec.at[f] = at
+			same = false
+		case at < rec.at[f]:
+			same = false
+		}
+	}
+	if had && fields == 0 {
+		if same {
+			j.stats.Duplicates++
+		} else {
+			j.stats.Stale++
+		}
+		return
+	}
+	if had && fields != o.Held() {
+		j.stats.Stale++ // some of its fields were older than the applied values
+	}
+	rec.applied |= fields
+	j.parts[e.key] = rec
+	j.stats.Joined++
+	emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: !had})
 }
 
 func (j *CompactJoiner) remember(key uint64) {
@@ -290,7 +365,7 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 		j.earlyQueue[0] = nil
 		j.earlyQueue = j.earlyQueue[1:]
 		if !head.done {
-			delete(j.early, head.o.DecisionID)
+			delete(j.early, head.id)
 			j.stats.EarlyExpired++
 		}
 	}
@@ -314,15 +389,23 @@ func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 		head.key = 0
 		j.queue.pop()
 		j.pending--
+		rec, had := j.parts[key]
+		delete(j.parts, key)
 		if !expired {
 			j.stats.DroppedPending++
 			return
 		}
-		j.stats.Expired++
+		j.remember(key)
+		if !had {
+			j.stats.Expired++
+		}
 		if j.cfg.DefaultReward != nil {
-			j.stats.ExpiredRewarded++
-			j.remember(key)
-			emit(Match{Pos: pos})
+			if !had {
+				j.stats.ExpiredRewarded++
+			}
+			if missing := AllOutcomeFields &^ rec.applied; missing != 0 || !had {
+				emit(Match{Pos: pos, Fields: missing, First: !had})
+			}
 		}
 		return
 	}
@@ -366,7 +449,9 @@ func (j *CompactJoiner) State() JoinState {
 	s := JoinState{StreamTime: j.streamTime}
 	for _, e := range j.earlyQueue {
 		if !e.done {
-			s.Early = append(s.Early, EarlyOutcome{Outcome: e.o, Seen: e.seen})
+			for _, o := range e.parts {
+				s.Early = append(s.Early, EarlyOutcome{Outcome: o, Seen: e.seen})
+			}
 		}
 	}
 	return s
