@@ -293,10 +293,53 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 // a duplicate (every field it holds was applied at the same occurred_at)
 // or stale (counted, not applied).
 func (j *CompactJoiner) applyPart(e *compactEntry, o *Outcome, emit func(Match)) {
+	fields, first, ok := j.record(e, o)
+	switch {
+	case ok:
+		if !first && fields != o.Held() {
+			j.stats.Stale++ // some of its fields were older than the values applied
+		}
+		j.stats.Joined++
+		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+	case fields == 0:
+		j.stats.Duplicates++
+	default:
+		j.stats.Stale++
+	}
+}
+
+// ReplayOutcome brings the part record of o's decision up to date with
+// o, as AddOutcome did before a restore, without matching or counting
+// anything: a restored join is given again the parts its pending
+// decisions received before the checkpoint (their records are not in
+// it). The record keeps, per field, the latest occurred_at applied, so
+// the order in which parts are replayed does not matter. A part of a
+// decision that is not pending is ignored.
+func (j *CompactJoiner) ReplayOutcome(o Outcome) {
+	if slot, ok := j.find(DecisionKey(o.DecisionID)); ok {
+		j.record(j.queue.at(j.seqOf(j.table[slot])), &o)
+	}
+}
+
+// OldestPending returns the time of the oldest pending decision, and
+// false when none is pending.
+func (j *CompactJoiner) OldestPending() (time.Time, bool) {
+	for seq := j.queue.head; seq < j.queue.tail; seq++ {
+		if e := j.queue.at(seq); e.key != 0 {
+			return time.Unix(0, e.time), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// record applies part o to e's part record. ok reports a match: fields
+// were applied, or o is the decision's first part (first). Otherwise
+// fields is 0 for a duplicate (every field it holds applied at the same
+// occurred_at) and not 0 for a stale part.
+func (j *CompactJoiner) record(e *compactEntry, o *Outcome) (fields OutcomeFields, first, ok bool) {
 	rec, had := j.parts[e.key]
 	rel := o.OccurredAt.UnixNano() - e.time
 	at := int32(max(min(rel/int64(time.Millisecond), math.MaxInt32), math.MinInt32+1))
-	var fields OutcomeFields
 	same := had
 	for f := range OutcomeField(NumOutcomeFields) {
 		if !o.Holds(f) {
@@ -313,19 +356,13 @@ func (j *CompactJoiner) applyPart(e *compactEntry, o *Outcome, emit func(Match))
 	}
 	if had && fields == 0 {
 		if same {
-			j.stats.Duplicates++
-		} else {
-			j.stats.Stale++
+			return 0, false, false
 		}
-		return
-	}
-	if had && fields != o.Held() {
-		j.stats.Stale++ // some of its fields were older than the applied values
+		return o.Held(), false, false
 	}
 	rec.applied |= fields
 	j.parts[e.key] = rec
-	j.stats.Joined++
-	emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: !had})
+	return fields, !had, true
 }
 
 func (j *CompactJoiner) remember(key uint64) {
