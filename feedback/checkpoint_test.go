@@ -201,6 +201,7 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 					j.AddDecision(models.DecisionPos{Offset: off}, decisions[off].DecisionID, decisions[off].Time, collect(&got))
 				}
 			}
+			j.Restored()
 			// the parts read before the checkpoint, but for the early ones,
 			// rebuild the pending decisions' records (replayOutcomes)
 			early := map[string]bool{}

@@ -130,6 +130,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
 		}
 	}
+	l.joiner.Restored()
 	for p, from := range replayOut {
 		if err := l.replayOutcomes(ctx, p, from, l.outOffsets[p], replayEarly); err != nil {
 			return fmt.Errorf("learner: replay outcome parts: %w", err)

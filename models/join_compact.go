@@ -45,20 +45,27 @@ type Match struct {
 // duplicates once, the default reward on expiry — and keeps of a pending
 // decision only a 64-bit hash of its id, its position and its time:
 // 24 bytes in an arrival-ordered queue plus 4 to 8 bytes of hash table,
-// whatever the decision's payload; a decision that received a part also
-// has a partRecord (which fields were applied, and their occurred_at).
-// A decision stays pending for its whole window: every part that arrives
-// within it is matched, each field applied when its occurred_at is later
-// than the value applied before for it. The caller reads a matched
+// whatever the decision's payload, and beside it an 18-byte partRecord
+// (which fields were applied, and their occurred_at). A decision stays
+// pending until its late fields' window closes (JoinConfig.LateWindow):
+// every part that arrives within a field's window is matched, each field
+// applied when its occurred_at is later than the value applied before for
+// it; the other fields' window (Window) closes first. The caller reads a matched
 // decision again from its position. It is not safe for concurrent use.
 type CompactJoiner struct {
-	cfg     JoinConfig
-	queue   compactQueue
-	table   []uint32 // open addressing, linear probing: queue sequence+1, 0 empty
-	shift   uint     // 64 - log2(len(table))
-	pending int
+	cfg   JoinConfig
+	queue compactQueue
+	// earlyHead is the first queue sequence whose window of the early
+	// fields has not closed yet
+	earlyHead uint64
+	// closedBefore, while a restore adds the pending decisions again, is
+	// the decision time (Unix ns) before which the early window closed
+	// before the checkpoint (Restored ends it)
+	closedBefore int64
+	table        []uint32 // open addressing, linear probing: queue sequence+1, 0 empty
+	shift        uint     // 64 - log2(len(table))
+	pending      int
 
-	parts      map[uint64]partRecord
 	early      map[string]*compactEarly
 	earlyQueue []*compactEarly
 	recent     map[uint64]struct{}
@@ -68,12 +75,19 @@ type CompactJoiner struct {
 }
 
 // partRecord is what the join remembers of the parts a pending decision
-// received: the fields applied and, per field, the occurred_at of the
-// value applied, in milliseconds after the decision's time.
+// received (18 bytes beside its queue entry): whether any came, the
+// fields applied and, per field, the occurred_at of the value applied, in
+// units of recordTick after the decision's time (0 to 12 days).
 type partRecord struct {
-	at      [NumOutcomeFields]int32
+	at      [NumOutcomeFields]uint16
 	applied OutcomeFields
+	had     bool
 }
+
+// recordTick is the resolution at which a part record compares the
+// occurred_at of two values of one field: two parts within 16 s of each
+// other are ordered by arrival, the first applied.
+const recordTick = 16 * time.Second
 
 // compactEarly holds the parts that arrived before their decision.
 type compactEarly struct {
@@ -110,6 +124,15 @@ type compactQueue struct {
 	head   uint64 // first live sequence
 	tail   uint64 // next sequence to append
 	spare  []compactEntry
+	// recs are the entries' part records, chunk by chunk as chunks
+	recs      [][]partRecord
+	spareRecs []partRecord
+}
+
+// rec returns the part record of the entry at seq.
+func (q *compactQueue) rec(seq uint64) *partRecord {
+	i := seq - q.base
+	return &q.recs[i>>chunkBits][i&(1<<chunkBits-1)]
 }
 
 func (q *compactQueue) at(seq uint64) *compactEntry {
@@ -126,6 +149,12 @@ func (q *compactQueue) push(e compactEntry) uint64 {
 			c = make([]compactEntry, 1<<chunkBits)
 		}
 		q.chunks = append(q.chunks, c)
+		r := q.spareRecs
+		q.spareRecs = nil
+		if r == nil {
+			r = make([]partRecord, 1<<chunkBits)
+		}
+		q.recs = append(q.recs, r)
 	}
 	*q.at(q.tail) = e
 	q.tail++
@@ -141,6 +170,11 @@ func (q *compactQueue) pop() {
 		q.spare = c
 		q.chunks[0] = nil
 		q.chunks = q.chunks[1:]
+		r := q.recs[0]
+		clear(r)
+		q.spareRecs = r
+		q.recs[0] = nil
+		q.recs = q.recs[1:]
 		q.base += 1 << chunkBits
 	}
 }
@@ -150,7 +184,7 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 // NewCompactJoiner returns an empty compact joiner.
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
-	j := &CompactJoiner{cfg: cfg, parts: map[uint64]partRecord{}, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	j := &CompactJoiner{cfg: cfg, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
 	j.resize(1 << 10)
 	return j
 }
@@ -161,6 +195,9 @@ func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 	j := NewCompactJoiner(cfg)
 	j.streamTime = state.StreamTime
+	if !state.StreamTime.IsZero() {
+		j.closedBefore = state.StreamTime.Add(-j.cfg.Window).UnixNano()
+	}
 	for _, e := range state.Early {
 		if ee, ok := j.early[e.Outcome.DecisionID]; ok {
 			ee.parts = append(ee.parts, e.Outcome)
@@ -172,6 +209,11 @@ func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 	}
 	return j
 }
+
+// Restored says that the decisions pending at the checkpoint have all been
+// added again: until then, a decision whose early window had closed
+// before the checkpoint is not closed (and rewarded) a second time.
+func (j *CompactJoiner) Restored() { j.closedBefore = math.MinInt64 }
 
 // DecisionKey is the 64-bit hash (FNV-1a) the compact join keeps of a
 // decision id; never 0.
@@ -202,8 +244,24 @@ func (j *CompactJoiner) StreamTime() time.Time { return j.streamTime }
 // MaxPending returns the cap on pending decisions.
 func (j *CompactJoiner) MaxPending() int { return j.cfg.MaxPending }
 
-// Window returns the reward window.
+// Window returns the reward window of the fields but the late ones.
 func (j *CompactJoiner) Window() time.Duration { return j.cfg.Window }
+
+// LateWindow returns the window of the late fields (LateFields): how
+// long a decision stays pending.
+func (j *CompactJoiner) LateWindow() time.Duration { return j.cfg.LateWindow }
+
+// LateFields are the outcome fields known only days after the contact,
+// which have a window of their own (JoinConfig.LateWindow).
+const LateFields = OutcomeFields(1<<FieldRecontact7d | 1<<FieldChurned)
+
+// FieldWindow returns field f's window.
+func (j *CompactJoiner) FieldWindow(f OutcomeField) time.Duration {
+	if LateFields.Has(f) {
+		return j.cfg.LateWindow
+	}
+	return j.cfg.Window
+}
 
 // DefaultRewardValue returns the configured default reward, if any.
 func (j *CompactJoiner) DefaultRewardValue() (float64, bool) {
@@ -241,7 +299,7 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 		delete(j.early, id)
 		e.done = true
 		for i := range e.parts {
-			j.applyPart(j.queue.at(seq), &e.parts[i], emit)
+			j.applyPart(seq, &e.parts[i], emit)
 		}
 	}
 	for j.pending > j.cfg.MaxPending {
@@ -256,7 +314,7 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 	key := DecisionKey(o.DecisionID)
 	if slot, ok := j.find(key); ok {
-		j.applyPart(j.queue.at(j.seqOf(j.table[slot])), &o, emit)
+		j.applyPart(j.seqOf(j.table[slot]), &o, emit)
 		return
 	}
 	if _, done := j.recent[key]; done {
@@ -292,21 +350,36 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 // occurred_at is later than that value's. A part that changes nothing is
 // a duplicate (every field it holds was applied at the same occurred_at)
 // or stale (counted, not applied).
-func (j *CompactJoiner) applyPart(e *compactEntry, o *Outcome, emit func(Match)) {
-	fields, first, ok := j.record(e, o)
-	switch {
-	case ok:
-		if !first && fields != o.Held() {
-			j.stats.Stale++ // some of its fields were older than the values applied
-		}
+func (j *CompactJoiner) applyPart(seq uint64, o *Outcome, emit func(Match)) {
+	fields, first, res := j.record(seq, o)
+	e := j.queue.at(seq)
+	switch res {
+	case partMatched:
 		j.stats.Joined++
 		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
-	case fields == 0:
+	case partMatchedStale:
+		j.stats.Joined++
+		j.stats.Stale++ // some of its fields were older than the values applied
+		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+	case partDuplicate:
 		j.stats.Duplicates++
-	default:
+	case partStale:
 		j.stats.Stale++
+	case partLate:
+		j.stats.Late++
 	}
 }
+
+// What record did with a part.
+type partResult uint8
+
+const (
+	partMatched      partResult = iota // fields applied, or the decision's first part
+	partMatchedStale                   // … and some of its fields older than the values applied
+	partDuplicate                      // every field it holds applied at the same occurred_at
+	partStale                          // every field it holds older than the value applied
+	partLate                           // every field it holds came after its window
+)
 
 // ReplayOutcome brings the part record of o's decision up to date with
 // o, as AddOutcome did before a restore, without matching or counting
@@ -317,7 +390,7 @@ func (j *CompactJoiner) applyPart(e *compactEntry, o *Outcome, emit func(Match))
 // decision that is not pending is ignored.
 func (j *CompactJoiner) ReplayOutcome(o Outcome) {
 	if slot, ok := j.find(DecisionKey(o.DecisionID)); ok {
-		j.record(j.queue.at(j.seqOf(j.table[slot])), &o)
+		j.record(j.seqOf(j.table[slot]), &o)
 	}
 }
 
@@ -332,37 +405,61 @@ func (j *CompactJoiner) OldestPending() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// record applies part o to e's part record. ok reports a match: fields
-// were applied, or o is the decision's first part (first). Otherwise
-// fields is 0 for a duplicate (every field it holds applied at the same
-// occurred_at) and not 0 for a stale part.
-func (j *CompactJoiner) record(e *compactEntry, o *Outcome) (fields OutcomeFields, first, ok bool) {
-	rec, had := j.parts[e.key]
-	rel := o.OccurredAt.UnixNano() - e.time
-	at := int32(max(min(rel/int64(time.Millisecond), math.MaxInt32), math.MinInt32+1))
-	same := had
+// record applies part o to e's part record: each field o holds within
+// its window is applied when no value was applied for it yet or o's
+// occurred_at is later than that value's.
+func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, first bool, res partResult) {
+	e, rec := j.queue.at(seq), j.queue.rec(seq)
+	had := rec.had
+	held := o.Held()
+	closed := j.earlyClosed(e)
+	if closed {
+		held &= LateFields // the other fields' window has closed
+	}
+	rel := (o.OccurredAt.UnixNano() - e.time) / int64(recordTick)
+	at := uint16(max(min(rel, math.MaxUint16), 0))
+	same := true
 	for f := range OutcomeField(NumOutcomeFields) {
-		if !o.Holds(f) {
+		if !held.Has(f) {
 			continue
 		}
 		switch {
 		case !rec.applied.Has(f) || at > rec.at[f]:
 			fields = fields.With(f)
 			rec.at[f] = at
-			same = false
 		case at < rec.at[f]:
 			same = false
 		}
 	}
-	if had && fields == 0 {
-		if same {
-			return 0, false, false
-		}
-		return o.Held(), false, false
+	// The decision's first part is its first within the late window,
+	// whatever it holds: the prior learns from it, but for a decision
+	// whose early window closed with a default reward, whose first
+	// learning was then (the Match.First of the closed window). Any part
+	// marks the record, so that a restore, which replays parts without
+	// knowing which came after their early window, marks it alike.
+	first = !had && !(closed && j.cfg.DefaultReward != nil)
+	rec.had = true
+	switch {
+	case fields == 0 && first:
+		// nothing to apply (no field, or only fields past their window):
+		// the decision's first part all the same
+	case fields == 0 && held == 0 && o.Held() != 0:
+		return 0, false, partLate
+	case fields == 0 && same:
+		return 0, false, partDuplicate
+	case fields == 0:
+		return 0, false, partStale
 	}
 	rec.applied |= fields
-	j.parts[e.key] = rec
-	return fields, !had, true
+	if fields != held {
+		return fields, first, partMatchedStale
+	}
+	return fields, first, partMatched
+}
+
+// earlyClosed reports whether the window of e's early fields has closed.
+func (j *CompactJoiner) earlyClosed(e *compactEntry) bool {
+	return e.time < j.streamTime.Add(-j.cfg.Window).UnixNano()
 }
 
 func (j *CompactJoiner) remember(key uint64) {
@@ -379,16 +476,32 @@ func (j *CompactJoiner) forgetOldest() {
 	j.recentQ = j.recentQ[1:]
 }
 
-// expire closes the windows that stream time has passed.
+// expire closes the windows that stream time has passed: the early
+// fields' (closeEarly), then the late fields' (popOldest).
 func (j *CompactJoiner) expire(emit func(Match)) {
 	cutoff := j.streamTime.Add(-j.cfg.Window).UnixNano()
+	j.earlyHead = max(j.earlyHead, j.queue.head)
+	for ; j.earlyHead < j.queue.tail; j.earlyHead++ {
+		e := j.queue.at(j.earlyHead)
+		if e.key == 0 {
+			continue
+		}
+		if e.time >= cutoff {
+			break
+		}
+		if e.time < j.closedBefore {
+			continue // closed before the checkpoint
+		}
+		j.closeEarly(j.earlyHead, emit)
+	}
+	lateCutoff := j.streamTime.Add(-j.cfg.LateWindow).UnixNano()
 	for j.queue.len() > 0 {
 		head := j.queue.at(j.queue.head)
 		if head.key == 0 {
 			j.queue.pop()
 			continue
 		}
-		if head.time >= cutoff {
+		if head.time >= lateCutoff {
 			break
 		}
 		j.popOldest(true, emit)
@@ -411,8 +524,30 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 	}
 }
 
-// popOldest removes the oldest pending decision: expired (default reward
-// when configured) or dropped for the cap.
+// closeEarly closes the window of e's fields but the late ones. A
+// decision without any part then counts as expired; with a default
+// reward, the fields no part reported are learned as their zero value,
+// and a decision without any part earns the default reward (First).
+func (j *CompactJoiner) closeEarly(seq uint64, emit func(Match)) {
+	e, rec := j.queue.at(seq), j.queue.rec(seq)
+	had := rec.had
+	if !had {
+		j.stats.Expired++
+	}
+	if j.cfg.DefaultReward == nil {
+		return
+	}
+	if !had {
+		j.stats.ExpiredRewarded++
+	}
+	if missing := AllOutcomeFields &^ LateFields &^ rec.applied; missing != 0 || !had {
+		emit(Match{Pos: unpackPos(e.pos), Fields: missing, First: !had})
+	}
+}
+
+// popOldest removes the oldest pending decision: its late window closed
+// (the late fields no part reported learned as their zero value, with a
+// default reward) or dropped for the cap.
 func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 	for j.queue.len() > 0 {
 		head := j.queue.at(j.queue.head)
@@ -420,54 +555,28 @@ func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 			j.queue.pop()
 			continue
 		}
-		key, pos := head.key, unpackPos(head.pos)
+		key, pos, seq := head.key, unpackPos(head.pos), j.queue.head
 		slot, _ := j.find(key) // before the pop: the table addresses live entries
 		j.remove(slot)
 		head.key = 0
+		rec := *j.queue.rec(seq)
+		*j.queue.rec(seq) = partRecord{}
 		j.queue.pop()
 		j.pending--
-		rec, had := j.parts[key]
-		delete(j.parts, key)
 		if !expired {
-			j.stats.DroppedPending++
+			if j.earlyHead > seq {
+				j.stats.DroppedLate++ // its early window had closed: late fields lost
+			} else {
+				j.stats.DroppedPending++
+			}
 			return
 		}
 		j.remember(key)
-		if !had {
-			j.stats.Expired++
-		}
-		if j.cfg.DefaultReward != nil {
-			if !had {
-				j.stats.ExpiredRewarded++
-			}
-			if missing := AllOutcomeFields &^ rec.applied; missing != 0 || !had {
-				emit(Match{Pos: pos, Fields: missing, First: !had})
-			}
+		if missing := LateFields &^ rec.applied; j.cfg.DefaultReward != nil && missing != 0 {
+			emit(Match{Pos: pos, Fields: missing})
 		}
 		return
 	}
-}
-
-// compact rewrites the queue without its joined entries when they
-// dominate it, and re-indexes it.
-func (j *CompactJoiner) compact() {
-	n := j.queue.len()
-	if n < 1<<chunkBits || n < 2*uint64(j.pending) {
-		return
-	}
-	old := j.queue
-	j.queue = compactQueue{base: old.tail, head: old.tail, tail: old.tail}
-	for seq := old.head; seq < old.tail; seq++ {
-		if e := old.at(seq); e.key != 0 {
-			j.queue.push(*e)
-		}
-		if seq-old.base == 1<<chunkBits-1 {
-			old.chunks[0] = nil // release as we go
-			old.chunks = old.chunks[1:]
-			old.base += 1 << chunkBits
-		}
-	}
-	j.resize(len(j.table))
 }
 
 // PendingPositions calls fn with the position of every pending decision,

@@ -371,7 +371,7 @@ func CheckDecisionID(id string, now time.Time, window time.Duration) error {
 	at := time.UnixMilli(ms).UTC()
 	switch {
 	case at.Before(now.Add(-window)):
-		return &features.FieldError{Field: "decision_id", Message: fmt.Sprintf("the decision was made at %s, longer ago than the reward window of %s (--reward-window): its outcome can no longer be joined",
+		return &features.FieldError{Field: "decision_id", Message: fmt.Sprintf("the decision was made at %s, longer ago than the reward window of %s (the longest of --reward-window and --late-window): its outcome can no longer be joined",
 			at.Format(time.RFC3339), window)}
 	case at.After(now.Add(decisionClockSkew)):
 		return &features.FieldError{Field: "decision_id", Message: fmt.Sprintf("the decision's time %s is in the future: not a decision id situ made", at.Format(time.RFC3339))}
