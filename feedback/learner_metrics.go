@@ -71,6 +71,7 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		join("duplicate", func(s *models.JoinStats) int64 { return s.Duplicates }),
 		join("dropped_pending_cap", func(s *models.JoinStats) int64 { return s.DroppedPending }),
 		join("dropped_late_cap", func(s *models.JoinStats) int64 { return s.DroppedLate }),
+		join("closed", func(s *models.JoinStats) int64 { return s.Closed }),
 		join("dropped_early_cap", func(s *models.JoinStats) int64 { return s.DroppedEarly }),
 		join("stale_part", func(s *models.JoinStats) int64 { return s.Stale }),
 		join("late_part", func(s *models.JoinStats) int64 { return s.Late }),

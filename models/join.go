@@ -88,6 +88,9 @@ type JoinStats struct {
 	// decisions dropped because MaxPending was reached after their early
 	// window had closed: their late fields are never applied
 	DroppedLate int64
+	// decisions whose every window closed (joined in parts or not): with
+	// Pending and the drops, every decision the compact join took
+	Closed int64
 }
 
 type pendingEntry[R any] struct {

@@ -572,6 +572,7 @@ func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 			return
 		}
 		j.remember(key)
+		j.stats.Closed++
 		if missing := LateFields &^ rec.applied; j.cfg.DefaultReward != nil && missing != 0 {
 			emit(Match{Pos: pos, Fields: missing})
 		}
