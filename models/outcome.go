@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+	"unsafe"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -233,6 +234,10 @@ func decodeMember(dec *jsontext.Decoder, dst any) error {
 			*v, err = tok.Float()
 			return rangeError(dec, err)
 		}
+	case *time.Time:
+		if k == '"' {
+			return decodeTime(dec, v)
+		}
 	case **float64:
 		if k == '0' {
 			tok, err := dec.ReadToken()
@@ -245,6 +250,29 @@ func decodeMember(dec *jsontext.Decoder, dst any) error {
 		}
 	}
 	return json.UnmarshalDecode(dec, dst)
+}
+
+// decodeTime reads an RFC 3339 time without the reflection of json's
+// time.Time arshaler: the value's text is parsed in place (time.Parse keeps
+// no reference to it once it succeeded); an escaped string, or a time
+// that does not parse, goes through json, which reports the error as for
+// any time.Time.
+func decodeTime(dec *jsontext.Decoder, v *time.Time) error {
+	val, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	raw := val[1 : len(val)-1]
+	if len(raw) > 0 && bytes.IndexByte(raw, '\\') < 0 {
+		if t, err := time.Parse(time.RFC3339, unsafe.String(&raw[0], len(raw))); err == nil {
+			*v = t
+			return nil
+		}
+	}
+	if err := json.Unmarshal(val, v); err != nil {
+		return &json.SemanticError{JSONKind: '"', JSONPointer: dec.StackPointer(), GoType: reflect.TypeFor[time.Time](), Err: err}
+	}
+	return nil
 }
 
 // rangeError reports a number beyond float64 as json does, at the
