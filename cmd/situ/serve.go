@@ -106,7 +106,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.DurationVar(&o.lateWindow, "late-window", 7*24*time.Hour, "how long a decision waits for its late outcome fields, recontact_7d and churned (at least --reward-window; docs/reward.md)")
 	fs.Var(&o.defaultReward, "default-reward", "reward of a decision whose window passed without an outcome")
 	fs.describeDefault("default-reward", "none: such decisions are skipped")
-	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for an outcome (about 32 bytes each); beyond it the oldest are dropped and counted")
+	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for their outcome parts (about 50 bytes each); beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
 	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
 	fs.Float64Var(&o.forgetting, "forgetting", 1, "factor β in (0, 1] of AdaGrad's squared-gradient sums before each update (1: no forgetting; docs/model.md)")
