@@ -65,6 +65,10 @@ bench-learner: ## learner throughput and outcome-to-served-model latency through
 bench-replica-bytes: ## bytes a replica reads from nba.models per model version, through the embedded broker
 	$(GO) test -run "^$$" -bench BenchmarkReplicaBytesPerModelVersion -benchtime 1x -v ./feedback
 
+.PHONY: replay-late
+replay-late: ## compressed-time replay of late and partial outcomes through the join (8 days, 1.4M decisions); prints the join counters (not in test)
+	$(GO) test -run "^$$" -bench BenchmarkLateOutcomeReplay -benchtime 1x ./models
+
 .PHONY: bench-quality
 bench-quality: ## decision quality: situ serve + situ sim over 10 fixed random worlds and 5 drifts, one table (minutes; not in test)
 	./scripts/bench_quality.sh

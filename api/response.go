@@ -6,6 +6,7 @@ import (
 
 	"situ/features"
 	"situ/internal/jsonw"
+	"situ/models"
 	"situ/scoring"
 )
 
@@ -86,7 +87,39 @@ func appendDecision(b []byte, d *scoring.Decision) []byte {
 		}
 		b = append(b, ']')
 	}
-	return append(b, "}}\n"...)
+	b = append(b, '}')
+	b = appendTerms(b, d)
+	return append(b, "}\n"...)
+}
+
+// appendTerms appends ,"terms":{treatment:{term: part}} for a model that
+// keeps one linear model per reward term (a learner's): each candidate's
+// score split by outcome term, in reward units as the reward definition
+// weighs them, zero parts left out, four decimals. The parts sum to the
+// learned score (before overrides and pins; levers are apart as in
+// scores). Nothing is written for a model without terms.
+func appendTerms(b []byte, d *scoring.Decision) []byte {
+	if d.Model == nil || !d.Model.HasTerms() {
+		return b
+	}
+	b = append(b, `,"terms":{`...)
+	var parts [models.NumTerms]float64
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		if !d.Candidates.Has(t) {
+			continue
+		}
+		d.Model.Terms(t, d.Features, &parts)
+		b = appendKey(b, t.String())
+		b = append(b, '{')
+		for k := range models.Term(models.NumTerms) {
+			if v := roundContribution(parts[k]); v != 0 {
+				b = appendKey(b, k.String())
+				b = jsonw.Float(b, v)
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // contributionScale rounds explanation contributions in the answer to four

@@ -162,16 +162,19 @@ func Compile(cfg Config, env Env) (*Applied, error) {
 	return a, nil
 }
 
-// EffectiveModel returns the model the service scores with: learned, with
+// EffectiveModel returns the model the service scores with: learned, its
+// terms summed with the configuration's reward definition
+// (models.Model.WithReward: a changed definition applies at once), with
 // every pinned weight at its pinned value and every override applied on
 // top (set: the value; multiply: the pinned or learned weight × factor).
-// It keeps learned's name, version and updates. Without overrides and pins
-// it returns learned itself. Build it once per model or configuration
-// change: decisions then pay nothing for the configuration.
+// It keeps learned's name, version and updates. Without terms, overrides
+// and pins it returns learned itself. Build it once per model or
+// configuration change: decisions then pay nothing for the configuration.
 func EffectiveModel(learned *models.Model, a *Applied) (*models.Model, error) {
 	if learned.Schema().Fingerprint() != a.Schema.Fingerprint() {
 		return nil, fmt.Errorf("control: effective model: %w", models.ErrSchemaMismatch)
 	}
+	learned = learned.WithReward(&a.Reward)
 	if len(a.Pins) == 0 && !slices.ContainsFunc(a.Overrides[:], func(o []Override) bool { return len(o) > 0 }) {
 		return learned, nil
 	}
@@ -228,6 +231,7 @@ func WeightsTable(learned *models.Model, a *Applied, only features.TreatmentSet)
 	if err != nil {
 		return nil, err
 	}
+	learned = learned.WithReward(&a.Reward) // learned as the definition weighs it
 	if only == 0 {
 		only = features.AllTreatments
 	}

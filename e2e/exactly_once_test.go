@@ -18,8 +18,10 @@ import (
 
 // produceStream writes n decisions (default schema) and their outcomes to
 // the broker, with duplicates and poison among the outcomes, and returns
-// the number of outcomes that should be applied and the decision ids whose
-// outcome is in the stream twice.
+// the number of outcome parts that should be applied and the decision ids
+// whose outcome is in the stream twice. A third of the outcomes come in
+// parts — resolution, then the survey, then the late fields, sometimes a
+// stale copy of the first part after them — spread over the stream.
 func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map[string]bool) {
 	t.Helper()
 	schema, err := features.DefaultSchema()
@@ -28,6 +30,11 @@ func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map
 	fp := models.FingerprintString(schema.Fingerprint())
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	var decisions, outcomes []kafka.Message
+	type delayed struct {
+		at  int
+		msg kafka.Message
+	}
+	var later []delayed // outcome parts, written after the outcomes of decision at
 	valid := 0
 	duplicated := map[string]bool{}
 	for i := 0; i < n; i++ {
@@ -38,9 +45,44 @@ func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map
 		dv, err := json.Marshal(d)
 		require.NoError(t, err)
 		decisions = append(decisions, kafka.Message{Key: []byte(id), Value: dv})
+		for k := 0; k < len(later); {
+			if later[k].at <= i {
+				outcomes = append(outcomes, later[k].msg)
+				later = append(later[:k], later[k+1:]...)
+				continue
+			}
+			k++
+		}
 		csat := float64(1 + rng.IntN(5))
-		ov, err := json.Marshal(models.Outcome{OutcomeID: "o" + id, DecisionID: id, Resolved: rng.Float64() < 0.6, CSAT: &csat,
-			UpsellAccepted: rng.Float64() < 0.1, HandleSeconds: 60 + 600*rng.Float64(), Recontact7d: rng.Float64() < 0.2, OccurredAt: t0})
+		o := models.Outcome{OutcomeID: "o" + id, DecisionID: id, Resolved: rng.Float64() < 0.6, CSAT: &csat,
+			UpsellAccepted: rng.Float64() < 0.1, HandleSeconds: 60 + 600*rng.Float64(), Recontact7d: rng.Float64() < 0.2, OccurredAt: t0}
+		if rng.Float64() < 1.0/3 {
+			// in parts, the later ones among the next decisions' outcomes
+			only := func(o models.Outcome, suffix string, at time.Duration, fs ...models.OutcomeField) models.Outcome {
+				o.OutcomeID, o.OccurredAt, o.Missing = o.OutcomeID+suffix, t0.Add(at), models.AllOutcomeFields
+				for _, f := range fs {
+					o.Missing &^= 1 << f
+				}
+				return o
+			}
+			first := only(o, "a", time.Minute, models.FieldResolved, models.FieldHandleSeconds, models.FieldUpsellAccepted)
+			parts := []models.Outcome{first,
+				only(o, "b", time.Hour, models.FieldCSAT),
+				only(o, "c", 3*time.Hour, models.FieldRecontact7d, models.FieldChurned)}
+			valid += len(parts)
+			if rng.Float64() < 0.3 {
+				stale := first
+				stale.OutcomeID, stale.OccurredAt, stale.Resolved = stale.OutcomeID+"-stale", t0, !stale.Resolved
+				parts = append(parts, stale) // older than the applied value: not applied
+			}
+			for k, part := range parts {
+				pv, err := json.Marshal(part)
+				require.NoError(t, err)
+				later = append(later, delayed{at: i + 1 + k*rng.IntN(200), msg: kafka.Message{Key: []byte(id), Value: pv}})
+			}
+			continue
+		}
+		ov, err := json.Marshal(o)
 		require.NoError(t, err)
 		outcomes = append(outcomes, kafka.Message{Key: []byte(id), Value: ov})
 		valid++
@@ -50,6 +92,9 @@ func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map
 		} else if r < 0.05 {
 			outcomes = append(outcomes, kafka.Message{Key: []byte(id), Value: []byte(`{"outcome_id": "x", "csat": 11}`)})
 		}
+	}
+	for _, d := range later {
+		outcomes = append(outcomes, d.msg)
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: feedback.Partitioner(), RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000}
 	defer w.Close()

@@ -55,6 +55,10 @@ type JoinCheckpoint struct {
 	Early []models.EarlyOutcome `json:"early,omitempty"`
 	// StreamTime is the latest decision time seen.
 	StreamTime time.Time `json:"stream_time"`
+	// OutcomesFrom is, per outcomes partition, where a restore reads the
+	// outcomes again to rebuild the part records of the pending decisions
+	// (which fields they received, and when); absent: nothing to read.
+	OutcomesFrom Offsets `json:"outcomes_from,omitempty"`
 }
 
 // Encode returns the checkpoint's JSON.

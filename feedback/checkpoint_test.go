@@ -137,6 +137,18 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 			if r > 0.95 {
 				lagging = append(lagging, replayOutcome(id)) // duplicate
 			}
+			if r > 0.6 {
+				// a part with the late fields, and sometimes a correction
+				// of one of them that may arrive before it (stale then)
+				late := models.Outcome{OutcomeID: "late-" + id, DecisionID: id, Recontact7d: r > 0.8, OccurredAt: replayT0.Add(time.Hour),
+					Missing: models.AllOutcomeFields &^ (1<<models.FieldRecontact7d | 1<<models.FieldChurned)}
+				lagging = append(lagging, late)
+				if r > 0.85 {
+					fix := late
+					fix.OutcomeID, fix.OccurredAt, fix.Missing = "fix-"+id, late.OccurredAt.Add(time.Minute), models.AllOutcomeFields&^(1<<models.FieldChurned)
+					lagging = append(lagging, fix)
+				}
+			}
 		}
 		for len(lagging) > 0 && rng.Float64() < 0.5 {
 			k := rng.IntN(len(lagging))
@@ -150,7 +162,10 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 
 	collect := func(got *[]string) func(models.Match) {
 		return func(x models.Match) {
-			s := decisions[x.Pos.Offset].DecisionID
+			s := fmt.Sprintf("%s:%08b", decisions[x.Pos.Offset].DecisionID, x.Fields)
+			if x.First {
+				s += "+"
+			}
 			if x.Outcome == nil {
 				s += "*"
 			}
@@ -184,6 +199,18 @@ func TestJoinRestoreReplaysExactly(t *testing.T) {
 			for off := replay.from()[0]; off < nextDecision; off++ {
 				if replay.adds(0, off) {
 					j.AddDecision(models.DecisionPos{Offset: off}, decisions[off].DecisionID, decisions[off].Time, collect(&got))
+				}
+			}
+			j.Restored()
+			// the parts read before the checkpoint, but for the early ones,
+			// rebuild the pending decisions' records (replayOutcomes)
+			early := map[string]bool{}
+			for _, e := range cp.Early {
+				early[e.Outcome.OutcomeID] = true
+			}
+			for _, e := range stream[:k] {
+				if !e.isDecision && !early[e.o.OutcomeID] {
+					j.ReplayOutcome(e.o)
 				}
 			}
 		}

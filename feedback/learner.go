@@ -41,7 +41,7 @@ type LearningLoop struct {
 	models      *kafka.Writer
 	checkpoints *kafka.Writer
 
-	learner      *models.OnlineLearner
+	learner      *models.TermLearner
 	joiner       *models.CompactJoiner
 	matches      []match                       // of the current round (resolveMatches)
 	inHand       map[models.DecisionPos][]byte // matched decisions' values, read again
@@ -62,6 +62,10 @@ type LearningLoop struct {
 	rateFrom     time.Time       // stream time the decision rate is measured from (checkWindow)
 	rateRead     uint64          // decisions read then
 	deadLetters  []kafka.Message // of the current round (flushDeadLetters)
+
+	// where a restore reads outcomes again from (learner_parts.go)
+	outSamples []outcomeSample
+	outFloor   Offsets
 
 	// the configuration applied (learner_control.go)
 	reward        models.RewardDefinition

@@ -29,8 +29,8 @@ type LearningLoopConfig struct {
 	// runs it): the loop waits for it to catch up before it restores,
 	// applies the configuration version its checkpoint names, and applies
 	// each newer version between two rounds — the pins (pinned weights
-	// never move) and, for outcomes joined from then on, the reward
-	// definition; the weights are never reset. The version applied is in
+	// never move) and the reward definition, which weighs the terms
+	// learned so far at once (models.TermLearner); nothing is relearned. The version applied is in
 	// every checkpoint, so what the loop applied follows from the topics.
 	// Default nil: Reward, and no pins.
 	Control *ControlLog

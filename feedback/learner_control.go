@@ -73,8 +73,9 @@ func (l *LearningLoop) applyNewConfig() {
 
 // applyConfig makes the learner follow configuration version v: its pins
 // (a pinned weight is set to its value and never moves) and its reward
-// definition, for outcomes joined from now on. Version 0 is Reward and no
-// pins. It checks everything before it changes anything.
+// definition, which weighs the terms of the model it publishes (a change
+// of the weights applies at once, to every decision) and caps the revenue
+// term learned from then on. Version 0 is Reward and no pins. It checks everything before it changes anything.
 func (l *LearningLoop) applyConfig(v int64, a *control.Applied) error {
 	reward := l.cfg.Reward
 	var pins []control.Pin
@@ -122,6 +123,9 @@ func (l *LearningLoop) applyConfig(v int64, a *control.Applied) error {
 			return err // not reached: the pins were checked above
 		}
 		l.reweighted = true
+	}
+	if reward.Weights != l.reward.Weights {
+		l.reweighted = true // the same terms, summed with other weights
 	}
 	l.reward, l.configVersion = reward, v
 	l.dirty = true // the next checkpoint records the version

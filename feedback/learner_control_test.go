@@ -121,7 +121,9 @@ func TestLearnerHoldsPinnedWeights(t *testing.T) {
 	l = newControlledLearner(t, b.Brokers(), base, reward, r.log, nil)
 	stop = runBackground(t, l.Run)
 	eventually(t, func() bool { return l.Stats().ConfigVersion == 2 })
-	more := makeStream(t, schema, 300, 12)
+	// new decisions: the first ones are still pending (a decision id seen
+	// again within its window is a duplicate)
+	more := makeStreamOf(t, t.Name()+"-more", schema, 300, 12)
 	produce(t, b.Brokers(), DefaultDecisionsTopic, more.decisions...)
 	produce(t, b.Brokers(), DefaultOutcomesTopic, more.outcomes...)
 	eventually(t, func() bool { return checkpointed(t, b.Brokers(), t.Name(), len(s.outcomes)+len(more.outcomes)) })
@@ -130,7 +132,11 @@ func TestLearnerHoldsPinnedWeights(t *testing.T) {
 	require.NotEqual(t, -0.25, m.Bias(tr), "the released bias learns again")
 }
 
-func TestLearnerRewardChangeAppliesFromThenOnAndSurvivesRestarts(t *testing.T) {
+// TestLearnerRewardChangeAppliesAtOnceAndSurvivesRestarts: a reward
+// change reweighs the terms learned so far — those of the decisions still
+// pending included — in the next model, without relearning, and the
+// learner goes on learning and restarts with it.
+func TestLearnerRewardChangeAppliesAtOnceAndSurvivesRestarts(t *testing.T) {
 	b, _ := startBroker(t)
 	schema, controlled, reward := learnerFixture(t, "controlled")
 	_, reference, _ := learnerFixture(t, "reference")
@@ -163,7 +169,8 @@ func TestLearnerRewardChangeAppliesFromThenOnAndSurvivesRestarts(t *testing.T) {
 	cp, _ := latestCheckpoint(t, b.Brokers(), "controlled")
 	applied, err := cp.Model.Bind(schema)
 	require.NoError(t, err)
-	require.True(t, sameWeights(before, applied), "the reward change does not reset the weights")
+	require.False(t, sameWeights(before, applied), "the reward change applies at once")
+	require.True(t, sameWeights(before.WithReward(&r1), applied), "the reward change weighs the same terms anew: nothing relearned, nothing reset")
 	require.Equal(t, snapC.Model.Updates, cp.Model.Model.Updates)
 
 	produce(t, b.Brokers(), DefaultOutcomesTopic, s.outcomes[half:]...)
@@ -173,7 +180,10 @@ func TestLearnerRewardChangeAppliesFromThenOnAndSurvivesRestarts(t *testing.T) {
 	snapC, after := boundSnapshot(t, b.Brokers(), schema, "controlled")
 	snapR, ref := boundSnapshot(t, b.Brokers(), schema, "reference")
 	require.Equal(t, snapR.Model.Updates, snapC.Model.Updates, "every outcome applied once by both")
-	require.False(t, sameWeights(after, ref), "outcomes joined after the change learn from the new reward")
+	// (the second half arrives while both learners run: their rounds, and
+	// so the order of their updates, may differ, and with it the last bits
+	// of their weights)
+	require.False(t, sameWeights(after, ref), "the model scores with the new reward")
 	require.EqualValues(t, 2, snapC.RewardVersion)
 	require.EqualValues(t, 1, snapR.RewardVersion)
 	require.NoError(t, stopR())

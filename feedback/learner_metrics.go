@@ -70,9 +70,14 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		join("unknown_decision", func(s *models.JoinStats) int64 { return s.EarlyExpired }),
 		join("duplicate", func(s *models.JoinStats) int64 { return s.Duplicates }),
 		join("dropped_pending_cap", func(s *models.JoinStats) int64 { return s.DroppedPending }),
+		join("dropped_late_cap", func(s *models.JoinStats) int64 { return s.DroppedLate }),
+		join("closed", func(s *models.JoinStats) int64 { return s.Closed }),
 		join("dropped_early_cap", func(s *models.JoinStats) int64 { return s.DroppedEarly }),
+		join("stale_part", func(s *models.JoinStats) int64 { return s.Stale }),
+		join("late_part", func(s *models.JoinStats) int64 { return s.Late }),
 		unjoinedFunc(func() int64 { return m.joinStats.Load().EarlyExpired }, unjoinedWindowPassed),
 		unjoinedFunc(func() int64 { return m.joinStats.Load().DroppedEarly }, unjoinedEarlyCap),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().Late }, unjoinedAfterWindow),
 		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.invalid.Load()) }, unjoinedDecisionInvalid),
 		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.gone.Load()) }, unjoinedDecisionGone),
 		m.applyLatency,
@@ -92,6 +97,9 @@ const (
 	unjoinedWindowPassed = "window_passed"
 	// unjoinedEarlyCap: it waited for its decision among too many others.
 	unjoinedEarlyCap = "early_cap"
+	// unjoinedAfterWindow: a part that came after its decision's window
+	// had closed (the decision was joined or expired by then).
+	unjoinedAfterWindow = "after_window"
 	// unjoinedDecisionInvalid: its decision, read again, did not decode or
 	// match the learner's schema.
 	unjoinedDecisionInvalid = "decision_invalid"
@@ -113,7 +121,7 @@ func (c *unjoinedCounters) add(reason string) {
 
 func unjoinedFunc(f func() int64, reason string) prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_outcomes_unjoined_total",
-		Help:        "Valid outcomes the learner never learned from, by reason: no decision of the id within the reward window, too many outcomes waiting for their decisions, the decision invalid, or the decision deleted by retention before it was read again.",
+		Help:        "Valid outcomes the learner never learned from, by reason: no decision of the id within the reward window, a part after its decision's window closed, too many outcomes waiting for their decisions, the decision invalid, or the decision deleted by retention before it was read again.",
 		ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return float64(f()) })
 }
 

@@ -39,7 +39,7 @@ func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
 	if l.sinceSnap > 0 || l.reweighted {
 		version++
 	}
-	snap := models.NewSnapshot(l.learner.Model(version), l.reward.Version, now)
+	snap := models.NewSnapshot(l.learner.Model(version, &l.reward), l.reward.Version, now)
 	if version == l.version && l.served != nil {
 		snap = *l.served // the weights did not change: the same model, as published
 	}
@@ -51,6 +51,7 @@ func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
 		Join:          joinCheckpoint(l.joiner),
 		ConfigVersion: l.configVersion,
 	}
+	cp.Join.OutcomesFrom = l.outcomesFrom()
 	value, err := cp.Encode()
 	if err != nil {
 		return fmt.Errorf("learner: %w", err)

@@ -45,8 +45,11 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	l.recent = newRecentDecisions(recentDecisionsBytes)
 	rec, found := latest[l.cfg.Base.Name()]
 	var cpConfigVersion int64
+	var replayOut Offsets            // outcomes read again from here to outOffsets
+	replayEarly := map[string]bool{} // … but for the checkpoint's early parts
+	l.outSamples, l.outFloor = nil, nil
 	if !found {
-		l.learner, err = models.NewOnlineLearner(l.cfg.Base, l.cfg.Learning)
+		l.learner, err = models.NewTermLearner(l.cfg.Base, l.cfg.Learning)
 		if err != nil {
 			return err
 		}
@@ -64,7 +67,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("learner: restore: %w", err)
 		}
-		if l.learner, err = models.RestoreLearner(m, cp.Learner, l.cfg.Learning); err != nil {
+		if l.learner, err = models.RestoreTermLearner(m, cp.Learner, l.cfg.Learning); err != nil {
 			return fmt.Errorf("learner: restore: %w", err)
 		}
 		for p, off := range cp.Offsets[t.Decisions] {
@@ -78,6 +81,10 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		l.version = m.Version()
 		l.served = &cp.Model
 		cpConfigVersion = cp.ConfigVersion
+		replayOut, l.outFloor = cp.Join.OutcomesFrom, cp.Join.OutcomesFrom
+		for _, e := range cp.Join.Early {
+			replayEarly[e.Outcome.OutcomeID] = true
+		}
 		l.log.Info("restored checkpoint", zap.Int64("version", l.version), zap.Int64("updates", m.Updates()),
 			zap.Int("pending_ranges", len(cp.Join.Pending)), zap.Int("early", len(cp.Join.Early)))
 		l.restoreStart = time.Now()
@@ -121,6 +128,12 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	for _, p := range l.partitions {
 		if err := l.replayPending(ctx, p); err != nil {
 			return fmt.Errorf("learner: replay pending decisions: %w", err)
+		}
+	}
+	l.joiner.Restored()
+	for p, from := range replayOut {
+		if err := l.replayOutcomes(ctx, p, from, l.outOffsets[p], replayEarly); err != nil {
+			return fmt.Errorf("learner: replay outcome parts: %w", err)
 		}
 	}
 	if err := l.resolveMatches(ctx); err != nil {

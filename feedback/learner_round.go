@@ -62,6 +62,7 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	l.decReads.ok(now)
 	l.outReads.ok(now)
 	l.checkWindow()
+	l.sampleOutcomes()
 	l.pending.Store(int64(l.joiner.Pending()))
 	l.early.Store(int64(l.joiner.Early()))
 	s := l.joiner.Stats()
@@ -178,7 +179,7 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 			l.unjoined(x, unjoinedDecisionInvalid)
 			continue
 		}
-		l.apply(models.Joined{Decision: d, Outcome: x.Outcome}, x.outcomeTime)
+		l.apply(d, x.Match, x.outcomeTime)
 	}
 	clear(l.matches)
 	l.matches = l.matches[:0]
@@ -262,23 +263,24 @@ func readValue(b kafka.Bytes) ([]byte, error) {
 	return v, err
 }
 
-// apply learns from one joined decision, if the learned strategy made it
-// (docs/admin.md, "Which decisions the learner learns from"): decisions
-// of fixed rules and frozen models are joined, so that their outcomes are
-// not waited for again, and counted, but teach the model nothing.
-func (l *LearningLoop) apply(j models.Joined, outcomeTime time.Time) {
-	if !models.LearnsFrom(j.Decision) {
+// apply learns from one match of decision d, if the learned strategy made
+// it (docs/admin.md, "Which decisions the learner learns from"):
+// decisions of fixed rules and frozen models are joined, so that their
+// outcomes are not waited for again, and counted, but teach the model
+// nothing. Each field of the match teaches its term; a decision's first
+// part teaches the prior 0, a window closed without any part the default
+// reward (models.TermLearner).
+func (l *LearningLoop) apply(d models.DecisionEvent, x models.Match, outcomeTime time.Time) {
+	if !models.LearnsFrom(d) {
 		l.notLearned.Add(1)
 		return
 	}
-	t, _ := features.ParseTreatment(j.Decision.Treatment) // validated on read
-	var reward float64
-	if j.Outcome != nil {
-		reward = l.reward.Reward(j.Outcome)
-	} else {
-		reward, _ = l.joiner.DefaultRewardValue()
+	t, _ := features.ParseTreatment(d.Treatment) // validated on read
+	prior := 0.0
+	if x.Outcome == nil {
+		prior, _ = l.joiner.DefaultRewardValue()
 	}
-	l.learner.Update(t, j.Decision.Features, j.Decision.Propensity, reward)
+	l.learner.Learn(t, d.Features, d.Propensity, x.Fields, x.Outcome, &l.reward, x.First, prior)
 	l.updates.Add(1)
 	l.sinceSnap++
 	if !outcomeTime.IsZero() && (l.oldestApply.IsZero() || outcomeTime.Before(l.oldestApply)) {

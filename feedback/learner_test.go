@@ -45,12 +45,18 @@ type stream struct {
 
 func makeStream(t testing.TB, schema *features.Schema, n int, seed uint64) stream {
 	t.Helper()
+	return makeStreamOf(t, t.Name(), schema, n, seed)
+}
+
+// makeStreamOf is makeStream with decision ids beginning with prefix.
+func makeStreamOf(t testing.TB, prefix string, schema *features.Schema, n int, seed uint64) stream {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var s stream
 	fp := models.FingerprintString(schema.Fingerprint())
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("%s-d%05d", t.Name(), i)
+		id := fmt.Sprintf("%s-d%05d", prefix, i)
 		tr := features.Treatment(rng.IntN(3))
 		x := []features.Entry{{Index: int32(rng.IntN(schema.Len())), Value: 1}, {Index: int32(rng.IntN(schema.Len())), Value: rng.NormFloat64()}}
 		d := models.DecisionEvent{DecisionID: id, Time: t0.Add(time.Duration(i) * time.Second), ModelName: "default", ModelVersion: 1,

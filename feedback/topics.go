@@ -72,9 +72,11 @@ type TopicsConfig struct {
 	ReplicationFactor int
 
 	// DecisionRetention is how long decision events are kept: longer than
-	// the reward window plus the longest learner outage. Default 7 days.
+	// the late fields' window (a decision is read again when its late
+	// fields come) plus the longest learner outage. Default 8 days.
 	DecisionRetention time.Duration
-	// OutcomeRetention is how long outcome events are kept. Default 7 days.
+	// OutcomeRetention is how long outcome events are kept: a restore
+	// reads the parts of the pending decisions again. Default 8 days.
 	OutcomeRetention time.Duration
 	// DLQRetention is how long dead letters are kept. Default 14 days.
 	DLQRetention time.Duration
@@ -112,8 +114,8 @@ func (c TopicsConfig) WithDefaults() TopicsConfig {
 	defInt(&c.CheckpointPartitions, 1)
 	defInt(&c.ResultsPartitions, 1)
 	defInt(&c.ReplicationFactor, -1)
-	defDur(&c.DecisionRetention, 7*24*time.Hour)
-	defDur(&c.OutcomeRetention, 7*24*time.Hour)
+	defDur(&c.DecisionRetention, 8*24*time.Hour)
+	defDur(&c.OutcomeRetention, 8*24*time.Hour)
 	defDur(&c.DLQRetention, 14*24*time.Hour)
 	return c
 }

@@ -61,7 +61,7 @@ func TestEnsureTopicsCreatesTopics(t *testing.T) {
 
 	want := map[string]map[string]string{
 		"x.decisions":    {"cleanup.policy": "delete", "retention.ms": "172800000"},
-		"x.outcomes":     {"cleanup.policy": "delete", "retention.ms": "604800000"},
+		"x.outcomes":     {"cleanup.policy": "delete", "retention.ms": "691200000"},
 		"x.outcomes.dlq": {"cleanup.policy": "delete", "retention.ms": "1209600000"},
 		"x.models":       {"cleanup.policy": "compact"},
 		"x.control":      {"cleanup.policy": "compact"},

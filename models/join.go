@@ -6,8 +6,13 @@ import "time"
 // take the defaults.
 type JoinConfig struct {
 	// Window is how long a decision waits for its outcome, and an outcome
-	// for its decision, in stream time. Default 24h.
+	// for its decision, in stream time. Default 24h. In the compact join
+	// it is the window of the outcome fields but the late ones.
 	Window time.Duration
+	// LateWindow is how long the compact join waits for the late fields,
+	// recontact_7d and churned (LateFields), which are known only days
+	// after the contact. Default 7 days; never shorter than Window.
+	LateWindow time.Duration
 	// MaxPending bounds the decisions waiting for an outcome; beyond it the
 	// oldest is dropped (counted). Default 500,000.
 	MaxPending int
@@ -28,6 +33,10 @@ func (c *JoinConfig) fill() {
 	if c.Window == 0 {
 		c.Window = 24 * time.Hour
 	}
+	if c.LateWindow == 0 {
+		c.LateWindow = 7 * 24 * time.Hour
+	}
+	c.LateWindow = max(c.LateWindow, c.Window)
 	if c.MaxPending == 0 {
 		c.MaxPending = 500_000
 	}
@@ -73,6 +82,15 @@ type JoinStats struct {
 	Duplicates      int64 // second outcome for a decision already joined or waiting
 	DroppedPending  int64 // decisions dropped because MaxPending was reached
 	DroppedEarly    int64 // outcomes dropped because MaxEarly was reached
+	// Of the compact join, whose decisions receive outcomes in parts:
+	Stale int64 // parts with a field older than the value applied for it (that field not applied)
+	Late  int64 // parts that came after their decision's window closed
+	// decisions dropped because MaxPending was reached after their early
+	// window had closed: their late fields are never applied
+	DroppedLate int64
+	// decisions whose every window closed (joined in parts or not): with
+	// Pending and the drops, every decision the compact join took
+	Closed int64
 }
 
 type pendingEntry[R any] struct {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"time"
 )
 
@@ -21,34 +22,79 @@ func unpackPos(v uint64) DecisionPos {
 	return DecisionPos{Partition: int32(v >> posBits), Offset: int64(v & (1<<posBits - 1))}
 }
 
-// Match is what the compact join found: the decision at Pos met Outcome,
-// or (Outcome nil) its window passed and it earns the default reward. The
-// caller reads the decision at Pos again to learn from it.
+// Match is what the compact join found: the decision at Pos met a part of
+// its outcome, or (Outcome nil) its window passed with a default reward
+// configured. The caller reads the decision at Pos again to learn from it.
 type Match struct {
-	Pos     DecisionPos
+	Pos DecisionPos
+	// Outcome is the part that joined; nil when the window closed.
 	Outcome *Outcome
+	// Fields are what to learn from: the fields of Outcome newer (by
+	// occurred_at) than the value applied before for them, or, when the
+	// window closed, the fields no part reported, learned as their zero
+	// value (false, 0, csat neutral).
+	Fields OutcomeFields
+	// First marks the decision's first part (Outcome set), or a window
+	// that closed without any part (Outcome nil): the decision then earns
+	// the default reward.
+	First bool
 }
 
-// CompactJoiner matches decisions with their outcomes as Joiner does — in
+// CompactJoiner matches decisions with the parts of their outcomes — in
 // either arrival order, within a reward window measured in stream time,
-// duplicates once, the default reward on expiry — but keeps of a pending
+// duplicates once, the default reward on expiry — and keeps of a pending
 // decision only a 64-bit hash of its id, its position and its time:
 // 24 bytes in an arrival-ordered queue plus 4 to 8 bytes of hash table,
-// whatever the decision's payload. The caller reads a matched decision
-// again from its position. It is not safe for concurrent use.
+// whatever the decision's payload, and beside it an 18-byte partRecord
+// (which fields were applied, and their occurred_at). A decision stays
+// pending until its late fields' window closes (JoinConfig.LateWindow):
+// every part that arrives within a field's window is matched, each field
+// applied when its occurred_at is later than the value applied before for
+// it; the other fields' window (Window) closes first. The caller reads a matched
+// decision again from its position. It is not safe for concurrent use.
 type CompactJoiner struct {
-	cfg     JoinConfig
-	queue   compactQueue
-	table   []uint32 // open addressing, linear probing: queue sequence+1, 0 empty
-	shift   uint     // 64 - log2(len(table))
-	pending int
+	cfg   JoinConfig
+	queue compactQueue
+	// earlyHead is the first queue sequence whose window of the early
+	// fields has not closed yet
+	earlyHead uint64
+	// closedBefore, while a restore adds the pending decisions again, is
+	// the decision time (Unix ns) before which the early window closed
+	// before the checkpoint (Restored ends it)
+	closedBefore int64
+	table        []uint32 // open addressing, linear probing: queue sequence+1, 0 empty
+	shift        uint     // 64 - log2(len(table))
+	pending      int
 
-	early      map[string]*earlyEntry
-	earlyQueue []*earlyEntry
+	early      map[string]*compactEarly
+	earlyQueue []*compactEarly
 	recent     map[uint64]struct{}
 	recentQ    []compactRecent // join order, so stream-time order
 	streamTime time.Time
 	stats      JoinStats
+}
+
+// partRecord is what the join remembers of the parts a pending decision
+// received (18 bytes beside its queue entry): whether any came, the
+// fields applied and, per field, the occurred_at of the value applied, in
+// units of recordTick after the decision's time (0 to 12 days).
+type partRecord struct {
+	at      [NumOutcomeFields]uint16
+	applied OutcomeFields
+	had     bool
+}
+
+// recordTick is the resolution at which a part record compares the
+// occurred_at of two values of one field: two parts within 16 s of each
+// other are ordered by arrival, the first applied.
+const recordTick = 16 * time.Second
+
+// compactEarly holds the parts that arrived before their decision.
+type compactEarly struct {
+	id    string
+	parts []Outcome
+	seen  time.Time
+	done  bool
 }
 
 // compactRecent is the hash of a decision id joined (or expired with the
@@ -78,6 +124,15 @@ type compactQueue struct {
 	head   uint64 // first live sequence
 	tail   uint64 // next sequence to append
 	spare  []compactEntry
+	// recs are the entries' part records, chunk by chunk as chunks
+	recs      [][]partRecord
+	spareRecs []partRecord
+}
+
+// rec returns the part record of the entry at seq.
+func (q *compactQueue) rec(seq uint64) *partRecord {
+	i := seq - q.base
+	return &q.recs[i>>chunkBits][i&(1<<chunkBits-1)]
 }
 
 func (q *compactQueue) at(seq uint64) *compactEntry {
@@ -94,6 +149,12 @@ func (q *compactQueue) push(e compactEntry) uint64 {
 			c = make([]compactEntry, 1<<chunkBits)
 		}
 		q.chunks = append(q.chunks, c)
+		r := q.spareRecs
+		q.spareRecs = nil
+		if r == nil {
+			r = make([]partRecord, 1<<chunkBits)
+		}
+		q.recs = append(q.recs, r)
 	}
 	*q.at(q.tail) = e
 	q.tail++
@@ -109,6 +170,11 @@ func (q *compactQueue) pop() {
 		q.spare = c
 		q.chunks[0] = nil
 		q.chunks = q.chunks[1:]
+		r := q.recs[0]
+		clear(r)
+		q.spareRecs = r
+		q.recs[0] = nil
+		q.recs = q.recs[1:]
 		q.base += 1 << chunkBits
 	}
 }
@@ -118,7 +184,7 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 // NewCompactJoiner returns an empty compact joiner.
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
-	j := &CompactJoiner{cfg: cfg, early: map[string]*earlyEntry{}, recent: map[uint64]struct{}{}}
+	j := &CompactJoiner{cfg: cfg, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
 	j.resize(1 << 10)
 	return j
 }
@@ -129,13 +195,25 @@ func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 	j := NewCompactJoiner(cfg)
 	j.streamTime = state.StreamTime
+	if !state.StreamTime.IsZero() {
+		j.closedBefore = state.StreamTime.Add(-j.cfg.Window).UnixNano()
+	}
 	for _, e := range state.Early {
-		ee := &earlyEntry{o: e.Outcome, seen: e.Seen}
-		j.early[e.Outcome.DecisionID] = ee
+		if ee, ok := j.early[e.Outcome.DecisionID]; ok {
+			ee.parts = append(ee.parts, e.Outcome)
+			continue
+		}
+		ee := &compactEarly{id: e.Outcome.DecisionID, parts: []Outcome{e.Outcome}, seen: e.Seen}
+		j.early[ee.id] = ee
 		j.earlyQueue = append(j.earlyQueue, ee)
 	}
 	return j
 }
+
+// Restored says that the decisions pending at the checkpoint have all been
+// added again: until then, a decision whose early window had closed
+// before the checkpoint is not closed (and rewarded) a second time.
+func (j *CompactJoiner) Restored() { j.closedBefore = math.MinInt64 }
 
 // DecisionKey is the 64-bit hash (FNV-1a) the compact join keeps of a
 // decision id; never 0.
@@ -166,8 +244,24 @@ func (j *CompactJoiner) StreamTime() time.Time { return j.streamTime }
 // MaxPending returns the cap on pending decisions.
 func (j *CompactJoiner) MaxPending() int { return j.cfg.MaxPending }
 
-// Window returns the reward window.
+// Window returns the reward window of the fields but the late ones.
 func (j *CompactJoiner) Window() time.Duration { return j.cfg.Window }
+
+// LateWindow returns the window of the late fields (LateFields): how
+// long a decision stays pending.
+func (j *CompactJoiner) LateWindow() time.Duration { return j.cfg.LateWindow }
+
+// LateFields are the outcome fields known only days after the contact,
+// which have a window of their own (JoinConfig.LateWindow).
+const LateFields = OutcomeFields(1<<FieldRecontact7d | 1<<FieldChurned)
+
+// FieldWindow returns field f's window.
+func (j *CompactJoiner) FieldWindow(f OutcomeField) time.Duration {
+	if LateFields.Has(f) {
+		return j.cfg.LateWindow
+	}
+	return j.cfg.Window
+}
 
 // DefaultRewardValue returns the configured default reward, if any.
 func (j *CompactJoiner) DefaultRewardValue() (float64, bool) {
@@ -198,48 +292,46 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 		j.stats.Duplicates++
 		return
 	}
+	seq := j.queue.push(compactEntry{key: key, pos: packPos(pos), time: t.UnixNano()})
+	j.insert(key, seq)
+	j.pending++
 	if e, ok := j.early[id]; ok {
 		delete(j.early, id)
 		e.done = true
-		o := e.o
-		j.remember(key)
-		j.stats.Joined++
-		emit(Match{Pos: pos, Outcome: &o})
-	} else {
-		seq := j.queue.push(compactEntry{key: key, pos: packPos(pos), time: t.UnixNano()})
-		j.insert(key, seq)
-		j.pending++
-		for j.pending > j.cfg.MaxPending {
-			j.popOldest(false, emit)
+		for i := range e.parts {
+			j.applyPart(seq, &e.parts[i], emit)
 		}
+	}
+	for j.pending > j.cfg.MaxPending {
+		j.popOldest(false, emit)
 	}
 	j.expire(emit)
 }
 
-// AddOutcome adds an outcome and calls emit when it completes a decision.
+// AddOutcome adds an outcome part and calls emit when it joins its
+// decision: at once when the decision is pending, when the decision
+// arrives otherwise.
 func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 	key := DecisionKey(o.DecisionID)
 	if slot, ok := j.find(key); ok {
-		e := j.queue.at(j.seqOf(j.table[slot]))
-		pos := unpackPos(e.pos)
-		e.key = 0
-		j.remove(slot)
-		j.pending--
-		j.remember(key)
-		j.stats.Joined++
-		emit(Match{Pos: pos, Outcome: &o})
-		j.compact()
+		j.applyPart(j.seqOf(j.table[slot]), &o, emit)
 		return
 	}
 	if _, done := j.recent[key]; done {
-		j.stats.Duplicates++
+		j.stats.Late++
 		return
 	}
-	if _, waiting := j.early[o.DecisionID]; waiting {
-		j.stats.Duplicates++
+	if ee, waiting := j.early[o.DecisionID]; waiting {
+		for _, p := range ee.parts {
+			if p.OutcomeID == o.OutcomeID {
+				j.stats.Duplicates++
+				return
+			}
+		}
+		ee.parts = append(ee.parts, o)
 		return
 	}
-	ee := &earlyEntry{o: o, seen: j.streamTime}
+	ee := &compactEarly{id: o.DecisionID, parts: []Outcome{o}, seen: j.streamTime}
 	j.early[o.DecisionID] = ee
 	j.earlyQueue = append(j.earlyQueue, ee)
 	for len(j.early) > j.cfg.MaxEarly {
@@ -247,10 +339,127 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 		j.earlyQueue[0] = nil
 		j.earlyQueue = j.earlyQueue[1:]
 		if !head.done {
-			delete(j.early, head.o.DecisionID)
+			delete(j.early, head.id)
 			j.stats.DroppedEarly++
 		}
 	}
+}
+
+// applyPart matches part o with the pending decision e: each field o
+// holds is applied when no value was applied for it yet or o's
+// occurred_at is later than that value's. A part that changes nothing is
+// a duplicate (every field it holds was applied at the same occurred_at)
+// or stale (counted, not applied).
+func (j *CompactJoiner) applyPart(seq uint64, o *Outcome, emit func(Match)) {
+	fields, first, res := j.record(seq, o)
+	e := j.queue.at(seq)
+	switch res {
+	case partMatched:
+		j.stats.Joined++
+		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+	case partMatchedStale:
+		j.stats.Joined++
+		j.stats.Stale++ // some of its fields were older than the values applied
+		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+	case partDuplicate:
+		j.stats.Duplicates++
+	case partStale:
+		j.stats.Stale++
+	case partLate:
+		j.stats.Late++
+	}
+}
+
+// What record did with a part.
+type partResult uint8
+
+const (
+	partMatched      partResult = iota // fields applied, or the decision's first part
+	partMatchedStale                   // … and some of its fields older than the values applied
+	partDuplicate                      // every field it holds applied at the same occurred_at
+	partStale                          // every field it holds older than the value applied
+	partLate                           // every field it holds came after its window
+)
+
+// ReplayOutcome brings the part record of o's decision up to date with
+// o, as AddOutcome did before a restore, without matching or counting
+// anything: a restored join is given again the parts its pending
+// decisions received before the checkpoint (their records are not in
+// it). The record keeps, per field, the latest occurred_at applied, so
+// the order in which parts are replayed does not matter. A part of a
+// decision that is not pending is ignored.
+func (j *CompactJoiner) ReplayOutcome(o Outcome) {
+	if slot, ok := j.find(DecisionKey(o.DecisionID)); ok {
+		j.record(j.seqOf(j.table[slot]), &o)
+	}
+}
+
+// OldestPending returns the time of the oldest pending decision, and
+// false when none is pending.
+func (j *CompactJoiner) OldestPending() (time.Time, bool) {
+	for seq := j.queue.head; seq < j.queue.tail; seq++ {
+		if e := j.queue.at(seq); e.key != 0 {
+			return time.Unix(0, e.time), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// record applies part o to e's part record: each field o holds within
+// its window is applied when no value was applied for it yet or o's
+// occurred_at is later than that value's.
+func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, first bool, res partResult) {
+	e, rec := j.queue.at(seq), j.queue.rec(seq)
+	had := rec.had
+	held := o.Held()
+	closed := j.earlyClosed(e)
+	if closed {
+		held &= LateFields // the other fields' window has closed
+	}
+	rel := (o.OccurredAt.UnixNano() - e.time) / int64(recordTick)
+	at := uint16(max(min(rel, math.MaxUint16), 0))
+	same := true
+	for f := range OutcomeField(NumOutcomeFields) {
+		if !held.Has(f) {
+			continue
+		}
+		switch {
+		case !rec.applied.Has(f) || at > rec.at[f]:
+			fields = fields.With(f)
+			rec.at[f] = at
+		case at < rec.at[f]:
+			same = false
+		}
+	}
+	// The decision's first part is its first within the late window,
+	// whatever it holds: the prior learns from it, but for a decision
+	// whose early window closed with a default reward, whose first
+	// learning was then (the Match.First of the closed window). Any part
+	// marks the record, so that a restore, which replays parts without
+	// knowing which came after their early window, marks it alike.
+	first = !had && !(closed && j.cfg.DefaultReward != nil)
+	rec.had = true
+	switch {
+	case fields == 0 && first:
+		// nothing to apply (no field, or only fields past their window):
+		// the decision's first part all the same
+	case fields == 0 && held == 0 && o.Held() != 0:
+		return 0, false, partLate
+	case fields == 0 && same:
+		return 0, false, partDuplicate
+	case fields == 0:
+		return 0, false, partStale
+	}
+	rec.applied |= fields
+	if fields != held {
+		return fields, first, partMatchedStale
+	}
+	return fields, first, partMatched
+}
+
+// earlyClosed reports whether the window of e's early fields has closed.
+func (j *CompactJoiner) earlyClosed(e *compactEntry) bool {
+	return e.time < j.streamTime.Add(-j.cfg.Window).UnixNano()
 }
 
 func (j *CompactJoiner) remember(key uint64) {
@@ -267,16 +476,32 @@ func (j *CompactJoiner) forgetOldest() {
 	j.recentQ = j.recentQ[1:]
 }
 
-// expire closes the windows that stream time has passed.
+// expire closes the windows that stream time has passed: the early
+// fields' (closeEarly), then the late fields' (popOldest).
 func (j *CompactJoiner) expire(emit func(Match)) {
 	cutoff := j.streamTime.Add(-j.cfg.Window).UnixNano()
+	j.earlyHead = max(j.earlyHead, j.queue.head)
+	for ; j.earlyHead < j.queue.tail; j.earlyHead++ {
+		e := j.queue.at(j.earlyHead)
+		if e.key == 0 {
+			continue
+		}
+		if e.time >= cutoff {
+			break
+		}
+		if e.time < j.closedBefore {
+			continue // closed before the checkpoint
+		}
+		j.closeEarly(j.earlyHead, emit)
+	}
+	lateCutoff := j.streamTime.Add(-j.cfg.LateWindow).UnixNano()
 	for j.queue.len() > 0 {
 		head := j.queue.at(j.queue.head)
 		if head.key == 0 {
 			j.queue.pop()
 			continue
 		}
-		if head.time >= cutoff {
+		if head.time >= lateCutoff {
 			break
 		}
 		j.popOldest(true, emit)
@@ -290,7 +515,7 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 		j.earlyQueue[0] = nil
 		j.earlyQueue = j.earlyQueue[1:]
 		if !head.done {
-			delete(j.early, head.o.DecisionID)
+			delete(j.early, head.id)
 			j.stats.EarlyExpired++
 		}
 	}
@@ -299,8 +524,30 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 	}
 }
 
-// popOldest removes the oldest pending decision: expired (default reward
-// when configured) or dropped for the cap.
+// closeEarly closes the window of e's fields but the late ones. A
+// decision without any part then counts as expired; with a default
+// reward, the fields no part reported are learned as their zero value,
+// and a decision without any part earns the default reward (First).
+func (j *CompactJoiner) closeEarly(seq uint64, emit func(Match)) {
+	e, rec := j.queue.at(seq), j.queue.rec(seq)
+	had := rec.had
+	if !had {
+		j.stats.Expired++
+	}
+	if j.cfg.DefaultReward == nil {
+		return
+	}
+	if !had {
+		j.stats.ExpiredRewarded++
+	}
+	if missing := AllOutcomeFields &^ LateFields &^ rec.applied; missing != 0 || !had {
+		emit(Match{Pos: unpackPos(e.pos), Fields: missing, First: !had})
+	}
+}
+
+// popOldest removes the oldest pending decision: its late window closed
+// (the late fields no part reported learned as their zero value, with a
+// default reward) or dropped for the cap.
 func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 	for j.queue.len() > 0 {
 		head := j.queue.at(j.queue.head)
@@ -308,46 +555,29 @@ func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 			j.queue.pop()
 			continue
 		}
-		key, pos := head.key, unpackPos(head.pos)
+		key, pos, seq := head.key, unpackPos(head.pos), j.queue.head
 		slot, _ := j.find(key) // before the pop: the table addresses live entries
 		j.remove(slot)
 		head.key = 0
+		rec := *j.queue.rec(seq)
+		*j.queue.rec(seq) = partRecord{}
 		j.queue.pop()
 		j.pending--
 		if !expired {
-			j.stats.DroppedPending++
+			if j.earlyHead > seq {
+				j.stats.DroppedLate++ // its early window had closed: late fields lost
+			} else {
+				j.stats.DroppedPending++
+			}
 			return
 		}
-		j.stats.Expired++
-		if j.cfg.DefaultReward != nil {
-			j.stats.ExpiredRewarded++
-			j.remember(key)
-			emit(Match{Pos: pos})
+		j.remember(key)
+		j.stats.Closed++
+		if missing := LateFields &^ rec.applied; j.cfg.DefaultReward != nil && missing != 0 {
+			emit(Match{Pos: pos, Fields: missing})
 		}
 		return
 	}
-}
-
-// compact rewrites the queue without its joined entries when they
-// dominate it, and re-indexes it.
-func (j *CompactJoiner) compact() {
-	n := j.queue.len()
-	if n < 1<<chunkBits || n < 2*uint64(j.pending) {
-		return
-	}
-	old := j.queue
-	j.queue = compactQueue{base: old.tail, head: old.tail, tail: old.tail}
-	for seq := old.head; seq < old.tail; seq++ {
-		if e := old.at(seq); e.key != 0 {
-			j.queue.push(*e)
-		}
-		if seq-old.base == 1<<chunkBits-1 {
-			old.chunks[0] = nil // release as we go
-			old.chunks = old.chunks[1:]
-			old.base += 1 << chunkBits
-		}
-	}
-	j.resize(len(j.table))
 }
 
 // PendingPositions calls fn with the position of every pending decision,
@@ -366,7 +596,9 @@ func (j *CompactJoiner) State() JoinState {
 	s := JoinState{StreamTime: j.streamTime}
 	for _, e := range j.earlyQueue {
 		if !e.done {
-			s.Early = append(s.Early, EarlyOutcome{Outcome: e.o, Seen: e.seen})
+			for _, o := range e.parts {
+				s.Early = append(s.Early, EarlyOutcome{Outcome: o, Seen: e.seen})
+			}
 		}
 	}
 	return s

@@ -41,29 +41,32 @@ func TestJoinScenarios(t *testing.T) {
 		events []event
 		want   []string // joined decision ids, "id*" when joined by default reward
 		stats  models.JoinStats
+		// compact is the compact join's count where it differs: it counts
+		// a part after its decision's window as late
+		compact *models.JoinStats
 	}{
-		{"outcome after decision", models.JoinConfig{}, []event{D("a", 0, 0), O("a")}, []string{"a"}, models.JoinStats{Joined: 1}},
-		{"outcome before decision", models.JoinConfig{}, []event{O("a"), D("a", 0, 0)}, []string{"a"}, models.JoinStats{Joined: 1}},
-		{"duplicate outcome applied once", models.JoinConfig{}, []event{D("a", 0, 0), O("a"), O("a")}, []string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}},
-		{"duplicate early outcome", models.JoinConfig{}, []event{O("a"), O("a"), D("a", 0, 0)}, []string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}},
-		{"duplicate decision", models.JoinConfig{}, []event{D("a", 0, 0), D("a", 1, 0), O("a")}, []string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}},
+		{"outcome after decision", models.JoinConfig{}, []event{D("a", 0, 0), O("a")}, []string{"a"}, models.JoinStats{Joined: 1}, nil},
+		{"outcome before decision", models.JoinConfig{}, []event{O("a"), D("a", 0, 0)}, []string{"a"}, models.JoinStats{Joined: 1}, nil},
+		{"duplicate outcome applied once", models.JoinConfig{}, []event{D("a", 0, 0), O("a"), O("a")}, []string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}, nil},
+		{"duplicate early outcome", models.JoinConfig{}, []event{O("a"), O("a"), D("a", 0, 0)}, []string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}, nil},
+		{"duplicate decision", models.JoinConfig{}, []event{D("a", 0, 0), D("a", 1, 0), O("a")}, []string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}, nil},
 		{"window passes: skipped", models.JoinConfig{Window: time.Hour}, []event{D("a", 0, 0), D("b", 1, 2*time.Hour), O("a"), O("b")},
-			[]string{"b"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 0}},
+			[]string{"b"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 0}, &models.JoinStats{Joined: 1, Expired: 1, Late: 1}},
 		{"window passes: default reward", models.JoinConfig{Window: time.Hour, DefaultReward: &reward}, []event{D("a", 0, 0), D("b", 1, 2*time.Hour), O("b")},
-			[]string{"a*", "b"}, models.JoinStats{Joined: 1, Expired: 1, ExpiredRewarded: 1}},
+			[]string{"a*", "b"}, models.JoinStats{Joined: 1, Expired: 1, ExpiredRewarded: 1}, nil},
 		{"outcome for unknown decision expires", models.JoinConfig{Window: time.Hour}, []event{D("x", 0, 0), O("ghost"), D("b", 1, 2*time.Hour), O("b")},
-			[]string{"b"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 1}},
+			[]string{"b"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 1}, nil},
 		{"outcome before any decision waits from the first decision", models.JoinConfig{Window: time.Hour}, []event{O("a"), D("x", 0, 2*time.Hour), D("a", 1, 2*time.Hour+time.Minute)},
-			[]string{"a"}, models.JoinStats{Joined: 1}},
+			[]string{"a"}, models.JoinStats{Joined: 1}, nil},
 		{"pending cap drops the oldest", models.JoinConfig{MaxPending: 2}, []event{D("a", 0, 0), D("b", 1, 0), D("c", 2, 0), O("a"), O("c")},
-			[]string{"c"}, models.JoinStats{Joined: 1, DroppedPending: 1}},
+			[]string{"c"}, models.JoinStats{Joined: 1, DroppedPending: 1}, nil},
 		{"early cap drops the oldest", models.JoinConfig{MaxEarly: 1}, []event{O("a"), O("b"), D("a", 0, 0), D("b", 1, 0)},
-			[]string{"b"}, models.JoinStats{Joined: 1, DroppedEarly: 1}},
+			[]string{"b"}, models.JoinStats{Joined: 1, DroppedEarly: 1}, nil},
 		{"duplicate within a window of the join", models.JoinConfig{Window: time.Hour}, []event{D("a", 0, 0), O("a"), D("x", 1, 59*time.Minute), O("a")},
-			[]string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}},
+			[]string{"a"}, models.JoinStats{Joined: 1, Duplicates: 1}, nil},
 		{"duplicate more than a window after the join waits as an unknown decision", models.JoinConfig{Window: time.Hour},
 			[]event{D("a", 0, 0), O("a"), D("x", 1, 61*time.Minute), O("a"), D("y", 2, 3*time.Hour)},
-			[]string{"a"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 1}},
+			[]string{"a"}, models.JoinStats{Joined: 1, Expired: 1, EarlyExpired: 1}, &models.JoinStats{Joined: 1, Expired: 1, Late: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,15 +78,30 @@ func TestJoinScenarios(t *testing.T) {
 			if j.Stats() != tc.stats {
 				t.Errorf("stats %+v, want %+v", j.Stats(), tc.stats)
 			}
-			c := models.NewCompactJoiner(tc.cfg)
+			c := models.NewCompactJoiner(oneWindow(tc.cfg))
 			if got := runCompact(c, tc.events); !slices.Equal(got, tc.want) {
 				t.Errorf("compact: joined %v, want %v", got, tc.want)
 			}
-			if c.Stats() != tc.stats {
+			if tc.compact != nil {
+				tc.stats = *tc.compact
+			}
+			cs := c.Stats()
+			cs.Closed = 0 // a count of its own (TestCompactJoinerParts)
+			if cs != tc.stats {
 				t.Errorf("compact: stats %+v, want %+v", c.Stats(), tc.stats)
 			}
 		})
 	}
+}
+
+// oneWindow gives the compact join's late fields the window of the
+// others, as Joiner has one window for all.
+func oneWindow(cfg models.JoinConfig) models.JoinConfig {
+	if cfg.Window == 0 {
+		cfg.Window = 24 * time.Hour
+	}
+	cfg.LateWindow = cfg.Window
+	return cfg
 }
 
 func run(j *models.Joiner[int64], events []event) []string {
@@ -111,6 +129,9 @@ func runCompact(j *models.CompactJoiner, events []event) []string {
 	at := map[int64]string{}
 	var got []string
 	emit := func(m models.Match) {
+		if m.Outcome == nil && !m.First {
+			return // the late fields' window closing: Joiner has one window
+		}
 		id := at[m.Pos.Offset]
 		if m.Outcome == nil {
 			id += "*"
@@ -132,9 +153,12 @@ func runCompact(j *models.CompactJoiner, events []event) []string {
 	return got
 }
 
-// TestCompactJoinerMatchesJoiner runs a long random stream (outcomes
-// before and after their decisions, duplicates, ghosts, expiries, the
-// caps) through both joiners: they join, expire and count alike.
+// TestCompactJoinerMatchesJoiner runs a long random stream of complete
+// outcomes (before and after their decisions, duplicates, ghosts,
+// expiries, the caps) through both joiners: they join, expire and count
+// alike. The compact join keeps a joined decision pending until its
+// window closes (a later part may still come), so its pending count is
+// higher.
 func TestCompactJoinerMatchesJoiner(t *testing.T) {
 	reward := 0.5
 	for _, cfg := range []models.JoinConfig{
@@ -171,18 +195,30 @@ func TestCompactJoinerMatchesJoiner(t *testing.T) {
 		}
 		j := models.NewJoiner[int64](cfg)
 		want := run(j, events)
-		c := models.NewCompactJoiner(cfg)
+		c := models.NewCompactJoiner(oneWindow(cfg))
 		got := runCompact(c, events)
 		if !slices.Equal(got, want) {
 			t.Fatalf("compact joined %d, joiner %d: they differ", len(got), len(want))
 		}
-		if c.Stats() != j.Stats() || c.Pending() != j.Pending() || c.Early() != j.Early() {
+		// … and so it reaches the pending cap sooner
+		cs, js := c.Stats(), j.Stats()
+		if cs.DroppedPending < js.DroppedPending {
+			t.Fatalf("compact dropped %d pending decisions, joiner %d", cs.DroppedPending, js.DroppedPending)
+		}
+		cs.DroppedPending = js.DroppedPending
+		cs.Closed = 0
+		if cs != js || c.Pending() < j.Pending() || c.Early() != j.Early() {
 			t.Fatalf("compact %+v (pending %d, early %d), joiner %+v (pending %d, early %d)", c.Stats(), c.Pending(), c.Early(), j.Stats(), j.Pending(), j.Early())
 		}
 		var offs []int64
 		c.PendingPositions(func(p models.DecisionPos) { offs = append(offs, p.Offset) })
-		if !slices.Equal(offs, j.PendingRefs()) {
-			t.Fatalf("pending positions differ")
+		for _, off := range j.PendingRefs() {
+			if c.Stats().DroppedPending > 0 {
+				break // the cap dropped some the joiner holds
+			}
+			if _, found := slices.BinarySearch(offs, off); !found {
+				t.Fatalf("decision at %d pending in the joiner, not in the compact join", off)
+			}
 		}
 		t.Logf("%+v pending %d", c.Stats(), c.Pending())
 	}

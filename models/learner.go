@@ -222,6 +222,9 @@ func (l *OnlineLearner) State() LearnerState {
 type LearnerState struct {
 	Accumulators map[string]TreatmentWeights `json:"accumulators"`
 	Pinned       map[string][]string         `json:"pinned,omitempty"`
+	// Terms are a TermLearner's accumulators of each outcome field's
+	// model, by field name (Accumulators: the prior's).
+	Terms map[string]map[string]TreatmentWeights `json:"terms,omitempty"`
 }
 
 // RestoreLearner rebuilds a learner from a model and its optimiser state.

@@ -36,6 +36,15 @@ type Spec struct {
 	SchemaVersion int                         `yaml:"schema_version" json:"schema_version"`
 	Updates       int64                       `yaml:"updates,omitempty" json:"updates,omitempty"`
 	Treatments    map[string]TreatmentWeights `yaml:"treatments" json:"treatments"`
+	// Terms are a learner's per-term models (Term: the outcome fields
+	// and the prior), by term and treatment; Treatments then holds their
+	// sum weighted by TermWeights. Absent: a model of one weight vector
+	// per treatment.
+	Terms map[string]map[string]TreatmentWeights `yaml:"terms,omitempty" json:"terms,omitempty"`
+	// TermWeights are how many times Treatments counts each term (the
+	// reward definition's weight over the term's unit); a term not
+	// listed counts once.
+	TermWeights map[string]float64 `yaml:"term_weights,omitempty" json:"term_weights,omitempty"`
 }
 
 // TreatmentWeights is one treatment's linear model.
@@ -64,6 +73,10 @@ type Model struct {
 	schema  *features.Schema
 	bias    [features.NumTreatments]float64
 	weights [features.NumTreatments][]float64
+	// terms, when not nil, are the per-term models weights and bias are
+	// the sum of, each counted ratio times (terms.go).
+	terms *termWeights
+	ratio [NumTerms]float64
 }
 
 // ErrSchemaMismatch means a model was built for another feature schema.
@@ -105,6 +118,12 @@ func Bind(spec Spec, schema *features.Schema) (*Model, error) {
 			}
 			m.weights[t][i] = w
 		}
+	}
+	if len(spec.Terms) > 0 {
+		if err := bindTerms(m, spec, schema); err != nil {
+			return nil, err
+		}
+		m.collapse()
 	}
 	return m, nil
 }
@@ -192,6 +211,25 @@ func (m *Model) Spec() Spec {
 			}
 		}
 		spec.Treatments[t.String()] = tw
+	}
+	if m.terms != nil {
+		spec.Terms, spec.TermWeights = map[string]map[string]TreatmentWeights{}, map[string]float64{}
+		for k := range Term(NumTerms) {
+			byTreatment := map[string]TreatmentWeights{}
+			for _, t := range features.Treatments() {
+				tw := TreatmentWeights{Bias: m.terms.bias[k][t], Weights: map[string]float64{}}
+				for i, w := range m.terms.weights[k][t] {
+					if w != 0 {
+						tw.Weights[m.schema.Name(int32(i))] = w
+					}
+				}
+				byTreatment[t.String()] = tw
+			}
+			spec.Terms[k.String()] = byTreatment
+			if m.ratio[k] != 1 {
+				spec.TermWeights[k.String()] = m.ratio[k]
+			}
+		}
 	}
 	return spec
 }

@@ -109,3 +109,87 @@ func TestCheckDecisionID(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeOutcomeParts holds the decoder to the contract of outcomes in
+// parts: a field the object does not name is missing (unknown, not false
+// or 0), csat null is a part saying there was no survey, and the encoder
+// writes back exactly the fields the part holds.
+func TestDecodeOutcomeParts(t *testing.T) {
+	const head = `{"outcome_id":"o-1","decision_id":"d-1",`
+	const at = `"occurred_at":"2026-11-22T10:00:00Z"}`
+	all := models.AllOutcomeFields
+	only := func(fs ...models.OutcomeField) models.OutcomeFields {
+		var s models.OutcomeFields
+		for _, f := range fs {
+			s = s.With(f)
+		}
+		return s
+	}
+	cases := []struct {
+		name string
+		data string
+		held models.OutcomeFields
+		csat bool // CSAT non-nil
+	}{
+		{"every field: one complete part", head + `"resolved":false,"csat":4,"upsell_accepted":false,"revenue":0,"handle_seconds":340,"escalated":false,"recontact_7d":false,"churned":false,` + at, all, true},
+		{"no field", head + at, 0, false},
+		{"resolved alone", head + `"resolved":false,` + at, only(models.FieldResolved), false},
+		{"csat null: held, no survey", head + `"csat":null,` + at, only(models.FieldCSAT), false},
+		{"the late fields", head + `"recontact_7d":true,"churned":false,` + at, only(models.FieldRecontact7d, models.FieldChurned), false},
+		{"a name written with escapes", head + `"churn\u0065d":true,` + at, only(models.FieldChurned), false},
+		{"unknown members hold nothing", head + `"mood":"ok","handle_seconds":12,` + at, only(models.FieldHandleSeconds), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var o models.Outcome
+			if err := models.DecodeOutcome([]byte(tc.data), &o); err != nil {
+				t.Fatal(err)
+			}
+			if o.Held() != tc.held || (o.CSAT != nil) != tc.csat {
+				t.Fatalf("held %08b csat %v, want %08b csat %v", o.Held(), o.CSAT, tc.held, tc.csat)
+			}
+			if err := o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			// round trip through the encoder the publisher and the
+			// checkpoint use
+			b, err := json.Marshal(&o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back models.Outcome
+			if err := models.DecodeOutcome(b, &back); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			if back.Held() != o.Held() || (back.CSAT != nil) != (o.CSAT != nil) || !back.OccurredAt.Equal(o.OccurredAt) || back.OutcomeID != o.OutcomeID {
+				t.Fatalf("round trip %s gave %+v, want %+v", b, back, o)
+			}
+			for f := range models.OutcomeField(models.NumOutcomeFields) {
+				if strings.Contains(string(b), `"`+f.String()+`"`) != o.Holds(f) {
+					t.Fatalf("encoded %s: %s written %v, held %v", b, f, !o.Holds(f), o.Holds(f))
+				}
+			}
+		})
+	}
+	// an Outcome built in Go with every field set is one complete part
+	o := models.Outcome{OutcomeID: "o", DecisionID: "d", Resolved: true}
+	if o.Held() != all {
+		t.Fatalf("zero Missing holds %08b", o.Held())
+	}
+	// a strict reader (the checkpoint's) rejects unknown members
+	var strict models.Outcome
+	if err := json.Unmarshal([]byte(head+`"mood":1,`+at), &strict, json.RejectUnknownMembers(true)); err == nil {
+		t.Fatal("a strict decode accepted an unknown member")
+	}
+}
+
+func BenchmarkDecodeOutcome(b *testing.B) {
+	data := []byte(`{"outcome_id":"0193a0b2-8f1e-7c3d-9a4b-5c6d7e8f9a0b","decision_id":"0193a0b2-8f1e-7c3d-9a4b-5c6d7e8f9a0c","resolved":true,"csat":4,"upsell_accepted":false,"revenue":0,"handle_seconds":340,"escalated":false,"recontact_7d":false,"churned":false,"occurred_at":"2026-11-22T10:00:00Z"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var o models.Outcome
+		if err := models.DecodeOutcome(data, &o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

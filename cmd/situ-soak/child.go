@@ -52,7 +52,7 @@ func startChild(ctx context.Context, cfg config, dataDir, logPath string) (*chil
 		return nil, fmt.Errorf("situ log: %w", err)
 	}
 	args := append([]string{"serve", "--role", "all", "--addr", httpAddr, "--broker-addr", brokerAddr,
-		"--data-dir", dataDir, "--reward-window", cfg.window.String()}, cfg.extraArgs...)
+		"--data-dir", dataDir, "--reward-window", cfg.window.String(), "--late-window", cfg.window.String()}, cfg.extraArgs...)
 	cmd := exec.Command(cfg.situ, args...)
 	// the child's configuration is its flags alone
 	for _, kv := range os.Environ() {

@@ -113,6 +113,7 @@ type learnerCounts struct {
 	decisionsRead, decisionsInvalid, outcomesRead float64
 	joined, expired, unknown, duplicate           float64
 	droppedPending, droppedEarly                  float64
+	droppedLate, closed, stale, late              float64
 	pending, early                                float64
 	dlqJSON, dlqInvalid, dlqWriteErrors           float64
 	updates, restarts                             float64
@@ -137,6 +138,10 @@ func (s scrape) counts() learnerCounts {
 		duplicate:            join("duplicate"),
 		droppedPending:       join("dropped_pending_cap"),
 		droppedEarly:         join("dropped_early_cap"),
+		droppedLate:          join("dropped_late_cap"),
+		closed:               join("closed"),
+		stale:                join("stale_part"),
+		late:                 join("late_part"),
 		pending:              s.value("situ_learner_pending_decisions"),
 		early:                s.value("situ_learner_early_outcomes"),
 		dlqJSON:              s.value("situ_outcomes_dlq_total", "reason=invalid_json"),

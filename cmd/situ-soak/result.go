@@ -145,18 +145,19 @@ func evaluateChecks(r *result) []check {
 	decisionDups := max(0, f.decisionsRead-ok)
 	add("decisions reach the learner", f.decisions == ok && f.decisionsRead == ok && f.decisionsInvalid == 0,
 		"answered %d, situ_decisions_total %v, written %v, learner read %v (invalid %v)", l.OK, f.decisions, f.decisionsWritten, f.decisionsRead, f.decisionsInvalid)
-	decSum := f.joined + f.expired + f.droppedPending + f.pending
+	// a decision stays pending until its every window closed, joined or not
+	decSum := f.closed + f.droppedPending + f.droppedLate + f.pending
 	add("decisions accounted for", decSum == ok,
-		"answered %d = joined %v + expired %v + dropped (pending cap) %v + pending %v = %v", l.OK, f.joined, f.expired, f.droppedPending, f.pending, decSum)
+		"answered %d = windows closed %v (%v of them without outcome) + dropped (pending cap) %v + pending %v = %v", l.OK, f.closed, f.expired, f.droppedPending+f.droppedLate, f.pending, decSum)
 
 	produced := f.outcomesPublished + float64(s.KafkaWritten)
 	add("outcomes reach the learner", f.outcomesRead == produced && s.KafkaErr == 0 && f.outcomePublishErrors == 0,
 		"written %v (POST %v + Kafka %d), learner read %v; write errors: driver %d, situ %v", produced, f.outcomesPublished, s.KafkaWritten, f.outcomesRead, s.KafkaErr, f.outcomePublishErrors)
 	outcomeDups := f.duplicate - decisionDups
-	outSum := f.joined + outcomeDups + f.unknown + f.droppedEarly + f.early + f.dlqJSON + f.dlqInvalid
+	outSum := f.joined + outcomeDups + f.stale + f.late + f.unknown + f.droppedEarly + f.early + f.dlqJSON + f.dlqInvalid
 	add("outcomes accounted for", outSum == produced && f.dlqWriteErrors == 0,
-		"written %v = joined %v + duplicate %v + unknown decision %v + dropped (early cap) %v + waiting %v + dead-lettered %v = %v",
-		produced, f.joined, outcomeDups, f.unknown, f.droppedEarly, f.early, f.dlqJSON+f.dlqInvalid, outSum)
+		"written %v = joined %v + duplicate %v + stale %v + after the window %v + unknown decision %v + dropped (early cap) %v + waiting %v + dead-lettered %v = %v",
+		produced, f.joined, outcomeDups, f.stale, f.late, f.unknown, f.droppedEarly, f.early, f.dlqJSON+f.dlqInvalid, outSum)
 	add("POST /v1/outcomes", s.HTTP202 == int64(f.outcomesPublished) && s.HTTPRetry202 == int64(f.dedupHTTP) &&
 		s.HTTP400 == s.Planned[kindMalformedHTTP] && s.HTTPOther == 0 && s.HTTPErr == 0,
 		"202 %d (written %v), retries 202 %d (de-duplicated %v), 400 %d of %d malformed, 400 %d outside the reward window, other %d, errors %d",

@@ -36,7 +36,7 @@ func balanced() *result {
 	r.final = learnerCounts{
 		decisions: 1000, decisionsWritten: 1000, decisionsRead: 1000,
 		outcomesPublished: 400, dedupHTTP: 15, outcomesRead: 870,
-		joined: 780, expired: 200, pending: 20,
+		joined: 780, expired: 200, closed: 980, pending: 20,
 		duplicate: 20, unknown: 50, early: 9, dlqJSON: 5, dlqInvalid: 6,
 	}
 	return r
@@ -63,9 +63,9 @@ func TestEvaluate(t *testing.T) {
 		{name: "a 5xx answer to an outcome", change: func(r *result) { r.sent.HTTP5xx = 1 }, failed: []string{"no 5xx"}},
 		{name: "a dropped decision", change: func(r *result) { r.final.dropped = 1 }, failed: []string{"no dropped decisions"}},
 		{name: "a decision the learner never read", change: func(r *result) {
-			r.final.decisionsRead, r.final.expired = 999, 199
+			r.final.decisionsRead, r.final.closed = 999, 979
 		}, failed: []string{"decisions reach the learner", "decisions accounted for"}},
-		{name: "a decision neither joined, expired nor pending", change: func(r *result) { r.final.expired = 199 }, failed: []string{"decisions accounted for"}},
+		{name: "a decision neither closed, dropped nor pending", change: func(r *result) { r.final.closed = 979 }, failed: []string{"decisions accounted for"}},
 		{name: "an outcome not accounted for", change: func(r *result) { r.final.unknown = 49 }, failed: []string{"outcomes accounted for"}},
 		{name: "an outcome the learner never read", change: func(r *result) {
 			r.final.outcomesRead, r.final.unknown = 869, 49

@@ -52,6 +52,7 @@ type serveOptions struct {
 	decisionQueue       int
 	rewardFile          string
 	rewardWindow        time.Duration
+	lateWindow          time.Duration
 	defaultReward       optionalFloat
 	maxPending          int
 	learningRate        float64
@@ -104,10 +105,11 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.IntVar(&o.decisionQueue, "decision-queue", 10_000, "decision events waiting for Kafka; beyond it they are dropped and counted, never waited for")
 	fs.StringVar(&o.rewardFile, "reward", "", "reward definition YAML `FILE`")
 	fs.describeDefault("reward", "the embedded definition (models/default_reward.yaml)")
-	fs.DurationVar(&o.rewardWindow, "reward-window", 24*time.Hour, "how long a decision waits for its outcome (and an outcome for its decision)")
+	fs.DurationVar(&o.rewardWindow, "reward-window", 24*time.Hour, "how long a decision waits for its outcome's fields but the late ones (and an outcome for its decision)")
+	fs.DurationVar(&o.lateWindow, "late-window", 7*24*time.Hour, "how long a decision waits for its late outcome fields, recontact_7d and churned (at least --reward-window; docs/reward.md)")
 	fs.Var(&o.defaultReward, "default-reward", "reward of a decision whose window passed without an outcome")
 	fs.describeDefault("default-reward", "none: such decisions are skipped")
-	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for an outcome (about 32 bytes each); beyond it the oldest are dropped and counted")
+	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for their outcome parts (about 50 bytes each); beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
 	fs.Float64Var(&o.maxImportanceWeight, "max-importance-weight", 1, "clip of an update's importance weight 1/propensity (1: not importance weighted; docs/model.md)")
 	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
@@ -308,7 +310,7 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		if err != nil {
 			return nil, fmt.Errorf("%w: --broker-max-bytes: %w", errUsage, err)
 		}
-		retention.RewardWindow = opts.rewardWindow
+		retention.RewardWindow = max(opts.rewardWindow, opts.lateWindow)
 		// The embedded broker keeps its topics in the data dir: one process
 		// at a time, or two brokers write the same partitions. A broker
 		// child runs under its parent's lock.
@@ -534,7 +536,7 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		httpAPI, err := api.New(api.Config{
 			Decider:       feedback.NewRecordingDecider(engine, decisions, ids),
 			Outcomes:      kafkaOutcomes{wait: kafkaReady, sink: outcomes},
-			OutcomeWindow: opts.rewardWindow,
+			OutcomeWindow: max(opts.rewardWindow, opts.lateWindow),
 			Tokens:        tokens,
 			Control:       plane,
 			Results:       resultsBoard,
@@ -588,7 +590,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	if err != nil {
 		return nil, fmt.Errorf("reward definition: %w", err)
 	}
-	join := models.JoinConfig{Window: opts.rewardWindow, MaxPending: opts.maxPending}
+	join := models.JoinConfig{Window: opts.rewardWindow, LateWindow: opts.lateWindow, MaxPending: opts.maxPending}
 	if opts.defaultReward.set {
 		v := opts.defaultReward.v
 		join.DefaultReward = &v

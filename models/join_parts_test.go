@@ -1,0 +1,153 @@
+package models_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"situ/models"
+)
+
+// part is an outcome part of decision id holding fields, sent at t0+at.
+func part(id, outcomeID string, at time.Duration, fields ...models.OutcomeField) event {
+	o := models.Outcome{OutcomeID: outcomeID, DecisionID: id, OccurredAt: t0.Add(at), Missing: models.AllOutcomeFields}
+	for _, f := range fields {
+		o.Missing &^= 1 << f
+		switch f {
+		case models.FieldResolved:
+			o.Resolved = true
+		case models.FieldRecontact7d:
+			o.Recontact7d = true
+		}
+	}
+	return event{outcome: &o}
+}
+
+// runParts runs events through a compact joiner and writes each match as
+// "id:field,field" with "+" for a first match and "*" for a closed window.
+func runParts(j *models.CompactJoiner, events []event) []string {
+	at := map[int64]string{}
+	var got []string
+	emit := func(m models.Match) {
+		var names []string
+		for f := range models.OutcomeField(models.NumOutcomeFields) {
+			if m.Fields.Has(f) {
+				names = append(names, f.String())
+			}
+		}
+		s := at[m.Pos.Offset] + ":" + strings.Join(names, ",")
+		if m.First {
+			s += "+"
+		}
+		if m.Outcome == nil {
+			s += "*"
+		}
+		got = append(got, s)
+	}
+	for _, e := range events {
+		if e.decision != nil {
+			at[e.offset] = e.decision.DecisionID
+			j.AddDecision(models.DecisionPos{Partition: 1, Offset: e.offset}, e.decision.DecisionID, e.decision.Time, emit)
+		} else {
+			j.AddOutcome(*e.outcome, emit)
+		}
+	}
+	return got
+}
+
+// TestCompactJoinerParts holds the join of outcomes in parts to its
+// contract: every part within the window joins, a field given twice takes
+// the later occurred_at, stale parts and duplicates are counted and not
+// applied, and a closed window with a default reward teaches the fields
+// no part reported as their zero value.
+func TestCompactJoinerParts(t *testing.T) {
+	const (
+		res = models.FieldResolved
+		cs  = models.FieldCSAT
+		rc  = models.FieldRecontact7d
+		ch  = models.FieldChurned
+	)
+	reward := 0.0
+	h := time.Hour
+	all := "resolved,csat,upsell_accepted,revenue,handle_seconds,escalated,recontact_7d,churned"
+	cases := []struct {
+		name   string
+		cfg    models.JoinConfig
+		events []event
+		want   []string
+		stats  models.JoinStats
+	}{
+		{"a partial outcome followed by its late field updates both", models.JoinConfig{},
+			[]event{D("a", 0, 0), part("a", "o1", h, res, cs), part("a", "o2", 20*h, rc)},
+			[]string{"a:resolved,csat+", "a:recontact_7d"}, models.JoinStats{Joined: 2}},
+		{"parts before their decision join when it comes, in order", models.JoinConfig{},
+			[]event{part("a", "o1", h, res), part("a", "o2", 2*h, ch), D("a", 0, 0)},
+			[]string{"a:resolved+", "a:churned"}, models.JoinStats{Joined: 2}},
+		{"a field given twice: the later occurred_at wins", models.JoinConfig{},
+			[]event{D("a", 0, 0), part("a", "o1", h, res), part("a", "o2", 3*h, res)},
+			[]string{"a:resolved+", "a:resolved"}, models.JoinStats{Joined: 2}},
+		{"an older part for an applied field is counted and not applied", models.JoinConfig{},
+			[]event{D("a", 0, 0), part("a", "o2", 3*h, res), part("a", "o1", h, res)},
+			[]string{"a:resolved+"}, models.JoinStats{Joined: 1, Stale: 1}},
+		{"an older part still applies the fields not given yet", models.JoinConfig{},
+			[]event{D("a", 0, 0), part("a", "o1", h, cs), part("a", "o2", 3*h, res), part("a", "o3", 2*h, res, cs)},
+			[]string{"a:csat+", "a:resolved", "a:csat"}, models.JoinStats{Joined: 3, Stale: 1}},
+		{"a duplicate part changes nothing", models.JoinConfig{},
+			[]event{D("a", 0, 0), part("a", "o1", h, res), part("a", "o1", h, res)},
+			[]string{"a:resolved+"}, models.JoinStats{Joined: 1, Duplicates: 1}},
+		{"a duplicate early part waits once", models.JoinConfig{},
+			[]event{part("a", "o1", h, res), part("a", "o1", h, res), D("a", 0, 0)},
+			[]string{"a:resolved+"}, models.JoinStats{Joined: 1, Duplicates: 1}},
+		{"outcomes arriving late in the window are joined", models.JoinConfig{Window: 24 * h, LateWindow: 24 * h},
+			[]event{D("a", 0, 0), D("x", 1, 24*h-time.Second), part("a", "o1", 24*h-time.Second, res), D("y", 2, 24*h+time.Second), part("a", "o2", 24*h, cs)},
+			[]string{"a:resolved+"}, models.JoinStats{Joined: 1, Late: 1}},
+		{"expiry without a default reward: nothing learned", models.JoinConfig{Window: h, LateWindow: h},
+			[]event{D("a", 0, 0), D("b", 1, 0), part("a", "o1", time.Minute, res), D("x", 2, 2*h)},
+			[]string{"a:resolved+"}, models.JoinStats{Joined: 1, Expired: 1}},
+		{"expiry with a default reward: the fields never reported, as zero", models.JoinConfig{Window: h, LateWindow: h, DefaultReward: &reward},
+			[]event{D("a", 0, 0), D("b", 1, 0), part("a", "o1", time.Minute, res), D("x", 2, 2*h)},
+			[]string{"a:resolved+", "a:csat,upsell_accepted,revenue,handle_seconds,escalated*",
+				"b:resolved,csat,upsell_accepted,revenue,handle_seconds,escalated+*", "a:recontact_7d,churned*", "b:recontact_7d,churned*"},
+			models.JoinStats{Joined: 1, Expired: 1, ExpiredRewarded: 1}},
+		{"windows per field: the late fields wait their own window, the others close", models.JoinConfig{Window: h, LateWindow: 7 * 24 * h},
+			[]event{D("a", 0, 0), part("a", "o1", time.Minute, res), D("x", 1, 2*h),
+				part("a", "o2", 2*h, cs), part("a", "o3", 3*24*h, rc, ch), D("y", 2, 8*24*h), part("a", "o4", 8*24*h, ch)},
+			[]string{"a:resolved+", "a:recontact_7d,churned"}, models.JoinStats{Joined: 2, Late: 2, Expired: 1}},
+		{"per-field expiry with a default reward: each at its window", models.JoinConfig{Window: h, LateWindow: 3 * h, DefaultReward: &reward},
+			[]event{D("a", 0, 0), D("b", 1, 0), part("a", "o1", time.Minute, res, cs), D("x", 2, 2*h), part("a", "o2", 2*h, rc), part("b", "o3", 2*h, ch), D("y", 3, 4*h)},
+			[]string{"a:resolved,csat+", "a:upsell_accepted,revenue,handle_seconds,escalated*", "b:resolved,csat,upsell_accepted,revenue,handle_seconds,escalated+*",
+				"a:recontact_7d", "b:churned", "x:resolved,csat,upsell_accepted,revenue,handle_seconds,escalated+*", "a:churned*", "b:recontact_7d*"},
+			models.JoinStats{Joined: 3, Expired: 2, ExpiredRewarded: 2}},
+		{"per-field expiry without a default reward: nothing learned at either window", models.JoinConfig{Window: h, LateWindow: 3 * h},
+			[]event{D("a", 0, 0), D("b", 1, 0), part("a", "o1", time.Minute, res), D("x", 2, 2*h), part("b", "o3", 2*h, ch), D("y", 3, 4*h)},
+			[]string{"a:resolved+", "b:churned+"}, models.JoinStats{Joined: 2, Expired: 2}},
+		{"a complete outcome leaves nothing to expire", models.JoinConfig{Window: h, DefaultReward: &reward},
+			[]event{D("a", 0, 0), O("a"), D("x", 2, 2*h)},
+			[]string{"a:" + all + "+"}, models.JoinStats{Joined: 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := models.NewCompactJoiner(tc.cfg)
+			got := runParts(j, tc.events)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("matches %q, want %q", got, tc.want)
+			}
+			// every decision whose windows both closed, counted apart
+			closed, lw := int64(0), max(tc.cfg.LateWindow, tc.cfg.Window)
+			for _, e := range tc.events {
+				if e.decision != nil && e.decision.Time.Before(j.StreamTime().Add(-lw)) {
+					closed++
+				}
+			}
+			st := j.Stats()
+			if tc.cfg.LateWindow != 0 && st.Closed != closed {
+				t.Errorf("closed %d, want %d", st.Closed, closed)
+			}
+			st.Closed = 0
+			if st != tc.stats {
+				t.Errorf("stats %+v, want %+v", st, tc.stats)
+			}
+		})
+	}
+}
