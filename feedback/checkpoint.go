@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -168,6 +169,22 @@ func (r joinReplay) from() Offsets {
 		}
 	}
 	return out
+}
+
+// pending returns how many decisions the checkpoint lists as pending.
+func (r joinReplay) pending() int {
+	n := 0
+	for _, ranges := range r.keep {
+		for _, k := range ranges {
+			n += int(k[1] - k[0] + 1)
+		}
+	}
+	for _, b := range r.keepBits {
+		for _, c := range b.Bits {
+			n += bits.OnesCount8(c)
+		}
+	}
+	return n
 }
 
 // adds reports whether the decision at partition p, offset off goes into

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -118,10 +119,8 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	}
 	// Re-read the decisions still pending at the checkpoint, so the first
 	// round starts where the checkpoint's round ended.
-	for _, p := range l.partitions {
-		if err := l.replayPending(ctx, p); err != nil {
-			return fmt.Errorf("learner: replay pending decisions: %w", err)
-		}
+	if err := l.replayPending(ctx); err != nil {
+		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	if err := l.resolveMatches(ctx); err != nil {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
@@ -180,59 +179,171 @@ func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32,
 	return ps, nil
 }
 
-// replayFetchBytes bounds one fetch of the restore's re-read.
-const replayFetchBytes = 1 << 20
+// replayFetchBytes bounds one fetch of the restore's re-read;
+// replayAhead is how many fetches each partition's reader may have
+// waiting.
+const (
+	replayFetchBytes = 1 << 20
+	replayAhead      = 4
+)
 
-// replayPending reads partition p of the decisions from the first pending
-// decision to the checkpoint's offset with fetches of its own (a restart
-// with millions of pending decisions reads them all), hands them to
-// handleDecision, and moves the partition's cursor past them.
-func (l *LearningLoop) replayPending(ctx context.Context, p int32) error {
-	c := l.cursors[l.cfg.Topics.Decisions][p]
-	end := l.decOffsets[p]
-	if c.next >= end {
-		return nil
+// replayed is a decision read again by a restore: its offset and value,
+// and, when the join takes it again, its id and time (or why they could
+// not be read).
+type replayed struct {
+	offset int64
+	value  []byte
+	id     string
+	at     time.Time
+	err    error
+}
+
+// replayBatch is one fetch of a partition's re-read: its decisions, the
+// offset after them, or the error that ended the re-read.
+type replayBatch struct {
+	decisions []replayed
+	next      int64
+	err       error
+	failed    bool // err is a failed fetch
+}
+
+// replayPending reads the decisions of every partition from the first
+// pending one to the checkpoint's offset again (a restart with millions
+// of pending decisions reads them all), hands them to the join partition
+// by partition in offset order, and moves each partition's cursor past
+// them. The partitions are fetched and their ids and times scanned
+// concurrently, ahead of the join (replayAhead fetches each), which
+// takes them on this goroutine in the order an uninterrupted restore
+// would.
+func (l *LearningLoop) replayPending(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	l.joiner.Reserve(l.joiner.Pending() + l.replay.pending())
+	batches := map[int32]chan replayBatch{}
+	for _, p := range l.partitions {
+		c := l.cursors[l.cfg.Topics.Decisions][p]
+		if c.next >= l.decOffsets[p] {
+			continue
+		}
+		ch := make(chan replayBatch, replayAhead)
+		batches[p] = ch
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(ch)
+			l.fetchPending(ctx, p, c.next, l.decOffsets[p], ch)
+		}()
 	}
-	for c.next < end {
-		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: c.next,
+	for _, p := range l.partitions {
+		ch, ok := batches[p]
+		if !ok {
+			continue
+		}
+		c := l.cursors[l.cfg.Topics.Decisions][p]
+		for b := range ch {
+			if b.err != nil {
+				if b.failed {
+					l.decReads.failed(1)
+				}
+				return b.err
+			}
+			for i := range b.decisions {
+				l.replayDecision(p, &b.decisions[i])
+			}
+			l.decReads.read(len(b.decisions))
+			c.next = b.next
+		}
+		if c.next < l.decOffsets[p] {
+			return fmt.Errorf("read %s/%d@%d: stopped: %w", l.cfg.Topics.Decisions, p, c.next, context.Cause(ctx))
+		}
+		if err := c.reader.SetOffset(l.decOffsets[p]); err != nil {
+			return fmt.Errorf("read %s/%d: set offset %d: %w", l.cfg.Topics.Decisions, p, l.decOffsets[p], err)
+		}
+	}
+	return nil
+}
+
+// fetchPending fetches partition p of the decisions from offset next up
+// to end, scans the id and time of each decision the join takes again,
+// and sends the fetches to ch. It touches nothing of the loop's but its
+// client and configuration and the (read-only) replay.
+func (l *LearningLoop) fetchPending(ctx context.Context, p int32, next, end int64, ch chan<- replayBatch) {
+	topic := l.cfg.Topics.Decisions
+	send := func(b replayBatch) bool {
+		select {
+		case ch <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for next < end {
+		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: int(p), Offset: next,
 			MinBytes: 1, MaxBytes: replayFetchBytes, MaxWait: cursorMaxWait})
 		if err == nil {
 			err = resp.Error
 		}
 		if err != nil {
-			l.decReads.failed(1)
-			return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, c.next, err)
+			send(replayBatch{err: fmt.Errorf("read %s/%d@%d: %w", topic, p, next, err), failed: true})
+			return
 		}
-		if c.next < resp.LogStartOffset {
-			c.next = resp.LogStartOffset // deleted by retention
+		if next < resp.LogStartOffset {
+			next = resp.LogStartOffset // deleted by retention
 		}
-		n := 0
-		for resp.Records != nil && c.next < end {
+		var (
+			decisions []replayed
+			arena     []byte // the values, one allocation per fetch
+			spans     [][2]int
+		)
+		for resp.Records != nil && next < end {
 			r, err := resp.Records.ReadRecord()
 			if err != nil {
 				break
 			}
-			if r.Offset < c.next {
+			if r.Offset < next {
+				closeBytes(r.Value)
 				continue
 			}
-			v, err := readValue(r.Value)
+			from := len(arena)
+			arena, err = appendValue(arena, r.Value)
 			if err != nil {
-				return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, r.Offset, err)
+				send(replayBatch{err: fmt.Errorf("read %s/%d@%d: %w", topic, p, r.Offset, err)})
+				return
 			}
-			c.next = r.Offset + 1
-			n++
-			l.handleDecision(p, kafka.Message{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: r.Offset, Value: v})
+			decisions = append(decisions, replayed{offset: r.Offset})
+			spans = append(spans, [2]int{from, len(arena)})
+			next = r.Offset + 1
 		}
-		l.decReads.read(n)
-		if n == 0 && c.next < end {
-			if c.next >= resp.HighWatermark {
-				return fmt.Errorf("read %s/%d@%d: the log ends at %d, before the checkpoint's offset %d", l.cfg.Topics.Decisions, p, c.next, resp.HighWatermark, end)
+		for i := range decisions {
+			d := &decisions[i]
+			d.value = arena[spans[i][0]:spans[i][1]:spans[i][1]]
+			if l.replay.adds(p, d.offset) {
+				d.id, d.at, d.err = models.DecodeDecisionKey(d.value)
 			}
-			c.next++ // nothing at this offset (a compaction or transaction marker's place)
+		}
+		if len(decisions) == 0 && next < end {
+			if next >= resp.HighWatermark {
+				send(replayBatch{err: fmt.Errorf("read %s/%d@%d: the log ends at %d, before the checkpoint's offset %d", topic, p, next, resp.HighWatermark, end)})
+				return
+			}
+			next++ // nothing at this offset (a compaction or transaction marker's place)
+		}
+		if !send(replayBatch{decisions: decisions, next: next}) {
+			return
 		}
 	}
-	if err := c.reader.SetOffset(end); err != nil {
-		return fmt.Errorf("read %s/%d: set offset %d: %w", l.cfg.Topics.Decisions, p, end, err)
+}
+
+// replayDecision hands a decision read again by the restore to the join,
+// as handleDecision does a decision read by a round.
+func (l *LearningLoop) replayDecision(p int32, d *replayed) {
+	l.decisionsRead.Add(1)
+	if !l.replay.adds(p, d.offset) {
+		return // joined or expired before the checkpoint
 	}
-	return nil
+	l.addDecision(models.DecisionPos{Partition: p, Offset: d.offset}, d.value, d.id, d.at, d.err)
 }

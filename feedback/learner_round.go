@@ -78,19 +78,24 @@ func (l *LearningLoop) handleDecision(p int32, m kafka.Message) {
 	if !l.replay.adds(p, m.Offset) {
 		return // re-read after a restore: joined or expired before the checkpoint
 	}
-	// The join keeps the id, the time and the position; the whole event
-	// is decoded and validated when it is matched (resolveMatches).
 	id, at, err := models.DecodeDecisionKey(m.Value)
+	l.addDecision(models.DecisionPos{Partition: p, Offset: m.Offset}, m.Value, id, at, err)
+}
+
+// addDecision adds the decision at pos, of value, id and time at (or
+// that could not be read: err), to the join. The join keeps the id, the
+// time and the position; the whole event is decoded and validated when
+// it is matched (resolveMatches). value must stay unchanged until then.
+func (l *LearningLoop) addDecision(pos models.DecisionPos, value []byte, id string, at time.Time, err error) {
 	if err != nil {
 		l.decisionsInvalid.Add(1)
-		l.log.Warn("decision event skipped", zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+		l.log.Warn("decision event skipped", zap.String("topic", l.cfg.Topics.Decisions), zap.Int32("partition", pos.Partition), zap.Int64("offset", pos.Offset), zap.Error(err))
 		return
 	}
-	pos := models.DecisionPos{Partition: p, Offset: m.Offset}
-	l.recent.add(pos, m.Value)
+	l.recent.add(pos, value)
 	l.joiner.AddDecision(pos, id, at, func(x models.Match) {
 		if x.Pos == pos {
-			l.inHand[pos] = m.Value // its early outcome: no need to read it again
+			l.inHand[pos] = value // its early outcome: no need to read it again
 		}
 		l.matches = append(l.matches, match{Match: x})
 	})
@@ -251,6 +256,24 @@ const (
 	reReadBytes = 1 << 20
 	reReadGap   = 256
 )
+
+// appendValue appends the bytes of b to dst and releases b.
+func appendValue(dst []byte, b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return dst, nil
+	}
+	defer b.Close()
+	n := len(dst)
+	dst = slices.Grow(dst, b.Len())[:n+b.Len()]
+	_, err := io.ReadFull(b, dst[n:])
+	return dst, err
+}
+
+func closeBytes(b kafka.Bytes) {
+	if b != nil {
+		_ = b.Close()
+	}
+}
 
 func readValue(b kafka.Bytes) ([]byte, error) {
 	if b == nil {
