@@ -51,7 +51,7 @@ type LearningLoop struct {
 	served       *models.Snapshot              // the last model published, nil before the first
 	decOffsets   Offsets
 	outOffsets   Offsets
-	cursors      map[string]map[int32]*partitionCursor
+	cursors      map[string]map[int32]*fetchCursor
 	partitions   []int32
 	dirty        bool // offsets moved since the last checkpoint
 	sinceSnap    int  // updates since the last checkpoint

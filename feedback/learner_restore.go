@@ -3,8 +3,8 @@ package feedback
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -93,25 +93,28 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 
 	// Where each partition's reading starts: the stored offsets (decisions
 	// from the first still-pending one), clamped to what retention kept.
-	l.cursors = map[string]map[int32]*partitionCursor{}
+	l.cursors = map[string]map[int32]*fetchCursor{}
 	for _, tc := range []struct {
 		topic string
 		start Offsets
 		into  Offsets
-	}{{t.Decisions, l.replay.from(), l.decOffsets}, {t.Outcomes, l.outOffsets.Clone(), l.outOffsets}} {
+		scan  func(p int32) func(*cursorRecord)
+	}{
+		{t.Decisions, l.replay.from(), l.decOffsets, func(p int32) func(*cursorRecord) { return scanDecision(l.replay, p) }},
+		{t.Outcomes, l.outOffsets.Clone(), l.outOffsets, func(int32) func(*cursorRecord) { return scanOutcome }},
+	} {
 		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
 		if err != nil {
 			l.readers(tc.topic).failed(1)
 			return fmt.Errorf("learner: %w", err)
 		}
-		l.cursors[tc.topic] = map[int32]*partitionCursor{}
+		l.cursors[tc.topic] = map[int32]*fetchCursor{}
 		for _, r := range ranges {
 			p := int32(r.partition)
-			c, err := newPartitionCursor(l.cfg.Brokers, tc.topic, r.partition, r.start, l.log)
-			if err != nil {
-				return fmt.Errorf("learner: %w", err)
+			if end, ok := l.decOffsets[p]; ok && tc.topic == t.Decisions && end > r.end {
+				return fmt.Errorf("learner: replay pending decisions: %s/%d ends at %d, before the checkpoint's offset %d", tc.topic, p, r.end, end)
 			}
-			l.cursors[tc.topic][p] = c
+			l.cursors[tc.topic][p] = newFetchCursor(l.client, tc.topic, p, r.start, tc.scan(p))
 			if _, ok := tc.into[p]; !ok || tc.into[p] < r.start && tc.topic == t.Outcomes {
 				tc.into[p] = r.start
 			}
@@ -179,171 +182,23 @@ func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32,
 	return ps, nil
 }
 
-// replayFetchBytes bounds one fetch of the restore's re-read;
-// replayAhead is how many fetches each partition's reader may have
-// waiting.
-const (
-	replayFetchBytes = 1 << 20
-	replayAhead      = 4
-)
-
-// replayed is a decision read again by a restore: its offset and value,
-// and, when the join takes it again, its id and time (or why they could
-// not be read).
-type replayed struct {
-	offset int64
-	value  []byte
-	id     string
-	at     time.Time
-	err    error
-}
-
-// replayBatch is one fetch of a partition's re-read: its decisions, the
-// offset after them, or the error that ended the re-read.
-type replayBatch struct {
-	decisions []replayed
-	next      int64
-	err       error
-	failed    bool // err is a failed fetch
-}
-
 // replayPending reads the decisions of every partition from the first
 // pending one to the checkpoint's offset again (a restart with millions
-// of pending decisions reads them all), hands them to the join partition
-// by partition in offset order, and moves each partition's cursor past
-// them. The partitions are fetched and their ids and times scanned
-// concurrently, ahead of the join (replayAhead fetches each), which
-// takes them on this goroutine in the order an uninterrupted restore
-// would.
+// of pending decisions reads them all) and hands them to the join
+// partition by partition in offset order. The cursors fetch every
+// partition ahead at once and scan the ids and times on their own
+// goroutines.
 func (l *LearningLoop) replayPending(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
 	l.joiner.Reserve(l.joiner.Pending() + l.replay.pending())
-	batches := map[int32]chan replayBatch{}
+	cursors := l.cursors[l.cfg.Topics.Decisions]
 	for _, p := range l.partitions {
-		c := l.cursors[l.cfg.Topics.Decisions][p]
-		if c.next >= l.decOffsets[p] {
-			continue
-		}
-		ch := make(chan replayBatch, replayAhead)
-		batches[p] = ch
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(ch)
-			l.fetchPending(ctx, p, c.next, l.decOffsets[p], ch)
-		}()
+		cursors[p].ask(l.decOffsets[p])
 	}
 	for _, p := range l.partitions {
-		ch, ok := batches[p]
-		if !ok {
-			continue
-		}
-		c := l.cursors[l.cfg.Topics.Decisions][p]
-		for b := range ch {
-			if b.err != nil {
-				if b.failed {
-					l.decReads.failed(1)
-				}
-				return b.err
-			}
-			for i := range b.decisions {
-				l.replayDecision(p, &b.decisions[i])
-			}
-			l.decReads.read(len(b.decisions))
-			c.next = b.next
-		}
-		if c.next < l.decOffsets[p] {
-			return fmt.Errorf("read %s/%d@%d: stopped: %w", l.cfg.Topics.Decisions, p, c.next, context.Cause(ctx))
-		}
-		if err := c.reader.SetOffset(l.decOffsets[p]); err != nil {
-			return fmt.Errorf("read %s/%d: set offset %d: %w", l.cfg.Topics.Decisions, p, l.decOffsets[p], err)
+		c, end := cursors[p], l.decOffsets[p]
+		if _, err := c.readUntil(ctx, end, math.MaxInt, l.decReads, func(r *cursorRecord) { l.handleDecision(p, r) }); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// fetchPending fetches partition p of the decisions from offset next up
-// to end, scans the id and time of each decision the join takes again,
-// and sends the fetches to ch. It touches nothing of the loop's but its
-// client and configuration and the (read-only) replay.
-func (l *LearningLoop) fetchPending(ctx context.Context, p int32, next, end int64, ch chan<- replayBatch) {
-	topic := l.cfg.Topics.Decisions
-	send := func(b replayBatch) bool {
-		select {
-		case ch <- b:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for next < end {
-		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: int(p), Offset: next,
-			MinBytes: 1, MaxBytes: replayFetchBytes, MaxWait: cursorMaxWait})
-		if err == nil {
-			err = resp.Error
-		}
-		if err != nil {
-			send(replayBatch{err: fmt.Errorf("read %s/%d@%d: %w", topic, p, next, err), failed: true})
-			return
-		}
-		if next < resp.LogStartOffset {
-			next = resp.LogStartOffset // deleted by retention
-		}
-		var (
-			decisions []replayed
-			arena     []byte // the values, one allocation per fetch
-			spans     [][2]int
-		)
-		for resp.Records != nil && next < end {
-			r, err := resp.Records.ReadRecord()
-			if err != nil {
-				break
-			}
-			if r.Offset < next {
-				closeBytes(r.Value)
-				continue
-			}
-			from := len(arena)
-			arena, err = appendValue(arena, r.Value)
-			if err != nil {
-				send(replayBatch{err: fmt.Errorf("read %s/%d@%d: %w", topic, p, r.Offset, err)})
-				return
-			}
-			decisions = append(decisions, replayed{offset: r.Offset})
-			spans = append(spans, [2]int{from, len(arena)})
-			next = r.Offset + 1
-		}
-		for i := range decisions {
-			d := &decisions[i]
-			d.value = arena[spans[i][0]:spans[i][1]:spans[i][1]]
-			if l.replay.adds(p, d.offset) {
-				d.id, d.at, d.err = models.DecodeDecisionKey(d.value)
-			}
-		}
-		if len(decisions) == 0 && next < end {
-			if next >= resp.HighWatermark {
-				send(replayBatch{err: fmt.Errorf("read %s/%d@%d: the log ends at %d, before the checkpoint's offset %d", topic, p, next, resp.HighWatermark, end)})
-				return
-			}
-			next++ // nothing at this offset (a compaction or transaction marker's place)
-		}
-		if !send(replayBatch{decisions: decisions, next: next}) {
-			return
-		}
-	}
-}
-
-// replayDecision hands a decision read again by the restore to the join,
-// as handleDecision does a decision read by a round.
-func (l *LearningLoop) replayDecision(p int32, d *replayed) {
-	l.decisionsRead.Add(1)
-	if !l.replay.adds(p, d.offset) {
-		return // joined or expired before the checkpoint
-	}
-	l.addDecision(models.DecisionPos{Partition: p, Offset: d.offset}, d.value, d.id, d.at, d.err)
 }

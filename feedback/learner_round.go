@@ -35,19 +35,23 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 		l.decReads.failed(1)
 		return false, err
 	}
+	for _, p := range l.partitions { // fetch ahead in every partition at once
+		l.cursors[t.Decisions][p].ask(decEnds[p])
+		l.cursors[t.Outcomes][p].ask(outEnds[p])
+	}
 	progressed := false
 	for _, p := range l.partitions {
 		dc := l.cursors[t.Decisions][p]
-		n, err := dc.readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, l.decReads, func(m kafka.Message) {
-			l.handleDecision(p, m)
+		n, err := dc.readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, l.decReads, func(r *cursorRecord) {
+			l.handleDecision(p, r)
 		})
 		progressed = progressed || n > 0
 		if err != nil {
 			return progressed, err
 		}
 		oc := l.cursors[t.Outcomes][p]
-		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, l.outReads, func(m kafka.Message) {
-			l.handleOutcome(p, m)
+		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, l.outReads, func(r *cursorRecord) {
+			l.handleOutcome(p, r)
 		})
 		progressed = progressed || n > 0
 		if err != nil {
@@ -69,17 +73,37 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	return progressed, nil
 }
 
-func (l *LearningLoop) handleDecision(p int32, m kafka.Message) {
+// scanDecision reads the id and time of a decision the join takes, on
+// the cursor's fetching goroutine (replay is read-only while it runs).
+func scanDecision(replay joinReplay, p int32) func(*cursorRecord) {
+	return func(r *cursorRecord) {
+		if replay.adds(p, r.Offset) {
+			r.id, r.at, r.err = models.DecodeDecisionKey(r.Value)
+		}
+	}
+}
+
+// scanOutcome decodes and validates an outcome on the cursor's fetching
+// goroutine.
+func scanOutcome(r *cursorRecord) {
+	if err := decodeOutcome(r.Value, &r.outcome); err != nil {
+		r.err, r.reason = err, DLQReasonInvalidJSON
+	} else if err := r.outcome.Validate(); err != nil {
+		r.err, r.reason = err, DLQReasonInvalidOutcome
+	}
+}
+
+// handleDecision takes a decision a cursor read (scanDecision scanned it).
+func (l *LearningLoop) handleDecision(p int32, r *cursorRecord) {
 	l.decisionsRead.Add(1)
-	if m.Offset+1 > l.decOffsets[p] {
-		l.decOffsets[p] = m.Offset + 1
+	if r.Offset+1 > l.decOffsets[p] {
+		l.decOffsets[p] = r.Offset + 1
 		l.dirty = true
 	}
-	if !l.replay.adds(p, m.Offset) {
+	if !l.replay.adds(p, r.Offset) {
 		return // re-read after a restore: joined or expired before the checkpoint
 	}
-	id, at, err := models.DecodeDecisionKey(m.Value)
-	l.addDecision(models.DecisionPos{Partition: p, Offset: m.Offset}, m.Value, id, at, err)
+	l.addDecision(models.DecisionPos{Partition: p, Offset: r.Offset}, r.Value, r.id, r.at, r.err)
 }
 
 // addDecision adds the decision at pos, of value, id and time at (or
@@ -101,18 +125,15 @@ func (l *LearningLoop) addDecision(pos models.DecisionPos, value []byte, id stri
 	})
 }
 
-func (l *LearningLoop) handleOutcome(p int32, m kafka.Message) {
+// handleOutcome takes an outcome a cursor read (scanOutcome decoded it).
+func (l *LearningLoop) handleOutcome(p int32, r *cursorRecord) {
 	l.outcomesRead.Add(1)
-	pos := Position{Topic: m.Topic, Partition: p, Offset: m.Offset}
-	var o models.Outcome
-	if err := decodeOutcome(m.Value, &o); err != nil {
-		l.deadLetter(m, pos, DLQReasonInvalidJSON, err)
-	} else if err := o.Validate(); err != nil {
-		l.deadLetter(m, pos, DLQReasonInvalidOutcome, err)
+	if r.err != nil {
+		l.deadLetter(r.Message, Position{Topic: r.Topic, Partition: p, Offset: r.Offset}, r.reason, r.err)
 	} else {
-		l.joiner.AddOutcome(o, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: m.Time}) })
+		l.joiner.AddOutcome(r.outcome, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: r.Time}) })
 	}
-	l.outOffsets[p] = m.Offset + 1
+	l.outOffsets[p] = r.Offset + 1
 	l.dirty = true
 }
 
