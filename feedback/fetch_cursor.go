@@ -16,11 +16,13 @@ import (
 
 // fetchCursor reads one partition in offset order up to ends its caller
 // asks for, as partitionCursor does, with fetches of its own through the
-// loop's client: a goroutine fetches ahead (cursorAhead fetches of up to
-// cursorFetchBytes) while the caller handles what came before, and hands
-// over whole fetches, not one message at a time. It fetches only below
-// the end last asked for, so a cursor that has caught up holds no fetch
-// open at the broker. The learning loop reads its rounds with it.
+// loop's client: a goroutine fetches ahead (at most cursorAhead fetches
+// of up to cursorFetchBytes) while the caller handles what came before,
+// and hands over whole fetches, not one message at a time. It fetches
+// only below the end last asked for (what the caller's next read will
+// take), so a cursor that has caught up holds no fetch open at the
+// broker, and a cursor fetches and scans little more than its reader
+// takes. The learning loop reads its rounds with it.
 type fetchCursor struct {
 	client    *kafka.Client
 	topic     string
@@ -75,6 +77,16 @@ func newFetchCursor(client *kafka.Client, topic string, partition int32, start i
 	return c
 }
 
+// askFor lets the cursor fetch what readUntil(end, limit) will read:
+// up to offset end, at most limit offsets past the caller's position.
+// Called by the caller's goroutine only.
+func (c *fetchCursor) askFor(end int64, limit int) {
+	if int64(limit) < end-c.next {
+		end = c.next + int64(limit)
+	}
+	c.ask(end)
+}
+
 // ask lets the cursor fetch up to offset end.
 func (c *fetchCursor) ask(end int64) {
 	for {
@@ -97,7 +109,7 @@ func (c *fetchCursor) ask(end int64) {
 // retried (the cursor keeps its place) until ctx ends; an offset the log
 // no longer holds is an error.
 func (c *fetchCursor) readUntil(ctx context.Context, end int64, limit int, metrics *readerMetrics, fn func(*cursorRecord)) (int, error) {
-	c.ask(end)
+	c.askFor(end, limit)
 	n := 0
 	for c.next < end && n < limit {
 		if len(c.records) == 0 {

@@ -46,6 +46,7 @@ type LearningLoop struct {
 	matches      []match                       // of the current round (resolveMatches)
 	inHand       map[models.DecisionPos][]byte // matched decisions' values, read again
 	recent       *recentDecisions              // values of the decisions read last
+	replaying    bool                          // a restore is reading pending decisions again: not cached
 	replay       joinReplay                    // which re-read decisions the join takes again
 	version      int64                         // of the last model published
 	served       *models.Snapshot              // the last model published, nil before the first

@@ -192,8 +192,12 @@ func (l *LearningLoop) replayPending(ctx context.Context) error {
 	l.joiner.Reserve(l.joiner.Pending() + l.replay.pending())
 	cursors := l.cursors[l.cfg.Topics.Decisions]
 	for _, p := range l.partitions {
-		cursors[p].ask(l.decOffsets[p])
+		cursors[p].askFor(l.decOffsets[p], math.MaxInt)
 	}
+	// Millions of values would pass through the cache of recent
+	// decisions for the last 32 MiB of them to stay: it is left empty.
+	l.replaying = true
+	defer func() { l.replaying = false }()
 	for _, p := range l.partitions {
 		c, end := cursors[p], l.decOffsets[p]
 		if _, err := c.readUntil(ctx, end, math.MaxInt, l.decReads, func(r *cursorRecord) { l.handleDecision(p, r) }); err != nil {

@@ -2,10 +2,13 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,6 +22,10 @@ import (
 func (l *LearningLoop) ends(ctx context.Context, topic string) (map[int32]int64, error) {
 	return endOffsets(ctx, l.client, topic, l.partitions)
 }
+
+// decisionsPerRound is how many decisions a round reads per partition
+// at most, in RoundSizes.
+const decisionsPerRound = 10
 
 // round reads, partition by partition, the decisions that are there and
 // then up to RoundSize outcomes. Outcome ends are listed before decision
@@ -36,13 +43,13 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	for _, p := range l.partitions { // fetch ahead in every partition at once
-		l.cursors[t.Decisions][p].ask(decEnds[p])
-		l.cursors[t.Outcomes][p].ask(outEnds[p])
+		l.cursors[t.Decisions][p].askFor(decEnds[p], decisionsPerRound*l.cfg.RoundSize)
+		l.cursors[t.Outcomes][p].askFor(outEnds[p], l.cfg.RoundSize)
 	}
 	progressed := false
 	for _, p := range l.partitions {
 		dc := l.cursors[t.Decisions][p]
-		n, err := dc.readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, l.decReads, func(r *cursorRecord) {
+		n, err := dc.readUntil(ctx, decEnds[p], decisionsPerRound*l.cfg.RoundSize, l.decReads, func(r *cursorRecord) {
 			l.handleDecision(p, r)
 		})
 		progressed = progressed || n > 0
@@ -116,7 +123,9 @@ func (l *LearningLoop) addDecision(pos models.DecisionPos, value []byte, id stri
 		l.log.Warn("decision event skipped", zap.String("topic", l.cfg.Topics.Decisions), zap.Int32("partition", pos.Partition), zap.Int64("offset", pos.Offset), zap.Error(err))
 		return
 	}
-	l.recent.add(pos, value)
+	if !l.replaying {
+		l.recent.add(pos, value)
+	}
 	l.joiner.AddDecision(pos, id, at, func(x models.Match) {
 		if x.Pos == pos {
 			l.inHand[pos] = value // its early outcome: no need to read it again
@@ -185,18 +194,12 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, x := range l.matches {
-		value, ok := l.inHand[x.Pos]
-		if !ok {
+	decoded := l.decodeMatches()
+	for i, x := range l.matches {
+		d, err := decoded[i].d, decoded[i].err
+		if errors.Is(err, errDecisionGone) {
 			l.unjoined(x, unjoinedDecisionGone)
 			continue
-		}
-		d, err := models.DecodeDecisionEvent(value)
-		if err == nil {
-			err = d.Validate(l.schema)
-		}
-		if err == nil && x.Outcome != nil && d.DecisionID != x.Outcome.DecisionID {
-			err = fmt.Errorf("decision id %q, the outcome's %q: a hash collision", d.DecisionID, x.Outcome.DecisionID)
 		}
 		if err != nil {
 			l.decisionsInvalid.Add(1)
@@ -211,6 +214,55 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 	clear(l.inHand)
 	return nil
 }
+
+// decodedMatch is the decision of a match, decoded and validated, or why
+// it could not be learned from.
+type decodedMatch struct {
+	d   models.DecisionEvent
+	err error
+}
+
+var errDecisionGone = errors.New("decision no longer in the log")
+
+// decodeMatches decodes and validates the decisions of the round's
+// matches, spread over the processors: decoding is pure, and the matches
+// are applied afterwards in their order.
+func (l *LearningLoop) decodeMatches() []decodedMatch {
+	out := make([]decodedMatch, len(l.matches))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			x := l.matches[i]
+			value, ok := l.inHand[x.Pos]
+			if !ok {
+				out[i].err = errDecisionGone
+				continue
+			}
+			d, err := models.DecodeDecisionEvent(value)
+			if err == nil {
+				err = d.Validate(l.schema)
+			}
+			if err == nil && x.Outcome != nil && d.DecisionID != x.Outcome.DecisionID {
+				err = fmt.Errorf("decision id %q, the outcome's %q: a hash collision", d.DecisionID, x.Outcome.DecisionID)
+			}
+			out[i] = decodedMatch{d: d, err: err}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(out)/decodeShare)
+	if workers <= 1 {
+		decode(0, len(out))
+		return out
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		from, to := w*len(out)/workers, (w+1)*len(out)/workers
+		wg.Go(func() { decode(from, to) })
+	}
+	wg.Wait()
+	return out
+}
+
+// decodeShare is the fewest matches worth a goroutine of their own.
+const decodeShare = 64
 
 // unjoined counts a match whose decision could not be learned from.
 func (l *LearningLoop) unjoined(x match, reason string) {
