@@ -29,8 +29,9 @@ import (
 // The job of each file: learner_config.go the configuration,
 // learner_metrics.go the metrics, learner.go supervision,
 // learner_restore.go the restore, learner_round.go the rounds,
-// learner_publish.go checkpoints and models, checkpoint.go the
-// checkpoint's format.
+// fetch_cursor.go the reading of each partition, recent_decisions.go the
+// cache of the decisions read last, learner_publish.go checkpoints and
+// models, checkpoint.go the checkpoint's format.
 type LearningLoop struct {
 	cfg         LearningLoopConfig
 	log         *zap.Logger
