@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -99,26 +100,40 @@ func (b PendingBitmap) has(off int64) bool {
 	return i >= 0 && i/8 < int64(len(b.Bits)) && b.Bits[i/8]&(1<<(i%8)) != 0
 }
 
-// joinCheckpoint returns j's state for a checkpoint.
+// joinCheckpoint returns j's state for a checkpoint. It walks the pending
+// decisions twice (millions of them, every checkpoint): per partition,
+// indexed by partition number, without a map.
 func joinCheckpoint(j *models.CompactJoiner) JoinCheckpoint {
 	s := j.State()
-	first, last := map[int32]int64{}, map[int32]int64{}
+	type span struct {
+		first, last int64
+		seen        bool
+	}
+	var spans []span
 	j.PendingPositions(func(p models.DecisionPos) {
-		if f, ok := first[p.Partition]; !ok || p.Offset < f {
-			first[p.Partition] = p.Offset
+		if int(p.Partition) >= len(spans) {
+			spans = append(spans, make([]span, int(p.Partition)+1-len(spans))...)
 		}
-		if l, ok := last[p.Partition]; !ok || p.Offset > l {
-			last[p.Partition] = p.Offset
+		sp := &spans[p.Partition]
+		if !sp.seen {
+			*sp = span{first: p.Offset, last: p.Offset, seen: true}
+			return
 		}
+		sp.first = min(sp.first, p.Offset)
+		sp.last = max(sp.last, p.Offset)
 	})
 	var bits map[int32]PendingBitmap
-	if len(first) > 0 {
-		bits = make(map[int32]PendingBitmap, len(first))
-		for p, f := range first {
-			bits[p] = PendingBitmap{From: f, Bits: make([]byte, (last[p]-f)/8+1)}
+	if len(spans) > 0 {
+		bits = make(map[int32]PendingBitmap, len(spans))
+		marks := make([]PendingBitmap, len(spans))
+		for p, sp := range spans {
+			if sp.seen {
+				marks[p] = PendingBitmap{From: sp.first, Bits: make([]byte, (sp.last-sp.first)/8+1)}
+				bits[int32(p)] = marks[p]
+			}
 		}
 		j.PendingPositions(func(p models.DecisionPos) {
-			b := bits[p.Partition]
+			b := &marks[p.Partition]
 			i := p.Offset - b.From
 			b.Bits[i/8] |= 1 << (i % 8)
 		})
@@ -172,6 +187,22 @@ func (r joinReplay) from() Offsets {
 		}
 	}
 	return out
+}
+
+// pending returns how many decisions the checkpoint lists as pending.
+func (r joinReplay) pending() int {
+	n := 0
+	for _, ranges := range r.keep {
+		for _, k := range ranges {
+			n += int(k[1] - k[0] + 1)
+		}
+	}
+	for _, b := range r.keepBits {
+		for _, c := range b.Bits {
+			n += bits.OnesCount8(c)
+		}
+	}
+	return n
 }
 
 // adds reports whether the decision at partition p, offset off goes into

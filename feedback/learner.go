@@ -29,8 +29,9 @@ import (
 // The job of each file: learner_config.go the configuration,
 // learner_metrics.go the metrics, learner.go supervision,
 // learner_restore.go the restore, learner_round.go the rounds,
-// learner_publish.go checkpoints and models, checkpoint.go the
-// checkpoint's format.
+// fetch_cursor.go the reading of each partition, recent_decisions.go the
+// cache of the decisions read last, learner_publish.go checkpoints and
+// models, checkpoint.go the checkpoint's format.
 type LearningLoop struct {
 	cfg         LearningLoopConfig
 	log         *zap.Logger
@@ -46,12 +47,13 @@ type LearningLoop struct {
 	matches      []match                       // of the current round (resolveMatches)
 	inHand       map[models.DecisionPos][]byte // matched decisions' values, read again
 	recent       *recentDecisions              // values of the decisions read last
+	replaying    bool                          // a restore is reading pending decisions again: not cached
 	replay       joinReplay                    // which re-read decisions the join takes again
 	version      int64                         // of the last model published
 	served       *models.Snapshot              // the last model published, nil before the first
 	decOffsets   Offsets
 	outOffsets   Offsets
-	cursors      map[string]map[int32]*partitionCursor
+	cursors      map[string]map[int32]*fetchCursor
 	partitions   []int32
 	dirty        bool // offsets moved since the last checkpoint
 	sinceSnap    int  // updates since the last checkpoint

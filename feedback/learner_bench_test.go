@@ -68,6 +68,7 @@ func benchThroughput(b *testing.B, n int) {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	cpu0 := processCPU()
 	start := time.Now()
 	go func() { done <- l.Run(runCtx) }()
 	deadline := time.Now().Add(2 * time.Minute)
@@ -80,11 +81,13 @@ func benchThroughput(b *testing.B, n int) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(s.valid)/elapsed.Seconds(), "backlog_outcomes/s")
+	b.ReportMetric(cpu.Seconds(), "backlog_cpu_s")
 	b.Logf("backlog: %d outcomes (%d messages incl. duplicates and poison) applied in %s from start, restore included", s.valid, len(s.outcomes), elapsed.Round(time.Millisecond))
 }
 

@@ -78,6 +78,9 @@ func (l *LearningLoop) outcomesFrom() Offsets {
 	return out
 }
 
+// replayFetchBytes bounds one fetch of replayOutcomes.
+const replayFetchBytes = cursorFetchBytes
+
 // replayOutcomes reads partition p of the outcomes from from to end again
 // and gives each valid part to the join's records, skipping the parts the
 // checkpoint holds as early (they join when their decision comes, and

@@ -3,6 +3,7 @@ package feedback
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -99,25 +100,28 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 
 	// Where each partition's reading starts: the stored offsets (decisions
 	// from the first still-pending one), clamped to what retention kept.
-	l.cursors = map[string]map[int32]*partitionCursor{}
+	l.cursors = map[string]map[int32]*fetchCursor{}
 	for _, tc := range []struct {
 		topic string
 		start Offsets
 		into  Offsets
-	}{{t.Decisions, l.replay.from(), l.decOffsets}, {t.Outcomes, l.outOffsets.Clone(), l.outOffsets}} {
+		scan  func(p int32) func(*cursorRecord)
+	}{
+		{t.Decisions, l.replay.from(), l.decOffsets, func(p int32) func(*cursorRecord) { return scanDecision(l.replay, p) }},
+		{t.Outcomes, l.outOffsets.Clone(), l.outOffsets, func(int32) func(*cursorRecord) { return scanOutcome }},
+	} {
 		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
 		if err != nil {
 			l.readers(tc.topic).failed(1)
 			return fmt.Errorf("learner: %w", err)
 		}
-		l.cursors[tc.topic] = map[int32]*partitionCursor{}
+		l.cursors[tc.topic] = map[int32]*fetchCursor{}
 		for _, r := range ranges {
 			p := int32(r.partition)
-			c, err := newPartitionCursor(l.cfg.Brokers, tc.topic, r.partition, r.start, l.log)
-			if err != nil {
-				return fmt.Errorf("learner: %w", err)
+			if end, ok := l.decOffsets[p]; ok && tc.topic == t.Decisions && end > r.end {
+				return fmt.Errorf("learner: replay pending decisions: %s/%d ends at %d, before the checkpoint's offset %d", tc.topic, p, r.end, end)
 			}
-			l.cursors[tc.topic][p] = c
+			l.cursors[tc.topic][p] = newFetchCursor(l.client, tc.topic, p, r.start, tc.scan(p))
 			if _, ok := tc.into[p]; !ok || tc.into[p] < r.start && tc.topic == t.Outcomes {
 				tc.into[p] = r.start
 			}
@@ -125,10 +129,8 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	}
 	// Re-read the decisions still pending at the checkpoint, so the first
 	// round starts where the checkpoint's round ended.
-	for _, p := range l.partitions {
-		if err := l.replayPending(ctx, p); err != nil {
-			return fmt.Errorf("learner: replay pending decisions: %w", err)
-		}
+	if err := l.replayPending(ctx); err != nil {
+		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	l.joiner.Restored()
 	for p, from := range replayOut {
@@ -193,59 +195,27 @@ func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32,
 	return ps, nil
 }
 
-// replayFetchBytes bounds one fetch of the restore's re-read.
-const replayFetchBytes = 1 << 20
-
-// replayPending reads partition p of the decisions from the first pending
-// decision to the checkpoint's offset with fetches of its own (a restart
-// with millions of pending decisions reads them all), hands them to
-// handleDecision, and moves the partition's cursor past them.
-func (l *LearningLoop) replayPending(ctx context.Context, p int32) error {
-	c := l.cursors[l.cfg.Topics.Decisions][p]
-	end := l.decOffsets[p]
-	if c.next >= end {
-		return nil
+// replayPending reads the decisions of every partition from the first
+// pending one to the checkpoint's offset again (a restart with millions
+// of pending decisions reads them all) and hands them to the join
+// partition by partition in offset order. The cursors fetch every
+// partition ahead at once and scan the ids and times on their own
+// goroutines.
+func (l *LearningLoop) replayPending(ctx context.Context) error {
+	l.joiner.Reserve(l.joiner.Pending() + l.replay.pending())
+	cursors := l.cursors[l.cfg.Topics.Decisions]
+	for _, p := range l.partitions {
+		cursors[p].askFor(l.decOffsets[p], math.MaxInt)
 	}
-	for c.next < end {
-		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: c.next,
-			MinBytes: 1, MaxBytes: replayFetchBytes, MaxWait: cursorMaxWait})
-		if err == nil {
-			err = resp.Error
+	// Millions of values would pass through the cache of recent
+	// decisions for the last 32 MiB of them to stay: it is left empty.
+	l.replaying = true
+	defer func() { l.replaying = false }()
+	for _, p := range l.partitions {
+		c, end := cursors[p], l.decOffsets[p]
+		if _, err := c.readUntil(ctx, end, math.MaxInt, l.decReads, func(r *cursorRecord) { l.handleDecision(p, r) }); err != nil {
+			return err
 		}
-		if err != nil {
-			l.decReads.failed(1)
-			return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, c.next, err)
-		}
-		if c.next < resp.LogStartOffset {
-			c.next = resp.LogStartOffset // deleted by retention
-		}
-		n := 0
-		for resp.Records != nil && c.next < end {
-			r, err := resp.Records.ReadRecord()
-			if err != nil {
-				break
-			}
-			if r.Offset < c.next {
-				continue
-			}
-			v, err := readValue(r.Value)
-			if err != nil {
-				return fmt.Errorf("read %s/%d@%d: %w", l.cfg.Topics.Decisions, p, r.Offset, err)
-			}
-			c.next = r.Offset + 1
-			n++
-			l.handleDecision(p, kafka.Message{Topic: l.cfg.Topics.Decisions, Partition: int(p), Offset: r.Offset, Value: v})
-		}
-		l.decReads.read(n)
-		if n == 0 && c.next < end {
-			if c.next >= resp.HighWatermark {
-				return fmt.Errorf("read %s/%d@%d: the log ends at %d, before the checkpoint's offset %d", l.cfg.Topics.Decisions, p, c.next, resp.HighWatermark, end)
-			}
-			c.next++ // nothing at this offset (a compaction or transaction marker's place)
-		}
-	}
-	if err := c.reader.SetOffset(end); err != nil {
-		return fmt.Errorf("read %s/%d: set offset %d: %w", l.cfg.Topics.Decisions, p, end, err)
 	}
 	return nil
 }

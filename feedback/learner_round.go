@@ -2,10 +2,13 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,6 +22,10 @@ import (
 func (l *LearningLoop) ends(ctx context.Context, topic string) (map[int32]int64, error) {
 	return endOffsets(ctx, l.client, topic, l.partitions)
 }
+
+// decisionsPerRound is how many decisions a round reads per partition
+// at most, in RoundSizes.
+const decisionsPerRound = 10
 
 // round reads, partition by partition, the decisions that are there and
 // then up to RoundSize outcomes. Outcome ends are listed before decision
@@ -35,19 +42,23 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 		l.decReads.failed(1)
 		return false, err
 	}
+	for _, p := range l.partitions { // fetch ahead in every partition at once
+		l.cursors[t.Decisions][p].askFor(decEnds[p], decisionsPerRound*l.cfg.RoundSize)
+		l.cursors[t.Outcomes][p].askFor(outEnds[p], l.cfg.RoundSize)
+	}
 	progressed := false
 	for _, p := range l.partitions {
 		dc := l.cursors[t.Decisions][p]
-		n, err := dc.readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, l.decReads, func(m kafka.Message) {
-			l.handleDecision(p, m)
+		n, err := dc.readUntil(ctx, decEnds[p], decisionsPerRound*l.cfg.RoundSize, l.decReads, func(r *cursorRecord) {
+			l.handleDecision(p, r)
 		})
 		progressed = progressed || n > 0
 		if err != nil {
 			return progressed, err
 		}
 		oc := l.cursors[t.Outcomes][p]
-		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, l.outReads, func(m kafka.Message) {
-			l.handleOutcome(p, m)
+		n, err = oc.readUntil(ctx, outEnds[p], l.cfg.RoundSize, l.outReads, func(r *cursorRecord) {
+			l.handleOutcome(p, r)
 		})
 		progressed = progressed || n > 0
 		if err != nil {
@@ -70,45 +81,69 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	return progressed, nil
 }
 
-func (l *LearningLoop) handleDecision(p int32, m kafka.Message) {
+// scanDecision reads the id and time of a decision the join takes, on
+// the cursor's fetching goroutine (replay is read-only while it runs).
+func scanDecision(replay joinReplay, p int32) func(*cursorRecord) {
+	return func(r *cursorRecord) {
+		if replay.adds(p, r.Offset) {
+			r.id, r.at, r.err = models.DecodeDecisionKey(r.Value)
+		}
+	}
+}
+
+// scanOutcome decodes and validates an outcome on the cursor's fetching
+// goroutine.
+func scanOutcome(r *cursorRecord) {
+	if err := decodeOutcome(r.Value, &r.outcome); err != nil {
+		r.err, r.reason = err, DLQReasonInvalidJSON
+	} else if err := r.outcome.Validate(); err != nil {
+		r.err, r.reason = err, DLQReasonInvalidOutcome
+	}
+}
+
+// handleDecision takes a decision a cursor read (scanDecision scanned it).
+func (l *LearningLoop) handleDecision(p int32, r *cursorRecord) {
 	l.decisionsRead.Add(1)
-	if m.Offset+1 > l.decOffsets[p] {
-		l.decOffsets[p] = m.Offset + 1
+	if r.Offset+1 > l.decOffsets[p] {
+		l.decOffsets[p] = r.Offset + 1
 		l.dirty = true
 	}
-	if !l.replay.adds(p, m.Offset) {
+	if !l.replay.adds(p, r.Offset) {
 		return // re-read after a restore: joined or expired before the checkpoint
 	}
-	// The join keeps the id, the time and the position; the whole event
-	// is decoded and validated when it is matched (resolveMatches).
-	id, at, err := models.DecodeDecisionKey(m.Value)
+	l.addDecision(models.DecisionPos{Partition: p, Offset: r.Offset}, r.Value, r.id, r.at, r.err)
+}
+
+// addDecision adds the decision at pos, of value, id and time at (or
+// that could not be read: err), to the join. The join keeps the id, the
+// time and the position; the whole event is decoded and validated when
+// it is matched (resolveMatches). value must stay unchanged until then.
+func (l *LearningLoop) addDecision(pos models.DecisionPos, value []byte, id string, at time.Time, err error) {
 	if err != nil {
 		l.decisionsInvalid.Add(1)
-		l.log.Warn("decision event skipped", zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+		l.log.Warn("decision event skipped", zap.String("topic", l.cfg.Topics.Decisions), zap.Int32("partition", pos.Partition), zap.Int64("offset", pos.Offset), zap.Error(err))
 		return
 	}
-	pos := models.DecisionPos{Partition: p, Offset: m.Offset}
-	l.recent.add(pos, m.Value)
+	if !l.replaying {
+		l.recent.add(pos, value)
+	}
 	l.joiner.AddDecision(pos, id, at, func(x models.Match) {
 		if x.Pos == pos {
-			l.inHand[pos] = m.Value // its early outcome: no need to read it again
+			l.inHand[pos] = value // its early outcome: no need to read it again
 		}
 		l.matches = append(l.matches, match{Match: x})
 	})
 }
 
-func (l *LearningLoop) handleOutcome(p int32, m kafka.Message) {
+// handleOutcome takes an outcome a cursor read (scanOutcome decoded it).
+func (l *LearningLoop) handleOutcome(p int32, r *cursorRecord) {
 	l.outcomesRead.Add(1)
-	pos := Position{Topic: m.Topic, Partition: p, Offset: m.Offset}
-	var o models.Outcome
-	if err := decodeOutcome(m.Value, &o); err != nil {
-		l.deadLetter(m, pos, DLQReasonInvalidJSON, err)
-	} else if err := o.Validate(); err != nil {
-		l.deadLetter(m, pos, DLQReasonInvalidOutcome, err)
+	if r.err != nil {
+		l.deadLetter(r.Message, Position{Topic: r.Topic, Partition: p, Offset: r.Offset}, r.reason, r.err)
 	} else {
-		l.joiner.AddOutcome(o, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: m.Time}) })
+		l.joiner.AddOutcome(r.outcome, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: r.Time}) })
 	}
-	l.outOffsets[p] = m.Offset + 1
+	l.outOffsets[p] = r.Offset + 1
 	l.dirty = true
 }
 
@@ -160,18 +195,12 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, x := range l.matches {
-		value, ok := l.inHand[x.Pos]
-		if !ok {
+	decoded := l.decodeMatches()
+	for i, x := range l.matches {
+		d, err := decoded[i].d, decoded[i].err
+		if errors.Is(err, errDecisionGone) {
 			l.unjoined(x, unjoinedDecisionGone)
 			continue
-		}
-		d, err := models.DecodeDecisionEvent(value)
-		if err == nil {
-			err = d.Validate(l.schema)
-		}
-		if err == nil && x.Outcome != nil && d.DecisionID != x.Outcome.DecisionID {
-			err = fmt.Errorf("decision id %q, the outcome's %q: a hash collision", d.DecisionID, x.Outcome.DecisionID)
 		}
 		if err != nil {
 			l.decisionsInvalid.Add(1)
@@ -186,6 +215,55 @@ func (l *LearningLoop) resolveMatches(ctx context.Context) error {
 	clear(l.inHand)
 	return nil
 }
+
+// decodedMatch is the decision of a match, decoded and validated, or why
+// it could not be learned from.
+type decodedMatch struct {
+	d   models.DecisionEvent
+	err error
+}
+
+var errDecisionGone = errors.New("decision no longer in the log")
+
+// decodeMatches decodes and validates the decisions of the round's
+// matches, spread over the processors: decoding is pure, and the matches
+// are applied afterwards in their order.
+func (l *LearningLoop) decodeMatches() []decodedMatch {
+	out := make([]decodedMatch, len(l.matches))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			x := l.matches[i]
+			value, ok := l.inHand[x.Pos]
+			if !ok {
+				out[i].err = errDecisionGone
+				continue
+			}
+			d, err := models.DecodeDecisionEvent(value)
+			if err == nil {
+				err = d.Validate(l.schema)
+			}
+			if err == nil && x.Outcome != nil && d.DecisionID != x.Outcome.DecisionID {
+				err = fmt.Errorf("decision id %q, the outcome's %q: a hash collision", d.DecisionID, x.Outcome.DecisionID)
+			}
+			out[i] = decodedMatch{d: d, err: err}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(out)/decodeShare)
+	if workers <= 1 {
+		decode(0, len(out))
+		return out
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		from, to := w*len(out)/workers, (w+1)*len(out)/workers
+		wg.Go(func() { decode(from, to) })
+	}
+	wg.Wait()
+	return out
+}
+
+// decodeShare is the fewest matches worth a goroutine of their own.
+const decodeShare = 64
 
 // unjoined counts a match whose decision could not be learned from.
 func (l *LearningLoop) unjoined(x match, reason string) {
@@ -252,6 +330,24 @@ const (
 	reReadBytes = 1 << 20
 	reReadGap   = 256
 )
+
+// appendValue appends the bytes of b to dst and releases b.
+func appendValue(dst []byte, b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return dst, nil
+	}
+	defer b.Close()
+	n := len(dst)
+	dst = slices.Grow(dst, b.Len())[:n+b.Len()]
+	_, err := io.ReadFull(b, dst[n:])
+	return dst, err
+}
+
+func closeBytes(b kafka.Bytes) {
+	if b != nil {
+		_ = b.Close()
+	}
+}
 
 func readValue(b kafka.Bytes) ([]byte, error) {
 	if b == nil {

@@ -2,7 +2,10 @@ package models
 
 import (
 	"math"
+	"math/bits"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // DecisionPos is where a decision event sits in nba.decisions: its
@@ -62,8 +65,9 @@ type CompactJoiner struct {
 	// the decision time (Unix ns) before which the early window closed
 	// before the checkpoint (Restored ends it)
 	closedBefore int64
-	table        []uint32 // open addressing, linear probing: queue sequence+1, 0 empty
+	table        []uint32 // open addressing, linear probing: a slot (below), 0 empty
 	shift        uint     // 64 - log2(len(table))
+	seqBits      uint     // low bits of a slot holding the queue sequence
 	pending      int
 
 	early      map[string]*compactEarly
@@ -185,8 +189,17 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
 	j := &CompactJoiner{cfg: cfg, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	j.seqBits = seqBitsFor(cfg.MaxPending)
 	j.resize(1 << 10)
 	return j
+}
+
+// Reserve sizes the hash table for n pending decisions, so that adding
+// them (a restore adds millions) never rebuilds it.
+func (j *CompactJoiner) Reserve(n int) {
+	if n > j.pending && n*4 > len(j.table)*3 {
+		j.resize(n*4/3 + 1)
+	}
 }
 
 // RestoreCompactJoiner rebuilds a compact joiner from its State; the
@@ -215,14 +228,11 @@ func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 // before the checkpoint is not closed (and rewarded) a second time.
 func (j *CompactJoiner) Restored() { j.closedBefore = math.MinInt64 }
 
-// DecisionKey is the 64-bit hash (FNV-1a) the compact join keeps of a
-// decision id; never 0.
+// DecisionKey is the 64-bit hash (xxHash64, seed 0) the compact join
+// keeps of a decision id; never 0. It is computed for every decision and
+// outcome the learner reads and is never stored outside the process.
 func DecisionKey(id string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= 1099511628211
-	}
+	h := xxhash.Sum64String(id)
 	if h == 0 {
 		h = 1
 	}
@@ -604,14 +614,36 @@ func (j *CompactJoiner) State() JoinState {
 	return s
 }
 
-// seqMod is the modulus of the sequence numbers the table stores: a
-// queue shorter than it (4 billion decisions) is addressed unambiguously.
-const seqMod = 1<<32 - 1
+// A slot of the table holds, in its seqBits low bits, the sequence of its
+// queue entry modulo 2^seqBits-1, plus one (never 0), and in the bits
+// above them a fingerprint of the entry's key: a probe compares the
+// fingerprint and reads the queue entry (a cache miss in a large join)
+// only when it matches. seqBitsFor gives the sequences the bits that a
+// queue of a joiner capped at maxPending needs — the queue holds only
+// pending decisions (a decision leaves it at the head, when its windows
+// have closed or the cap drops it), at most maxPending+1, and the bits
+// leave room for twice that — and the fingerprint the rest: 6 bits at the
+// default 20 million, 12 at 200,000.
+func seqBitsFor(maxPending int) uint {
+	need := 2*uint64(maxPending) + 2<<chunkBits
+	return min(max(uint(bits.Len64(need)), 20), 32)
+}
+
+func (j *CompactJoiner) seqMod() uint64 { return 1<<j.seqBits - 1 }
+
+func (j *CompactJoiner) fingerprint(key uint64) uint32 {
+	return uint32(key) &^ uint32(j.seqMod())
+}
+
+func (j *CompactJoiner) slot(key, seq uint64) uint32 {
+	return j.fingerprint(key) | (uint32(seq%j.seqMod()) + 1)
+}
 
 func (j *CompactJoiner) seqOf(v uint32) uint64 {
-	s := uint64(v - 1)
-	h := j.queue.head % seqMod
-	return j.queue.head + (s+seqMod-h)%seqMod
+	m := j.seqMod()
+	s := uint64(v&uint32(m)) - 1
+	h := j.queue.head % m
+	return j.queue.head + (s+m-h)%m
 }
 
 func (j *CompactJoiner) home(key uint64) int { return int(key * 0x9E3779B97F4A7C15 >> j.shift) }
@@ -619,12 +651,13 @@ func (j *CompactJoiner) home(key uint64) int { return int(key * 0x9E3779B97F4A7C
 // find returns the table slot of key.
 func (j *CompactJoiner) find(key uint64) (int, bool) {
 	mask := len(j.table) - 1
+	fp, fpMask := j.fingerprint(key), ^uint32(j.seqMod())
 	for i := j.home(key); ; i = (i + 1) & mask {
 		v := j.table[i]
 		if v == 0 {
 			return i, false
 		}
-		if j.queue.at(j.seqOf(v)).key == key {
+		if v&fpMask == fp && j.queue.at(j.seqOf(v)).key == key {
 			return i, true
 		}
 	}
@@ -635,7 +668,7 @@ func (j *CompactJoiner) insert(key, seq uint64) {
 		j.resize(2 * len(j.table))
 	}
 	slot, _ := j.find(key)
-	j.table[slot] = uint32(seq%seqMod) + 1
+	j.table[slot] = j.slot(key, seq)
 }
 
 // remove empties slot i and shifts the entries after it back (no
@@ -666,13 +699,14 @@ func (j *CompactJoiner) resize(size int) {
 	if cap(j.table) >= 1<<bits && len(j.table) == 1<<bits {
 		clear(j.table)
 	} else {
+		j.table = nil // before the new one: the old is garbage while it is made
 		j.table = make([]uint32, 1<<bits)
 	}
 	j.shift = 64 - bits
 	for seq := j.queue.head; seq < j.queue.tail; seq++ {
 		if e := j.queue.at(seq); e.key != 0 {
 			slot, _ := j.find(e.key)
-			j.table[slot] = uint32(seq%seqMod) + 1
+			j.table[slot] = j.slot(e.key, seq)
 		}
 	}
 }
