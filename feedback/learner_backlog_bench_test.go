@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	json "github.com/go-json-experiment/json"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"situ/features"
 	"situ/models"
@@ -26,15 +30,22 @@ func BenchmarkLearnerBacklog(b *testing.B) {
 }
 
 // BenchmarkLearnerRestorePending measures a restart with many decisions
-// pending: RESTORE_PENDING decisions (default 1,000,000, no outcomes) in
-// 3 partitions of the embedded broker, a learner that read them all and
-// checkpointed, then a second learner from that checkpoint: the time until
-// it has read every pending decision again (it is then ready to join), and
-// the checkpoint's size.
+// pending: RESTORE_PENDING decisions (default 1,000,000) in 3 partitions
+// of the embedded broker, a learner that read them all and checkpointed,
+// then a second learner from that checkpoint: the time until it has read
+// every pending decision again (it is then ready to join), and the
+// checkpoint's size. With RESTORE_PARTS=F, a share F (0 to 1) of the
+// decisions has received its early fields (resolved, csat, handle_seconds)
+// and waits for its late ones: the restart also reads those outcome
+// parts again to rebuild the join's records of them.
 func BenchmarkLearnerRestorePending(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("RESTORE_PENDING")); err == nil && v > 0 {
 		n = v
+	}
+	parts := 0.0
+	if v, err := strconv.ParseFloat(os.Getenv("RESTORE_PARTS"), 64); err == nil && v > 0 && v <= 1 {
+		parts = v
 	}
 	for b.Loop() {
 		brokers := benchBroker(b, 3)
@@ -67,10 +78,15 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 			}
 		}
 		_ = w.Close()
+		withParts := writeEarlyParts(b, brokers, tr, t0, n, parts)
 		tr.CloseIdleConnections()
 		var lastCPU time.Duration // of the last run, the whole process's
-		run := func() (*LearningLoop, time.Duration) {
-			l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.NewNop(),
+		// restart: whether to wait for the end of the restore (the log line
+		// the learner writes once every pending decision, and every outcome
+		// part of them, has been read again) instead of the first read
+		run := func(restart bool) (*LearningLoop, time.Duration) {
+			core, logs := observer.New(zap.InfoLevel)
+			l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.New(core),
 				Join: models.JoinConfig{Window: 48 * time.Hour, MaxPending: 20_000_000}})
 			if err != nil {
 				b.Fatal(err)
@@ -80,7 +96,11 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 			cpu0 := processCPU()
 			start := time.Now()
 			go func() { done <- l.Run(runCtx) }()
-			for l.Stats().DecisionsRead < uint64(n) {
+			for {
+				if restart && logs.FilterMessage("pending decisions read again").Len() > 0 ||
+					!restart && l.Stats().DecisionsRead >= uint64(n) && l.Stats().OutcomesRead >= uint64(withParts) {
+					break
+				}
 				time.Sleep(5 * time.Millisecond)
 			}
 			took := time.Since(start)
@@ -91,19 +111,55 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 			}
 			return l, took
 		}
-		_, first := run()
+		_, first := run(false)
 		cp, ok := latestCheckpoint(b, brokers, "default")
 		if !ok {
 			b.Fatal("no checkpoint")
 		}
 		value, _ := cp.Encode()
-		_, again := run()
+		_, again := run(true)
 		b.ReportMetric(again.Seconds(), "restart_s")
 		b.ReportMetric(lastCPU.Seconds(), "restart_cpu_s")
 		b.ReportMetric(float64(len(value))/(1<<20), "checkpoint_MiB")
-		b.Logf("%d pending decisions (%d MB of events): first read %s, restart until all read again %s (%s of CPU, broker included), checkpoint %d bytes",
-			n, bytes/1e6, first.Round(time.Millisecond), again.Round(time.Millisecond), lastCPU.Round(time.Millisecond), len(value))
+		b.Logf("%d pending decisions (%d MB of events), %d of them with early parts: first read %s, restart until all read again %s (%s of CPU, broker included), checkpoint %d bytes",
+			n, bytes/1e6, withParts, first.Round(time.Millisecond), again.Round(time.Millisecond), lastCPU.Round(time.Millisecond), len(value))
 	}
+}
+
+// writeEarlyParts writes, for a share of the n decisions of
+// BenchmarkLearnerRestorePending, a part with their early fields, a minute
+// after the decision, and returns how many it wrote.
+func writeEarlyParts(b *testing.B, brokers []string, tr *kafka.Transport, t0 time.Time, n int, share float64) int {
+	b.Helper()
+	if share == 0 {
+		return 0
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: DefaultOutcomesTopic, Balancer: Partitioner(), RequiredAcks: kafka.RequireOne,
+		BatchTimeout: time.Millisecond, BatchSize: 5000, BatchBytes: maxMessageBytes, Transport: tr}
+	defer w.Close()
+	batch := make([]kafka.Message, 0, 5000)
+	var id [36]byte
+	csat, every, written := 4.0, int(math.Round(1/share)), 0
+	late := models.OutcomeFields(0).With(models.FieldRecontact7d).With(models.FieldChurned).With(models.FieldUpsellAccepted).
+		With(models.FieldRevenue).With(models.FieldEscalated)
+	for i := 0; i < n; i += every {
+		at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
+		o := models.Outcome{OutcomeID: fmt.Sprintf("early-%d", i), DecisionID: benchUUIDv7(&id, at, uint64(i)), Resolved: true, CSAT: &csat,
+			HandleSeconds: 240, OccurredAt: at.Add(time.Minute), Missing: late}
+		v, err := json.Marshal(&o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, kafka.Message{Key: []byte(o.DecisionID), Value: v})
+		written++
+		if len(batch) == cap(batch) || i+every >= n {
+			if err := w.WriteMessages(context.Background(), batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return written
 }
 
 // benchUUIDv7 writes a UUIDv7-shaped id of time at into buf.

@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/segmentio/kafka-go"
-
-	"situ/models"
 )
 
 // The join keeps, for each pending decision that received outcome parts,
@@ -78,55 +74,70 @@ func (l *LearningLoop) outcomesFrom() Offsets {
 	return out
 }
 
-// replayFetchBytes bounds one fetch of replayOutcomes.
-const replayFetchBytes = cursorFetchBytes
+// replayChunk is how many outcomes replayOutcomes takes from one
+// partition before it turns to the next: meanwhile the cursors of the
+// others fetch and decode ahead, on other cores.
+const replayChunk = 4096
 
-// replayOutcomes reads partition p of the outcomes from from to end again
-// and gives each valid part to the join's records, skipping the parts the
-// checkpoint holds as early (they join when their decision comes, and
-// are learned then).
-func (l *LearningLoop) replayOutcomes(ctx context.Context, p int32, from, end int64, early map[string]bool) error {
+// replayOutcomes reads the outcomes of every partition in from, from
+// there to the checkpoint's offsets (outOffsets), again and gives each
+// valid part to the join's records, skipping the parts the checkpoint
+// holds as early (they join when their decision comes, and are learned
+// then). All partitions are fetched and decoded at once, each by its own
+// cursor; the parts are applied on this goroutine, partition by partition
+// in turns (a decision's parts are all in one partition, keyed by its id,
+// so their order within it is all that matters).
+func (l *LearningLoop) replayOutcomes(ctx context.Context, from Offsets, early map[string]bool) error {
+	if len(from) == 0 {
+		return nil
+	}
 	topic := l.cfg.Topics.Outcomes
-	next := from
-	for next < end {
-		resp, err := l.client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: int(p), Offset: next,
-			MinBytes: 1, MaxBytes: replayFetchBytes, MaxWait: cursorMaxWait})
-		if err == nil {
-			err = resp.Error
+	ranges, err := partitionRanges(ctx, l.cfg.Brokers, topic, from, l.log)
+	if err != nil {
+		l.outReads.failed(1)
+		return fmt.Errorf("read %s again: %w", topic, err)
+	}
+	type replay struct {
+		p      int32
+		end    int64
+		cursor *fetchCursor
+	}
+	var open []replay
+	defer func() {
+		for _, r := range open {
+			_ = r.cursor.close()
 		}
-		if err != nil {
-			l.outReads.failed(1)
-			return fmt.Errorf("read %s/%d@%d again: %w", topic, p, next, err)
+	}()
+	for _, r := range ranges {
+		p := int32(r.partition)
+		end := l.outOffsets[p]
+		if _, ok := from[p]; !ok || r.start >= end {
+			continue
 		}
-		if next < resp.LogStartOffset {
-			next = resp.LogStartOffset // deleted by retention
+		if r.end < end {
+			return fmt.Errorf("read %s/%d again: the log ends at %d, before the checkpoint's offset %d", topic, p, r.end, end)
 		}
-		n := 0
-		for resp.Records != nil && next < end {
-			r, err := resp.Records.ReadRecord()
-			if err != nil {
-				break
-			}
-			if r.Offset < next {
+		c := newFetchCursor(l.client, topic, p, r.start, scanOutcome)
+		c.ask(end)
+		open = append(open, replay{p: p, end: end, cursor: c})
+	}
+	apply := func(r *cursorRecord) {
+		if r.err == nil && !early[r.outcome.OutcomeID] {
+			l.joiner.ReplayOutcome(r.outcome)
+		}
+	}
+	for left := len(open); left > 0; {
+		left = 0
+		for _, r := range open {
+			if r.cursor.next >= r.end {
 				continue
 			}
-			v, err := readValue(r.Value)
-			if err != nil {
-				return fmt.Errorf("read %s/%d@%d again: %w", topic, p, r.Offset, err)
+			if _, err := r.cursor.readUntil(ctx, r.end, replayChunk, l.outReads, apply); err != nil {
+				return fmt.Errorf("read %s/%d again: %w", topic, r.p, err)
 			}
-			next = r.Offset + 1
-			n++
-			var o models.Outcome
-			if decodeOutcome(v, &o) == nil && o.Validate() == nil && !early[o.OutcomeID] {
-				l.joiner.ReplayOutcome(o)
+			if r.cursor.next < r.end {
+				left++
 			}
-		}
-		l.outReads.read(n)
-		if n == 0 && next < end {
-			if next >= resp.HighWatermark {
-				return fmt.Errorf("read %s/%d@%d again: the log ends at %d, before the checkpoint's offset %d", topic, p, next, resp.HighWatermark, end)
-			}
-			next++ // nothing at this offset
 		}
 	}
 	return nil

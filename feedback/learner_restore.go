@@ -133,10 +133,8 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	l.joiner.Restored()
-	for p, from := range replayOut {
-		if err := l.replayOutcomes(ctx, p, from, l.outOffsets[p], replayEarly); err != nil {
-			return fmt.Errorf("learner: replay outcome parts: %w", err)
-		}
+	if err := l.replayOutcomes(ctx, replayOut, replayEarly); err != nil {
+		return fmt.Errorf("learner: replay outcome parts: %w", err)
 	}
 	if err := l.resolveMatches(ctx); err != nil {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
