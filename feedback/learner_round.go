@@ -64,6 +64,7 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	l.checkWindow()
 	l.pending.Store(int64(l.joiner.Pending()))
 	l.early.Store(int64(l.joiner.Early()))
+	l.recentBytes.Store(int64(l.recent.bytes))
 	s := l.joiner.Stats()
 	l.joinStats.Store(&s)
 	return progressed, nil
