@@ -169,3 +169,60 @@ func (s scrape) routes() []string {
 	}
 	return out
 }
+
+// byProcess returns the gauge name of each process of role all: the
+// series labelled child=<name> are the children's (situ serve gathers
+// their /metrics), the one without that label is situ serve's own
+// (procAPI).
+func (s scrape) byProcess(name string) map[string]float64 {
+	out := map[string]float64{}
+	fam, ok := s[name]
+	if !ok {
+		return out
+	}
+	for _, m := range fam.GetMetric() {
+		proc := procAPI
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "child" {
+				proc = l.GetValue()
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			out[proc] += m.Gauge.GetValue()
+		case m.Untyped != nil:
+			out[proc] += m.Untyped.GetValue()
+		}
+	}
+	return out
+}
+
+// steadyTopics are the size-limited topics the soak's load fills within
+// minutes: the decisions and the outcomes. The dead letters (1 % of the
+// outcomes) would take more than an hour to reach their share of a 64 MiB
+// budget; what they add meanwhile is their batches' index entries, tens
+// of KiB a minute (docs/benchmarks.md).
+var steadyTopics = []string{"nba.decisions", "nba.outcomes"}
+
+// steadiness says which bounded structures of role all are full, from
+// the gauges the processes expose: the broker's size-limited topics
+// (situ_broker_retention_full) and the learner's cache of recent decisions
+// (situ_learner_recent_decisions_bytes against its limit). It returns
+// whether all are, and what is not yet.
+func (s scrape) steadiness() (bool, []string) {
+	var missing []string
+	for _, t := range steadyTopics {
+		if s.value("situ_broker_retention_full", "topic="+t) != 1 {
+			retained := s.value("situ_broker_retained_bytes", "topic="+t)
+			limit := s.value("situ_broker_retention_limit_bytes", "topic="+t)
+			missing = append(missing, fmt.Sprintf("%s %.1f of %.1f MiB", t, retained/mib, limit/mib))
+		}
+	}
+	// the cache evicts its oldest events to stay within its limit: full
+	// once it holds all but the last events' bytes
+	recent, limit := s.value("situ_learner_recent_decisions_bytes"), s.value("situ_learner_recent_decisions_limit_bytes")
+	if limit == 0 || recent < 0.99*limit {
+		missing = append(missing, fmt.Sprintf("the learner's recent decisions %.1f of %.1f MiB", recent/mib, limit/mib))
+	}
+	return len(missing) == 0, missing
+}
