@@ -109,7 +109,7 @@ func soak(ctx context.Context, cfg config, stderr io.Writer) (*result, error) {
 	fmt.Fprintf(stderr, "situ-soak: scoring %.0f/s for %s (warm-up %s), sampling every %s\n", cfg.rate, cfg.duration, warm, cfg.sample)
 
 	client := &http.Client{
-		Timeout:   5 * time.Second,
+		Timeout: 5 * time.Second,
 		// uncompressed: gzipping /metrics every sample would cost situ serve
 		// a flate writer (about 1 MB) each time, memory the soak then measures
 		Transport: &http.Transport{MaxIdleConns: cfg.concurrency + 16, MaxIdleConnsPerHost: cfg.concurrency + 16, IdleConnTimeout: time.Minute, DisableCompression: true},
