@@ -109,6 +109,7 @@ type learnerCounts struct {
 	outcomesPublished, dedupHTTP float64 // situ_outcomes_published_total, situ_outcomes_deduplicated_total
 	outcomePublishErrors         float64
 	server5xx                    float64 // 5xx answers on every route
+	server5xxRoutes              string  // which: "route (child) n, …"
 	// learner side
 	decisionsRead, decisionsInvalid, outcomesRead float64
 	joined, expired, unknown, duplicate           float64
@@ -148,6 +149,7 @@ func (s scrape) counts() learnerCounts {
 	for _, route := range s.routes() {
 		c.server5xx += s.requests(route, is5xx)
 	}
+	c.server5xxRoutes = s.fiveHundreds()
 	return c
 }
 
@@ -225,4 +227,34 @@ func (s scrape) steadiness() (bool, []string) {
 		missing = append(missing, fmt.Sprintf("the learner's recent decisions %.1f of %.1f MiB", recent/mib, limit/mib))
 	}
 	return len(missing) == 0, missing
+}
+
+// fiveHundreds lists the 5xx answers of the request histogram by route,
+// status and process, for the report.
+func (s scrape) fiveHundreds() string {
+	fam, ok := s["situ_http_request_duration_seconds"]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, m := range fam.GetMetric() {
+		if m.Histogram == nil || m.Histogram.GetSampleCount() == 0 {
+			continue
+		}
+		route, code, proc := "", "", procAPI
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				route = l.GetValue()
+			case "code":
+				code = l.GetValue()
+			case "child":
+				proc = l.GetValue()
+			}
+		}
+		if is5xx(code) {
+			parts = append(parts, fmt.Sprintf("%s %s (%s) %d", route, code, proc, m.Histogram.GetSampleCount()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

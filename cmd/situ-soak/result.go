@@ -94,6 +94,7 @@ type result struct {
 	load         loadSnapshot
 	sent         sentSnapshot
 	final        learnerCounts
+	start        learnerCounts // read once ready, before scoring
 	alive        bool // the child ran until the end
 	stopErr      error
 	p50All       time.Duration
@@ -177,8 +178,13 @@ func evaluateChecks(r *result) []check {
 	memory("RSS", r.rssFit)
 	memory("Go heap", r.heapFit)
 	memory("Go heap goal", r.goalFit)
-	add("no 5xx", l.Status5xx == 0 && s.HTTP5xx == 0 && f.server5xx == 0,
-		"score %d, outcomes %d (client side); %v on every route (situ_http_request_duration_seconds)", l.Status5xx, s.HTTP5xx, f.server5xx)
+	where := ""
+	if f.server5xxRoutes != "" {
+		where = fmt.Sprintf(" (in all: %s; before scoring: %v, %s)", f.server5xxRoutes, r.start.server5xx, r.start.server5xxRoutes)
+	}
+	run5xx := f.server5xx - r.start.server5xx
+	add("no 5xx", l.Status5xx == 0 && s.HTTP5xx == 0 && run5xx == 0,
+		"score %d, outcomes %d (client side); %v on every route while scoring (situ_http_request_duration_seconds)%s", l.Status5xx, s.HTTP5xx, run5xx, where)
 	add("every score answered", l.Transport == 0 && l.Other == 0 && l.Status4xx == 0,
 		"%d of %d answered 200; %d transport errors, %d 4xx, %d other", l.OK, issued, l.Transport, l.Status4xx, l.Other)
 	heldRate := float64(l.Missed) <= 0.001*float64(issued+l.Missed)

@@ -86,6 +86,8 @@ func TestEvaluate(t *testing.T) {
 			}
 		}},
 		{name: "a 5xx on the score route", change: func(r *result) { r.final.server5xx = 1 }, failed: []string{"no 5xx"}},
+		{name: "a 503 of /readyz while starting", change: func(r *result) { r.start.server5xx, r.final.server5xx = 1, 1 }},
+		{name: "a 503 of /readyz while scoring", change: func(r *result) { r.start.server5xx, r.final.server5xx = 1, 2 }, failed: []string{"no 5xx"}},
 		{name: "a 5xx answer to an outcome", change: func(r *result) { r.sent.HTTP5xx = 1 }, failed: []string{"no 5xx"}},
 		{name: "a dropped decision", change: func(r *result) { r.final.dropped = 1 }, failed: []string{"no dropped decisions"}},
 		{name: "a decision the learner never read", change: func(r *result) {

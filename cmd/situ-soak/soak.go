@@ -118,6 +118,14 @@ func soak(ctx context.Context, cfg config, stderr io.Writer) (*result, error) {
 	defer d.sender.close()
 
 	res := &result{cfg: cfg}
+	// /readyz answers 503 until every process is ready, and situ serve
+	// polls its children's as the soak polled its own: 5xx answers before
+	// scoring are the start, not the run
+	if m, err := scrapeMetrics(ctx, client, ch.url); err == nil {
+		res.start = m.counts()
+	} else {
+		return nil, fmt.Errorf("first scrape: %w", err)
+	}
 	senderCtx, stopSender := context.WithCancel(ctx)
 	defer stopSender()
 	senderDone := make(chan struct{})
