@@ -95,7 +95,7 @@ type result struct {
 	sent         sentSnapshot
 	final        learnerCounts
 	start        learnerCounts // read once ready, before scoring
-	alive        bool // the child ran until the end
+	alive        bool          // the child ran until the end
 	stopErr      error
 	p50All       time.Duration
 	p99All       time.Duration
