@@ -120,6 +120,7 @@ type retentionMetrics struct {
 	retainedSeconds *prometheus.GaugeVec
 	limitBytes      *prometheus.GaugeVec
 	belowWindow     *prometheus.GaugeVec
+	full            *prometheus.GaugeVec
 	window          prometheus.Gauge
 }
 
@@ -133,10 +134,12 @@ func newRetentionMetrics(reg prometheus.Registerer) (*retentionMetrics, error) {
 			Help: "Size retention of a topic on the embedded broker (retention.bytes times partitions)."}, []string{"topic"}),
 		belowWindow: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "situ_broker_retention_below_window",
 			Help: "1 when a topic's size limit keeps less than the reward window, else 0."}, []string{"topic"}),
+		full: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "situ_broker_retention_full",
+			Help: "1 once retention has deleted records from every partition of a size-limited topic (its log start offset moved): the topic holds what it will hold, and so does the broker's in-memory index of its record batches; else 0."}, []string{"topic"}),
 		window: prometheus.NewGauge(prometheus.GaugeOpts{Name: "situ_broker_reward_window_seconds",
 			Help: "The reward window the embedded broker's retention should cover."}),
 	}
-	if err := register(reg, m.retainedBytes, m.retainedSeconds, m.limitBytes, m.belowWindow, m.window); err != nil {
+	if err := register(reg, m.retainedBytes, m.retainedSeconds, m.limitBytes, m.belowWindow, m.full, m.window); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -238,7 +241,9 @@ func (r *retention) enforce(ctx context.Context) error {
 		}
 		var bytes, fullest int64
 		oldest := now
+		trimmed := true // every partition has lost its first records
 		for _, p := range infos {
+			trimmed = trimmed && p.LogStartOffset > 0
 			bytes += p.NumBytes
 			fullest = max(fullest, p.NumBytes)
 			if p.NumBytes == 0 || p.LogStartOffset >= p.HighWatermark {
@@ -277,6 +282,11 @@ func (r *retention) enforce(ctx context.Context) error {
 			}
 		}
 		r.metrics.belowWindow.WithLabelValues(l.Topic).Set(below)
+		full := 0.0
+		if trimmed {
+			full = 1
+		}
+		r.metrics.full.WithLabelValues(l.Topic).Set(full)
 	}
 	for _, t := range r.cfg.Compacted {
 		var bytes int64

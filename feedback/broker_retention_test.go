@@ -120,6 +120,8 @@ func TestEmbeddedBrokerSizeRetention(t *testing.T) {
 	require.Less(t, metricValue(t, reg, "situ_broker_retained_seconds", decisions), 60.0)
 	require.Equal(t, 86400.0, metricValue(t, reg, "situ_broker_reward_window_seconds", nil))
 	require.Equal(t, 0.0, metricValue(t, reg, "situ_broker_retention_below_window", map[string]string{"topic": topics.Outcomes}), "an empty topic is not short")
+	require.Equal(t, 1.0, metricValue(t, reg, "situ_broker_retention_full", decisions), "every partition of the decisions lost its oldest records")
+	require.Equal(t, 0.0, metricValue(t, reg, "situ_broker_retention_full", map[string]string{"topic": topics.Outcomes}), "an empty topic is not full")
 	require.NotEmpty(t, logs.FilterMessageSnippet("size retention keeps less than the reward window").FilterField(zap.String("topic", topics.Decisions)).All())
 }
 

@@ -16,6 +16,7 @@ type loopMetrics struct {
 	restarts, republished, notLearned                                               atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
 	modelVersion, pending, early, configApplied, windowNeed                         atomic.Int64
+	recentBytes                                                                     atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
 	unjoinedOutcomes                                                                unjoinedCounters
 	maxPending                                                                      atomic.Int64
@@ -64,6 +65,8 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_window_decisions", Help: "Decisions one reward window holds at the decision rate observed over the last minute of stream time; above situ_learner_max_pending_decisions the window cannot be held (a warning is logged)."}, func() float64 { return float64(m.windowNeed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_pending_decisions", Help: "The cap on decisions waiting for an outcome (--max-pending)."}, func() float64 { return float64(m.maxPending.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_recent_decisions_bytes", Help: "Bytes of decision events the learner keeps from its last reads, so that an outcome soon after its decision needs no second read; at most situ_learner_recent_decisions_limit_bytes, which it reaches after that many bytes of decisions and then holds."}, func() float64 { return float64(m.recentBytes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_recent_decisions_limit_bytes", Help: "The bound of situ_learner_recent_decisions_bytes."}, func() float64 { return recentDecisionsBytes }),
 		join("joined", func(s *models.JoinStats) int64 { return s.Joined }),
 		join("expired", func(s *models.JoinStats) int64 { return s.Expired }),
 		join("expired_rewarded", func(s *models.JoinStats) int64 { return s.ExpiredRewarded }),

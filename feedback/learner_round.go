@@ -76,6 +76,7 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	l.sampleOutcomes()
 	l.pending.Store(int64(l.joiner.Pending()))
 	l.early.Store(int64(l.joiner.Early()))
+	l.recentBytes.Store(int64(l.recent.held()))
 	s := l.joiner.Stats()
 	l.joinStats.Store(&s)
 	return progressed, nil

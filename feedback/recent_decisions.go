@@ -92,6 +92,13 @@ func (r *recentDecisions) add(pos models.DecisionPos, v []byte) {
 	}
 }
 
+// held returns how many bytes of the ring have been written, up to its
+// size: the ring is allocated whole on first use, and its pages are
+// touched, so resident, as it fills.
+func (r *recentDecisions) held() int {
+	return int(min(r.next, int64(r.limit)))
+}
+
 func (p *recentPartition) forgetOldest() {
 	p.head++
 	if p.head > len(p.entries)/2 && p.head >= 1024 {

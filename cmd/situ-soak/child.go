@@ -39,13 +39,17 @@ func freeAddr() (string, error) {
 // the learner's reward window, its output to logPath, and waits until it
 // is ready.
 func startChild(ctx context.Context, cfg config, dataDir, logPath string) (*child, error) {
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	httpAddr, brokerAddr := cfg.addr, cfg.brokerAddr
+	var err error
+	if httpAddr == "" {
+		if httpAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	brokerAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	if brokerAddr == "" {
+		if brokerAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -53,6 +57,10 @@ func startChild(ctx context.Context, cfg config, dataDir, logPath string) (*chil
 	}
 	args := append([]string{"serve", "--role", "all", "--addr", httpAddr, "--broker-addr", brokerAddr,
 		"--data-dir", dataDir, "--reward-window", cfg.window.String(), "--late-window", cfg.window.String()}, cfg.extraArgs...)
+	if cfg.brokerMax != "" {
+		// before the extra flags, which may set it again
+		args = append(args[:1:1], append([]string{"--broker-max-bytes", cfg.brokerMax}, args[1:]...)...)
+	}
 	cmd := exec.Command(cfg.situ, args...)
 	// the child's configuration is its flags alone
 	for _, kv := range os.Environ() {
@@ -137,20 +145,56 @@ func (c *child) stop(grace time.Duration) error {
 
 // rssBytes reads the resident set size of situ serve and of every process
 // it started (role all runs the embedded broker and the learner as child
-// processes) from /proc/PID/status.
-func (c *child) rssBytes() (float64, error) {
-	total := 0.0
+// processes) from /proc/PID/status: their sum, and each by its name
+// (procAPI for situ serve itself, else the --role it was given).
+func (c *child) rssBytes() (float64, map[string]float64, error) {
+	total, byProc := 0.0, map[string]float64{}
 	for _, pid := range processTree(c.cmd.Process.Pid) {
 		rss, err := readRSS(pid)
 		if err != nil {
 			if pid == c.cmd.Process.Pid {
-				return 0, err
+				return 0, nil, err
 			}
 			continue // a child that exited between the listing and the read
 		}
 		total += rss
+		name := procAPI
+		if pid != c.cmd.Process.Pid {
+			name = roleOf(pid)
+		}
+		byProc[name] += rss
 	}
-	return total, nil
+	return total, byProc, nil
+}
+
+// The processes of role all, as the soak names them: situ serve itself
+// (the HTTP API) and the children it starts, named by their --role (as
+// the label child of their metrics on situ serve's /metrics).
+const (
+	procAPI     = "api"
+	procBroker  = "broker"
+	procLearner = "learner"
+)
+
+var procNames = []string{procAPI, procBroker, procLearner}
+
+// roleOf returns the value of the --role flag pid was started with, or
+// "other".
+func roleOf(pid int) string {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return "other"
+	}
+	args := strings.Split(string(raw), "\x00")
+	for i, a := range args {
+		if a == "--role" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--role="); ok {
+			return v
+		}
+	}
+	return "other"
 }
 
 // processTree returns root and its descendants, from the parent ids in

@@ -85,9 +85,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // config is what the flags set.
 type config struct {
-	situ        string
-	duration    time.Duration
+	situ     string
+	duration time.Duration
+	// warmup is the warm-up given by --warmup; 0: until steady state, and
+	// at least minWarmup
 	warmup      time.Duration
+	minWarmup   time.Duration
 	rate        float64
 	concurrency int
 	window      time.Duration
@@ -99,6 +102,9 @@ type config struct {
 	dataDir     string
 	logFile     string
 	settle      time.Duration
+	addr        string // situ serve --addr; "": a free port
+	brokerAddr  string // situ serve --broker-addr; "": a free port
+	brokerMax   string // situ serve --broker-max-bytes
 	extraArgs   []string
 }
 
@@ -108,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.situ, "situ", "bin/situ", "the situ `BINARY` to run as `situ serve`")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Minute, "how long to score")
-	fs.DurationVar(&cfg.warmup, "warmup", 0, "samples before this are left out of the memory fit (default: 3.5 × --window, at most half of --duration)")
+	fs.DurationVar(&cfg.warmup, "warmup", 0, "samples before this are left out of the memory fit (default: until every bounded structure is full — the broker's decisions and outcomes topics at their size limit, the learner's cache of recent decisions at its bound — and at least 3.5 × --window, at most half of --duration)")
 	fs.Float64Var(&cfg.rate, "rate", 300, "score requests per second")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "score requests in flight at most")
 	fs.DurationVar(&cfg.window, "window", 0, "the learner's reward window (situ serve --reward-window); late outcomes come 0.5–0.8 windows after their decision, too-late ones 1.5–2.5 windows after (default: a tenth of --duration, between 2s and 1m)")
@@ -120,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "situ's data dir (default: a new temporary dir, removed at the end)")
 	fs.StringVar(&cfg.logFile, "log", "", "`FILE` for situ's log (default: beside --out, soak-situ.log)")
 	fs.DurationVar(&cfg.settle, "settle", time.Minute, "after scoring, how long the learner may take to read what was sent")
+	fs.StringVar(&cfg.addr, "addr", "", "`HOST:PORT` of situ serve's HTTP API (default: a free loopback port)")
+	fs.StringVar(&cfg.brokerAddr, "broker-addr", "", "`HOST:PORT` of situ serve's embedded broker (default: a free loopback port)")
+	fs.StringVar(&cfg.brokerMax, "broker-max-bytes", "64MiB", "situ serve --broker-max-bytes: the embedded broker's disk budget, small enough that its topics (and its in-memory index of them) are full within the warm-up at 300/s; situ serve's own default, 512MiB, takes about 15 minutes to fill at that rate (docs/benchmarks.md)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: situ-soak [flags] [-- extra situ serve flags]")
 		fs.PrintDefaults()
@@ -142,8 +151,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case cfg.warmup < 0 || cfg.warmup >= cfg.duration:
 		return cfg, errors.New("--warmup must be shorter than --duration")
 	}
-	if cfg.warmup == 0 {
-		cfg.warmup = min(time.Duration(3.5*float64(cfg.window)), cfg.duration/2)
-	}
+	cfg.minWarmup = min(time.Duration(3.5*float64(cfg.window)), cfg.duration/2)
 	return cfg, nil
 }

@@ -109,6 +109,7 @@ type learnerCounts struct {
 	outcomesPublished, dedupHTTP float64 // situ_outcomes_published_total, situ_outcomes_deduplicated_total
 	outcomePublishErrors         float64
 	server5xx                    float64 // 5xx answers on every route
+	server5xxRoutes              string  // which: "route (child) n, …"
 	// learner side
 	decisionsRead, decisionsInvalid, outcomesRead float64
 	joined, expired, unknown, duplicate           float64
@@ -153,6 +154,7 @@ func (s scrape) counts() learnerCounts {
 	for _, route := range s.routes() {
 		c.server5xx += s.requests(route, is5xx)
 	}
+	c.server5xxRoutes = s.fiveHundreds()
 	return c
 }
 
@@ -173,4 +175,91 @@ func (s scrape) routes() []string {
 		}
 	}
 	return out
+}
+
+// byProcess returns the gauge name of each process of role all: the
+// series labelled child=<name> are the children's (situ serve gathers
+// their /metrics), the one without that label is situ serve's own
+// (procAPI).
+func (s scrape) byProcess(name string) map[string]float64 {
+	out := map[string]float64{}
+	fam, ok := s[name]
+	if !ok {
+		return out
+	}
+	for _, m := range fam.GetMetric() {
+		proc := procAPI
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "child" {
+				proc = l.GetValue()
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			out[proc] += m.Gauge.GetValue()
+		case m.Untyped != nil:
+			out[proc] += m.Untyped.GetValue()
+		}
+	}
+	return out
+}
+
+// steadyTopics are the size-limited topics the soak's load fills within
+// minutes: the decisions and the outcomes. The dead letters (1 % of the
+// outcomes) would take more than an hour to reach their share of a 64 MiB
+// budget; what they add meanwhile is their batches' index entries, tens
+// of KiB a minute (docs/benchmarks.md).
+var steadyTopics = []string{"nba.decisions", "nba.outcomes"}
+
+// steadiness says which bounded structures of role all are full, from
+// the gauges the processes expose: the broker's size-limited topics
+// (situ_broker_retention_full) and the learner's cache of recent decisions
+// (situ_learner_recent_decisions_bytes against its limit). It returns
+// whether all are, and what is not yet.
+func (s scrape) steadiness() (bool, []string) {
+	var missing []string
+	for _, t := range steadyTopics {
+		if s.value("situ_broker_retention_full", "topic="+t) != 1 {
+			retained := s.value("situ_broker_retained_bytes", "topic="+t)
+			limit := s.value("situ_broker_retention_limit_bytes", "topic="+t)
+			missing = append(missing, fmt.Sprintf("%s %.1f of %.1f MiB", t, retained/mib, limit/mib))
+		}
+	}
+	// the cache evicts its oldest events to stay within its limit: full
+	// once it holds all but the last events' bytes
+	recent, limit := s.value("situ_learner_recent_decisions_bytes"), s.value("situ_learner_recent_decisions_limit_bytes")
+	if limit == 0 || recent < 0.99*limit {
+		missing = append(missing, fmt.Sprintf("the learner's recent decisions %.1f of %.1f MiB", recent/mib, limit/mib))
+	}
+	return len(missing) == 0, missing
+}
+
+// fiveHundreds lists the 5xx answers of the request histogram by route,
+// status and process, for the report.
+func (s scrape) fiveHundreds() string {
+	fam, ok := s["situ_http_request_duration_seconds"]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, m := range fam.GetMetric() {
+		if m.Histogram == nil || m.Histogram.GetSampleCount() == 0 {
+			continue
+		}
+		route, code, proc := "", "", procAPI
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				route = l.GetValue()
+			case "code":
+				code = l.GetValue()
+			case "child":
+				proc = l.GetValue()
+			}
+		}
+		if is5xx(code) {
+			parts = append(parts, fmt.Sprintf("%s %s (%s) %d", route, code, proc, m.Histogram.GetSampleCount()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -49,7 +49,7 @@ func writePlot(path string, r *result) (err error) {
 		return fmt.Errorf("plot: no samples taken while scoring")
 	}
 	end := rss[len(rss)-1].X
-	warm := r.cfg.warmup.Minutes()
+	warm := r.warmup.Minutes()
 
 	line := func(p *gplot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
 		l, err := plotter.NewLine(pts)

@@ -94,24 +94,53 @@ type result struct {
 	load         loadSnapshot
 	sent         sentSnapshot
 	final        learnerCounts
-	alive        bool // the child ran until the end
+	start        learnerCounts // read once ready, before scoring
+	alive        bool          // the child ran until the end
 	stopErr      error
 	p50All       time.Duration
 	p99All       time.Duration
 	rssFit       fit
 	heapFit      fit
 	goalFit      fit
-	checks       []check
+	// warmup is the warm-up the fits start after: --warmup, or the first
+	// steady sample and at least cfg.minWarmup
+	warmup time.Duration
+	// steadyAt is when the first steady sample was taken; -1: none was
+	steadyAt time.Duration
+	// procFits are the RSS and heap goal fits of each process
+	procFits map[string][2]fit
+	checks   []check
 }
 
 // minFitSamples is the fewest post-warm-up samples a memory verdict needs.
 const minFitSamples = 6
 
-// evaluate fits the memory and runs the checks.
+// evaluate finds the steady state, fits the memory and runs the checks.
 func (r *result) evaluate() {
-	r.rssFit = fitLine(r.samples, r.cfg.warmup, func(s sample) float64 { return s.RSS })
-	r.heapFit = fitLine(r.samples, r.cfg.warmup, func(s sample) float64 { return s.Heap })
-	r.goalFit = fitLine(r.samples, r.cfg.warmup, func(s sample) float64 { return s.HeapGoal })
+	r.steadyAt = -1
+	for _, s := range r.samples {
+		if s.Scoring && s.Steady {
+			r.steadyAt = s.At
+			break
+		}
+	}
+	r.warmup = r.cfg.warmup
+	if r.warmup == 0 {
+		r.warmup = max(r.cfg.minWarmup, r.steadyAt)
+		if r.steadyAt < 0 {
+			r.warmup = r.cfg.minWarmup // no fit is trusted then: the steady state check fails
+		}
+	}
+	r.rssFit = fitLine(r.samples, r.warmup, func(s sample) float64 { return s.RSS })
+	r.heapFit = fitLine(r.samples, r.warmup, func(s sample) float64 { return s.Heap })
+	r.goalFit = fitLine(r.samples, r.warmup, func(s sample) float64 { return s.HeapGoal })
+	r.procFits = map[string][2]fit{}
+	for _, p := range procNames {
+		r.procFits[p] = [2]fit{
+			fitLine(r.samples, r.warmup, func(s sample) float64 { return s.Procs[p].RSS }),
+			fitLine(r.samples, r.warmup, func(s sample) float64 { return s.Procs[p].HeapGoal }),
+		}
+	}
 	r.checks = evaluateChecks(r)
 }
 
@@ -125,16 +154,37 @@ func evaluateChecks(r *result) []check {
 	issued := l.OK + l.Status4xx + l.Status5xx + l.Other + l.Transport
 
 	add("process", r.alive && r.stopErr == nil, "ran to the end: %v; clean exit on SIGTERM: %v", r.alive, errText(r.stopErr))
+	// A memory fit means something only over samples in which every
+	// bounded structure is full: before, it measures the filling.
+	last := r.samples[len(r.samples)-1:]
+	switch {
+	case r.steadyAt < 0:
+		filling := "no sample"
+		if len(last) > 0 {
+			filling = strings.Join(last[0].Filling, ", ")
+		}
+		add("steady state", false, "never reached while scoring; still filling at the end: %s", filling)
+	case r.warmup < r.steadyAt:
+		add("steady state", false, "reached at %s, after the warm-up (%s): the fit includes the filling", r.steadyAt.Round(time.Second), r.warmup)
+	default:
+		add("steady state", r.steadyAt <= r.cfg.duration/2, "every bounded structure full at %s (at most half the run, %s); memory fitted after %s",
+			r.steadyAt.Round(time.Second), r.cfg.duration/2, r.warmup.Round(time.Second))
+	}
 	memory := func(name string, ft fit) {
 		add(name+" flat", ft.N >= minFitSamples && ft.Slope < r.cfg.maxSlope,
 			"slope %+.3f MiB/min over %d samples after %s (bound %.2f MiB/min); %.1f–%.1f MiB",
-			ft.Slope, ft.N, r.cfg.warmup, r.cfg.maxSlope, ft.Min, ft.Max)
+			ft.Slope, ft.N, r.warmup.Round(time.Second), r.cfg.maxSlope, ft.Min, ft.Max)
 	}
 	memory("RSS", r.rssFit)
 	memory("Go heap", r.heapFit)
 	memory("Go heap goal", r.goalFit)
-	add("no 5xx", l.Status5xx == 0 && s.HTTP5xx == 0 && f.server5xx == 0,
-		"score %d, outcomes %d (client side); %v on every route (situ_http_request_duration_seconds)", l.Status5xx, s.HTTP5xx, f.server5xx)
+	where := ""
+	if f.server5xxRoutes != "" {
+		where = fmt.Sprintf(" (in all: %s; before scoring: %v, %s)", f.server5xxRoutes, r.start.server5xx, r.start.server5xxRoutes)
+	}
+	run5xx := f.server5xx - r.start.server5xx
+	add("no 5xx", l.Status5xx == 0 && s.HTTP5xx == 0 && run5xx == 0,
+		"score %d, outcomes %d (client side); %v on every route while scoring (situ_http_request_duration_seconds)%s", l.Status5xx, s.HTTP5xx, run5xx, where)
 	add("every score answered", l.Transport == 0 && l.Other == 0 && l.Status4xx == 0,
 		"%d of %d answered 200; %d transport errors, %d 4xx, %d other", l.OK, issued, l.Transport, l.Status4xx, l.Other)
 	heldRate := float64(l.Missed) <= 0.001*float64(issued+l.Missed)
@@ -197,11 +247,17 @@ func (r *result) writeText(w io.Writer) error {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(&b, "situ soak: %s — %s at %.0f/s (%d answered), reward window %s, warm-up %s, %d samples every %s; the learner settled in %s\n",
-		verdict, r.scored.Round(time.Second), r.cfg.rate, r.load.OK, r.cfg.window, r.cfg.warmup, len(r.samples), r.cfg.sample, r.settled.Round(time.Second))
+		verdict, r.scored.Round(time.Second), r.cfg.rate, r.load.OK, r.cfg.window, r.warmup.Round(time.Second), len(r.samples), r.cfg.sample, r.settled.Round(time.Second))
 	fmt.Fprintf(&b, "score latency (client side, whole run): p50 %.2f ms, p99 %.2f ms; per interval p99 max %.2f ms\n",
 		ms(r.p50All), ms(r.p99All), ms(maxP99(r.samples)))
 	fmt.Fprintf(&b, "memory after warm-up: RSS %.1f–%.1f MiB (slope %+.3f MiB/min), Go heap in use %.1f–%.1f MiB (slope %+.3f MiB/min), heap goal %.1f–%.1f MiB (slope %+.3f MiB/min)\n",
 		r.rssFit.Min, r.rssFit.Max, r.rssFit.Slope, r.heapFit.Min, r.heapFit.Max, r.heapFit.Slope, r.goalFit.Min, r.goalFit.Max, r.goalFit.Slope)
+	fmt.Fprintf(&b, "by process after warm-up:")
+	for _, p := range procNames {
+		f := r.procFits[p]
+		fmt.Fprintf(&b, " %s RSS %.1f–%.1f MiB (%+.3f/min), heap goal %.1f–%.1f MiB (%+.3f/min);", p, f[0].Min, f[0].Max, f[0].Slope, f[1].Min, f[1].Max, f[1].Slope)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "outcome plan per decision:")
 	for k := range numKinds {
 		fmt.Fprintf(&b, " %s %d;", kindNames[k], r.sent.Planned[k])

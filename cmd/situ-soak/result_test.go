@@ -11,21 +11,23 @@ import (
 )
 
 // memorySamples returns one sample every 5 s for 10 minutes whose RSS and
-// heap grow by slope MiB per minute on top of a sawtooth of ±8 MiB (the GC).
+// heap grow by slope MiB per minute on top of a sawtooth of ±8 MiB (the GC),
+// every bounded structure full from 2:00 on.
 func memorySamples(slope float64) []sample {
 	var out []sample
 	for i := 1; i <= 120; i++ {
 		at := time.Duration(i) * 5 * time.Second
 		saw := float64(i%6-3) * 8 / 3 * mib
 		grow := slope * at.Minutes() * mib
-		out = append(out, sample{At: at, RSS: 120*mib + grow + saw/4, Heap: 60*mib + grow + saw, HeapGoal: 80*mib + 2*grow, Scoring: true, Throughput: 300})
+		out = append(out, sample{At: at, RSS: 120*mib + grow + saw/4, Heap: 60*mib + grow + saw, HeapGoal: 80*mib + 2*grow, Scoring: true, Throughput: 300,
+			Steady: at >= 2*time.Minute})
 	}
 	return out
 }
 
 // balanced returns a result whose every counter adds up.
 func balanced() *result {
-	r := &result{cfg: config{warmup: 3 * time.Minute, maxSlope: 1, concurrency: 32, rate: 300, window: time.Minute, sample: 5 * time.Second},
+	r := &result{cfg: config{duration: 10 * time.Minute, warmup: 3 * time.Minute, maxSlope: 1, concurrency: 32, rate: 300, window: time.Minute, sample: 5 * time.Second},
 		samples: memorySamples(0), alive: true}
 	r.load = loadSnapshot{OK: 1000}
 	r.sent.Planned[kindMalformedHTTP] = 10
@@ -59,7 +61,33 @@ func TestEvaluate(t *testing.T) {
 			}
 		}},
 		{name: "too few samples after the warm-up", change: func(r *result) { r.samples = r.samples[:38] }, failed: []string{"RSS flat", "Go heap flat", "Go heap goal flat"}},
+		{name: "steady state never reached", change: func(r *result) {
+			for i := range r.samples {
+				r.samples[i].Steady, r.samples[i].Filling = false, []string{"nba.decisions 10.0 of 36.3 MiB"}
+			}
+		}, failed: []string{"steady state"}},
+		{name: "a warm-up shorter than the filling", change: func(r *result) { r.cfg.warmup = time.Minute }, failed: []string{"steady state"}},
+		{name: "steady only after half the run", change: func(r *result) {
+			r.cfg.warmup = 0
+			for i := range r.samples {
+				r.samples[i].Steady = r.samples[i].At >= 6*time.Minute
+			}
+		}, failed: []string{"steady state"}},
+		{name: "the warm-up waits for the steady state", change: func(r *result) {
+			// growth until every structure is full at 4:00, flat after
+			r.cfg.warmup, r.cfg.minWarmup = 0, time.Minute
+			for i := range r.samples {
+				s := &r.samples[i]
+				s.Steady = s.At >= 4*time.Minute
+				if !s.Steady {
+					s.Heap -= float64(4*time.Minute-s.At) / float64(time.Second) * mib
+					s.HeapGoal -= float64(4*time.Minute-s.At) / float64(time.Second) * mib
+				}
+			}
+		}},
 		{name: "a 5xx on the score route", change: func(r *result) { r.final.server5xx = 1 }, failed: []string{"no 5xx"}},
+		{name: "a 503 of /readyz while starting", change: func(r *result) { r.start.server5xx, r.final.server5xx = 1, 1 }},
+		{name: "a 503 of /readyz while scoring", change: func(r *result) { r.start.server5xx, r.final.server5xx = 1, 2 }, failed: []string{"no 5xx"}},
 		{name: "a 5xx answer to an outcome", change: func(r *result) { r.sent.HTTP5xx = 1 }, failed: []string{"no 5xx"}},
 		{name: "a dropped decision", change: func(r *result) { r.final.dropped = 1 }, failed: []string{"no dropped decisions"}},
 		{name: "a decision the learner never read", change: func(r *result) {
@@ -91,6 +119,9 @@ func TestEvaluate(t *testing.T) {
 				}
 			}
 			require.ElementsMatch(t, tc.failed, failed, "checks: %+v", r.checks)
+			if tc.name == "the warm-up waits for the steady state" {
+				require.Equal(t, 4*time.Minute, r.warmup)
+			}
 			require.Equal(t, len(tc.failed) == 0, r.passed())
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,19 @@ type sample struct {
 	Throughput float64       `json:"throughput"`       // score answers (200) per second in the interval
 	Pending    float64       `json:"pending"`          // situ_learner_pending_decisions
 	Scoring    bool          `json:"scoring"`          // taken while scoring (false: settling)
+	// Steady: every bounded structure was full (scrape.steadiness); Filling
+	// says what was not
+	Steady  bool     `json:"steady"`
+	Filling []string `json:"filling,omitempty"`
+	// Procs is the memory of each process (procNames)
+	Procs map[string]procMemory `json:"procs"`
+}
+
+// procMemory is one process's share of a sample.
+type procMemory struct {
+	RSS      float64 `json:"rss_bytes"`
+	Heap     float64 `json:"heap_inuse_bytes"`
+	HeapGoal float64 `json:"heap_goal_bytes"`
 }
 
 // loadCounts are the score requests' results as the driver saw them.
@@ -88,16 +102,30 @@ func soak(ctx context.Context, cfg config, stderr io.Writer) (*result, error) {
 	}()
 	fmt.Fprintf(stderr, "situ-soak: situ serve (pid %d) ready on %s, broker %s, reward window %s, log %s\n",
 		ch.cmd.Process.Pid, ch.url, ch.brokerAddr, cfg.window, logPath)
-	fmt.Fprintf(stderr, "situ-soak: scoring %.0f/s for %s (warm-up %s), sampling every %s\n", cfg.rate, cfg.duration, cfg.warmup, cfg.sample)
+	warm := "until steady state, at least " + cfg.minWarmup.String()
+	if cfg.warmup > 0 {
+		warm = cfg.warmup.String()
+	}
+	fmt.Fprintf(stderr, "situ-soak: scoring %.0f/s for %s (warm-up %s), sampling every %s\n", cfg.rate, cfg.duration, warm, cfg.sample)
 
 	client := &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{MaxIdleConns: cfg.concurrency + 16, MaxIdleConnsPerHost: cfg.concurrency + 16, IdleConnTimeout: time.Minute},
+		Timeout: 5 * time.Second,
+		// uncompressed: gzipping /metrics every sample would cost situ serve
+		// a flate writer (about 1 MB) each time, memory the soak then measures
+		Transport: &http.Transport{MaxIdleConns: cfg.concurrency + 16, MaxIdleConnsPerHost: cfg.concurrency + 16, IdleConnTimeout: time.Minute, DisableCompression: true},
 	}
 	d := &driver{cfg: cfg, url: ch.url, client: client, pop: pop, sender: newOutcomeSender(ch.url, ch.brokerAddr, client)}
 	defer d.sender.close()
 
 	res := &result{cfg: cfg}
+	// /readyz answers 503 until every process is ready, and situ serve
+	// polls its children's as the soak polled its own: 5xx answers before
+	// scoring are the start, not the run
+	if m, err := scrapeMetrics(ctx, client, ch.url); err == nil {
+		res.start = m.counts()
+	} else {
+		return nil, fmt.Errorf("first scrape: %w", err)
+	}
 	senderCtx, stopSender := context.WithCancel(ctx)
 	defer stopSender()
 	senderDone := make(chan struct{})
@@ -303,7 +331,7 @@ func (d *driver) sampleLoop(ctx context.Context, ch *child, start time.Time, sco
 			s.P99 = percentile(lat, 0.99)
 			s.Throughput = float64(ok-lastOK) / now.Sub(last).Seconds()
 			last, lastOK = now, ok
-			rss, err := ch.rssBytes()
+			rss, rssByProc, err := ch.rssBytes()
 			if err != nil {
 				res.sampleErrors = append(res.sampleErrors, err.Error())
 				continue
@@ -317,10 +345,20 @@ func (d *driver) sampleLoop(ctx context.Context, ch *child, start time.Time, sco
 			}
 			s.RSS, s.Heap, s.HeapGoal = rss, m.value("go_memstats_heap_inuse_bytes"), m.value("go_memstats_next_gc_bytes")
 			s.Pending = m.value("situ_learner_pending_decisions")
+			s.Steady, s.Filling = m.steadiness()
+			heap, goal := m.byProcess("go_memstats_heap_inuse_bytes"), m.byProcess("go_memstats_next_gc_bytes")
+			s.Procs = map[string]procMemory{}
+			for _, p := range procNames {
+				s.Procs[p] = procMemory{RSS: rssByProc[p], Heap: heap[p], HeapGoal: goal[p]}
+			}
 			res.samples = append(res.samples, s)
 			if len(res.samples)%max(1, int(time.Minute/d.cfg.sample)) == 0 {
-				fmt.Fprintf(stderr, "  %6s  rss %6.1f MiB  heap %6.1f MiB (goal %6.1f)  p99 %7.2f ms  %4.0f/s  pending %6.0f\n",
-					s.At.Round(time.Second), s.RSS/mib, s.Heap/mib, s.HeapGoal/mib, ms(s.P99), s.Throughput, s.Pending)
+				state := "steady"
+				if !s.Steady {
+					state = "filling: " + strings.Join(s.Filling, ", ")
+				}
+				fmt.Fprintf(stderr, "  %6s  rss %6.1f MiB  heap %6.1f MiB (goal %6.1f)  p99 %7.2f ms  %4.0f/s  pending %6.0f  %s\n",
+					s.At.Round(time.Second), s.RSS/mib, s.Heap/mib, s.HeapGoal/mib, ms(s.P99), s.Throughput, s.Pending, state)
 			}
 		}
 	}

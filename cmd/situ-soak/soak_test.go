@@ -18,8 +18,9 @@ import (
 // seconds with a 3 s reward window: every outcome kind is sent, the
 // learner's counters add up, nothing answers 5xx and the plot is drawn.
 // Fifteen seconds say nothing about memory, and whether a shared machine
-// keeps up with the rate is not situ's doing, so the memory checks and the
-// rate are not held here (make soak is for them).
+// keeps up with the rate is not situ's doing, so the memory checks, the
+// steady state they need and the rate are not held here (make soak is for
+// them).
 func TestSoakSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts situ serve for 15 s")
@@ -43,7 +44,7 @@ func TestSoakSmoke(t *testing.T) {
 	require.NoError(t, res.writeText(&report))
 	for _, c := range res.checks {
 		switch c.Name {
-		case "RSS flat", "Go heap flat", "Go heap goal flat", "rate held":
+		case "RSS flat", "Go heap flat", "Go heap goal flat", "steady state", "rate held":
 			continue
 		}
 		require.True(t, c.OK, "%s: %s\n%s", c.Name, c.Detail, report.String())
@@ -58,6 +59,11 @@ func TestSoakSmoke(t *testing.T) {
 	require.Positive(t, f.dedupHTTP, report.String())
 	require.Positive(t, f.dlqJSON+f.dlqInvalid, report.String())
 	require.NotEmpty(t, res.samples)
+	last := res.samples[len(res.samples)-1]
+	for _, p := range procNames {
+		require.Positive(t, last.Procs[p].RSS, "the RSS of %s", p)
+		require.Positive(t, last.Procs[p].HeapGoal, "the heap goal of %s", p)
+	}
 
 	require.NoError(t, writePlot(cfg.out, res))
 	st, err := os.Stat(cfg.out)
