@@ -222,8 +222,10 @@ func (l *OnlineLearner) State() LearnerState {
 type LearnerState struct {
 	Accumulators map[string]TreatmentWeights `json:"accumulators"`
 	Pinned       map[string][]string         `json:"pinned,omitempty"`
-	// Terms are a TermLearner's accumulators of each outcome field's
-	// model, by field name (Accumulators: the prior's).
+	// Terms are, in a checkpoint from before a TermLearner's terms shared
+	// their accumulators, each outcome field's model's own, by field name
+	// (Accumulators then held the prior's). Read, not written: such a
+	// state restores with the prior's accumulators as the shared ones.
 	Terms map[string]map[string]TreatmentWeights `json:"terms,omitempty"`
 }
 

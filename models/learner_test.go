@@ -273,18 +273,33 @@ func TestDefaultReward(t *testing.T) {
 func BenchmarkLearnerUpdate(b *testing.B) {
 	s := schema(b)
 	m, _ := models.DefaultModel(s)
-	l, _ := models.NewOnlineLearner(m, models.LearnerConfig{})
 	// a realistic vector: the contract example has 19 non-zero features
 	x := make([]features.Entry, 19)
 	for k := range x {
 		x[k] = features.Entry{Index: int32(k * 7 % s.Len()), Value: 0.5}
 	}
-	b.ReportAllocs()
-	k := 0
-	for b.Loop() {
-		l.Update(features.Treatment(k%3), x, 0.5, 0.3)
-		k++
-	}
+	b.Run("single", func(b *testing.B) {
+		l, _ := models.NewOnlineLearner(m, models.LearnerConfig{})
+		b.ReportAllocs()
+		k := 0
+		for b.Loop() {
+			l.Update(features.Treatment(k%3), x, 0.5, 0.3)
+			k++
+		}
+	})
+	// situ serve's learner with a whole outcome: all nine terms learn
+	b.Run("terms", func(b *testing.B) {
+		l, _ := models.NewTermLearner(m, models.LearnerConfig{})
+		r, _ := models.DefaultReward()
+		csat := 4.0
+		o := models.Outcome{Resolved: true, CSAT: &csat, HandleSeconds: 300}
+		b.ReportAllocs()
+		k := 0
+		for b.Loop() {
+			l.Learn(features.Treatment(k%3), x, 0.5, o.Held(), &o, &r, true, 0)
+			k++
+		}
+	})
 }
 
 // TestPinnedBiasDoesNotMove: a pinned bias stays at its value through

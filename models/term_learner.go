@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"situ/features"
 )
@@ -12,14 +13,33 @@ import (
 // arrives, with OnlineLearner's update (importance-weighted least squares
 // on the chosen treatment, AdaGrad, L2), and the prior starts at the base
 // model's weights. Its Model is the terms' sum under a reward definition.
+//
+// The terms of a treatment share one AdaGrad accumulator per weight, fed
+// with the gradient of the sum of the terms a match updates: every term
+// takes a step of the same size η/√G along its own gradient. So the sum
+// takes one AdaGrad step along the sum of the gradients, and under the
+// default reward definition (every term counted once) with a whole
+// outcome, whose terms' targets add up to the reward, the sum learns
+// exactly as one model of the scalar reward would (TestTermSumIsTheSingleModel).
+// With an accumulator of its own, each term would take its own step of
+// about η/√G and the sum up to nine of them per outcome: a larger and
+// noisier step than the single model's.
+//
 // Pinned weights never change: the prior holds the pinned value and every
 // field's model 0, so that the sum is the pinned value under any reward
 // definition. It is not safe for concurrent use.
 type TermLearner struct {
+	cfg     LearnerConfig
 	name    string
 	schema  *features.Schema
 	updates int64
-	terms   [NumTerms]*OnlineLearner
+	bias    [NumTerms][features.NumTreatments]float64
+	w       [NumTerms][features.NumTreatments][]float64
+	// gBias and g are the accumulators the terms of a treatment share.
+	gBias      [features.NumTreatments]float64
+	g          [features.NumTreatments][]float64
+	pinned     [features.NumTreatments][]bool
+	biasPinned [features.NumTreatments]bool
 }
 
 // termModel returns term k of m as a model of its own (the prior: m's
@@ -47,29 +67,32 @@ func NewTermLearner(base *Model, cfg LearnerConfig) (*TermLearner, error) {
 }
 
 // RestoreTermLearner rebuilds a term learner from a model and its
-// optimiser state (TermLearner.State). A model and state from before
-// terms (one vector per treatment) restore as the prior, the fields'
-// models starting at 0.
+// optimiser state (TermLearner.State: the shared accumulators in
+// Accumulators). A model and state from before terms (one vector per
+// treatment) restore as the prior, the fields' models starting at 0. A
+// state with Terms, from before the terms shared their accumulators,
+// restores with the prior's accumulators as the shared ones.
 func RestoreTermLearner(m *Model, state LearnerState, cfg LearnerConfig) (*TermLearner, error) {
 	if m == nil {
 		return nil, errors.New("learner: a base model is required")
 	}
-	l := &TermLearner{name: m.name, schema: m.schema, updates: m.updates}
-	for k := range Term(NumTerms) {
-		s := LearnerState{Pinned: state.Pinned}
-		if k == TermPrior {
-			s.Accumulators = state.Accumulators
-		} else {
-			s.Accumulators = state.Terms[k.String()]
-		}
-		var err error
-		if l.terms[k], err = RestoreLearner(termModel(m, k), s, cfg); err != nil {
-			return nil, fmt.Errorf("term %s: %w", k, err)
-		}
-	}
 	for name := range state.Terms {
 		if k, ok := ParseTerm(name); !ok || k == TermPrior {
 			return nil, fmt.Errorf("restore learner: unknown term %q", name)
+		}
+	}
+	// the accumulators and pins, as an OnlineLearner restores them
+	acc, err := RestoreLearner(m, LearnerState{Accumulators: state.Accumulators, Pinned: state.Pinned}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &TermLearner{cfg: acc.cfg, name: m.name, schema: m.schema, updates: m.updates,
+		gBias: acc.gBias, g: acc.g, pinned: acc.pinned, biasPinned: acc.biasPinned}
+	for k := range Term(NumTerms) {
+		tm := termModel(m, k)
+		l.bias[k] = tm.bias
+		for t := range tm.weights {
+			l.w[k][t] = append([]float64(nil), tm.weights[t]...)
 		}
 	}
 	return l, nil
@@ -85,38 +108,112 @@ func (l *TermLearner) Schema() *features.Schema { return l.schema }
 // features x: every field in fields learns its term target from part o
 // under reward definition r (TermTarget; o nil: the zero value), and when
 // prior is set the prior learns priorTarget (0 for a decision's first
-// part, the default reward for a window that closed without any).
+// part, the default reward for a window that closed without any). The
+// terms learned take one shared AdaGrad step (TermLearner).
 func (l *TermLearner) Learn(t features.Treatment, x []features.Entry, propensity float64, fields OutcomeFields, o *Outcome, r *RewardDefinition, prior bool, priorTarget float64) {
+	var ks [NumTerms]Term
+	var resid [NumTerms]float64
+	n := 0
+	iw := l.cfg.MaxImportanceWeight
+	if propensity > 0 && 1/propensity < iw {
+		iw = 1 / propensity
+	}
+	add := func(k Term, target float64) {
+		w := l.w[k][t]
+		pred := l.bias[k][t]
+		for _, e := range x {
+			pred += w[e.Index] * e.Value
+		}
+		ks[n], resid[n] = k, iw*(pred-target)
+		n++
+	}
 	for f := range OutcomeField(NumOutcomeFields) {
 		if fields.Has(f) {
-			l.terms[f].Update(t, x, propensity, TermTarget(f, o, r))
+			add(Term(f), TermTarget(f, o, r))
 		}
 	}
 	if prior {
-		l.terms[TermPrior].Update(t, x, propensity, priorTarget)
+		add(TermPrior, priorTarget)
 	}
 	l.updates++
+	if n == 0 {
+		return
+	}
+	eta, lambda, beta, floor := l.cfg.LearningRate, l.cfg.L2, l.cfg.Forgetting, l.cfg.MinStepRate
+	if !l.biasPinned[t] {
+		var gk [NumTerms]float64
+		sum := 0.0
+		for j, k := range ks[:n] {
+			gk[j] = resid[j] + lambda*l.bias[k][t]
+			sum += gk[j]
+		}
+		l.gBias[t] = beta*l.gBias[t] + sum*sum
+		step := max(eta/math.Sqrt(l.gBias[t]), floor)
+		for j, k := range ks[:n] {
+			l.bias[k][t] -= step * gk[j]
+		}
+	}
+	g, pin := l.g[t], l.pinned[t]
+	var ws [NumTerms][]float64
+	for j, k := range ks[:n] {
+		ws[j] = l.w[k][t]
+	}
+	for _, e := range x {
+		i := e.Index
+		if pin[i] {
+			continue
+		}
+		var gk [NumTerms]float64
+		sum := 0.0
+		for j := range n {
+			gk[j] = resid[j]*e.Value + lambda*ws[j][i]
+			sum += gk[j]
+		}
+		g[i] = beta*g[i] + sum*sum
+		step := max(eta/math.Sqrt(g[i]), floor)
+		for j := range n {
+			ws[j][i] -= step * gk[j]
+		}
+	}
 }
 
 // Pin fixes the named weight of treatment t at value (the prior holds it,
 // every field's model 0); Unpin releases it. BiasFeature names the bias.
 func (l *TermLearner) Pin(t features.Treatment, feature string, value float64) error {
-	for k, tl := range l.terms {
-		v := 0.0
-		if Term(k) == TermPrior {
-			v = value
-		}
-		if err := tl.Pin(t, feature, v); err != nil {
-			return err
-		}
+	if int(t) >= features.NumTreatments || !finite(value) {
+		return fmt.Errorf("learner: pin %s of %s: invalid treatment or value", feature, t)
 	}
+	var v [NumTerms]float64 // the prior holds the value, every field 0
+	v[TermPrior] = value
+	if feature == BiasFeature {
+		for k := range NumTerms {
+			l.bias[k][t] = v[k]
+		}
+		l.biasPinned[t] = true
+		return nil
+	}
+	i, ok := l.schema.Index(feature)
+	if !ok {
+		return fmt.Errorf("learner: pin: unknown feature %q", feature)
+	}
+	for k := range NumTerms {
+		l.w[k][t][i] = v[k]
+	}
+	l.pinned[t][i] = true
 	return nil
 }
 
 // Unpin lets the learner change the weight again.
 func (l *TermLearner) Unpin(t features.Treatment, feature string) {
-	for _, tl := range l.terms {
-		tl.Unpin(t, feature)
+	if int(t) >= features.NumTreatments {
+		return
+	}
+	if feature == BiasFeature {
+		l.biasPinned[t] = false
+		return
+	}
+	if i, ok := l.schema.Index(feature); ok {
+		l.pinned[t][i] = false
 	}
 }
 
@@ -124,10 +221,10 @@ func (l *TermLearner) Unpin(t features.Treatment, feature string) {
 // scoring with reward definition r.
 func (l *TermLearner) Model(version int64, r *RewardDefinition) *Model {
 	m := &Model{name: l.name, version: version, updates: l.updates, schema: l.schema, terms: &termWeights{}}
-	for k, tl := range l.terms {
-		m.terms.bias[k] = tl.bias
-		for t := range tl.w {
-			m.terms.weights[k][t] = append([]float64(nil), tl.w[t]...)
+	m.terms.bias = l.bias
+	for k := range NumTerms {
+		for t := range features.NumTreatments {
+			m.terms.weights[k][t] = append([]float64(nil), l.w[k][t]...)
 		}
 	}
 	m.ratio = termRatio(r)
@@ -136,13 +233,8 @@ func (l *TermLearner) Model(version int64, r *RewardDefinition) *Model {
 }
 
 // State returns what a checkpoint must hold to resume learning exactly:
-// the prior's accumulators in Accumulators, each field's in Terms, and the
-// pins.
+// the shared accumulators in Accumulators, and the pins.
 func (l *TermLearner) State() LearnerState {
-	s := l.terms[TermPrior].State()
-	s.Terms = map[string]map[string]TreatmentWeights{}
-	for k := range Term(NumOutcomeFields) {
-		s.Terms[k.String()] = l.terms[k].State().Accumulators
-	}
-	return s
+	acc := OnlineLearner{cfg: l.cfg, schema: l.schema, gBias: l.gBias, g: l.g, pinned: l.pinned, biasPinned: l.biasPinned}
+	return acc.State()
 }

@@ -1,6 +1,9 @@
 // Command quality_tune runs the decision-quality loop in process, for
 // tuning on worlds that make bench-quality does not use: the same
-// scoring.Engine, models.OnlineLearner, policy, schema, model and reward
+// scoring.Engine, learner (models.TermLearner, one model per reward term,
+// each outcome learned as situ serve's learning loop learns a full
+// outcome; -learner single: the one model of the scalar reward,
+// models.OnlineLearner, for comparison), policy, schema, model and reward
 // as situ serve, the simulator's population and random worlds, and a new
 // model served every -snapshot-every updates (situ serve publishes one
 // every 1,000 updates or 500 ms). It prints, per world, the served
@@ -54,7 +57,11 @@ func run() error {
 	average := flag.Float64("average", 0, "serve an exponential moving average of the learner's weights over about this many updates instead of its last weights (an experiment: situ serve does not)")
 	popSeed := flag.Uint64("population-seed", 1, "population seed")
 	priorScale := flag.Float64("prior-scale", 1, "multiply the default model's weights (not its biases) by this")
+	learnerKind := flag.String("learner", "terms", "terms: situ serve's learner, one model per reward term (models.TermLearner); single: one model of the scalar reward (models.OnlineLearner)")
 	flag.Parse()
+	if *learnerKind != "terms" && *learnerKind != "single" {
+		return fmt.Errorf("-learner: terms or single, got %q", *learnerKind)
+	}
 
 	schema, err := features.DefaultSchema()
 	if *schemaFile != "" {
@@ -111,7 +118,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		learner, err := models.NewOnlineLearner(base, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0})
+		learner, err := newLearner(*learnerKind, base, &reward, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0})
 		if err != nil {
 			return err
 		}
@@ -146,13 +153,13 @@ func run() error {
 			greedy[i / *window] += exp[g]
 			resp := world.Response(d.Context, d.Treatment)
 			o := resp.Draw(rng)
-			learner.Update(d.Treatment, d.Features, d.Propensity, reward.Reward(&o))
+			learner.learn(d.Treatment, d.Features, d.Propensity, &o)
 			if *average > 0 && learner.Updates()%averageEvery == 0 {
-				avg = averaged(avg, learner.Model(0), averageEvery / *average)
+				avg = averaged(avg, learner.model(0), averageEvery / *average)
 			}
 			if learner.Updates()%int64(*snapEvery) == 0 {
 				version++
-				served := learner.Model(version)
+				served := learner.model(version)
 				if avg != nil {
 					b := models.NewBuilder(avg)
 					b.SetUpdates(learner.Updates())
@@ -212,4 +219,51 @@ func averaged(avg, m *models.Model, a float64) *models.Model {
 		*bias += a * (m.Bias(t) - *bias)
 	}
 	return b.Build(0)
+}
+
+// learner is the learner under test: situ serve's TermLearner or the one
+// model of the scalar reward.
+type learner struct {
+	reward *models.RewardDefinition
+	single *models.OnlineLearner
+	terms  *models.TermLearner
+}
+
+func newLearner(kind string, base *models.Model, r *models.RewardDefinition, cfg models.LearnerConfig) (*learner, error) {
+	l := &learner{reward: r}
+	var err error
+	if kind == "single" {
+		l.single, err = models.NewOnlineLearner(base, cfg)
+	} else {
+		l.terms, err = models.NewTermLearner(base, cfg)
+	}
+	return l, err
+}
+
+// learn learns one decision's whole outcome o as situ serve's learning
+// loop learns an outcome that arrives in one part (feedback's apply): the
+// decision's first part, every field it holds newer than none before,
+// the prior learning 0.
+func (l *learner) learn(t features.Treatment, x []features.Entry, propensity float64, o *models.Outcome) {
+	if l.single != nil {
+		l.single.Update(t, x, propensity, l.reward.Reward(o))
+		return
+	}
+	l.terms.Learn(t, x, propensity, o.Held(), o, l.reward, true, 0)
+}
+
+// Updates returns how many outcomes the learner has learned.
+func (l *learner) Updates() int64 {
+	if l.single != nil {
+		return l.single.Updates()
+	}
+	return l.terms.Updates()
+}
+
+// model returns the model situ serve would publish.
+func (l *learner) model(version int64) *models.Model {
+	if l.single != nil {
+		return l.single.Model(version)
+	}
+	return l.terms.Model(version, l.reward)
 }
