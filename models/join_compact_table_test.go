@@ -30,7 +30,7 @@ func TestCompactJoinerTable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			events := joinStream(rand.New(rand.NewPCG(3, 4)), 60_000)
+			events := joinStream(rand.New(rand.NewPCG(3, 4)), streamShape{n: 60_000, every: time.Second, waiting: 0.8, answer: 0.6, spread: 1_000})
 			j := models.NewJoiner[int64](tc.cfg)
 			want := run(j, events)
 			c := models.NewCompactJoiner(oneWindow(tc.cfg))
@@ -60,15 +60,25 @@ func TestCompactJoinerSeqBits(t *testing.T) {
 	}
 }
 
-// joinStream returns n decisions one second apart, a tenth of them after
-// their outcome, some twice, most followed by their outcome within about
-// 1,000 decisions, a few by two, and outcomes of unknown decisions.
-func joinStream(rng *rand.Rand, n int) []event {
+// streamShape shapes a joinStream.
+type streamShape struct {
+	n       int           // decisions
+	every   time.Duration // between two decisions
+	waiting float64       // share of the decisions (but early and twice) that get an outcome
+	answer  float64       // chance, after each decision, that one more waiting decision gets its outcome
+	spread  int           // the outcome goes to one of the this many oldest waiting decisions
+}
+
+// joinStream returns shape.n decisions shape.every apart, a tenth of them
+// after their outcome, some twice, most followed by their outcome within
+// about shape.spread decisions, a few by two, and outcomes of unknown
+// decisions.
+func joinStream(rng *rand.Rand, shape streamShape) []event {
 	var events []event
 	var waiting []string
-	for i := range n {
+	for i := range shape.n {
 		id := fmt.Sprintf("d-%d", i)
-		at := time.Duration(i) * time.Second
+		at := time.Duration(i) * shape.every
 		switch r := rng.Float64(); {
 		case r < 0.1:
 			events = append(events, O(id), D(id, int64(i), at))
@@ -76,12 +86,12 @@ func joinStream(rng *rand.Rand, n int) []event {
 			events = append(events, D(id, int64(i), at), D(id, int64(i), at))
 		default:
 			events = append(events, D(id, int64(i), at))
-			if rng.Float64() < 0.8 {
+			if shape.waiting >= 1 || rng.Float64() < shape.waiting {
 				waiting = append(waiting, id)
 			}
 		}
-		for len(waiting) > 0 && rng.Float64() < 0.6 {
-			k := rng.IntN(min(len(waiting), 1_000))
+		for len(waiting) > 0 && rng.Float64() < shape.answer {
+			k := rng.IntN(min(len(waiting), shape.spread))
 			events = append(events, O(waiting[k]))
 			if rng.Float64() < 0.05 {
 				events = append(events, O(waiting[k]))

@@ -1,7 +1,6 @@
 package models_test
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -165,34 +164,7 @@ func TestCompactJoinerMatchesJoiner(t *testing.T) {
 		{Window: 10 * time.Minute, MaxPending: 50_000, MaxEarly: 2_000, MaxRecent: 5_000},
 		{Window: time.Hour, MaxPending: 3_000, MaxEarly: 500, DefaultReward: &reward},
 	} {
-		rng := rand.New(rand.NewPCG(1, 2))
-		var events []event
-		var waiting []string
-		for i := range 200_000 {
-			id := fmt.Sprintf("d-%d", i)
-			at := time.Duration(i) * 20 * time.Millisecond
-			switch r := rng.Float64(); {
-			case r < 0.1:
-				events = append(events, O(id), D(id, int64(i), at))
-			case r < 0.15:
-				events = append(events, D(id, int64(i), at), D(id, int64(i), at))
-			default:
-				events = append(events, D(id, int64(i), at))
-				waiting = append(waiting, id)
-			}
-			for len(waiting) > 0 && rng.Float64() < 0.7 {
-				k := rng.IntN(min(len(waiting), 40_000))
-				events = append(events, O(waiting[k]))
-				if rng.Float64() < 0.05 {
-					events = append(events, O(waiting[k]))
-				}
-				waiting[k] = waiting[len(waiting)-1]
-				waiting = waiting[:len(waiting)-1]
-			}
-			if rng.Float64() < 0.01 {
-				events = append(events, O("ghost-"+id))
-			}
-		}
+		events := joinStream(rand.New(rand.NewPCG(1, 2)), streamShape{n: 200_000, every: 20 * time.Millisecond, waiting: 1, answer: 0.7, spread: 40_000})
 		j := models.NewJoiner[int64](cfg)
 		want := run(j, events)
 		c := models.NewCompactJoiner(oneWindow(cfg))
