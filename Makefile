@@ -6,7 +6,7 @@ BROKER_ADDR ?= 127.0.0.1:9092
 DATA_DIR    ?= .situ
 PKGS        ?= ./...
 FUZZTIME    ?= 30s
-FUZZCI_TIME ?= 3s
+FUZZCI_TIME ?= 3000x
 SOAK        ?= 10m
 
 # The variables `make help` shows with their values.
