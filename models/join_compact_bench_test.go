@@ -17,7 +17,12 @@ import (
 // in a compact join: 17.28 million pending decisions with UUIDv7 ids, none
 // joined yet, and reports the Go heap and the process's RSS it takes.
 // Run it with `go test -run '^$' -bench CompactJoinerPending24h -benchtime 1x ./models`.
-func BenchmarkCompactJoinerPending24h(b *testing.B) {
+func BenchmarkCompactJoinerPending24h(b *testing.B) { benchPending24h(b, nil) }
+
+// benchPending24h adds 17.28 million decisions to a compact join and,
+// when part is set, a copy of it for each as it comes, then reports the
+// heap and RSS the join holds.
+func benchPending24h(b *testing.B, part *models.Outcome) {
 	const n = 24 * 3600 * 200
 	for b.Loop() {
 		runtime.GC()
@@ -30,14 +35,24 @@ func BenchmarkCompactJoinerPending24h(b *testing.B) {
 		emit := func(models.Match) {}
 		for i := range n {
 			at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
-			j.AddDecision(models.DecisionPos{Partition: int32(i % 3), Offset: int64(i / 3)}, uuidv7(&id, at, uint64(i)), at, emit)
+			did := uuidv7(&id, at, uint64(i))
+			j.AddDecision(models.DecisionPos{Partition: int32(i % 3), Offset: int64(i / 3)}, did, at, emit)
+			if part != nil {
+				o := *part
+				o.DecisionID, o.OccurredAt = did, at.Add(time.Minute)
+				j.AddOutcome(o, emit)
+			}
 		}
 		elapsed := time.Since(start)
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
-		if j.Pending() != n {
-			b.Fatalf("pending %d, want %d", j.Pending(), n)
+		joined := int64(0)
+		if part != nil {
+			joined = n
+		}
+		if j.Pending() != n || j.Stats().Joined != joined {
+			b.Fatalf("pending %d, joined %d, want %d and %d", j.Pending(), j.Stats().Joined, n, joined)
 		}
 		heap := float64(after.HeapInuse-before.HeapInuse) / (1 << 20)
 		b.ReportMetric(heap, "heap_MiB")
