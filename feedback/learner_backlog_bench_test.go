@@ -2,8 +2,6 @@ package feedback
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"situ/features"
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -61,7 +60,7 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 		bytes := 0
 		for i := range n {
 			at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
-			d := models.DecisionEvent{DecisionID: benchUUIDv7(&id, at, uint64(i)), Time: at, ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
+			d := models.DecisionEvent{DecisionID: situtest.UUIDv7(&id, at, uint64(i)), Time: at, ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
 				SchemaFingerprint: fp, Strategy: "learned", Treatment: "fast_resolution", Propensity: 0.5,
 				Features: []features.Entry{{Index: 1, Value: 1}, {Index: int32(i % schema.Len()), Value: 0.5}}}
 			v, err := d.AppendJSON(nil)
@@ -144,7 +143,7 @@ func writeEarlyParts(b *testing.B, brokers []string, tr *kafka.Transport, t0 tim
 		With(models.FieldRevenue).With(models.FieldEscalated)
 	for i := 0; i < n; i += every {
 		at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
-		o := models.Outcome{OutcomeID: fmt.Sprintf("early-%d", i), DecisionID: benchUUIDv7(&id, at, uint64(i)), Resolved: true, CSAT: &csat,
+		o := models.Outcome{OutcomeID: fmt.Sprintf("early-%d", i), DecisionID: situtest.UUIDv7(&id, at, uint64(i)), Resolved: true, CSAT: &csat,
 			HandleSeconds: 240, OccurredAt: at.Add(time.Minute), Missing: late}
 		v, err := json.Marshal(&o)
 		if err != nil {
@@ -160,23 +159,6 @@ func writeEarlyParts(b *testing.B, brokers []string, tr *kafka.Transport, t0 tim
 		}
 	}
 	return written
-}
-
-// benchUUIDv7 writes a UUIDv7-shaped id of time at into buf.
-func benchUUIDv7(buf *[36]byte, at time.Time, seq uint64) string {
-	var raw [16]byte
-	binary.BigEndian.PutUint64(raw[0:8], uint64(at.UnixMilli())<<16|0x7000|seq>>48&0x0fff)
-	binary.BigEndian.PutUint64(raw[8:16], 0x8000000000000000|seq*0x9E3779B97F4A7C15>>2)
-	hex.Encode(buf[0:8], raw[0:4])
-	buf[8] = '-'
-	hex.Encode(buf[9:13], raw[4:6])
-	buf[13] = '-'
-	hex.Encode(buf[14:18], raw[6:8])
-	buf[18] = '-'
-	hex.Encode(buf[19:23], raw[8:10])
-	buf[23] = '-'
-	hex.Encode(buf[24:36], raw[10:16])
-	return string(buf[:])
 }
 
 // processCPU returns the CPU time (user and system) the process used so

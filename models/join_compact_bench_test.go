@@ -1,8 +1,6 @@
 package models_test
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"os"
 	"runtime"
 	"strconv"
@@ -10,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -35,7 +34,7 @@ func benchPending24h(b *testing.B, part *models.Outcome) {
 		emit := func(models.Match) {}
 		for i := range n {
 			at := t0.Add(time.Duration(i) * 5 * time.Millisecond)
-			did := uuidv7(&id, at, uint64(i))
+			did := situtest.UUIDv7(&id, at, uint64(i))
 			j.AddDecision(models.DecisionPos{Partition: int32(i % 3), Offset: int64(i / 3)}, did, at, emit)
 			if part != nil {
 				o := *part
@@ -61,24 +60,6 @@ func benchPending24h(b *testing.B, part *models.Outcome) {
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "adds/s")
 		runtime.KeepAlive(j)
 	}
-}
-
-// uuidv7 writes a UUIDv7-shaped id of time at into buf.
-func uuidv7(buf *[36]byte, at time.Time, seq uint64) string {
-	var raw [16]byte
-	ms := uint64(at.UnixMilli())
-	binary.BigEndian.PutUint64(raw[0:8], ms<<16|0x7000|seq>>48&0x0fff)
-	binary.BigEndian.PutUint64(raw[8:16], 0x8000000000000000|seq*0x9E3779B97F4A7C15>>2)
-	hex.Encode(buf[0:8], raw[0:4])
-	buf[8] = '-'
-	hex.Encode(buf[9:13], raw[4:6])
-	buf[13] = '-'
-	hex.Encode(buf[14:18], raw[6:8])
-	buf[18] = '-'
-	hex.Encode(buf[19:23], raw[8:10])
-	buf[23] = '-'
-	hex.Encode(buf[24:36], raw[10:16])
-	return string(buf[:])
 }
 
 func rssMiB() float64 {

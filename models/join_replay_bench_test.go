@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -39,7 +40,7 @@ func BenchmarkLateOutcomeReplay(b *testing.B) {
 	var id [36]byte
 	for i := range n {
 		at := time.Duration(i) * every
-		ids[i] = uuidv7(&id, t0.Add(at), uint64(i))
+		ids[i] = situtest.UUIDv7(&id, t0.Add(at), uint64(i))
 		events = append(events, event{at: at, decision: i})
 		early := at + time.Minute + time.Duration(rng.Int64N(int64(24*time.Hour-time.Minute)))
 		late := at + time.Minute + time.Duration(rng.Int64N(int64(7*24*time.Hour-time.Minute)))

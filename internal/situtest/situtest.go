@@ -8,6 +8,8 @@ package situtest
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -290,4 +292,23 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// UUIDv7 writes into buf, and returns, a UUIDv7-shaped id of time at
+// whose other bits come from seq: ids as situ's decisions carry them, made
+// by the million without allocating more than the string.
+func UUIDv7(buf *[36]byte, at time.Time, seq uint64) string {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[0:8], uint64(at.UnixMilli())<<16|0x7000|seq>>48&0x0fff)
+	binary.BigEndian.PutUint64(raw[8:16], 0x8000000000000000|seq*0x9E3779B97F4A7C15>>2)
+	hex.Encode(buf[0:8], raw[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], raw[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], raw[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], raw[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:36], raw[10:16])
+	return string(buf[:])
 }
