@@ -11,6 +11,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	simplot "situ/simulation/plot"
 )
 
 var (
@@ -51,18 +53,7 @@ func writePlot(path string, r *result) (err error) {
 	end := rss[len(rss)-1].X
 	warm := r.warmup.Minutes()
 
-	line := func(p *gplot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return fmt.Errorf("plot %s: %w", name, err)
-		}
-		l.Color, l.Width, l.Dashes = col, width, dashes
-		p.Add(l)
-		if name != "" {
-			p.Legend.Add(name, l)
-		}
-		return nil
-	}
+	line := simplot.AddLine
 	dash := []vg.Length{vg.Points(4), vg.Points(3)}
 	warmLine := func(p *gplot.Plot, top float64) error {
 		return line(p, "", plotter.XYs{{X: warm, Y: 0}, {X: warm, Y: top}}, colWarm, vg.Points(1), dash)

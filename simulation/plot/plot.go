@@ -153,21 +153,7 @@ func drawReport(dc draw.Canvas, rep *simulation.Report) error {
 	if err != nil {
 		return err
 	}
-	add := func(p *gplot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
-		if len(pts) == 0 {
-			return nil
-		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return fmt.Errorf("plot %s: %w", name, err)
-		}
-		l.Color, l.Width, l.Dashes = col, width, dashes
-		p.Add(l)
-		if name != "" {
-			p.Legend.Add(name, l)
-		}
-		return nil
-	}
+	add := AddLine
 
 	top := gplot.New()
 	top.Title.Text = "Expected reward per window as a share of the oracle's"
@@ -209,5 +195,24 @@ func drawReport(dc draw.Canvas, rep *simulation.Report) error {
 	canvases := gplot.Align([][]*gplot.Plot{{top}, {bottom}}, tiles, dc)
 	top.Draw(canvases[0][0])
 	bottom.Draw(canvases[1][0])
+	return nil
+}
+
+// AddLine adds to p a line through pts (none when pts is empty) in colour
+// col, of the given width and dashes (nil: solid), with a legend entry
+// when name is not empty.
+func AddLine(p *gplot.Plot, name string, pts plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", name, err)
+	}
+	l.Color, l.Width, l.Dashes = col, width, dashes
+	p.Add(l)
+	if name != "" {
+		p.Legend.Add(name, l)
+	}
 	return nil
 }
