@@ -15,7 +15,7 @@ type loopMetrics struct {
 	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
 	restarts, republished, notLearned                                               atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
-	modelVersion, pending, early, configApplied, windowNeed                         atomic.Int64
+	modelVersion, pending, early, configApplied, windowNeed, lateWindowNeed         atomic.Int64
 	recentBytes                                                                     atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
 	unjoinedOutcomes                                                                unjoinedCounters
@@ -26,6 +26,14 @@ type loopMetrics struct {
 	decReads, outReads                       *readerMetrics
 	checkpointWrites, modelWrites, dlqWrites *writerMetrics
 }
+
+// windowGauge is how many decisions a window holds at the observed
+// rate: window="reward" for the fields of the reward window, "late" for
+// the late fields, whose decisions stay pending longest.
+const (
+	windowGauge = "situ_learner_window_decisions"
+	windowHelp  = "Decisions one window holds at the decision rate observed over the last minute of stream time: the reward window (window=\"reward\") or the late fields' window (window=\"late\"); above situ_learner_max_pending_decisions that window cannot be held (a warning is logged)."
+)
 
 // register creates the metrics for topics t and registers them with reg
 // (nil: not registered).
@@ -62,7 +70,8 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		counterFunc(&m.dlqErrors, "situ_outcomes_dlq_write_errors_total", "Dead letters that could not be written (logged, then skipped).", nil),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_model_version", Help: "Version of the last snapshot published."}, func() float64 { return float64(m.modelVersion.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_pending_decisions", Help: "Decisions waiting for their outcome."}, func() float64 { return float64(m.pending.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_window_decisions", Help: "Decisions one reward window holds at the decision rate observed over the last minute of stream time; above situ_learner_max_pending_decisions the window cannot be held (a warning is logged)."}, func() float64 { return float64(m.windowNeed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: windowGauge, Help: windowHelp, ConstLabels: prometheus.Labels{"window": "reward"}}, func() float64 { return float64(m.windowNeed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: windowGauge, Help: windowHelp, ConstLabels: prometheus.Labels{"window": "late"}}, func() float64 { return float64(m.lateWindowNeed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_pending_decisions", Help: "The cap on decisions waiting for an outcome (--max-pending)."}, func() float64 { return float64(m.maxPending.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_recent_decisions_bytes", Help: "Bytes of decision events the learner keeps from its last reads, so that an outcome soon after its decision needs no second read; at most situ_learner_recent_decisions_limit_bytes, which it reaches after that many bytes of decisions and then holds."}, func() float64 { return float64(m.recentBytes.Load()) }),

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -423,10 +424,11 @@ func (l *LearningLoop) flushDeadLetters(ctx context.Context) {
 const windowSample = time.Minute
 
 // checkWindow estimates, from the decisions read per minute of stream
-// time, how many decisions one reward window holds, and warns (once per
-// sample while it lasts, and in situ_learner_window_decisions) when that
-// is more than the pending cap: outcomes later than cap/rate would then
-// never be joined.
+// time, how many decisions the reward window and the late fields' window
+// hold, and warns (once per sample while it lasts, and in
+// situ_learner_window_decisions) when either is more than the pending
+// cap: outcomes, or late fields, later than cap/rate would then never be
+// joined.
 func (l *LearningLoop) checkWindow() {
 	st := l.joiner.StreamTime()
 	read := l.decisionsRead.Load()
@@ -440,12 +442,22 @@ func (l *LearningLoop) checkWindow() {
 	}
 	rate := float64(read-l.rateRead) / span.Seconds()
 	l.rateFrom, l.rateRead = st, read
-	need := rate * l.joiner.Window().Seconds()
-	l.windowNeed.Store(int64(need))
-	if limit := l.joiner.MaxPending(); need > float64(limit) {
-		l.log.Warn("the reward window cannot be held at the observed decision rate: outcomes later than the cap allows are never joined",
-			zap.Float64("decisions_per_second", rate), zap.Duration("window", l.joiner.Window()),
-			zap.Int64("window_decisions", int64(need)), zap.Int("max_pending", limit),
-			zap.Duration("window_held", time.Duration(float64(limit)/rate*float64(time.Second))))
+	limit := l.joiner.MaxPending()
+	for _, w := range []struct {
+		window time.Duration
+		need   *atomic.Int64
+		warn   string
+	}{
+		{l.joiner.Window(), &l.windowNeed, "the reward window cannot be held at the observed decision rate: outcomes later than the cap allows are never joined"},
+		{l.joiner.LateWindow(), &l.lateWindowNeed, "the late fields' window cannot be held at the observed decision rate: late fields (recontact_7d, churned) later than the cap allows are never joined"},
+	} {
+		need := rate * w.window.Seconds()
+		w.need.Store(int64(need))
+		if need > float64(limit) {
+			l.log.Warn(w.warn,
+				zap.Float64("decisions_per_second", rate), zap.Duration("window", w.window),
+				zap.Int64("window_decisions", int64(need)), zap.Int("max_pending", limit),
+				zap.Duration("window_held", time.Duration(float64(limit)/rate*float64(time.Second))))
+		}
 	}
 }

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,29 +16,32 @@ import (
 
 // TestLearnerWarnsWhenTheWindowCannotBeHeld feeds the join decisions at
 // a steady rate of stream time and checks the learner's estimate of the
-// decisions one window holds (situ_learner_window_decisions) and its
-// warning when that is more than --max-pending.
+// decisions the reward window and the late fields' window hold
+// (situ_learner_window_decisions{window}) and its warning for each that
+// holds more than --max-pending.
 func TestLearnerWarnsWhenTheWindowCannotBeHeld(t *testing.T) {
+	const rewardWarning, lateWarning = "the reward window cannot be held", "the late fields' window cannot be held"
 	cases := []struct {
-		name       string
-		perSecond  int
-		window     time.Duration
-		maxPending int
-		want       int64 // window decisions
-		warn       bool
+		name               string
+		perSecond          int
+		window, lateWindow time.Duration
+		maxPending         int
+		want, wantLate     int64 // window decisions
+		warnings           []string
 	}{
-		{"held", 10, time.Hour, 50_000, 36_000, false},
-		{"just held", 10, time.Hour, 36_500, 36_000, false},
-		{"just not held", 10, time.Hour, 35_500, 36_000, true},
-		{"not held", 50, 24 * time.Hour, 200_000, 4_320_000, true},
-		{"200/s for 24 h, the default cap", 200, 24 * time.Hour, 20_000_000, 17_280_000, false},
+		{"held", 10, time.Hour, 2 * time.Hour, 80_000, 36_000, 72_000, nil},
+		{"just held", 10, time.Hour, time.Hour, 36_500, 36_000, 36_000, nil},
+		{"the late window not held", 10, time.Hour, 2 * time.Hour, 50_000, 36_000, 72_000, []string{lateWarning}},
+		{"just not held", 10, time.Hour, time.Hour, 35_500, 36_000, 36_000, []string{rewardWarning, lateWarning}},
+		{"not held", 50, 24 * time.Hour, 0, 200_000, 4_320_000, 30_240_000, []string{rewardWarning, lateWarning}},
+		{"200/s for 24 h, the default cap and late window", 200, 24 * time.Hour, 0, 20_000_000, 17_280_000, 120_960_000, []string{lateWarning}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, base, reward := learnerFixture(t, "default")
 			core, logs := observer.New(zap.WarnLevel)
 			reg := prometheus.NewRegistry()
-			join := models.JoinConfig{Window: tc.window, MaxPending: tc.maxPending}
+			join := models.JoinConfig{Window: tc.window, LateWindow: tc.lateWindow, MaxPending: tc.maxPending}
 			l, err := NewLearningLoop(LearningLoopConfig{Brokers: []string{"127.0.0.1:1"}, Base: base, Reward: reward,
 				Join: join, Registerer: reg, Logger: zap.New(core)})
 			require.NoError(t, err)
@@ -54,33 +58,23 @@ func TestLearnerWarnsWhenTheWindowCannotBeHeld(t *testing.T) {
 				}
 				l.checkWindow()
 			}
-			got := gaugeValue(t, reg, "situ_learner_window_decisions")
-			require.InDelta(t, float64(tc.want), got, float64(tc.want)/100, "window decisions")
-			warnings := logs.FilterMessageSnippet("the reward window cannot be held").All()
-			if !tc.warn {
-				require.Empty(t, warnings)
-				return
+			got := metricValue(t, reg, "situ_learner_window_decisions", map[string]string{"window": "reward"})
+			require.InDelta(t, float64(tc.want), got, float64(tc.want)/100, "reward window decisions")
+			got = metricValue(t, reg, "situ_learner_window_decisions", map[string]string{"window": "late"})
+			require.InDelta(t, float64(tc.wantLate), got, float64(tc.wantLate)/100, "late window decisions")
+			for _, msg := range []string{rewardWarning, lateWarning} {
+				warnings := logs.FilterMessageSnippet(msg).All()
+				if !slices.Contains(tc.warnings, msg) {
+					require.Empty(t, warnings, msg)
+					continue
+				}
+				require.NotEmpty(t, warnings, msg)
+				f := warnings[0].ContextMap()
+				require.Equal(t, int64(tc.maxPending), f["max_pending"])
+				require.InDelta(t, float64(tc.perSecond), f["decisions_per_second"], 0.5)
+				held := time.Duration(float64(tc.maxPending) / float64(tc.perSecond) * float64(time.Second))
+				require.InDelta(t, float64(held), float64(f["window_held"].(time.Duration)), float64(time.Minute))
 			}
-			require.NotEmpty(t, warnings)
-			f := warnings[0].ContextMap()
-			require.Equal(t, int64(tc.maxPending), f["max_pending"])
-			require.InDelta(t, float64(tc.perSecond), f["decisions_per_second"], 0.5)
-			held := time.Duration(float64(tc.maxPending) / float64(tc.perSecond) * float64(time.Second))
-			require.InDelta(t, float64(held), float64(f["window_held"].(time.Duration)), float64(time.Minute))
 		})
 	}
-}
-
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	for _, f := range families {
-		if f.GetName() == name {
-			require.Len(t, f.GetMetric(), 1)
-			return f.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
