@@ -3,6 +3,7 @@ package models
 import (
 	"math"
 	"math/bits"
+	"runtime"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -54,9 +55,12 @@ type Match struct {
 // every part that arrives within a field's window is matched, each field
 // applied when its occurred_at is later than the value applied before for
 // it; the other fields' window (Window) closes first. The caller reads a matched
-// decision again from its position. It is not safe for concurrent use.
+// decision again from its position. The queue, the records and the table
+// are kept outside the Go heap (joinStorage) and released when the joiner
+// becomes unreachable. It is not safe for concurrent use.
 type CompactJoiner struct {
 	cfg   JoinConfig
+	store *joinStorage
 	queue compactQueue
 	// earlyHead is the first queue sequence whose window of the early
 	// fields has not closed yet
@@ -116,13 +120,15 @@ type compactEntry struct {
 	time int64  // decision time, Unix nanoseconds
 }
 
-// chunkBits sizes the queue's chunks (65,536 entries, 1.5 MiB): the queue
-// grows and shrinks by whole chunks, never by doubling one array.
+// chunkBits sizes the queue's chunks (65,536 entries, 1.5 MiB, and their
+// records, 1.1 MiB): the queue grows and shrinks by whole chunks, never by
+// doubling one array.
 const chunkBits = 16
 
 // compactQueue is a FIFO of entries addressed by a sequence number that
-// only grows.
+// only grows. Its chunks are made from store.
 type compactQueue struct {
+	store  *joinStorage
 	chunks [][]compactEntry
 	base   uint64 // sequence of chunks[0][0]
 	head   uint64 // first live sequence
@@ -150,13 +156,13 @@ func (q *compactQueue) push(e compactEntry) uint64 {
 		c := q.spare
 		q.spare = nil
 		if c == nil {
-			c = make([]compactEntry, 1<<chunkBits)
+			c = makeStored[compactEntry](q.store, 1<<chunkBits)
 		}
 		q.chunks = append(q.chunks, c)
 		r := q.spareRecs
 		q.spareRecs = nil
 		if r == nil {
-			r = make([]partRecord, 1<<chunkBits)
+			r = makeStored[partRecord](q.store, 1<<chunkBits)
 		}
 		q.recs = append(q.recs, r)
 	}
@@ -165,18 +171,28 @@ func (q *compactQueue) push(e compactEntry) uint64 {
 	return q.tail - 1
 }
 
-// pop advances the head by one and releases a chunk the head left.
+// pop advances the head by one and releases a chunk the head left: it
+// is kept for the next chunk the tail needs, or, when one is kept
+// already, returned to the OS.
 func (q *compactQueue) pop() {
 	q.head++
 	if q.head-q.base == 1<<chunkBits {
 		c := q.chunks[0]
-		clear(c)
-		q.spare = c
+		if q.spare == nil {
+			clear(c)
+			q.spare = c
+		} else {
+			freeStored(q.store, c)
+		}
 		q.chunks[0] = nil
 		q.chunks = q.chunks[1:]
 		r := q.recs[0]
-		clear(r)
-		q.spareRecs = r
+		if q.spareRecs == nil {
+			clear(r)
+			q.spareRecs = r
+		} else {
+			freeStored(q.store, r)
+		}
 		q.recs[0] = nil
 		q.recs = q.recs[1:]
 		q.base += 1 << chunkBits
@@ -188,11 +204,19 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 // NewCompactJoiner returns an empty compact joiner.
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
-	j := &CompactJoiner{cfg: cfg, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	store := newJoinStorage()
+	j := &CompactJoiner{cfg: cfg, store: store, queue: compactQueue{store: store}, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	runtime.AddCleanup(j, (*joinStorage).release, store)
 	j.seqBits = seqBitsFor(cfg.MaxPending)
 	j.resize(1 << 10)
 	return j
 }
+
+// StorageBytes returns the bytes of the arrays that hold the pending
+// decisions: the queue's chunks, their part records and the hash table.
+// They are kept outside the Go heap (where the OS allows), so the Go
+// runtime's memory statistics do not count them; the process's RSS does.
+func (j *CompactJoiner) StorageBytes() int64 { return j.store.bytes }
 
 // Reserve sizes the hash table for n pending decisions, so that adding
 // them (a restore adds millions) never rebuilds it.
@@ -362,15 +386,15 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 // or stale (counted, not applied).
 func (j *CompactJoiner) applyPart(seq uint64, o *Outcome, emit func(Match)) {
 	fields, first, res := j.record(seq, o)
-	e := j.queue.at(seq)
+	pos := unpackPos(j.queue.at(seq).pos)
 	switch res {
 	case partMatched:
 		j.stats.Joined++
-		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+		emit(Match{Pos: pos, Outcome: o, Fields: fields, First: first})
 	case partMatchedStale:
 		j.stats.Joined++
 		j.stats.Stale++ // some of its fields were older than the values applied
-		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+		emit(Match{Pos: pos, Outcome: o, Fields: fields, First: first})
 	case partDuplicate:
 		j.stats.Duplicates++
 	case partStale:
@@ -696,11 +720,13 @@ func (j *CompactJoiner) resize(size int) {
 	for 1<<bits < size {
 		bits++
 	}
-	if cap(j.table) >= 1<<bits && len(j.table) == 1<<bits {
+	if len(j.table) == 1<<bits {
 		clear(j.table)
 	} else {
-		j.table = nil // before the new one: the old is garbage while it is made
-		j.table = make([]uint32, 1<<bits)
+		// the old table is released before the new one is made: the
+		// new one is built from the queue
+		freeStored(j.store, j.table)
+		j.table = makeStored[uint32](j.store, 1<<bits)
 	}
 	j.shift = 64 - bits
 	for seq := j.queue.head; seq < j.queue.tail; seq++ {
