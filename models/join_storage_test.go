@@ -12,7 +12,7 @@ import (
 // outside the Go heap (storable) hold no Go pointer, which the collector
 // would not see there.
 func TestJoinStorageTypesHoldNoPointer(t *testing.T) {
-	for _, typ := range []reflect.Type{reflect.TypeFor[compactEntry](), reflect.TypeFor[partRecord](), reflect.TypeFor[uint32]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[compactEntry](), reflect.TypeFor[partRecord](), reflect.TypeFor[int32](), reflect.TypeFor[uint32]()} {
 		if path, ok := pointerIn(typ, typ.Name()); ok {
 			t.Errorf("%s holds a pointer at %s", typ, path)
 		}
@@ -49,7 +49,7 @@ func pointerIn(typ reflect.Type, path string) (string, bool) {
 func TestJoinStorageFollowsTheQueue(t *testing.T) {
 	const (
 		chunk     = 1 << chunkBits
-		chunkSize = chunk * (24 + 18) // an entry and its part record
+		chunkSize = chunk * (16 + 4 + 16) // an entry, its stamp and its part record
 	)
 	cases := []struct {
 		name       string
@@ -80,7 +80,7 @@ func TestJoinStorageFollowsTheQueue(t *testing.T) {
 				t.Skip("no anonymous mappings on this OS: the arrays are on the Go heap")
 			}
 			store := j.store
-			if got, want := store.mappings(), 2*tc.wantChunks+1; got != want {
+			if got, want := store.mappings(), 3*tc.wantChunks+1; got != want {
 				t.Fatalf("%d mappings, want %d", got, want)
 			}
 			j = nil
@@ -93,5 +93,58 @@ func TestJoinStorageFollowsTheQueue(t *testing.T) {
 			}
 			t.Fatalf("an unreachable joiner kept %d mappings", store.mappings())
 		})
+	}
+}
+
+// TestCompactQueueKeepsTimes pushes decisions whose times lie near, before
+// and far from their chunk's first and checks that the queue gives each
+// back to the millisecond, keeps whether it had a part, and forgets the
+// far times as its head passes them.
+func TestCompactQueueKeepsTimes(t *testing.T) {
+	base := time.Date(2026, 11, 22, 10, 0, 0, 123_456_789, time.UTC)
+	day := 24 * time.Hour
+	cases := []struct {
+		name string
+		at   time.Time
+		far  bool
+	}{
+		{"the chunk's first", base, false},
+		{"a nanosecond later", base.Add(time.Nanosecond), false},
+		{"a millisecond later", base.Add(time.Millisecond), false},
+		{"5 days before (a restore's next partition)", base.Add(-5 * day), false},
+		{"12 days later", base.Add(12 * day), false},
+		{"13 days later", base.Add(13 * day), true},
+		{"13 days before", base.Add(-13 * day), true},
+		{"before 1970", time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC), true},
+	}
+	q := compactQueue{store: newJoinStorage()}
+	defer q.store.release()
+	for i, tc := range cases {
+		seq := q.push(uint64(i+1), uint64(i), tc.at.UnixNano())
+		if i%2 == 0 {
+			q.markHad(seq)
+		}
+	}
+	if got, want := len(q.far), 3; got != want {
+		t.Fatalf("%d far times, want %d", got, want)
+	}
+	for i, tc := range cases {
+		seq := q.head + uint64(i)
+		want := tc.at.UnixNano() / int64(time.Millisecond) * int64(time.Millisecond)
+		if got := q.time(seq); got != want {
+			t.Errorf("%s: time %v, want %v", tc.name, time.Unix(0, got).UTC(), time.Unix(0, want).UTC())
+		}
+		if _, far := q.far[seq]; far != tc.far {
+			t.Errorf("%s: far %v, want %v", tc.name, far, tc.far)
+		}
+		if got := q.had(seq); got != (i%2 == 0) {
+			t.Errorf("%s: had %v, want %v", tc.name, got, i%2 == 0)
+		}
+	}
+	for q.len() > 0 {
+		q.pop()
+	}
+	if len(q.far) != 0 {
+		t.Fatalf("%d far times kept after every entry left", len(q.far))
 	}
 }
