@@ -13,9 +13,10 @@ import (
 // 722 MiB for a 24 h window at 200 decisions/s) and hold no Go pointer.
 // On the Go heap the collector would let the heap grow to about twice
 // them before collecting (GOGC 100): the 821 MiB of arrays the join took
-// before its slimmer entries made 1.3 GiB of RSS. Outside it, the heap goal follows the small heap that is left,
-// and an array released (a chunk the queue's head left, the table before
-// its doubling) is returned to the OS at once. Where the OS has no
+// before its slimmer entries made 1.3 GiB of RSS. Outside it, the heap
+// goal follows the small heap that is left, and an array released (a
+// chunk the queue's head left, the table before its doubling) is
+// returned to the OS at once. Where the OS has no
 // anonymous mappings (mapAnon returns nil), or a mapping fails, the
 // arrays are made on the Go heap instead.
 //
@@ -23,7 +24,8 @@ import (
 // unreachable (runtime.AddCleanup in NewCompactJoiner).
 type joinStorage struct {
 	// mu orders release, which runs on the runtime's cleanup goroutine,
-	// with a reader of mappings (the joiner never reads mapped again)
+	// with mappings, the only other reader of mapped once the joiner is
+	// gone
 	mu sync.Mutex
 	// mapped are the live mappings: start → length in bytes
 	mapped map[unsafe.Pointer]uintptr
