@@ -3,6 +3,7 @@ package models
 import (
 	"math"
 	"math/bits"
+	"runtime"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -46,17 +47,21 @@ type Match struct {
 // CompactJoiner matches decisions with the parts of their outcomes — in
 // either arrival order, within a reward window measured in stream time,
 // duplicates once, the default reward on expiry — and keeps of a pending
-// decision only a 64-bit hash of its id, its position and its time:
-// 24 bytes in an arrival-ordered queue plus 4 to 8 bytes of hash table,
-// whatever the decision's payload, and beside it an 18-byte partRecord
-// (which fields were applied, and their occurred_at). A decision stays
+// decision only a 64-bit hash of its id, its position and its time (to
+// the millisecond): 20 bytes in an arrival-ordered queue plus 4 to 8
+// bytes of hash table, whatever the decision's payload, and beside it a
+// 16-byte partRecord (which fields were applied, and their occurred_at):
+// about 44 bytes per pending decision in a large join. A decision stays
 // pending until its late fields' window closes (JoinConfig.LateWindow):
 // every part that arrives within a field's window is matched, each field
 // applied when its occurred_at is later than the value applied before for
 // it; the other fields' window (Window) closes first. The caller reads a matched
-// decision again from its position. It is not safe for concurrent use.
+// decision again from its position. The queue, the records and the table
+// are kept outside the Go heap (joinStorage) and released when the joiner
+// becomes unreachable. It is not safe for concurrent use.
 type CompactJoiner struct {
 	cfg   JoinConfig
+	store *joinStorage
 	queue compactQueue
 	// earlyHead is the first queue sequence whose window of the early
 	// fields has not closed yet
@@ -79,13 +84,23 @@ type CompactJoiner struct {
 }
 
 // partRecord is what the join remembers of the parts a pending decision
-// received (18 bytes beside its queue entry): whether any came, the
-// fields applied and, per field, the occurred_at of the value applied, in
-// units of recordTick after the decision's time (0 to 12 days).
+// received (16 bytes beside its queue entry): per field, 0 when no value
+// was applied for it, else 1 plus the occurred_at of the value applied,
+// in units of recordTick after the decision's time (0 to 12 days).
+// Whether any part came is in the entry's stamp (queueChunk).
 type partRecord struct {
-	at      [NumOutcomeFields]uint16
-	applied OutcomeFields
-	had     bool
+	at [NumOutcomeFields]uint16
+}
+
+// applied returns the fields a value was applied for.
+func (r *partRecord) applied() OutcomeFields {
+	var fs OutcomeFields
+	for f, at := range r.at {
+		if at != 0 {
+			fs = fs.With(OutcomeField(f))
+		}
+	}
+	return fs
 }
 
 // recordTick is the resolution at which a part record compares the
@@ -111,76 +126,146 @@ type compactRecent struct {
 // compactEntry is one decision in the queue. A joined, expired or dropped
 // entry has key 0.
 type compactEntry struct {
-	key  uint64 // hash of the decision id, never 0 while pending
-	pos  uint64 // packPos
-	time int64  // decision time, Unix nanoseconds
+	key uint64 // hash of the decision id, never 0 while pending
+	pos uint64 // packPos
 }
 
-// chunkBits sizes the queue's chunks (65,536 entries, 1.5 MiB): the queue
-// grows and shrinks by whole chunks, never by doubling one array.
+// chunkBits sizes the queue's chunks (65,536 entries: 1 MiB of entries,
+// 256 KiB of stamps, 1 MiB of records): the queue grows and shrinks by
+// whole chunks, never by doubling one array.
 const chunkBits = 16
 
+// queueChunk holds 2^chunkBits consecutive entries of the queue with, for
+// each, its stamp and its part record. A stamp holds, in its bit 0,
+// whether a part came and, in the bits above, the decision's time in
+// milliseconds after base: within about 12 days of it (stampFar, else).
+// The join keeps a decision's time to the millisecond (Unix nanoseconds
+// truncated), the same in every comparison, so a restore adds it back
+// alike.
+type queueChunk struct {
+	entries []compactEntry
+	stamps  []int32
+	recs    []partRecord
+	base    int64 // Unix milliseconds: the time of the chunk's first entry
+}
+
+// stampFar is the time of a stamp whose decision time is too far from its
+// chunk's base: the time is in compactQueue.far.
+const stampFar = math.MinInt32 >> 1
+
 // compactQueue is a FIFO of entries addressed by a sequence number that
-// only grows.
+// only grows. Its chunks are made from store.
 type compactQueue struct {
-	chunks [][]compactEntry
-	base   uint64 // sequence of chunks[0][0]
+	store  *joinStorage
+	chunks []queueChunk
+	base   uint64 // sequence of chunks[0]'s first entry
 	head   uint64 // first live sequence
 	tail   uint64 // next sequence to append
-	spare  []compactEntry
-	// recs are the entries' part records, chunk by chunk as chunks
-	recs      [][]partRecord
-	spareRecs []partRecord
+	spare  queueChunk
+	// far holds the decision times (Unix ns, to the ms) that their
+	// stamp cannot, by sequence: decisions more than 12 days from the
+	// first of their chunk (a low decision rate, or a stray time)
+	far map[uint64]int64
+}
+
+func (q *compactQueue) chunk(seq uint64) (*queueChunk, uint64) {
+	i := seq - q.base
+	return &q.chunks[i>>chunkBits], i & (1<<chunkBits - 1)
+}
+
+func (q *compactQueue) at(seq uint64) *compactEntry {
+	c, i := q.chunk(seq)
+	return &c.entries[i]
 }
 
 // rec returns the part record of the entry at seq.
 func (q *compactQueue) rec(seq uint64) *partRecord {
-	i := seq - q.base
-	return &q.recs[i>>chunkBits][i&(1<<chunkBits-1)]
+	c, i := q.chunk(seq)
+	return &c.recs[i]
 }
 
-func (q *compactQueue) at(seq uint64) *compactEntry {
-	i := seq - q.base
-	return &q.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+// time returns the time of the decision at seq, in Unix nanoseconds
+// truncated to the millisecond.
+func (q *compactQueue) time(seq uint64) int64 {
+	c, i := q.chunk(seq)
+	if ms := c.stamps[i] >> 1; ms != stampFar {
+		return (c.base + int64(ms)) * int64(time.Millisecond)
+	}
+	return q.far[seq]
 }
 
-func (q *compactQueue) push(e compactEntry) uint64 {
-	i := q.tail - q.base
+// had reports whether the decision at seq received a part.
+func (q *compactQueue) had(seq uint64) bool {
+	c, i := q.chunk(seq)
+	return c.stamps[i]&1 != 0
+}
+
+// markHad records that the decision at seq received a part.
+func (q *compactQueue) markHad(seq uint64) {
+	c, i := q.chunk(seq)
+	c.stamps[i] |= 1
+}
+
+// push appends the decision of key, packed position pos and time t (Unix
+// nanoseconds).
+func (q *compactQueue) push(key, pos uint64, t int64) uint64 {
+	seq := q.tail
+	ms := t / int64(time.Millisecond)
+	i := seq - q.base
 	if int(i>>chunkBits) == len(q.chunks) {
 		c := q.spare
-		q.spare = nil
-		if c == nil {
-			c = make([]compactEntry, 1<<chunkBits)
+		q.spare = queueChunk{}
+		if c.entries == nil {
+			c = queueChunk{
+				entries: makeStored[compactEntry](q.store, 1<<chunkBits),
+				stamps:  makeStored[int32](q.store, 1<<chunkBits),
+				recs:    makeStored[partRecord](q.store, 1<<chunkBits),
+			}
 		}
+		c.base = ms
 		q.chunks = append(q.chunks, c)
-		r := q.spareRecs
-		q.spareRecs = nil
-		if r == nil {
-			r = make([]partRecord, 1<<chunkBits)
-		}
-		q.recs = append(q.recs, r)
 	}
-	*q.at(q.tail) = e
+	c, k := q.chunk(seq)
+	c.entries[k] = compactEntry{key: key, pos: pos}
+	c.recs[k] = partRecord{}
+	if d := ms - c.base; d > stampFar && d <= math.MaxInt32>>1 {
+		c.stamps[k] = int32(d) << 1
+	} else {
+		c.stamps[k] = stampFar << 1
+		if q.far == nil {
+			q.far = map[uint64]int64{}
+		}
+		q.far[seq] = ms * int64(time.Millisecond)
+	}
 	q.tail++
-	return q.tail - 1
+	return seq
 }
 
-// pop advances the head by one and releases a chunk the head left.
+// pop advances the head by one and releases a chunk the head left: it
+// is kept for the next chunk the tail needs, or, when one is kept
+// already, returned to the OS.
 func (q *compactQueue) pop() {
-	q.head++
-	if q.head-q.base == 1<<chunkBits {
-		c := q.chunks[0]
-		clear(c)
-		q.spare = c
-		q.chunks[0] = nil
-		q.chunks = q.chunks[1:]
-		r := q.recs[0]
-		clear(r)
-		q.spareRecs = r
-		q.recs[0] = nil
-		q.recs = q.recs[1:]
-		q.base += 1 << chunkBits
+	if len(q.far) > 0 {
+		delete(q.far, q.head)
 	}
+	q.head++
+	if q.head-q.base < 1<<chunkBits {
+		return
+	}
+	c := q.chunks[0]
+	if q.spare.entries == nil {
+		clear(c.entries)
+		clear(c.stamps)
+		clear(c.recs)
+		q.spare = c
+	} else {
+		freeStored(q.store, c.entries)
+		freeStored(q.store, c.stamps)
+		freeStored(q.store, c.recs)
+	}
+	q.chunks[0] = queueChunk{}
+	q.chunks = q.chunks[1:]
+	q.base += 1 << chunkBits
 }
 
 func (q *compactQueue) len() uint64 { return q.tail - q.head }
@@ -188,11 +273,19 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 // NewCompactJoiner returns an empty compact joiner.
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
-	j := &CompactJoiner{cfg: cfg, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	store := newJoinStorage()
+	j := &CompactJoiner{cfg: cfg, store: store, queue: compactQueue{store: store}, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	runtime.AddCleanup(j, (*joinStorage).release, store)
 	j.seqBits = seqBitsFor(cfg.MaxPending)
 	j.resize(1 << 10)
 	return j
 }
+
+// StorageBytes returns the bytes of the arrays that hold the pending
+// decisions: the queue's chunks, their part records and the hash table.
+// They are kept outside the Go heap (where the OS allows), so the Go
+// runtime's memory statistics do not count them; the process's RSS does.
+func (j *CompactJoiner) StorageBytes() int64 { return j.store.bytes }
 
 // Reserve sizes the hash table for n pending decisions, so that adding
 // them (a restore adds millions) never rebuilds it.
@@ -302,7 +395,7 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 		j.stats.Duplicates++
 		return
 	}
-	seq := j.queue.push(compactEntry{key: key, pos: packPos(pos), time: t.UnixNano()})
+	seq := j.queue.push(key, packPos(pos), t.UnixNano())
 	j.insert(key, seq)
 	j.pending++
 	if e, ok := j.early[id]; ok {
@@ -362,15 +455,15 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 // or stale (counted, not applied).
 func (j *CompactJoiner) applyPart(seq uint64, o *Outcome, emit func(Match)) {
 	fields, first, res := j.record(seq, o)
-	e := j.queue.at(seq)
+	pos := unpackPos(j.queue.at(seq).pos)
 	switch res {
 	case partMatched:
 		j.stats.Joined++
-		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+		emit(Match{Pos: pos, Outcome: o, Fields: fields, First: first})
 	case partMatchedStale:
 		j.stats.Joined++
 		j.stats.Stale++ // some of its fields were older than the values applied
-		emit(Match{Pos: unpackPos(e.pos), Outcome: o, Fields: fields, First: first})
+		emit(Match{Pos: pos, Outcome: o, Fields: fields, First: first})
 	case partDuplicate:
 		j.stats.Duplicates++
 	case partStale:
@@ -408,8 +501,8 @@ func (j *CompactJoiner) ReplayOutcome(o Outcome) {
 // false when none is pending.
 func (j *CompactJoiner) OldestPending() (time.Time, bool) {
 	for seq := j.queue.head; seq < j.queue.tail; seq++ {
-		if e := j.queue.at(seq); e.key != 0 {
-			return time.Unix(0, e.time), true
+		if j.queue.at(seq).key != 0 {
+			return time.Unix(0, j.queue.time(seq)), true
 		}
 	}
 	return time.Time{}, false
@@ -419,22 +512,23 @@ func (j *CompactJoiner) OldestPending() (time.Time, bool) {
 // its window is applied when no value was applied for it yet or o's
 // occurred_at is later than that value's.
 func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, first bool, res partResult) {
-	e, rec := j.queue.at(seq), j.queue.rec(seq)
-	had := rec.had
+	rec, t := j.queue.rec(seq), j.queue.time(seq)
+	had := j.queue.had(seq)
 	held := o.Held()
-	closed := j.earlyClosed(e)
+	closed := j.earlyClosed(t)
 	if closed {
 		held &= LateFields // the other fields' window has closed
 	}
-	rel := (o.OccurredAt.UnixNano() - e.time) / int64(recordTick)
-	at := uint16(max(min(rel, math.MaxUint16), 0))
+	rel := (o.OccurredAt.UnixNano() - t) / int64(recordTick)
+	at := uint16(max(min(rel, math.MaxUint16-1), 0)) + 1 // 0 is "none applied"
+	applied := rec.applied()
 	same := true
 	for f := range OutcomeField(NumOutcomeFields) {
 		if !held.Has(f) {
 			continue
 		}
 		switch {
-		case !rec.applied.Has(f) || at > rec.at[f]:
+		case !applied.Has(f) || at > rec.at[f]:
 			fields = fields.With(f)
 			rec.at[f] = at
 		case at < rec.at[f]:
@@ -448,7 +542,7 @@ func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, fi
 	// marks the record, so that a restore, which replays parts without
 	// knowing which came after their early window, marks it alike.
 	first = !had && !(closed && j.cfg.DefaultReward != nil)
-	rec.had = true
+	j.queue.markHad(seq)
 	switch {
 	case fields == 0 && first:
 		// nothing to apply (no field, or only fields past their window):
@@ -460,16 +554,16 @@ func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, fi
 	case fields == 0:
 		return 0, false, partStale
 	}
-	rec.applied |= fields
-	if fields != held {
+	if fields != held { // the fields applied are in rec.at
 		return fields, first, partMatchedStale
 	}
 	return fields, first, partMatched
 }
 
-// earlyClosed reports whether the window of e's early fields has closed.
-func (j *CompactJoiner) earlyClosed(e *compactEntry) bool {
-	return e.time < j.streamTime.Add(-j.cfg.Window).UnixNano()
+// earlyClosed reports whether the window of the early fields of a
+// decision of time t (Unix ns) has closed.
+func (j *CompactJoiner) earlyClosed(t int64) bool {
+	return t < j.streamTime.Add(-j.cfg.Window).UnixNano()
 }
 
 func (j *CompactJoiner) remember(key uint64) {
@@ -492,26 +586,25 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 	cutoff := j.streamTime.Add(-j.cfg.Window).UnixNano()
 	j.earlyHead = max(j.earlyHead, j.queue.head)
 	for ; j.earlyHead < j.queue.tail; j.earlyHead++ {
-		e := j.queue.at(j.earlyHead)
-		if e.key == 0 {
+		if j.queue.at(j.earlyHead).key == 0 {
 			continue
 		}
-		if e.time >= cutoff {
+		t := j.queue.time(j.earlyHead)
+		if t >= cutoff {
 			break
 		}
-		if e.time < j.closedBefore {
+		if t < j.closedBefore {
 			continue // closed before the checkpoint
 		}
 		j.closeEarly(j.earlyHead, emit)
 	}
 	lateCutoff := j.streamTime.Add(-j.cfg.LateWindow).UnixNano()
 	for j.queue.len() > 0 {
-		head := j.queue.at(j.queue.head)
-		if head.key == 0 {
+		if j.queue.at(j.queue.head).key == 0 {
 			j.queue.pop()
 			continue
 		}
-		if head.time >= lateCutoff {
+		if j.queue.time(j.queue.head) >= lateCutoff {
 			break
 		}
 		j.popOldest(true, emit)
@@ -540,7 +633,7 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 // and a decision without any part earns the default reward (First).
 func (j *CompactJoiner) closeEarly(seq uint64, emit func(Match)) {
 	e, rec := j.queue.at(seq), j.queue.rec(seq)
-	had := rec.had
+	had := j.queue.had(seq)
 	if !had {
 		j.stats.Expired++
 	}
@@ -550,7 +643,7 @@ func (j *CompactJoiner) closeEarly(seq uint64, emit func(Match)) {
 	if !had {
 		j.stats.ExpiredRewarded++
 	}
-	if missing := AllOutcomeFields &^ LateFields &^ rec.applied; missing != 0 || !had {
+	if missing := AllOutcomeFields &^ LateFields &^ rec.applied(); missing != 0 || !had {
 		emit(Match{Pos: unpackPos(e.pos), Fields: missing, First: !had})
 	}
 }
@@ -569,8 +662,7 @@ func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 		slot, _ := j.find(key) // before the pop: the table addresses live entries
 		j.remove(slot)
 		head.key = 0
-		rec := *j.queue.rec(seq)
-		*j.queue.rec(seq) = partRecord{}
+		applied := j.queue.rec(seq).applied()
 		j.queue.pop()
 		j.pending--
 		if !expired {
@@ -583,7 +675,7 @@ func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
 		}
 		j.remember(key)
 		j.stats.Closed++
-		if missing := LateFields &^ rec.applied; j.cfg.DefaultReward != nil && missing != 0 {
+		if missing := LateFields &^ applied; j.cfg.DefaultReward != nil && missing != 0 {
 			emit(Match{Pos: pos, Fields: missing})
 		}
 		return
@@ -696,11 +788,13 @@ func (j *CompactJoiner) resize(size int) {
 	for 1<<bits < size {
 		bits++
 	}
-	if cap(j.table) >= 1<<bits && len(j.table) == 1<<bits {
+	if len(j.table) == 1<<bits {
 		clear(j.table)
 	} else {
-		j.table = nil // before the new one: the old is garbage while it is made
-		j.table = make([]uint32, 1<<bits)
+		// the old table is released before the new one is made: the
+		// new one is built from the queue
+		freeStored(j.store, j.table)
+		j.table = makeStored[uint32](j.store, 1<<bits)
 	}
 	j.shift = 64 - bits
 	for seq := j.queue.head; seq < j.queue.tail; seq++ {

@@ -14,13 +14,16 @@ import (
 
 // BenchmarkCompactJoinerPending24h holds a 24 h window at 200 decisions/s
 // in a compact join: 17.28 million pending decisions with UUIDv7 ids, none
-// joined yet, and reports the Go heap and the process's RSS it takes.
+// joined yet, and reports the Go heap, the join's storage outside it
+// (CompactJoiner.StorageBytes), the bytes of both per pending decision
+// and the process's RSS, at the end and at its peak (run one benchmark a
+// process: the peak is the process's).
 // Run it with `go test -run '^$' -bench CompactJoinerPending24h -benchtime 1x ./models`.
 func BenchmarkCompactJoinerPending24h(b *testing.B) { benchPending24h(b, nil) }
 
 // benchPending24h adds 17.28 million decisions to a compact join and,
 // when part is set, a copy of it for each as it comes, then reports the
-// heap and RSS the join holds.
+// memory the join holds.
 func benchPending24h(b *testing.B, part *models.Outcome) {
 	const n = 24 * 3600 * 200
 	for b.Loop() {
@@ -53,22 +56,27 @@ func benchPending24h(b *testing.B, part *models.Outcome) {
 		if j.Pending() != n || j.Stats().Joined != joined {
 			b.Fatalf("pending %d, joined %d, want %d and %d", j.Pending(), j.Stats().Joined, n, joined)
 		}
-		heap := float64(after.HeapInuse-before.HeapInuse) / (1 << 20)
-		b.ReportMetric(heap, "heap_MiB")
-		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap_B/pending")
-		b.ReportMetric(rssMiB(), "rss_MiB")
+		heap := float64(after.HeapInuse) - float64(before.HeapInuse)
+		storage := float64(j.StorageBytes())
+		b.ReportMetric(heap/(1<<20), "heap_MiB")
+		b.ReportMetric(storage/(1<<20), "storage_MiB")
+		b.ReportMetric((heap+storage)/n, "B/pending")
+		b.ReportMetric(procStatusMiB("VmRSS:"), "rss_MiB")
+		b.ReportMetric(procStatusMiB("VmHWM:"), "rss_peak_MiB")
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "adds/s")
 		runtime.KeepAlive(j)
 	}
 }
 
-func rssMiB() float64 {
+// procStatusMiB returns the process's memory figure named field in
+// /proc/self/status (VmRSS: now, VmHWM: its peak), 0 where there is none.
+func procStatusMiB(field string) float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return kb / 1024
 		}
