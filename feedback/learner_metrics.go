@@ -16,7 +16,7 @@ type loopMetrics struct {
 	restarts, republished, notLearned                                               atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
 	modelVersion, pending, early, configApplied, windowNeed, lateWindowNeed         atomic.Int64
-	recentBytes                                                                     atomic.Int64
+	recentBytes, joinStorageBytes                                                   atomic.Int64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
 	unjoinedOutcomes                                                                unjoinedCounters
 	maxPending                                                                      atomic.Int64
@@ -74,6 +74,7 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: windowGauge, Help: windowHelp, ConstLabels: prometheus.Labels{"window": "late"}}, func() float64 { return float64(m.lateWindowNeed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_pending_decisions", Help: "The cap on decisions waiting for an outcome (--max-pending)."}, func() float64 { return float64(m.maxPending.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_join_storage_bytes", Help: "Bytes of the arrays in which the join holds its pending decisions (queue, part records, hash table); they are outside the Go heap, so go_memstats_* does not count them and process_resident_memory_bytes does."}, func() float64 { return float64(m.joinStorageBytes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_recent_decisions_bytes", Help: "Bytes of decision events the learner keeps from its last reads, so that an outcome soon after its decision needs no second read; at most situ_learner_recent_decisions_limit_bytes, which it reaches after that many bytes of decisions and then holds."}, func() float64 { return float64(m.recentBytes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_recent_decisions_limit_bytes", Help: "The bound of situ_learner_recent_decisions_bytes."}, func() float64 { return recentDecisionsBytes }),
 		join("joined", func(s *models.JoinStats) int64 { return s.Joined }),

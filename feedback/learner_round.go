@@ -76,6 +76,7 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	l.checkWindow()
 	l.sampleOutcomes()
 	l.pending.Store(int64(l.joiner.Pending()))
+	l.joinStorageBytes.Store(l.joiner.StorageBytes())
 	l.early.Store(int64(l.joiner.Early()))
 	l.recentBytes.Store(int64(l.recent.held()))
 	s := l.joiner.Stats()

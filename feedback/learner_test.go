@@ -145,6 +145,9 @@ func TestLearnerJoinsLearnsAndDeadLetters(t *testing.T) {
 	require.Positive(t, st.Join.Duplicates, "duplicates recognised")
 	require.EqualValues(t, s.valid, st.Join.Joined)
 	require.EqualValues(t, s.valid, metricValue(t, reg, "situ_learner_updates_total", nil))
+	// the decisions wait for their late fields in arrays outside the Go heap
+	require.Positive(t, metricValue(t, reg, "situ_learner_pending_decisions", nil))
+	require.Positive(t, metricValue(t, reg, "situ_learner_join_storage_bytes", nil), "the join's arrays are counted")
 
 	snap, _ := latestSnapshot(t, b.Brokers(), t.Name())
 	require.Greater(t, snap.Model.Version, base.Version(), "version grows")
