@@ -61,6 +61,10 @@ demo: ## run situ and the simulator against it; report and plot in out/
 bench-learner: ## learner throughput and outcome-to-served-model latency through the embedded broker
 	$(GO) test -run "^$$" -bench BenchmarkLearnerEndToEnd -benchtime 1x -v ./feedback
 
+.PHONY: bench-broker-index
+bench-broker-index: ## the embedded broker's live heap while a full size-limited partition keeps taking batches (kfake's index of deleted batches)
+	$(GO) test -run "^$$" -bench BenchmarkBrokerIndexAfterFull -benchtime 1x ./feedback
+
 .PHONY: bench-replica-bytes
 bench-replica-bytes: ## bytes a replica reads from nba.models per model version, through the embedded broker
 	$(GO) test -run "^$$" -bench BenchmarkReplicaBytesPerModelVersion -benchtime 1x -v ./feedback

@@ -55,13 +55,7 @@ func startChild(ctx context.Context, cfg config, dataDir, logPath string) (*chil
 	if err != nil {
 		return nil, fmt.Errorf("situ log: %w", err)
 	}
-	args := append([]string{"serve", "--role", "all", "--addr", httpAddr, "--broker-addr", brokerAddr,
-		"--data-dir", dataDir, "--reward-window", cfg.window.String(), "--late-window", cfg.window.String()}, cfg.extraArgs...)
-	if cfg.brokerMax != "" {
-		// before the extra flags, which may set it again
-		args = append(args[:1:1], append([]string{"--broker-max-bytes", cfg.brokerMax}, args[1:]...)...)
-	}
-	cmd := exec.Command(cfg.situ, args...)
+	cmd := exec.Command(cfg.situ, serveArgs(cfg, httpAddr, brokerAddr, dataDir)...)
 	// the child's configuration is its flags alone
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SITU_") {
@@ -83,6 +77,19 @@ func startChild(ctx context.Context, cfg config, dataDir, logPath string) (*chil
 		return nil, fmt.Errorf("situ serve not ready (log: %s): %w", logPath, err)
 	}
 	return c, nil
+}
+
+// serveArgs returns the arguments of `situ serve`: role all on the given
+// addresses and data dir, the learner's windows, the broker budget unless
+// situ's own default is wanted (cfg.brokerMax empty), then the extra
+// flags, which may set any of these again.
+func serveArgs(cfg config, httpAddr, brokerAddr, dataDir string) []string {
+	args := []string{"serve", "--role", "all", "--addr", httpAddr, "--broker-addr", brokerAddr,
+		"--data-dir", dataDir, "--reward-window", cfg.window.String(), "--late-window", cfg.window.String()}
+	if cfg.brokerMax != "" {
+		args = append(args, "--broker-max-bytes", cfg.brokerMax)
+	}
+	return append(args, cfg.extraArgs...)
 }
 
 // waitReady polls /readyz until it answers 200.
