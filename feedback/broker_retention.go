@@ -135,7 +135,7 @@ func newRetentionMetrics(reg prometheus.Registerer) (*retentionMetrics, error) {
 		belowWindow: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "situ_broker_retention_below_window",
 			Help: "1 when a topic's size limit keeps less than the reward window, else 0."}, []string{"topic"}),
 		full: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "situ_broker_retention_full",
-			Help: "1 once retention has deleted records from every partition of a size-limited topic (its log start offset moved): the topic holds what it will hold (the broker's in-memory index of its batches can still grow for about one turnover of the topic, see docs/operations.md); else 0."}, []string{"topic"}),
+			Help: "1 once retention has deleted records from every partition of a size-limited topic (its log start offset moved): the topic, and the broker's in-memory index of its batches, hold what they will hold; else 0."}, []string{"topic"}),
 		window: prometheus.NewGauge(prometheus.GaugeOpts{Name: "situ_broker_reward_window_seconds",
 			Help: "The reward window the embedded broker's retention should cover."}),
 	}
