@@ -62,7 +62,7 @@ func TestTermLearnerStartsAtTheBaseModel(t *testing.T) {
 // every score at once, exactly as the terms say, with no relearning; and
 // a score is the sum of its terms.
 func TestRewardChangeAppliesToPendingDecisions(t *testing.T) {
-	l, err := models.NewTermLearner(zeroModel(t), models.LearnerConfig{})
+	l, err := models.NewTermLearner(zeroModel(t), models.LearnerConfig{AverageUpdates: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
