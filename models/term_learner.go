@@ -25,6 +25,10 @@ import (
 // about η/√G and the sum up to nine of them per outcome: a larger and
 // noisier step than the single model's.
 //
+// The model it serves (Model) is, by default, the exponential moving
+// average of its weights over LearnerConfig.AverageUpdates updates, not
+// its last weights; State carries the last weights for a checkpoint.
+//
 // Pinned weights never change: the prior holds the pinned value and every
 // field's model 0, so that the sum is the pinned value under any reward
 // definition. It is not safe for concurrent use.
