@@ -80,7 +80,8 @@ func TestAnswerShowsTermsOfALearnedModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := models.NewTermLearner(prior, models.LearnerConfig{})
+	// served as learned (AverageUpdates 1): a few outcomes show in the terms
+	l, err := models.NewTermLearner(prior, models.LearnerConfig{AverageUpdates: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

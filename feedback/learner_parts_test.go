@@ -52,7 +52,12 @@ func TestLearnerPartialOutcomeThenLateField(t *testing.T) {
 	produce(t, b.Brokers(), DefaultDecisionsTopic, decisions...)
 	produce(t, b.Brokers(), DefaultOutcomesTopic, first...)
 
-	l := newTestLearner(t, b.Brokers(), base, reward, nil)
+	// served as learned (AverageUpdates 1): what each part teaches shows
+	// in the published terms at once, not through the moving average
+	l, err := NewLearningLoop(LearningLoopConfig{Brokers: b.Brokers(), Base: base, Reward: reward, RoundSize: 50, SnapshotEvery: 100,
+		SnapshotInterval: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond, Logger: testLogger(t),
+		Learning: models.LearnerConfig{AverageUpdates: 1}})
+	require.NoError(t, err)
 	stop := runBackground(t, l.Run)
 	eventually(t, func() bool { return l.Stats().Updates == n })
 	eventually(t, func() bool { return checkpointed(t, b.Brokers(), t.Name(), n) })

@@ -35,7 +35,22 @@ type LearnerConfig struct {
 	// G forgets old gradients with a horizon of about 1/(1−β) updates of
 	// the weight. Default 1: AdaGrad, which never forgets.
 	Forgetting float64
+	// AverageUpdates is the horizon, in updates, of the exponential moving
+	// average of its weights that a TermLearner serves (Model) instead of
+	// its last weights: every AverageEvery updates the average moves
+	// AverageEvery/AverageUpdates of the way to the weights. The average
+	// smooths the noise of the last steps at the price of a lag of about
+	// that many updates after a change. 1: serve the last weights. Default
+	// 3000 (docs/model.md). OnlineLearner ignores it.
+	AverageUpdates float64
 }
+
+// AverageEvery is how many updates apart a TermLearner folds its weights
+// into their served average (LearnerConfig.AverageUpdates).
+const AverageEvery = 50
+
+// DefaultAverageUpdates is LearnerConfig.AverageUpdates's default.
+const DefaultAverageUpdates = 3000
 
 func (c *LearnerConfig) fill() error {
 	if c.LearningRate == 0 {
@@ -53,6 +68,9 @@ func (c *LearnerConfig) fill() error {
 	if c.Forgetting == 0 {
 		c.Forgetting = 1
 	}
+	if c.AverageUpdates == 0 {
+		c.AverageUpdates = DefaultAverageUpdates
+	}
 	switch {
 	case !(c.LearningRate > 0) || !finite(c.LearningRate):
 		return fmt.Errorf("learner: learning rate must be positive, got %g", c.LearningRate)
@@ -66,6 +84,8 @@ func (c *LearnerConfig) fill() error {
 		return fmt.Errorf("learner: min step rate must be between 0 and the learning rate %g, got %g", c.LearningRate, c.MinStepRate)
 	case !(c.Forgetting > 0 && c.Forgetting <= 1):
 		return fmt.Errorf("learner: forgetting must be in (0, 1], got %g", c.Forgetting)
+	case !(c.AverageUpdates >= 1) || !finite(c.AverageUpdates):
+		return fmt.Errorf("learner: average updates must be ≥ 1, got %g", c.AverageUpdates)
 	}
 	return nil
 }
@@ -227,6 +247,13 @@ type LearnerState struct {
 	// (Accumulators then held the prior's). Read, not written: such a
 	// state restores with the prior's accumulators as the shared ones.
 	Terms map[string]map[string]TreatmentWeights `json:"terms,omitempty"`
+	// Iterate are a TermLearner's last weights, by term and treatment, as
+	// in Spec.Terms (only the non-zero weights), when the model it serves
+	// is their moving average (LearnerConfig.AverageUpdates): the
+	// checkpoint's model is that average, and the learner resumes from
+	// both. Absent (a checkpoint from before the average, or one that
+	// serves the last weights): the model's terms are the last weights.
+	Iterate map[string]map[string]TreatmentWeights `json:"iterate,omitempty"`
 }
 
 // RestoreLearner rebuilds a learner from a model and its optimiser state.

@@ -288,18 +288,24 @@ func BenchmarkLearnerUpdate(b *testing.B) {
 		}
 	})
 	// situ serve's learner with a whole outcome: all nine terms learn
-	b.Run("terms", func(b *testing.B) {
-		l, _ := models.NewTermLearner(m, models.LearnerConfig{})
-		r, _ := models.DefaultReward()
-		csat := 4.0
-		o := models.Outcome{Resolved: true, CSAT: &csat, HandleSeconds: 300}
-		b.ReportAllocs()
-		k := 0
-		for b.Loop() {
-			l.Learn(features.Treatment(k%3), x, 0.5, o.Held(), &o, &r, true, 0)
-			k++
-		}
-	})
+	b.Run("terms", func(b *testing.B) { benchTerms(b, m, x, models.LearnerConfig{}) })
+	// the same, serving the last weights: the moving average's cost is the
+	// difference
+	b.Run("terms-last-weights", func(b *testing.B) { benchTerms(b, m, x, models.LearnerConfig{AverageUpdates: 1}) })
+}
+
+// benchTerms times situ serve's learner on whole outcomes.
+func benchTerms(b *testing.B, m *models.Model, x []features.Entry, cfg models.LearnerConfig) {
+	l, _ := models.NewTermLearner(m, cfg)
+	r, _ := models.DefaultReward()
+	csat := 4.0
+	o := models.Outcome{Resolved: true, CSAT: &csat, HandleSeconds: 300}
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		l.Learn(features.Treatment(k%3), x, 0.5, o.Held(), &o, &r, true, 0)
+		k++
+	}
 }
 
 // TestPinnedBiasDoesNotMove: a pinned bias stays at its value through

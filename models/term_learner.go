@@ -25,6 +25,10 @@ import (
 // about η/√G and the sum up to nine of them per outcome: a larger and
 // noisier step than the single model's.
 //
+// The model it serves (Model) is, by default, the exponential moving
+// average of its weights over LearnerConfig.AverageUpdates updates, not
+// its last weights; State carries the last weights for a checkpoint.
+//
 // Pinned weights never change: the prior holds the pinned value and every
 // field's model 0, so that the sum is the pinned value under any reward
 // definition. It is not safe for concurrent use.
@@ -40,6 +44,11 @@ type TermLearner struct {
 	g          [features.NumTreatments][]float64
 	pinned     [features.NumTreatments][]bool
 	biasPinned [features.NumTreatments]bool
+	// avgBias and avgW are the served weights: the moving average of bias
+	// and w (LearnerConfig.AverageUpdates); nil avgW[0][0]: no average,
+	// the last weights are served.
+	avgBias [NumTerms][features.NumTreatments]float64
+	avgW    [NumTerms][features.NumTreatments][]float64
 }
 
 // termModel returns term k of m as a model of its own (the prior: m's
@@ -68,10 +77,12 @@ func NewTermLearner(base *Model, cfg LearnerConfig) (*TermLearner, error) {
 
 // RestoreTermLearner rebuilds a term learner from a model and its
 // optimiser state (TermLearner.State: the shared accumulators in
-// Accumulators). A model and state from before terms (one vector per
-// treatment) restore as the prior, the fields' models starting at 0. A
-// state with Terms, from before the terms shared their accumulators,
-// restores with the prior's accumulators as the shared ones.
+// Accumulators, the last weights in Iterate when m is their average). A
+// model and state from before terms (one vector per treatment) restore
+// as the prior, the fields' models starting at 0. A state with Terms,
+// from before the terms shared their accumulators, restores with the
+// prior's accumulators as the shared ones. A state without Iterate
+// restores with m's terms as both the last weights and their average.
 func RestoreTermLearner(m *Model, state LearnerState, cfg LearnerConfig) (*TermLearner, error) {
 	if m == nil {
 		return nil, errors.New("learner: a base model is required")
@@ -81,6 +92,13 @@ func RestoreTermLearner(m *Model, state LearnerState, cfg LearnerConfig) (*TermL
 			return nil, fmt.Errorf("restore learner: unknown term %q", name)
 		}
 	}
+	iterate := m
+	if state.Iterate != nil {
+		iterate = &Model{name: m.name, schema: m.schema}
+		if err := bindTerms(iterate, Spec{Name: m.name, Terms: state.Iterate}, m.schema); err != nil {
+			return nil, fmt.Errorf("restore learner: iterate: %w", err)
+		}
+	}
 	// the accumulators and pins, as an OnlineLearner restores them
 	acc, err := RestoreLearner(m, LearnerState{Accumulators: state.Accumulators, Pinned: state.Pinned}, cfg)
 	if err != nil {
@@ -88,15 +106,41 @@ func RestoreTermLearner(m *Model, state LearnerState, cfg LearnerConfig) (*TermL
 	}
 	l := &TermLearner{cfg: acc.cfg, name: m.name, schema: m.schema, updates: m.updates,
 		gBias: acc.gBias, g: acc.g, pinned: acc.pinned, biasPinned: acc.biasPinned}
+	averaged := l.cfg.AverageUpdates > 1
 	for k := range Term(NumTerms) {
-		tm := termModel(m, k)
+		tm := termModel(iterate, k)
 		l.bias[k] = tm.bias
 		for t := range tm.weights {
 			l.w[k][t] = append([]float64(nil), tm.weights[t]...)
 		}
+		if averaged {
+			am := termModel(m, k)
+			l.avgBias[k] = am.bias
+			for t := range am.weights {
+				l.avgW[k][t] = append([]float64(nil), am.weights[t]...)
+			}
+		}
 	}
 	return l, nil
 }
+
+// fold moves the served average a share AverageEvery/AverageUpdates of
+// the way to the last weights.
+func (l *TermLearner) fold() {
+	a := min(1, AverageEvery/l.cfg.AverageUpdates)
+	for k := range NumTerms {
+		for t := range features.NumTreatments {
+			l.avgBias[k][t] += a * (l.bias[k][t] - l.avgBias[k][t])
+			avg, w := l.avgW[k][t], l.w[k][t]
+			for i, v := range w {
+				avg[i] += a * (v - avg[i])
+			}
+		}
+	}
+}
+
+// averaging reports whether the learner serves the average of its weights.
+func (l *TermLearner) averaging() bool { return l.avgW[0][0] != nil }
 
 // Updates returns how many matches the learner has applied.
 func (l *TermLearner) Updates() int64 { return l.updates }
@@ -136,6 +180,9 @@ func (l *TermLearner) Learn(t features.Treatment, x []features.Entry, propensity
 		add(TermPrior, priorTarget)
 	}
 	l.updates++
+	if l.updates%AverageEvery == 0 && l.averaging() {
+		defer l.fold()
+	}
 	if n == 0 {
 		return
 	}
@@ -185,9 +232,13 @@ func (l *TermLearner) Pin(t features.Treatment, feature string, value float64) e
 	}
 	var v [NumTerms]float64 // the prior holds the value, every field 0
 	v[TermPrior] = value
+	avg := l.averaging() // the served weight is the pinned value at once
 	if feature == BiasFeature {
 		for k := range NumTerms {
 			l.bias[k][t] = v[k]
+			if avg {
+				l.avgBias[k][t] = v[k]
+			}
 		}
 		l.biasPinned[t] = true
 		return nil
@@ -198,6 +249,9 @@ func (l *TermLearner) Pin(t features.Treatment, feature string, value float64) e
 	}
 	for k := range NumTerms {
 		l.w[k][t][i] = v[k]
+		if avg {
+			l.avgW[k][t][i] = v[k]
+		}
 	}
 	l.pinned[t][i] = true
 	return nil
@@ -217,14 +271,24 @@ func (l *TermLearner) Unpin(t features.Treatment, feature string) {
 	}
 }
 
-// Model returns an immutable model with the learner's current terms,
-// scoring with reward definition r.
+// Model returns an immutable model with the terms the learner serves —
+// the moving average of its weights (LearnerConfig.AverageUpdates), or
+// its last weights — scoring with reward definition r.
 func (l *TermLearner) Model(version int64, r *RewardDefinition) *Model {
+	bias, w := &l.bias, &l.w
+	if l.averaging() {
+		bias, w = &l.avgBias, &l.avgW
+	}
+	return l.termsModel(version, r, bias, w)
+}
+
+// termsModel returns the model of the given terms.
+func (l *TermLearner) termsModel(version int64, r *RewardDefinition, bias *[NumTerms][features.NumTreatments]float64, w *[NumTerms][features.NumTreatments][]float64) *Model {
 	m := &Model{name: l.name, version: version, updates: l.updates, schema: l.schema, terms: &termWeights{}}
-	m.terms.bias = l.bias
+	m.terms.bias = *bias
 	for k := range NumTerms {
 		for t := range features.NumTreatments {
-			m.terms.weights[k][t] = append([]float64(nil), l.w[k][t]...)
+			m.terms.weights[k][t] = append([]float64(nil), w[k][t]...)
 		}
 	}
 	m.ratio = termRatio(r)
@@ -232,9 +296,15 @@ func (l *TermLearner) Model(version int64, r *RewardDefinition) *Model {
 	return m
 }
 
-// State returns what a checkpoint must hold to resume learning exactly:
-// the shared accumulators in Accumulators, and the pins.
+// State returns what a checkpoint must hold, beside the served model
+// (Model), to resume learning exactly: the shared accumulators in
+// Accumulators, the pins, and, when the model served is the average of
+// the weights, the last weights in Iterate.
 func (l *TermLearner) State() LearnerState {
 	acc := OnlineLearner{cfg: l.cfg, schema: l.schema, gBias: l.gBias, g: l.g, pinned: l.pinned, biasPinned: l.biasPinned}
-	return acc.State()
+	s := acc.State()
+	if l.averaging() {
+		s.Iterate = l.termsModel(0, &RewardDefinition{}, &l.bias, &l.w).Spec().Terms
+	}
+	return s
 }

@@ -37,15 +37,16 @@ func randomOutcome(rng *rand.Rand, r *models.RewardDefinition) models.Outcome {
 // model of the scalar reward step by step — bias and every weight of
 // every treatment — whatever the learner's configuration, pins included:
 // its terms share one AdaGrad accumulator per weight, so their sum takes
-// the single model's step.
+// the single model's step. (Served as learned: AverageUpdates 1; the
+// average of TestTermLearnerServesTheAverage is of these weights.)
 func TestTermSumIsTheSingleModel(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  models.LearnerConfig
 	}{
-		{"the defaults", models.LearnerConfig{}},
-		{"importance weights up to 20", models.LearnerConfig{MaxImportanceWeight: 20}},
-		{"forgetting and a step floor", models.LearnerConfig{Forgetting: 0.999, MinStepRate: 0.002, L2: 1e-3}},
+		{"the defaults", models.LearnerConfig{AverageUpdates: 1}},
+		{"importance weights up to 20", models.LearnerConfig{MaxImportanceWeight: 20, AverageUpdates: 1}},
+		{"forgetting and a step floor", models.LearnerConfig{Forgetting: 0.999, MinStepRate: 0.002, L2: 1e-3, AverageUpdates: 1}},
 	}
 	r := defaultReward(t)
 	sch := schema(t)

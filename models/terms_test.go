@@ -62,7 +62,7 @@ func TestTermLearnerStartsAtTheBaseModel(t *testing.T) {
 // every score at once, exactly as the terms say, with no relearning; and
 // a score is the sum of its terms.
 func TestRewardChangeAppliesToPendingDecisions(t *testing.T) {
-	l, err := models.NewTermLearner(zeroModel(t), models.LearnerConfig{})
+	l, err := models.NewTermLearner(zeroModel(t), models.LearnerConfig{AverageUpdates: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +152,8 @@ func TestTermTargets(t *testing.T) {
 }
 
 // TestTermModelRoundTrip: a term model survives its snapshot, terms and
-// term weights included; the snapshot stays far below the topic's
-// message limit (its size is logged).
+// term weights included; the snapshot and the learner's state stay far
+// below the topics' message limit (their sizes are logged).
 func TestTermModelRoundTrip(t *testing.T) {
 	sch := schema(t)
 	l, err := models.NewTermLearner(defaultModel(t), models.LearnerConfig{})
@@ -212,6 +212,12 @@ func TestTermModelRoundTrip(t *testing.T) {
 	sb, err := json.Marshal(state, models.WireEncode)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// the checkpoint holds it beside the snapshot: accumulators, and the
+	// last weights of which the snapshot's are the average
+	t.Logf("learner state: %d bytes (the last weights: %d terms)", len(sb), len(state.Iterate))
+	if len(state.Iterate) == 0 || len(sb) > 512<<10 {
+		t.Fatalf("learner state %d bytes with %d terms of last weights: want them, well under the 1 MiB message limit", len(sb), len(state.Iterate))
 	}
 	var st models.LearnerState
 	if err := json.Unmarshal(sb, &st, models.WireDecode); err != nil {

@@ -59,6 +59,7 @@ type serveOptions struct {
 	maxImportanceWeight float64
 	minStepRate         float64
 	forgetting          float64
+	averageUpdates      float64
 	snapshotEvery       int
 	snapshotInterval    time.Duration
 
@@ -114,6 +115,7 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.Float64Var(&o.maxImportanceWeight, "max-importance-weight", 1, "clip of an update's importance weight 1/propensity (1: not importance weighted; docs/model.md)")
 	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
 	fs.Float64Var(&o.forgetting, "forgetting", 1, "factor β in (0, 1] of AdaGrad's squared-gradient sums before each update (1: no forgetting; docs/model.md)")
+	fs.Float64Var(&o.averageUpdates, "average-updates", models.DefaultAverageUpdates, "horizon in updates of the moving average of the learned weights that is served (1: serve the last weights; docs/model.md)")
 	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "publish a model snapshot after this many updates")
 	fs.StringVar(&o.authFile, "auth-file", "", "YAML `FILE` of the accepted tokens: name, role (admin, analyst, score) and the sha256 of each token (docs/admin.md)")
 	fs.describeDefault("auth-file", "none: an admin token generated once in <data-dir>/admin.token")
@@ -597,7 +599,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	}
 	return feedback.NewLearningLoop(feedback.LearningLoopConfig{
 		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
-		Learning: models.LearnerConfig{LearningRate: opts.learningRate, MaxImportanceWeight: opts.maxImportanceWeight, MinStepRate: opts.minStepRate, Forgetting: opts.forgetting}, Join: join,
+		Learning: models.LearnerConfig{LearningRate: opts.learningRate, MaxImportanceWeight: opts.maxImportanceWeight, MinStepRate: opts.minStepRate, Forgetting: opts.forgetting, AverageUpdates: opts.averageUpdates}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
 		Control: control, Registerer: reg, Logger: log,
 	})

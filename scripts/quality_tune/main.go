@@ -54,7 +54,7 @@ func run() error {
 	maxIW := flag.Float64("max-iw", 0, "learner max importance weight (0: default)")
 	g0 := flag.Float64("initial-accumulator", 0, "learner G₀ (0: default)")
 	snapEvery := flag.Int("snapshot-every", 1000, "updates between served models")
-	average := flag.Float64("average", 0, "serve an exponential moving average of the learner's weights over about this many updates instead of its last weights (an experiment: situ serve does not)")
+	average := flag.Float64("average-updates", 0, "horizon in updates of the moving average of the weights the learner serves (0: default; 1: the last weights; -learner single: ignored)")
 	popSeed := flag.Uint64("population-seed", 1, "population seed")
 	priorScale := flag.Float64("prior-scale", 1, "multiply the default model's weights (not its biases) by this")
 	learnerKind := flag.String("learner", "terms", "terms: situ serve's learner, one model per reward term (models.TermLearner); single: one model of the scalar reward (models.OnlineLearner)")
@@ -118,7 +118,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		learner, err := newLearner(*learnerKind, base, &reward, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0})
+		learner, err := newLearner(*learnerKind, base, &reward, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0, AverageUpdates: *average})
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,6 @@ func run() error {
 		nw := (*contacts + *window - 1) / *window
 		served, oracle, greedy := make([]float64, nw), make([]float64, nw), make([]float64, nw)
 		version := int64(0)
-		var avg *models.Model // the moving average of the weights, with --average
 		for i := 0; i < *contacts; i++ {
 			c := pop.Contact(int64(i))
 			d, err := engine.Decide(context.Background(), scoring.Request{Context: c})
@@ -154,18 +153,9 @@ func run() error {
 			resp := world.Response(d.Context, d.Treatment)
 			o := resp.Draw(rng)
 			learner.learn(d.Treatment, d.Features, d.Propensity, &o)
-			if *average > 0 && learner.Updates()%averageEvery == 0 {
-				avg = averaged(avg, learner.model(0), averageEvery / *average)
-			}
 			if learner.Updates()%int64(*snapEvery) == 0 {
 				version++
-				served := learner.model(version)
-				if avg != nil {
-					b := models.NewBuilder(avg)
-					b.SetUpdates(learner.Updates())
-					served = b.Build(version)
-				}
-				engine.SetModel(served)
+				engine.SetModel(learner.model(version))
 			}
 		}
 		last := served[nw-1] / oracle[nw-1]
@@ -199,26 +189,6 @@ func run() error {
 // (scripts/bench_quality.sh): worlds 101-110, drifts 201-205 → 1201-1205.
 func heldOut(seed uint64) bool {
 	return (seed >= 101 && seed <= 110) || (seed >= 201 && seed <= 205) || (seed >= 1201 && seed <= 1205)
-}
-
-// averageEvery is how many updates apart --average samples the weights.
-const averageEvery = 50
-
-// averaged moves avg a share a of the way to m (avg nil: m).
-func averaged(avg, m *models.Model, a float64) *models.Model {
-	if avg == nil {
-		return m
-	}
-	b := models.NewBuilder(avg)
-	for t := features.Treatment(0); t < features.NumTreatments; t++ {
-		w := b.Weights(t)
-		for k := range w {
-			w[k] += a * (m.Weight(t, int32(k)) - w[k])
-		}
-		bias := b.BiasRef(t)
-		*bias += a * (m.Bias(t) - *bias)
-	}
-	return b.Build(0)
 }
 
 // learner is the learner under test: situ serve's TermLearner or the one
