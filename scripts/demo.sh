@@ -9,10 +9,12 @@ ADDR=${DEMO_ADDR:-127.0.0.1:18080}
 BROKER=${DEMO_BROKER:-127.0.0.1:19092}
 CONTACTS=${DEMO_CONTACTS:-60000}
 SEED=${DEMO_SEED:-1}
-# DEMO_WORLD=SEED plays a random situational world, DEMO_DRIFT_AT=N switches
-# to another one at contact N (docs/simulator.md); 0: the default world
-WORLD=${DEMO_WORLD:-0}
-DRIFT_AT=${DEMO_DRIFT_AT:-0}
+# By default a random situational world (DEMO_WORLD=SEED, whose best
+# treatment depends on interactions the schema does not list) that changes
+# into another one at contact DEMO_DRIFT_AT (docs/simulator.md);
+# DEMO_WORLD=0 DEMO_DRIFT_AT=0 plays the hand-written default world.
+WORLD=${DEMO_WORLD:-11}
+DRIFT_AT=${DEMO_DRIFT_AT:-30000}
 OUT=${DEMO_OUT:-out}
 
 mkdir -p bin "$OUT"
