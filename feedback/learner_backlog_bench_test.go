@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -36,7 +37,8 @@ func BenchmarkLearnerBacklog(b *testing.B) {
 // checkpoint's size. With RESTORE_PARTS=F, a share F (0 to 1) of the
 // decisions has received its early fields (resolved, csat, handle_seconds)
 // and waits for its late ones: the restart also reads those outcome
-// parts again to rebuild the join's records of them.
+// parts again to rebuild the join's records of them. RESTORE_CPUPROFILE
+// names a file for a CPU profile of the restart alone.
 func BenchmarkLearnerRestorePending(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("RESTORE_PENDING")); err == nil && v > 0 {
@@ -92,6 +94,16 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 			}
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
+			if prof := os.Getenv("RESTORE_CPUPROFILE"); restart && prof != "" {
+				f, err := os.Create(prof)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					b.Fatal(err)
+				}
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
 			cpu0 := processCPU()
 			start := time.Now()
 			go func() { done <- l.Run(runCtx) }()
@@ -104,6 +116,9 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 			}
 			took := time.Since(start)
 			lastCPU = processCPU() - cpu0
+			for _, e := range logs.FilterMessage("pending decisions read again").All() {
+				b.Logf("restore: %v", e.ContextMap())
+			}
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)
