@@ -157,13 +157,7 @@ func partStream(t *testing.T, schema *features.Schema, n int) []streamPhase {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	x := []features.Entry{{Index: 3, Value: 1}}
 	part := func(id, suffix string, at time.Time, o models.Outcome, fields ...models.OutcomeField) kafka.Message {
-		o.OutcomeID, o.DecisionID, o.OccurredAt, o.Missing = id+suffix, id, at, models.AllOutcomeFields
-		for _, f := range fields {
-			o.Missing &^= 1 << f
-		}
-		v, err := json.Marshal(&o)
-		require.NoError(t, err)
-		return kafka.Message{Key: []byte(id), Value: v}
+		return outcomePart(t, id, suffix, at, o, fields...)
 	}
 	decision := func(id string, at time.Time, tr features.Treatment) kafka.Message {
 		d := models.DecisionEvent{DecisionID: id, Time: at, ModelName: "parts", ModelVersion: 1, SchemaVersion: 1, SchemaFingerprint: fp,
@@ -192,4 +186,17 @@ func partStream(t *testing.T, schema *features.Schema, n int) []streamPhase {
 	phases[2].decisions = append(phases[2].decisions, decision("snap-later", t0.Add(48*time.Hour), features.SelfService))
 	phases[2].outcomes = append(phases[2].outcomes, phases[0].outcomes[0]) // a duplicate: applied once
 	return phases
+}
+
+// outcomePart returns the message of o as a part of decision id's outcome
+// (outcome id id+suffix) that occurred at at and holds fields only.
+func outcomePart(t testing.TB, id, suffix string, at time.Time, o models.Outcome, fields ...models.OutcomeField) kafka.Message {
+	t.Helper()
+	o.OutcomeID, o.DecisionID, o.OccurredAt, o.Missing = id+suffix, id, at, models.AllOutcomeFields
+	for _, f := range fields {
+		o.Missing &^= 1 << f
+	}
+	v, err := json.Marshal(&o)
+	require.NoError(t, err)
+	return kafka.Message{Key: []byte(id), Value: v}
 }

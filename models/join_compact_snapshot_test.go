@@ -59,7 +59,9 @@ func TestCompactJoinerPendingEntriesCarryOn(t *testing.T) {
 			}
 			run := func(j *models.CompactJoiner, events []event) []string {
 				var got []string
-				emit := func(m models.Match) { got = append(got, fmt.Sprintf("%s:%08b:%v:%v", ids[m.Pos.Offset], m.Fields, m.First, m.Outcome == nil)) }
+				emit := func(m models.Match) {
+					got = append(got, fmt.Sprintf("%s:%08b:%v:%v", ids[m.Pos.Offset], m.Fields, m.First, m.Outcome == nil))
+				}
 				for _, e := range events {
 					if e.decision != nil {
 						j.AddDecision(models.DecisionPos{Partition: 1, Offset: e.offset}, e.decision.DecisionID, e.decision.Time, emit)
