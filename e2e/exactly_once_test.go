@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,9 +156,11 @@ func waitForUpdates(t *testing.T, brokers []string, want int64, within time.Dura
 
 // TestLearnerKilledMidStreamEndsWithSameWeights runs the learner as a real
 // process over a stream and kills it (SIGKILL) several times while it
-// learns; after each kill a new process resumes from the last snapshot. It
-// must end with exactly the weights of an uninterrupted run over the same
-// stream: no outcome lost, none applied twice.
+// learns; after each kill a new process resumes from the last snapshot
+// (the join from the join snapshot a predecessor left in the shared state
+// dir, then what came after it up to the checkpoint). It must end with
+// exactly the weights of an uninterrupted run over the same stream: no
+// outcome lost, none applied twice.
 func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	const n = 40000
 	learnerFlags := []string{"--role", "learner", "--snapshot-every", "500", "--snapshot-interval", "100ms"}
@@ -175,14 +178,21 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	kills := 0
 	var progress []int64
+	// the killed learners share a state dir: each restores from the join
+	// snapshot a predecessor wrote, mostly of a checkpoint before its last
+	stateDir := t.TempDir()
+	snapshotLoads := 0
 	for {
-		p := startSitu(t, append(learnerFlags, "--kafka-brokers", killed.Addr())...)
+		p := startSitu(t, append(learnerFlags, "--kafka-brokers", killed.Addr(), "--learner-state-dir", stateDir, "--join-snapshot-interval", "300ms")...)
 		before, _ := latest(t, killed.Brokers())
 		// kill it at a random moment after it has made progress of its own
 		waitForUpdates(t, killed.Brokers(), before.Model.Updates+1, 30*time.Second)
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 		p.Kill()
 		kills++
+		if strings.Contains(p.Output(), "join snapshot loaded") {
+			snapshotLoads++
+		}
 		snap, _ := latest(t, killed.Brokers())
 		progress = append(progress, snap.Model.Updates)
 		if snap.Model.Updates >= int64(valid) {
@@ -190,8 +200,9 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 		}
 		require.Less(t, kills, 40, "the learner makes no progress between kills: %v", progress)
 	}
-	t.Logf("%d kills; updates in the last snapshot after each: %v", kills, progress)
+	t.Logf("%d kills (%d restored from a join snapshot); updates in the last snapshot after each: %v", kills, snapshotLoads, progress)
 	require.GreaterOrEqual(t, kills, 3, "the stream should span several kills")
+	require.Positive(t, snapshotLoads, "restarts from a join snapshot")
 
 	got, _ := latest(t, killed.Brokers())
 	require.Equal(t, want.Model.Updates, got.Model.Updates, "every outcome applied exactly once")

@@ -69,6 +69,12 @@ type LearningLoop struct {
 	outSamples []outcomeSample
 	outFloor   Offsets
 
+	// the join snapshot (learner_join_snapshot.go)
+	lastCP       checkpointMark // the last checkpoint written or restored
+	joinSnapAt   time.Time      // when the last join snapshot was written (or tried)
+	joinSnapHash uint64         // of the checkpoint the last join snapshot was taken at
+	joinSnapDec  Offsets        // while a snapshot is read: its decision offsets
+
 	// the configuration applied (learner_control.go)
 	reward        models.RewardDefinition
 	configVersion int64
@@ -188,6 +194,7 @@ func (l *LearningLoop) session(ctx context.Context) error {
 	if err := l.maybeCheckpoint(final, true); err != nil {
 		return fmt.Errorf("%w: %w", errFinalSnapshot, err)
 	}
+	l.snapshotJoin(true)
 	return nil
 }
 

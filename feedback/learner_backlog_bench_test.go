@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -36,7 +37,11 @@ func BenchmarkLearnerBacklog(b *testing.B) {
 // checkpoint's size. With RESTORE_PARTS=F, a share F (0 to 1) of the
 // decisions has received its early fields (resolved, csat, handle_seconds)
 // and waits for its late ones: the restart also reads those outcome
-// parts again to rebuild the join's records of them.
+// parts again to rebuild the join's records of them. The restarts
+// alternate between reading the topics again and loading the join
+// snapshot the first learner wrote when it stopped (RESTORE_ROUNDS pairs,
+// default 1). RESTORE_CPUPROFILE names a file for a CPU profile of the
+// restarts.
 func BenchmarkLearnerRestorePending(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("RESTORE_PENDING")); err == nil && v > 0 {
@@ -83,15 +88,25 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 		// restart: whether to wait for the end of the restore (the log line
 		// the learner writes once every pending decision, and every outcome
 		// part of them, has been read again) instead of the first read
-		run := func(restart bool) (*LearningLoop, time.Duration) {
+		run := func(restart bool, stateDir string) (*observer.ObservedLogs, time.Duration) {
 			core, logs := observer.New(zap.InfoLevel)
-			l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.New(core),
+			l, err := NewLearningLoop(LearningLoopConfig{Brokers: brokers, Base: base, Reward: reward, Logger: zap.New(core), StateDir: stateDir,
 				Join: models.JoinConfig{Window: 48 * time.Hour, MaxPending: 20_000_000}})
 			if err != nil {
 				b.Fatal(err)
 			}
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
+			if prof := os.Getenv("RESTORE_CPUPROFILE"); restart && prof != "" {
+				f, err := os.Create(prof)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					b.Fatal(err)
+				}
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
 			cpu0 := processCPU()
 			start := time.Now()
 			go func() { done <- l.Run(runCtx) }()
@@ -104,24 +119,57 @@ func BenchmarkLearnerRestorePending(b *testing.B) {
 			}
 			took := time.Since(start)
 			lastCPU = processCPU() - cpu0
+			for _, e := range logs.FilterMessage("pending decisions read again").All() {
+				b.Logf("restore: %v", e.ContextMap())
+			}
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
-			return l, took
+			return logs, took
 		}
-		_, first := run(false)
+		// The first learner keeps a join snapshot in dir (written when it
+		// stops); the restarts alternate between one that reads the topics
+		// again and one that loads the snapshot, RESTORE_ROUNDS times
+		// (default 1).
+		dir := b.TempDir()
+		firstLogs, first := run(false, dir)
 		cp, ok := latestCheckpoint(b, brokers, "default")
 		if !ok {
 			b.Fatal("no checkpoint")
 		}
 		value, _ := cp.Encode()
-		_, again := run(true)
+		written := firstLogs.FilterMessage("join snapshot written").All()
+		if len(written) == 0 {
+			b.Fatal("no join snapshot written")
+		}
+		last := written[len(written)-1].ContextMap()
+		b.Logf("join snapshot written at the stop: %v bytes in %v", last["bytes"], last["took"])
+		rounds := 1
+		if v, err := strconv.Atoi(os.Getenv("RESTORE_ROUNDS")); err == nil && v > 0 {
+			rounds = v
+		}
+		var again, fromSnap time.Duration
+		var againCPU, fromSnapCPU time.Duration
+		for r := range rounds {
+			_, again = run(true, "")
+			againCPU = lastCPU
+			logs, took := run(true, dir)
+			fromSnap, fromSnapCPU = took, lastCPU
+			if logs.FilterMessage("join snapshot loaded").Len() != 1 {
+				b.Fatal("the restart did not load the join snapshot")
+			}
+			b.Logf("round %d: restart reading the topics again %s (%s of CPU), from the join snapshot %s (%s of CPU)", r+1,
+				again.Round(time.Millisecond), againCPU.Round(time.Millisecond), fromSnap.Round(time.Millisecond), fromSnapCPU.Round(time.Millisecond))
+		}
 		b.ReportMetric(again.Seconds(), "restart_s")
-		b.ReportMetric(lastCPU.Seconds(), "restart_cpu_s")
+		b.ReportMetric(againCPU.Seconds(), "restart_cpu_s")
+		b.ReportMetric(fromSnap.Seconds(), "snapshot_restart_s")
+		b.ReportMetric(fromSnapCPU.Seconds(), "snapshot_restart_cpu_s")
 		b.ReportMetric(float64(len(value))/(1<<20), "checkpoint_MiB")
-		b.Logf("%d pending decisions (%d MB of events), %d of them with early parts: first read %s, restart until all read again %s (%s of CPU, broker included), checkpoint %d bytes",
-			n, bytes/1e6, withParts, first.Round(time.Millisecond), again.Round(time.Millisecond), lastCPU.Round(time.Millisecond), len(value))
+		b.Logf("%d pending decisions (%d MB of events), %d of them with early parts: first read %s, restart until all read again %s (%s of CPU, broker included), from the join snapshot %s (%s of CPU), checkpoint %d bytes",
+			n, bytes/1e6, withParts, first.Round(time.Millisecond), again.Round(time.Millisecond), againCPU.Round(time.Millisecond),
+			fromSnap.Round(time.Millisecond), fromSnapCPU.Round(time.Millisecond), len(value))
 	}
 }
 

@@ -48,6 +48,18 @@ type LearningLoopConfig struct {
 	// SnapshotInterval checkpoints this long after the last checkpoint
 	// when anything changed. Default 500ms.
 	SnapshotInterval time.Duration
+	// StateDir, when set, is a directory of the loop's own (the data dir's
+	// "learner"): after a checkpoint it keeps there a local copy of the
+	// join, the join snapshot (join_snapshot.go), from which a restart
+	// restores the pending decisions without reading them and the
+	// outcomes of the window again. Default "": none; a restart reads the
+	// topics.
+	StateDir string
+	// JoinSnapshotInterval is the time between two join snapshots (each
+	// written right after a checkpoint, and one more when the loop stops).
+	// A restart after a crash reads again what came after the last one.
+	// Default 5m.
+	JoinSnapshotInterval time.Duration
 	// RoundSize is the most outcomes read per partition per round; rounds
 	// visit the partitions in order, so the order of updates depends only
 	// on the topics' contents. Default 1000.
@@ -75,6 +87,9 @@ func (c *LearningLoopConfig) fill() error {
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 500 * time.Millisecond
 	}
+	if c.JoinSnapshotInterval == 0 {
+		c.JoinSnapshotInterval = 5 * time.Minute
+	}
 	if c.RoundSize == 0 {
 		c.RoundSize = 1000
 	}
@@ -98,8 +113,8 @@ func (c *LearningLoopConfig) fill() error {
 		return errors.New("learner: no brokers")
 	case c.Base == nil:
 		return errors.New("learner: a base model is required")
-	case c.SnapshotEvery < 0 || c.SnapshotInterval < 0 || c.RoundSize < 0 || c.PollInterval < 0:
-		return errors.New("learner: snapshot every, snapshot interval, round size and poll interval must not be negative")
+	case c.SnapshotEvery < 0 || c.SnapshotInterval < 0 || c.RoundSize < 0 || c.PollInterval < 0 || c.JoinSnapshotInterval < 0:
+		return errors.New("learner: snapshot every, snapshot interval, join snapshot interval, round size and poll interval must not be negative")
 	}
 	if err := c.Reward.Validate(); err != nil {
 		return fmt.Errorf("learner: %w", err)

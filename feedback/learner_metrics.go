@@ -14,6 +14,7 @@ import (
 type loopMetrics struct {
 	updates, snapshots, checkpointed, decisionsRead, decisionsInvalid, outcomesRead atomic.Uint64
 	restarts, republished, notLearned                                               atomic.Uint64
+	joinSnapWritten, joinSnapFailed, joinSnapLoaded, joinSnapNotUsed                atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
 	modelVersion, pending, early, configApplied, windowNeed, lateWindowNeed         atomic.Int64
 	recentBytes, joinStorageBytes                                                   atomic.Int64
@@ -54,6 +55,7 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 	}
 	m.decReads, m.outReads = km.reader(t.Decisions), km.reader(t.Outcomes)
 	m.checkpointWrites, m.modelWrites, m.dlqWrites = km.writer(t.Checkpoints), km.writer(t.Models), km.writer(t.OutcomesDLQ)
+	const joinSnaps, joinSnapsHelp = "situ_learner_join_snapshots_total", "Local join snapshots (--learner-state-dir), by result: written after a checkpoint, not written (an error, logged), loaded by a restore, or found and not used (damaged, or of another checkpoint history: the restore read the topics)."
 	const dlq, dlqHelp = "situ_outcomes_dlq_total", "Outcome messages sent to the dead-letter topic, by reason."
 	err = register(reg,
 		counterFunc(&m.updates, "situ_learner_updates_total", "Outcomes (or expired decisions with the default reward) applied to the model.", nil),
@@ -61,6 +63,10 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		counterFunc(&m.checkpointed, "situ_learner_checkpoints_total", "Checkpoints written to the checkpoints topic.", nil),
 		counterFunc(&m.republished, "situ_learner_models_republished_total", "Models republished at restore because the models topic was behind the checkpoint.", nil),
 		counterFunc(&m.restarts, "situ_learner_restarts_total", "Times learning was interrupted by a Kafka failure and resumed from the last checkpoint.", nil),
+		counterFunc(&m.joinSnapWritten, joinSnaps, joinSnapsHelp, prometheus.Labels{"result": "written"}),
+		counterFunc(&m.joinSnapFailed, joinSnaps, joinSnapsHelp, prometheus.Labels{"result": "write_failed"}),
+		counterFunc(&m.joinSnapLoaded, joinSnaps, joinSnapsHelp, prometheus.Labels{"result": "loaded"}),
+		counterFunc(&m.joinSnapNotUsed, joinSnaps, joinSnapsHelp, prometheus.Labels{"result": "not_used"}),
 		counterFunc(&m.decisionsRead, "situ_learner_decisions_read_total", "Decision events read.", nil),
 		counterFunc(&m.decisionsInvalid, "situ_learner_decisions_invalid_total", "Decision events skipped: undecodable or not matching the schema.", nil),
 		counterFunc(&m.notLearned, "situ_learner_not_learned_total", "Joined decisions the model did not learn from: made by an experiment arm whose strategy is not learned (a fixed rule or a frozen model).", nil),
@@ -157,7 +163,10 @@ type LearningLoopStats struct {
 	// ConfigVersion is the configuration version applied (0 without
 	// LearningLoopConfig.Control).
 	ConfigVersion int64
-	Join          models.JoinStats
+	// JoinSnapshotsWritten and JoinSnapshotsLoaded count the local join
+	// snapshots written and restored from (LearningLoopConfig.StateDir).
+	JoinSnapshotsWritten, JoinSnapshotsLoaded uint64
+	Join                                      models.JoinStats
 }
 
 // Stats returns the counters.
@@ -167,5 +176,6 @@ func (l *LearningLoop) Stats() LearningLoopStats {
 		DecisionsRead: l.decisionsRead.Load(), DecisionsInvalid: l.decisionsInvalid.Load(), OutcomesRead: l.outcomesRead.Load(),
 		DLQInvalidJSON: l.dlqJSON.Load(), DLQInvalidOutcome: l.dlqInvalid.Load(), Restarts: l.restarts.Load(), Republished: l.republished.Load(),
 		ModelVersion: l.modelVersion.Load(), NotLearned: l.notLearned.Load(), ConfigVersion: l.configApplied.Load(), Join: *l.joinStats.Load(),
+		JoinSnapshotsWritten: l.joinSnapWritten.Load(), JoinSnapshotsLoaded: l.joinSnapLoaded.Load(),
 	}
 }

@@ -29,14 +29,7 @@ func TestLearnerPartialOutcomeThenLateField(t *testing.T) {
 	x := []features.Entry{{Index: 3, Value: 1}}
 	var decisions, first, late []kafka.Message
 	part := func(key []byte, suffix string, at time.Time, o models.Outcome, fields ...models.OutcomeField) kafka.Message {
-		id := string(key)
-		o.OutcomeID, o.DecisionID, o.OccurredAt, o.Missing = id+suffix, id, at, models.AllOutcomeFields
-		for _, f := range fields {
-			o.Missing &^= 1 << f
-		}
-		v, err := json.Marshal(&o)
-		require.NoError(t, err)
-		return kafka.Message{Key: []byte(id), Value: v}
+		return outcomePart(t, string(key), suffix, at, o, fields...)
 	}
 	for i := range n {
 		id := fmt.Sprintf("%s-d%04d", t.Name(), i)

@@ -75,6 +75,10 @@ func (l *LearningLoop) maybeCheckpoint(ctx context.Context, force bool) error {
 	}
 	l.version, l.sinceSnap, l.dirty, l.lastSnap, l.oldestApply, l.reweighted = version, 0, false, now, time.Time{}, false
 	l.served = &snap
+	l.lastCP = markCheckpoint(value, version, l.decOffsets, l.outOffsets)
+	if !force {
+		l.snapshotJoin(false) // the final one is written when the loop stops
+	}
 	l.modelVersion.Store(version)
 	l.log.Debug("checkpoint written", zap.Int64("version", version), zap.Int64("updates", l.learner.Updates()), zap.Int("bytes", len(value)))
 	return nil

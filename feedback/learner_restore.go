@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -46,8 +47,10 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	l.recent = newRecentDecisions(recentDecisionsBytes)
 	rec, found := latest[l.cfg.Base.Name()]
 	var cpConfigVersion int64
-	var replayOut Offsets            // outcomes read again from here to outOffsets
-	replayEarly := map[string]bool{} // … but for the checkpoint's early parts
+	var decStart Offsets                // decisions read again from here (nil: l.replay.from())
+	var replayOut Offsets               // outcomes read again from here to outOffsets
+	replayEarly := map[string]bool{}    // … but for the checkpoint's early parts
+	var snapEarly []models.EarlyOutcome // early at the join snapshot: parts of decisions read after it
 	l.outSamples, l.outFloor = nil, nil
 	if !found {
 		l.learner, err = models.NewTermLearner(l.cfg.Base, l.cfg.Learning)
@@ -58,6 +61,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		l.replay = joinReplay{}
 		l.served = nil
 		l.version = 0 // the learner's own sequence: its first model is v1, whatever the base's version
+		l.lastCP = checkpointMark{}
 		l.log.Info("no checkpoint yet, learning from the base model", zap.String("model", l.cfg.Base.Name()), zap.Int64("base_version", l.cfg.Base.Version()))
 	} else {
 		cp, err := DecodeCheckpoint(rec.Value)
@@ -86,9 +90,25 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		for _, e := range cp.Join.Early {
 			replayEarly[e.Outcome.OutcomeID] = true
 		}
+		l.restoreStart = time.Now()
+		hash := xxhash.Sum64(rec.Value)
+		l.lastCP = markCheckpoint(rec.Value, l.version, l.decOffsets, l.outOffsets)
+		l.joinSnapHash = 0
+		if h, ok := l.loadJoinSnapshot(&cp, hash); ok {
+			// from the snapshot on: the decisions and outcomes that came
+			// after it, up to the checkpoint's offsets
+			l.joiner.Expire(func(x models.Match) { l.matches = append(l.matches, match{Match: x}) })
+			decStart = l.replay.from()
+			for p, off := range h.DecisionOffsets {
+				decStart[p] = max(decStart[p], off)
+			}
+			replayOut, snapEarly = h.OutcomeOffsets, h.Early
+			if h.CheckpointHash == hash {
+				l.joinSnapHash, l.joinSnapAt = hash, l.cfg.Now()
+			}
+		}
 		l.log.Info("restored checkpoint", zap.Int64("version", l.version), zap.Int64("updates", m.Updates()),
 			zap.Int("pending_ranges", len(cp.Join.Pending)), zap.Int("early", len(cp.Join.Early)))
-		l.restoreStart = time.Now()
 		if err := l.republish(ctx, cp.Model); err != nil {
 			return err
 		}
@@ -99,7 +119,11 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	}
 
 	// Where each partition's reading starts: the stored offsets (decisions
-	// from the first still-pending one), clamped to what retention kept.
+	// from the first still-pending one, or the join snapshot's), clamped to
+	// what retention kept.
+	if decStart == nil {
+		decStart = l.replay.from()
+	}
 	l.cursors = map[string]map[int32]*fetchCursor{}
 	for _, tc := range []struct {
 		topic string
@@ -107,7 +131,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		into  Offsets
 		scan  func(p int32) func(*cursorRecord)
 	}{
-		{t.Decisions, l.replay.from(), l.decOffsets, func(p int32) func(*cursorRecord) { return scanDecision(l.replay, p) }},
+		{t.Decisions, decStart, l.decOffsets, func(p int32) func(*cursorRecord) { return scanDecision(l.replay, p) }},
 		{t.Outcomes, l.outOffsets.Clone(), l.outOffsets, func(int32) func(*cursorRecord) { return scanOutcome }},
 	} {
 		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
@@ -129,18 +153,28 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	}
 	// Re-read the decisions still pending at the checkpoint, so the first
 	// round starts where the checkpoint's round ended.
+	phase := time.Now()
 	if err := l.replayPending(ctx); err != nil {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	l.joiner.Restored()
+	decisionsTook := time.Since(phase)
+	phase = time.Now()
+	for _, e := range snapEarly {
+		if !replayEarly[e.Outcome.OutcomeID] {
+			l.joiner.ReplayOutcome(e.Outcome)
+		}
+	}
 	if err := l.replayOutcomes(ctx, replayOut, replayEarly); err != nil {
 		return fmt.Errorf("learner: replay outcome parts: %w", err)
 	}
+	outcomesTook := time.Since(phase)
 	if err := l.resolveMatches(ctx); err != nil {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	if !l.restoreStart.IsZero() {
-		l.log.Info("pending decisions read again", zap.Int("pending", l.joiner.Pending()), zap.Duration("took", time.Since(l.restoreStart)))
+		l.log.Info("pending decisions read again", zap.Int("pending", l.joiner.Pending()), zap.Duration("took", time.Since(l.restoreStart)),
+			zap.Duration("decisions_took", decisionsTook), zap.Duration("outcomes_took", outcomesTook))
 		l.restoreStart = time.Time{}
 	}
 	l.dirty, l.sinceSnap, l.oldestApply, l.reweighted = false, 0, time.Time{}, false
@@ -200,7 +234,7 @@ func (l *LearningLoop) partitionsOf(ctx context.Context, topic string) ([]int32,
 // partition ahead at once and scan the ids and times on their own
 // goroutines.
 func (l *LearningLoop) replayPending(ctx context.Context) error {
-	l.joiner.Reserve(l.joiner.Pending() + l.replay.pending())
+	l.joiner.Reserve(l.replay.pending()) // those of a join snapshot included
 	cursors := l.cursors[l.cfg.Topics.Decisions]
 	for _, p := range l.partitions {
 		cursors[p].askFor(l.decOffsets[p], math.MaxInt)

@@ -44,24 +44,26 @@ type serveOptions struct {
 	logLevel     zapcore.Level
 	drainTimeout time.Duration
 
-	role                string
-	kafkaBrokers        string
-	brokerAddr          string
-	dataDir             string
-	partitions          int
-	decisionQueue       int
-	rewardFile          string
-	rewardWindow        time.Duration
-	lateWindow          time.Duration
-	defaultReward       optionalFloat
-	maxPending          int
-	learningRate        float64
-	maxImportanceWeight float64
-	minStepRate         float64
-	forgetting          float64
-	averageUpdates      float64
-	snapshotEvery       int
-	snapshotInterval    time.Duration
+	role                 string
+	kafkaBrokers         string
+	brokerAddr           string
+	dataDir              string
+	learnerStateDir      string
+	joinSnapshotInterval time.Duration
+	partitions           int
+	decisionQueue        int
+	rewardFile           string
+	rewardWindow         time.Duration
+	lateWindow           time.Duration
+	defaultReward        optionalFloat
+	maxPending           int
+	learningRate         float64
+	maxImportanceWeight  float64
+	minStepRate          float64
+	forgetting           float64
+	averageUpdates       float64
+	snapshotEvery        int
+	snapshotInterval     time.Duration
 
 	authFile        string
 	customerKeyFile string
@@ -123,6 +125,9 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.describeDefault("customer-key-file", "generated once in <data-dir>/customer.key")
 	fs.BoolVar(&o.allowOpenScore, "allow-open-score", false, "serve /v1/score and /v1/outcomes without a score token on a non-loopback --addr")
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 500*time.Millisecond, "publish a model snapshot at least this often while learning")
+	fs.StringVar(&o.learnerStateDir, "learner-state-dir", "", "`DIR` where the learner keeps a local snapshot of its join, so that a restart need not read every pending decision and the outcomes of the window again (docs/operations.md)")
+	fs.describeDefault("learner-state-dir", "<data-dir>/learner with the embedded broker (--role all without --kafka-brokers); none otherwise")
+	fs.DurationVar(&o.joinSnapshotInterval, "join-snapshot-interval", 5*time.Minute, "write the learner's join snapshot at least this often (and when it stops); a restart after a crash reads again what came after the last one")
 	o.brokerMaxBytes = feedback.DefaultBrokerMaxBytes
 	fs.Var(&o.brokerMaxBytes, "broker-max-bytes", "disk `SIZE` the embedded broker keeps its topics within (e.g. 512MiB, 2GiB; 0: no size limit): the oldest decisions, outcomes and dead letters go first")
 	fs.describeDefault("broker-max-bytes", "512MiB")
@@ -370,8 +375,11 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 	}
 	if supervised {
 		// The learner catches up on what it missed; the API cannot.
-		children = append(children, childSpec{name: roleLearner, nice: opts.learnerNice,
-			args: append(append([]string{"serve"}, opts.forward...), "--role", roleLearner, "--kafka-brokers", strings.Join(brokers, ","))})
+		args := append(append([]string{"serve"}, opts.forward...), "--role", roleLearner, "--kafka-brokers", strings.Join(brokers, ","))
+		if opts.learnerStateDir == "" && opts.kafkaBrokers == "" {
+			args = append(args, "--learner-state-dir", filepath.Join(opts.dataDir, "learner"))
+		}
+		children = append(children, childSpec{name: roleLearner, nice: opts.learnerNice, args: args})
 	}
 	// Kafka may not be there yet (a cluster starting beside this process):
 	// serve HTTP at once, not ready, and start what needs Kafka once the
@@ -597,8 +605,12 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 		v := opts.defaultReward.v
 		join.DefaultReward = &v
 	}
+	stateDir := opts.learnerStateDir
+	if stateDir == "" && opts.role == roleAll && opts.kafkaBrokers == "" {
+		stateDir = filepath.Join(opts.dataDir, "learner") // beside the embedded broker's topics
+	}
 	return feedback.NewLearningLoop(feedback.LearningLoopConfig{
-		Brokers: brokers, Topics: topics, Base: base, Reward: reward,
+		Brokers: brokers, Topics: topics, Base: base, Reward: reward, StateDir: stateDir, JoinSnapshotInterval: opts.joinSnapshotInterval,
 		Learning: models.LearnerConfig{LearningRate: opts.learningRate, MaxImportanceWeight: opts.maxImportanceWeight, MinStepRate: opts.minStepRate, Forgetting: opts.forgetting, AverageUpdates: opts.averageUpdates}, Join: join,
 		SnapshotEvery: opts.snapshotEvery, SnapshotInterval: opts.snapshotInterval,
 		Control: control, Registerer: reg, Logger: log,

@@ -1,0 +1,78 @@
+package feedback
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"situ/models"
+)
+
+// TestJoinSnapshotFile writes a join snapshot and reads it back, whole
+// and damaged: a damaged, cut or foreign file is an error, never a join
+// built of part of it.
+func TestJoinSnapshotFile(t *testing.T) {
+	j := models.NewCompactJoiner(models.JoinConfig{})
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		id := testDecision(i).DecisionID
+		j.AddDecision(models.DecisionPos{Partition: int32(i % 3), Offset: int64(1<<40 + i)}, id, t0.Add(time.Duration(i)*time.Second), func(models.Match) {})
+		if i%3 == 0 {
+			o := models.Outcome{OutcomeID: "o", DecisionID: id, OccurredAt: t0.Add(time.Duration(i)*time.Second + time.Hour),
+				Missing: models.AllOutcomeFields &^ (1<<models.FieldResolved | 1<<models.FieldCSAT)}
+			j.AddOutcome(o, func(models.Match) {})
+		}
+	}
+	var want []models.PendingEntry
+	j.PendingEntries(func(e models.PendingEntry) { want = append(want, e) })
+	h := joinSnapshotHeader{Model: "m", Decisions: "d", Outcomes: "o", CheckpointVersion: 7, CheckpointHash: 42,
+		DecisionOffsets: Offsets{0: 1 << 41}, OutcomeOffsets: Offsets{0: 9}, StreamTime: t0,
+		Early: []models.EarlyOutcome{{Outcome: models.Outcome{OutcomeID: "e", DecisionID: "x", OccurredAt: t0}, Seen: t0}}}
+	path := filepath.Join(t.TempDir(), "sub", JoinSnapshotFile)
+	size, err := writeJoinSnapshot(path, h, j)
+	require.NoError(t, err)
+	whole, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.EqualValues(t, len(whole), size)
+	require.Greater(t, len(want), 0)
+
+	for _, tc := range []struct {
+		name    string
+		bytes   func([]byte) []byte
+		wantErr string
+	}{
+		{"whole", func(b []byte) []byte { return b }, ""},
+		{"a bit flipped in an entry", func(b []byte) []byte { b[len(b)-100] ^= 1; return b }, "checksum"},
+		{"a bit flipped in the checksum", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, "checksum"},
+		{"cut short", func(b []byte) []byte { return b[:len(b)-joinSnapshotEntryBytes] }, "entries need"},
+		{"empty", func([]byte) []byte { return nil }, "too short"},
+		{"another file", func(b []byte) []byte { copy(b, "NOTSITU!"); return b }, "not a join snapshot"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), JoinSnapshotFile)
+			require.NoError(t, os.WriteFile(p, tc.bytes(append([]byte(nil), whole...)), 0o600))
+			var got []models.PendingEntry
+			gh, err := readJoinSnapshot(p, func(*joinSnapshotHeader) error { return nil }, func(e models.PendingEntry) error {
+				got = append(got, e)
+				return nil
+			})
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+			h.FormatVersion, h.Entries = JoinSnapshotFormatVersion, int64(len(want))
+			require.Equal(t, h.Early[0].Outcome.OutcomeID, gh.Early[0].Outcome.OutcomeID)
+			gh.Early, h.Early = nil, nil
+			require.True(t, gh.StreamTime.Equal(h.StreamTime))
+			gh.StreamTime = h.StreamTime
+			require.Equal(t, h, gh)
+		})
+	}
+	_, err = readJoinSnapshot(filepath.Join(t.TempDir(), "none"), nil, nil)
+	require.ErrorIs(t, err, errNoJoinSnapshot)
+}
