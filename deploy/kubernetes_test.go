@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -90,6 +91,12 @@ type podSpec struct {
 		ConfigMap *struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMap"`
+		EmptyDir *struct {
+			SizeLimit string `yaml:"sizeLimit"`
+		} `yaml:"emptyDir"`
+		PersistentVolumeClaim *struct {
+			ClaimName string `yaml:"claimName"`
+		} `yaml:"persistentVolumeClaim"`
 		Secret *struct {
 			SecretName  string `yaml:"secretName"`
 			DefaultMode *int   `yaml:"defaultMode"`
@@ -334,6 +341,59 @@ func TestKubernetesLearnerIsSingle(t *testing.T) {
 	d := readManifests(t).deploymentOfRole(t, "learner")
 	require.Equal(t, 1, d.replicas(), "learner replicas")
 	require.Equal(t, "Recreate", d.Spec.Strategy.Type, "learner strategy: RollingUpdate would run two learners during a rollout")
+}
+
+// TestKubernetesLearnerStateDir: the learner's --learner-state-dir, where
+// it keeps its join snapshot, is a writable volume of its own (the root
+// filesystem is read-only), and GOMEMLIMIT leaves room under the memory
+// limit for the pending decisions kept outside the Go heap.
+func TestKubernetesLearnerStateDir(t *testing.T) {
+	flags := serveFlags(t)
+	m := readManifests(t)
+	for i, c := range m.containers(t) {
+		if r, _ := c.setting(flags, "role"); r != "learner" {
+			continue
+		}
+		dir, ok := c.setting(flags, "learner-state-dir")
+		require.True(t, ok, "--learner-state-dir is not set: every restart reads the topics again")
+		pod := m.deployments[i].Spec.Template.Spec
+		var volume string
+		for _, vm := range pod.Containers[0].VolumeMounts {
+			if strings.TrimSuffix(vm.MountPath, "/") == strings.TrimSuffix(dir, "/") {
+				require.False(t, vm.ReadOnly, "the state dir is mounted read-only")
+				volume = vm.Name
+			}
+		}
+		require.NotEmpty(t, volume, "--learner-state-dir %s is not a mounted volume", dir)
+		for _, v := range pod.Volumes {
+			if v.Name == volume {
+				require.True(t, v.EmptyDir != nil || v.PersistentVolumeClaim != nil, "volume %s: an emptyDir or a PersistentVolumeClaim", volume)
+			}
+		}
+		limit, err := parseBytes(pod.Containers[0].Resources.Limits["memory"])
+		require.NoError(t, err)
+		heap, err := parseBytes(c.env["GOMEMLIMIT"])
+		require.NoError(t, err, "GOMEMLIMIT %q", c.env["GOMEMLIMIT"])
+		const pendingAtTheDefaultCap = 815 << 20
+		require.LessOrEqual(t, heap+pendingAtTheDefaultCap, limit, "GOMEMLIMIT plus the pending decisions at the default cap fit under the memory limit")
+		return
+	}
+	t.Fatal("no learner Deployment")
+}
+
+// parseBytes reads a Kubernetes quantity or a GOMEMLIMIT value in binary
+// units (Mi, MiB, Gi, GiB).
+func parseBytes(s string) (int64, error) {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"GiB", 30}, {"Gi", 30}, {"MiB", 20}, {"Mi", 20}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			return v << u.shift, err
+		}
+	}
+	return 0, fmt.Errorf("%q: not a quantity in Mi or Gi", s)
 }
 
 // TestKubernetesAPIReplicas: several API replicas, and a disruption
