@@ -13,6 +13,33 @@ import (
 	"situ/models"
 )
 
+// throughTheWire is what a restore reads of a checkpoint: snap encoded and
+// decoded, bound to sch, and state through its JSON.
+func throughTheWire(t testing.TB, snap models.Snapshot, state models.LearnerState, sch *features.Schema) (*models.Model, models.LearnerState) {
+	t.Helper()
+	b, err := snap.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := models.DecodeSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := back.Bind(sch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := json.Marshal(state, models.WireEncode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st models.LearnerState
+	if err := json.Unmarshal(sb, &st, models.WireDecode); err != nil {
+		t.Fatal(err)
+	}
+	return m, st
+}
+
 func zeroModel(t testing.TB) *models.Model {
 	t.Helper()
 	m, err := models.Bind(models.Spec{Name: "m", SchemaVersion: 1}, schema(t))
@@ -129,26 +156,7 @@ func TestRestoreResumesExactly(t *testing.T) {
 	_ = part.Pin(features.FastResolution, "channel=phone", 0.2)
 	apply(part, 0, 2345)
 	snap := models.NewSnapshot(part.Model(7), 1, time.Unix(0, 0))
-	b, err := snap.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := models.DecodeSnapshot(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := back.Bind(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := json.Marshal(part.State(), models.WireEncode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var state models.LearnerState
-	if err := json.Unmarshal(sb, &state, models.WireDecode); err != nil {
-		t.Fatal(err)
-	}
+	m, state := throughTheWire(t, snap, part.State(), s)
 	resumed, err := models.RestoreLearner(m, state, models.LearnerConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	json "github.com/go-json-experiment/json"
-
 	"situ/features"
 	"situ/models"
 )
@@ -89,26 +87,7 @@ func TestTermLearnerServesTheAverage(t *testing.T) {
 	if state.Iterate == nil {
 		t.Fatal("the state does not hold the last weights")
 	}
-	sb, err := snap.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stb, err := json.Marshal(state, models.WireEncode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := models.DecodeSnapshot(sb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bm, err := back.Bind(sch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st models.LearnerState
-	if err := json.Unmarshal(stb, &st, models.WireDecode); err != nil {
-		t.Fatal(err)
-	}
+	bm, st := throughTheWire(t, snap, state, sch)
 	resumed, err := models.RestoreTermLearner(bm, st, models.LearnerConfig{AverageUpdates: horizon})
 	if err != nil {
 		t.Fatal(err)
