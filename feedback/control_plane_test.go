@@ -64,7 +64,8 @@ func startReplica(t *testing.T, brokers []string) *replica {
 	return r
 }
 
-// waitApplied waits for the replica's applier to be given version v.
+// waitApplied waits for the replica's applier to be given version v, and
+// for its control log to record it as applied.
 func (r *replica) waitApplied(t *testing.T, v int64) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -72,6 +73,9 @@ func (r *replica) waitApplied(t *testing.T, v int64) {
 		select {
 		case got := <-r.applied:
 			if got >= v {
+				// the applier is called before the log records the version
+				// as applied (AppliedVersion, situ_config_version)
+				eventually(t, func() bool { return r.log.AppliedVersion() >= v }, "version %d recorded as applied", v)
 				return
 			}
 		case <-deadline:
