@@ -23,16 +23,20 @@ const (
 )
 
 // Values are one joined decision's values of every metric, in the order of
-// Metrics; Present says which it has (an outcome without a survey has no
-// csat).
+// Metrics; Present says which it has. A KPI is present when an outcome
+// part reported its field (csat: a survey score, not "no survey"); the
+// reward is present once any part arrived.
 type Values struct {
 	V       [NumMetrics]float64
 	Present [NumMetrics]bool
 }
 
-// ValuesOf returns an outcome's values: the reward computed from it by the
-// reward definition in effect, then its KPIs, booleans as 0 or 1. csat is
-// absent when the outcome has none.
+// ValuesOf returns the values of an outcome, or of the latest value of
+// each field a decision's parts reported so far (o.Missing names the
+// others): the reward computed from it by the reward definition in effect,
+// then its KPIs, booleans as 0 or 1. A field o does not hold is absent,
+// not 0; csat is absent too when o holds it as null (no survey). The
+// reward is always present: the caller computes it from what o holds.
 func ValuesOf(o *models.Outcome, reward float64) Values {
 	b := func(x bool) float64 {
 		if x {
@@ -44,8 +48,9 @@ func ValuesOf(o *models.Outcome, reward float64) Values {
 		reward, b(o.Resolved), 0, b(o.UpsellAccepted), o.Revenue, o.HandleSeconds,
 		b(o.Escalated), b(o.Recontact7d), b(o.Churned),
 	}}
-	for i := range v.Present {
-		v.Present[i] = true
+	v.Present[MetricReward] = true
+	for f := range models.OutcomeField(models.NumOutcomeFields) {
+		v.Present[metricOfField[f]] = o.Holds(f)
 	}
 	if o.CSAT != nil {
 		v.V[MetricCSAT] = *o.CSAT
@@ -53,6 +58,13 @@ func ValuesOf(o *models.Outcome, reward float64) Values {
 		v.Present[MetricCSAT] = false
 	}
 	return v
+}
+
+// metricOfField is the metric of each outcome field.
+var metricOfField = [models.NumOutcomeFields]int{
+	models.FieldResolved: MetricResolved, models.FieldCSAT: MetricCSAT, models.FieldUpsellAccepted: MetricUpsellAccepted,
+	models.FieldRevenue: MetricRevenue, models.FieldHandleSeconds: MetricHandleSeconds, models.FieldEscalated: MetricEscalated,
+	models.FieldRecontact7d: MetricRecontact7d, models.FieldChurned: MetricChurned,
 }
 
 // Exposure is a decision taken in an experiment: the unit (the keyed hash
@@ -129,6 +141,7 @@ type cell struct {
 // unit is one unit's state in one arm: its segments (those of its earliest
 // decision) and the sums and counts of its joined values per metric.
 type unit struct {
+	id        string // the map's key
 	first     time.Time
 	tier      int8 // cell index
 	fc        int8 // cell index
@@ -143,6 +156,9 @@ func (u *unit) mean(m int) float64 { return u.sum[m] / float64(u.n[m]) }
 type armAgg struct {
 	cells [numCells]cell
 	units map[string]*unit
+	// updates counts the changes of unit means since the cells' metric
+	// sums were last taken afresh from the units (resum)
+	updates int
 }
 
 type expAgg struct {
@@ -156,7 +172,19 @@ type expAgg struct {
 // counts of its values, per arm and segment the sums of the unit means and
 // of their squares. Adding a value moves its unit's mean; the arm's sums
 // lose the old mean and gain the new one, so Results never walks the
-// units. The caller de-duplicates decisions and outcomes (the join does).
+// units. A decision whose outcome arrives in parts is observed once, then
+// replaced (ReplaceObservation) each time a part changes its values. The
+// caller de-duplicates decisions and outcomes (the join does).
+//
+// The sums are float64, so every move of a mean rounds them once more;
+// to keep that from piling up over a long experiment, an arm's cell sums
+// are taken afresh from its units' means once the arm's means moved
+// resumFactor × NumMetrics times per unit (amortised: one pass over the
+// units per that many moves). A sum then holds at most that many
+// roundings more than a fresh summation of the current unit means does:
+// with every move on one metric, 144 per unit, about 144 × units × 2⁻⁵³
+// of the magnitude of its terms (1.6·10⁻⁹ at 100,000 units); spread over
+// the metrics as outcomes are, a ninth of it.
 // It is not safe for concurrent use.
 type Aggregator struct {
 	exps map[string]*expAgg
@@ -201,24 +229,34 @@ func (a *Aggregator) Experiments() []string {
 	return ids
 }
 
+// resumFactor is how many moves of unit means per unit and metric of an
+// arm are summed incrementally before the arm's sums are taken afresh.
+const resumFactor = 16
+
 // AddExposure counts one decision of an experiment. A unit's first
 // exposure in an arm makes it a unit of the arm, in the segments of that
 // decision; an earlier decision read later moves it to that decision's
-// segments.
-func (a *Aggregator) AddExposure(x Exposure) {
+// segments. It returns the unit's id as the aggregator keeps it, which a
+// caller holding many decisions of a unit can keep instead of its own
+// copy.
+func (a *Aggregator) AddExposure(x Exposure) string {
 	e := a.exp(x.Experiment)
 	e.decisions++
 	e.version++
 	ar := e.arm(x.Arm)
 	tc, fc := int8(tierCell(x.Tier)), int8(firstContactCell(x.FirstContact))
-	u := ar.units[x.Unit]
-	if u == nil {
-		u = &unit{first: x.Time, tier: tc, fc: fc}
+	u, ok := ar.units[x.Unit]
+	id := x.Unit
+	if !ok {
+		u = &unit{id: x.Unit, first: x.Time, tier: tc, fc: fc}
 		ar.units[x.Unit] = u
 		for _, c := range [3]int{cellAll, int(tc), int(fc)} {
 			ar.cells[c].units++
 		}
-	} else if x.Time.Before(u.first) {
+	} else {
+		id = u.id
+	}
+	if ok && x.Time.Before(u.first) {
 		u.first = x.Time
 		if u.tier != tc || u.fc != fc {
 			ar.move(u, tc, fc)
@@ -228,6 +266,7 @@ func (a *Aggregator) AddExposure(x Exposure) {
 	for _, c := range [3]int{cellAll, int(u.tier), int(u.fc)} {
 		ar.cells[c].exposures++
 	}
+	return id
 }
 
 // move takes u out of its segment cells and into tc and fc.
@@ -269,38 +308,106 @@ func (a *Aggregator) AddObservation(o Observation) {
 	e.outcomes++
 	e.version++
 	ar := e.arm(o.Arm)
-	u := ar.units[o.Unit]
+	u := ar.unitOf(o.Unit)
+	u.joined++
+	for _, c := range [3]int{cellAll, int(u.tier), int(u.fc)} {
+		ar.cells[c].joined++
+	}
+	ar.change(u, nil, &o.Values)
+}
+
+// ReplaceObservation replaces the values old of a decision observed before
+// (AddObservation) with o.Values: a later outcome part changed them. The
+// unit's sums lose the old values and gain the new ones; the decision
+// still counts once as joined. A metric absent from old and present in
+// o.Values (a field that arrived with the part) adds a value to the unit;
+// one present in both moves it.
+func (a *Aggregator) ReplaceObservation(o Observation, old Values) {
+	e := a.exp(o.Experiment)
+	e.version++
+	ar := e.arm(o.Arm)
+	ar.change(ar.unitOf(o.Unit), &old, &o.Values)
+}
+
+// unitOf returns the arm's unit id, making it a unit of the arm (in the
+// segment "none" and first_contact "false") when it is not one.
+func (ar *armAgg) unitOf(id string) *unit {
+	u := ar.units[id]
 	if u == nil {
-		u = &unit{tier: tierNoneCell, fc: cellFCFalse}
-		ar.units[o.Unit] = u
+		u = &unit{id: id, tier: tierNoneCell, fc: cellFCFalse}
+		ar.units[id] = u
 		for _, c := range [3]int{cellAll, tierNoneCell, cellFCFalse} {
 			ar.cells[c].units++
 		}
 	}
-	u.joined++
+	return u
+}
+
+// change takes a decision's values old (nil: none) out of u and adds
+// values in, moving u's means in its cells' sums.
+func (ar *armAgg) change(u *unit, old, values *Values) {
 	cells := [3]int{cellAll, int(u.tier), int(u.fc)}
-	for _, c := range cells {
-		ar.cells[c].joined++
-	}
 	for m := range NumMetrics {
-		if !o.Values.Present[m] {
+		hadValue := old != nil && old.Present[m]
+		if !hadValue && !values.Present[m] || hadValue && values.Present[m] && old.V[m] == values.V[m] {
 			continue
 		}
 		had := u.n[m] > 0
-		var old float64
+		var before float64
 		if had {
-			old = u.mean(m)
+			before = u.mean(m)
 		}
-		u.sum[m] += o.Values.V[m]
-		u.n[m]++
-		mean := u.mean(m)
+		if hadValue {
+			u.sum[m] -= old.V[m]
+			u.n[m]--
+		}
+		if values.Present[m] {
+			u.sum[m] += values.V[m]
+			u.n[m]++
+		}
+		has := u.n[m] > 0
+		var after float64
+		if has {
+			after = u.mean(m)
+		} else {
+			u.sum[m] = 0 // no rounding left behind
+		}
 		for _, c := range cells {
 			s := &ar.cells[c].metrics[m]
-			if !had {
+			switch {
+			case has && !had:
 				s.n++
+			case had && !has:
+				s.n--
 			}
-			s.sum += mean - old
-			s.sumSq += mean*mean - old*old
+			s.sum += after - before
+			s.sumSq += after*after - before*before
+		}
+		ar.updates++
+	}
+	if ar.updates > resumFactor*NumMetrics*len(ar.units)+1024 {
+		ar.resum()
+	}
+}
+
+// resum takes the cells' metric sums afresh from the units' means.
+func (ar *armAgg) resum() {
+	for c := range ar.cells {
+		ar.cells[c].metrics = [NumMetrics]metricSums{}
+	}
+	for _, u := range ar.units {
+		for m := range NumMetrics {
+			if u.n[m] == 0 {
+				continue
+			}
+			mean := u.mean(m)
+			for _, c := range [3]int{cellAll, int(u.tier), int(u.fc)} {
+				s := &ar.cells[c].metrics[m]
+				s.n++
+				s.sum += mean
+				s.sumSq += mean * mean
+			}
 		}
 	}
+	ar.updates = 0
 }

@@ -31,7 +31,7 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 	}
 	defer l.close()
 	l.agg = experiments.NewAggregator()
-	l.joiner = models.NewJoiner[struct{}](l.cfg.Join)
+	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
 	l.rewards = map[int64]models.RewardDefinition{}
 	const n = 1 << 16
 	decisions := make([]kafka.Message, n)
@@ -57,7 +57,7 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 		k := i % n
 		if k == 0 && i > 0 {
 			b.StopTimer()
-			l.joiner = models.NewJoiner[struct{}](l.cfg.Join) // the same ids again are new decisions
+			l.joiner = experiments.NewPartsJoin(l.cfg.Join) // the same ids again are new decisions
 			b.StartTimer()
 		}
 		l.handleDecision(decisions[k])

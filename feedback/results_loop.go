@@ -41,9 +41,12 @@ type ResultsLoopConfig struct {
 	// Interval is how often the results of the experiments whose data or
 	// state changed are published. Default 2s.
 	Interval time.Duration
-	// Join tunes the join of decisions and outcomes. Default: a 24 h
-	// window (the learner's --reward-window), 500,000 pending decisions
-	// and 10,000 outcomes waiting for their decision (outcomes of
+	// Join tunes the join of experiment decisions and their outcome
+	// parts (experiments.PartsJoin): the learner's windows, a 24 h
+	// Window (--reward-window) for the fields but recontact_7d and
+	// churned and a 7-day LateWindow (--late-window) for those two;
+	// 500,000 pending decisions (MaxPending, situ_results_pending_decisions)
+	// and 10,000 decisions whose parts wait for them (outcomes of
 	// decisions outside experiments wait too, until they are pushed out).
 	Join models.JoinConfig
 	// Stop, when set, is called when a running experiment with on_breach
@@ -119,20 +122,26 @@ const (
 
 // ResultsLoop computes the results of every experiment and publishes them:
 // it reads nba.decisions and nba.outcomes from their first offsets, joins
-// the decisions that were made in an experiment with their outcomes
-// (models.Joiner; outcomes of other decisions are dropped), feeds an
-// experiments.Aggregator, and every Interval writes the results of each
-// experiment whose data or state changed to the compacted results topic,
-// keyed by experiment id. A running experiment with on_breach "stop" and
-// a breached guardrail is stopped through Stop.
+// the decisions that were made in an experiment with the parts of their
+// outcomes (experiments.PartsJoin: the latest value of each field, within
+// the learner's windows; parts of other decisions are dropped), feeds an
+// experiments.Aggregator — a decision's first part adds its observation,
+// each later part that changes its values replaces it — and every
+// Interval writes the results of each experiment whose data or state
+// changed to the compacted results topic, keyed by experiment id. A
+// running experiment with on_breach "stop" and a breached guardrail is
+// stopped through Stop.
 //
 // It keeps no state of its own: a restart, or a Kafka failure under it,
 // rebuilds the results from the streams (time-retained, so they hold
 // every experiment of the retention period), and publishes only once it
 // has read them up to where they ended when it started, so the results
-// topic keeps the last complete results meanwhile. Each joined outcome is
-// rewarded by the reward definition of the configuration version its
-// decision names, so a rebuild gives the same numbers.
+// topic keeps the last complete results meanwhile. Each partition's
+// decisions and outcomes are read in the order of their event times
+// (readPartition), so a rebuild closes the same windows as the run that
+// followed the streams; each decision's values are rewarded by the reward
+// definition of the configuration version it names, so a rebuild gives
+// the same numbers.
 type ResultsLoop struct {
 	cfg     ResultsLoopConfig
 	log     *zap.Logger
@@ -144,8 +153,10 @@ type ResultsLoop struct {
 
 	// one session's state (rebuilt by each)
 	agg        *experiments.Aggregator
-	joiner     *models.Joiner[struct{}]
+	joiner     *experiments.PartsJoin
+	outcome    models.Outcome // decoding scratch
 	cursors    map[string]map[int32]*partitionCursor
+	heads      map[int32]*[2]resultsHead // per partition: the next decision and outcome, read and not yet handled
 	partitions []int32
 	targets    map[string]map[int32]int64 // ends at the session's start: caught up when reached
 	caughtUp   bool
@@ -158,6 +169,8 @@ type ResultsLoop struct {
 	publishedN, publishErrors, stops, stopErrors                     atomic.Uint64
 	skipped                                                          map[string]*atomic.Uint64
 	lagDecisions, lagOutcomes                                        atomic.Int64
+	pending                                                          atomic.Int64
+	joinStats                                                        atomic.Pointer[models.JoinStats]
 }
 
 // publishedResults is what was published last for an experiment.
@@ -192,7 +205,11 @@ func (l *ResultsLoop) registerMetrics(reg prometheus.Registerer) error {
 		counterFunc(&l.decisionsRead, "situ_results_decisions_read_total", "Decision events the results engine read.", nil),
 		counterFunc(&l.experimentDecisions, "situ_results_experiment_decisions_total", "Decisions made in an experiment that the results engine counted as exposures.", nil),
 		counterFunc(&l.outcomesRead, "situ_results_outcomes_read_total", "Outcome events the results engine read.", nil),
-		counterFunc(&l.outcomesJoined, "situ_results_outcomes_joined_total", "Outcomes joined with a decision made in an experiment.", nil),
+		counterFunc(&l.outcomesJoined, "situ_results_outcomes_joined_total", "Decisions made in an experiment that an outcome part joined (each counted once, at its first part).", nil),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_results_pending_decisions", Help: "Experiment decisions the results engine holds, waiting for outcome parts (until their late window closes)."},
+			func() float64 { return float64(l.pending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_results_pending_decisions_max", Help: "The cap on experiment decisions the results engine holds; beyond it the oldest is dropped."},
+			func() float64 { return float64(l.cfg.Join.MaxPending) }),
 		counterFunc(&l.publishedN, "situ_results_published_total", "Experiment results written to the results topic.", nil),
 		counterFunc(&l.publishErrors, "situ_results_publish_errors_total", "Experiment results that could not be encoded or written (published again at the next interval).", nil),
 		counterFunc(&l.stops, "situ_results_guardrail_stops_total", "Experiments stopped because a guardrail was breached.", nil),
@@ -201,6 +218,32 @@ func (l *ResultsLoop) registerMetrics(reg prometheus.Registerer) error {
 			ConstLabels: prometheus.Labels{"topic": l.cfg.Topics.Decisions}}, func() float64 { return float64(l.lagDecisions.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_results_lag_records", Help: "Records of the topic the results engine has not read yet, as of its last listing.",
 			ConstLabels: prometheus.Labels{"topic": l.cfg.Topics.Outcomes}}, func() float64 { return float64(l.lagOutcomes.Load()) }),
+	}
+	for _, r := range []struct {
+		name, help string
+		get        func(models.JoinStats) int64
+	}{
+		{"applied", "changed a decision's values", func(s models.JoinStats) int64 { return s.Joined }},
+		{"duplicate", "every field already held at that occurred_at (a part delivered twice)", func(s models.JoinStats) int64 { return s.Duplicates }},
+		{"stale", "a field older than the value held (not applied)", func(s models.JoinStats) int64 { return s.Stale }},
+		{"late", "after its fields' window closed", func(s models.JoinStats) int64 { return s.Late }},
+		{"dropped_early", "waited for its decision beyond the cap", func(s models.JoinStats) int64 { return s.DroppedEarly }},
+		{"unknown_decision", "its decision never came within a window (most are outcomes of decisions outside experiments)", func(s models.JoinStats) int64 { return s.EarlyExpired }},
+	} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_results_parts_total",
+			Help:        "Outcome parts the results engine read, by what the join did with them: applied, duplicate, stale, late, dropped_early, unknown_decision.",
+			ConstLabels: prometheus.Labels{"result": r.name}}, func() float64 { return l.joinStat(r.get) }))
+	}
+	for _, r := range []struct {
+		name string
+		get  func(models.JoinStats) int64
+	}{
+		{"cap", func(s models.JoinStats) int64 { return s.DroppedPending }},
+		{"cap_late", func(s models.JoinStats) int64 { return s.DroppedLate }},
+	} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_results_decisions_dropped_total",
+			Help:        "Experiment decisions dropped from the results join because situ_results_pending_decisions_max was reached: cap before their early window closed, cap_late after (their late fields are lost).",
+			ConstLabels: prometheus.Labels{"reason": r.name}}, func() float64 { return l.joinStat(r.get) }))
 	}
 	for _, r := range []string{resultsSkipInvalidDecision, resultsSkipNoContext, resultsSkipInvalidOutcome} {
 		n := &atomic.Uint64{}
@@ -211,6 +254,14 @@ func (l *ResultsLoop) registerMetrics(reg prometheus.Registerer) error {
 		return fmt.Errorf("results: %w", err)
 	}
 	return nil
+}
+
+// joinStat reads one counter of the join's last published stats.
+func (l *ResultsLoop) joinStat(get func(models.JoinStats) int64) float64 {
+	if s := l.joinStats.Load(); s != nil {
+		return float64(get(*s))
+	}
+	return 0
 }
 
 // Run computes and publishes results until ctx is cancelled; it then
@@ -291,8 +342,9 @@ func (l *ResultsLoop) session(ctx context.Context) error {
 // of every partition of both streams.
 func (l *ResultsLoop) start(ctx context.Context) error {
 	l.agg = experiments.NewAggregator()
-	l.joiner = models.NewJoiner[struct{}](l.cfg.Join)
+	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
 	l.cursors = map[string]map[int32]*partitionCursor{}
+	l.heads = map[int32]*[2]resultsHead{}
 	l.targets = map[string]map[int32]int64{}
 	l.caughtUp = false
 	l.published = map[string]publishedResults{}
@@ -319,6 +371,9 @@ func (l *ResultsLoop) start(ctx context.Context) error {
 		}
 		if topic == t.Decisions {
 			l.partitions = parts
+			for _, p := range parts {
+				l.heads[p] = &[2]resultsHead{}
+			}
 		} else if len(parts) != len(l.partitions) {
 			return fmt.Errorf("results: %s has %d partitions, %s %d: they must be equal", t.Outcomes, len(parts), t.Decisions, len(l.partitions))
 		}
@@ -332,9 +387,10 @@ func (l *ResultsLoop) ends(ctx context.Context, topic string) (map[int32]int64, 
 	return endOffsets(ctx, l.client, topic, l.partitions)
 }
 
-// round reads, partition by partition, the decisions that are there and
-// then up to RoundSize outcomes; outcome ends are listed first, so a
-// decision written before its outcome is read before it.
+// round reads every partition's decisions and outcomes that are there
+// (readPartition), at most 10 RoundSizes of decisions and one of
+// outcomes per partition; outcome ends are listed first, so a decision
+// written before its outcome is within reach when its outcome is.
 func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
@@ -349,12 +405,7 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 	}
 	progressed := false
 	for _, p := range l.partitions {
-		n, err := l.cursors[t.Decisions][p].readUntil(ctx, decEnds[p], 10*l.cfg.RoundSize, nil, l.handleDecision)
-		progressed = progressed || n > 0
-		if err != nil {
-			return progressed, err
-		}
-		n, err = l.cursors[t.Outcomes][p].readUntil(ctx, outEnds[p], l.cfg.RoundSize, nil, l.handleOutcome)
+		n, err := l.readPartition(ctx, p, decEnds[p], outEnds[p])
 		progressed = progressed || n > 0
 		if err != nil {
 			return progressed, err
@@ -363,19 +414,96 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 	var lagD, lagO int64
 	caught := true
 	for _, p := range l.partitions {
-		dc, oc := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p]
-		lagD += max(0, decEnds[p]-dc.next)
-		lagO += max(0, outEnds[p]-oc.next)
-		caught = caught && dc.next >= l.targets[t.Decisions][p] && oc.next >= l.targets[t.Outcomes][p]
+		dc, oc, h := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p], l.heads[p]
+		held := [2]int64{}
+		for i := range h {
+			if h[i].ok {
+				held[i] = 1
+			}
+		}
+		lagD += max(0, decEnds[p]-dc.next+held[0])
+		lagO += max(0, outEnds[p]-oc.next+held[1])
+		caught = caught && held == [2]int64{} && dc.next >= l.targets[t.Decisions][p] && oc.next >= l.targets[t.Outcomes][p]
 	}
 	l.lagDecisions.Store(lagD)
 	l.lagOutcomes.Store(lagO)
+	l.pending.Store(int64(l.joiner.Pending()))
+	s := l.joiner.Stats()
+	l.joinStats.Store(&s)
 	if caught && !l.caughtUp {
 		l.caughtUp = true
 		l.log.Info("experiment results rebuilt from the streams", zap.Uint64("experiment_decisions", l.experimentDecisions.Load()),
-			zap.Uint64("outcomes_joined", l.outcomesJoined.Load()))
+			zap.Uint64("outcomes_joined", l.outcomesJoined.Load()), zap.Int("pending", l.joiner.Pending()))
 	}
 	return progressed, nil
+}
+
+// resultsHead is the next record of one stream of a partition, read and
+// not yet handled, with its event time: a decision's time, an outcome's
+// occurred_at (zero, handled at once, when it could not be read).
+type resultsHead struct {
+	ok  bool
+	msg kafka.Message
+	at  time.Time
+	err error // the outcome's decoding or validation error
+	o   models.Outcome
+}
+
+// readPartition hands the decisions and outcomes of partition p, up to
+// their ends, to the join in the order of their event times — a decision
+// at its time, an outcome part at its occurred_at, a decision before a
+// part of the same time — and returns how many it handled. The join's
+// windows are measured in stream time, the latest decision time read:
+// read this way a part meets the stream time it was sent at, whether the
+// streams are followed as they are written or read again from their
+// start (a rebuild), so that both close the same windows. A record is
+// handled only while the other stream has one to compare it with, or
+// nothing more to read; the budgets (10 RoundSizes of decisions, one of
+// outcomes) end the round when the next record's stream has used its
+// own.
+func (l *ResultsLoop) readPartition(ctx context.Context, p int32, decEnd, outEnd int64) (int, error) {
+	t := l.cfg.Topics
+	dc, oc, h := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p], l.heads[p]
+	d, o := &h[0], &h[1]
+	nd, no := 0, 0
+	for {
+		if !d.ok && dc.next < decEnd && nd < 10*l.cfg.RoundSize {
+			if _, err := dc.readUntil(ctx, decEnd, 1, nil, func(m kafka.Message) {
+				*d = resultsHead{ok: true, msg: m}
+				if _, at, err := models.DecodeDecisionKey(m.Value); err == nil {
+					d.at = at
+				}
+			}); err != nil {
+				return nd + no, err
+			}
+		}
+		if !o.ok && oc.next < outEnd && no < l.cfg.RoundSize {
+			if _, err := oc.readUntil(ctx, outEnd, 1, nil, func(m kafka.Message) {
+				*o = resultsHead{ok: true, msg: m}
+				if o.err = decodeOutcome(m.Value, &o.o); o.err == nil {
+					if o.err = o.o.Validate(); o.err == nil {
+						o.at = o.o.OccurredAt
+					}
+				}
+			}); err != nil {
+				return nd + no, err
+			}
+		}
+		decisionsDone := !d.ok && dc.next >= decEnd
+		outcomesDone := !o.ok && oc.next >= outEnd
+		switch {
+		case d.ok && (outcomesDone || o.ok && !o.at.Before(d.at)):
+			d.ok = false
+			l.handleDecision(d.msg)
+			nd++
+		case o.ok && (decisionsDone || d.ok && o.at.Before(d.at)):
+			o.ok = false
+			l.addOutcome(o.msg, &o.o, o.err)
+			no++
+		default:
+			return nd + no, nil
+		}
+	}
 }
 
 // experimentMember is how a decision event names its experiment.
@@ -398,28 +526,32 @@ func (l *ResultsLoop) handleDecision(m kafka.Message) {
 		l.skip(resultsSkipNoContext, m, nil)
 		return
 	}
-	// The join keeps only what the results need of a pending decision.
-	cu := d.Context.Customer
-	slim := models.DecisionEvent{DecisionID: d.DecisionID, Time: d.Time, ConfigVersion: d.ConfigVersion,
-		Experiment: d.Experiment, Arm: d.Arm,
-		Context: &features.Context{Customer: features.Customer{ID: cu.ID, Tier: cu.Tier, FirstContact: cu.FirstContact}}}
-	dups := l.joiner.Stats().Duplicates
-	l.joiner.AddDecision(struct{}{}, slim, l.observe)
-	if l.joiner.Stats().Duplicates != dups {
-		return // a decision written twice is one exposure
+	if l.joiner.Holds(d.DecisionID) {
+		l.joiner.AddDecision(experiments.JoinDecision{ID: d.DecisionID, Time: d.Time}, l.observe) // counts the duplicate
+		return                                                                                    // a decision written twice is one exposure
 	}
+	// the exposure first, so that parts that waited for the decision
+	// find its unit in its segments
+	cu := d.Context.Customer
 	l.experimentDecisions.Add(1)
-	l.agg.AddExposure(experiments.Exposure{Experiment: d.Experiment, Arm: d.Arm, Unit: cu.ID, Tier: cu.Tier,
+	unit := l.agg.AddExposure(experiments.Exposure{Experiment: d.Experiment, Arm: d.Arm, Unit: cu.ID, Tier: cu.Tier,
 		FirstContact: cu.FirstContact, DecisionID: d.DecisionID, Time: d.Time})
+	l.joiner.AddDecision(experiments.JoinDecision{ID: d.DecisionID, Time: d.Time, Experiment: d.Experiment, Arm: d.Arm,
+		Unit: unit, ConfigVersion: d.ConfigVersion}, l.observe)
 }
 
+// handleOutcome decodes and adds an outcome part.
 func (l *ResultsLoop) handleOutcome(m kafka.Message) {
-	l.outcomesRead.Add(1)
-	var o models.Outcome
-	err := decodeOutcome(m.Value, &o)
+	err := decodeOutcome(m.Value, &l.outcome)
 	if err == nil {
-		err = o.Validate()
+		err = l.outcome.Validate()
 	}
+	l.addOutcome(m, &l.outcome, err)
+}
+
+// addOutcome adds the outcome part o read from m (err: it could not be).
+func (l *ResultsLoop) addOutcome(m kafka.Message, o *models.Outcome, err error) {
+	l.outcomesRead.Add(1)
 	if err != nil {
 		l.skip(resultsSkipInvalidOutcome, m, err)
 		return
@@ -427,16 +559,21 @@ func (l *ResultsLoop) handleOutcome(m kafka.Message) {
 	l.joiner.AddOutcome(o, l.observe)
 }
 
-// observe adds a joined decision to the aggregator.
-func (l *ResultsLoop) observe(j models.Joined) {
-	if j.Outcome == nil {
+// observe gives the aggregator what a part changed: the decision's first
+// values, or its new values in place of the old. Both are rewarded from
+// the decision's latest fields by the reward definition of the
+// configuration version the decision names.
+func (l *ResultsLoop) observe(c *experiments.Change) {
+	d := &c.Decision
+	reward := l.rewardFor(d.ConfigVersion)
+	obs := experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit, DecisionID: d.ID,
+		Values: experiments.ValuesOf(&c.After, reward.Reward(&c.After))}
+	if c.First() {
+		l.outcomesJoined.Add(1)
+		l.agg.AddObservation(obs)
 		return
 	}
-	d := j.Decision
-	reward := l.rewardFor(d.ConfigVersion)
-	l.outcomesJoined.Add(1)
-	l.agg.AddObservation(experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Context.Customer.ID,
-		DecisionID: d.DecisionID, Values: experiments.ValuesOf(j.Outcome, reward.Reward(j.Outcome))})
+	l.agg.ReplaceObservation(obs, experiments.ValuesOf(&c.Before, reward.Reward(&c.Before)))
 }
 
 // rewardFor returns the reward definition of configuration version v, or

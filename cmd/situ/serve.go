@@ -633,7 +633,7 @@ func buildResults(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	}
 	return feedback.NewResultsLoop(feedback.ResultsLoopConfig{
 		Brokers: brokers, Topics: topics, Control: controlLog,
-		Join: models.JoinConfig{Window: opts.rewardWindow, MaxPending: min(opts.maxPending, resultsMaxPending)},
+		Join: models.JoinConfig{Window: opts.rewardWindow, LateWindow: opts.lateWindow, MaxPending: min(opts.maxPending, resultsMaxPending)},
 		Stop: feedback.GuardrailStop(plane), Registerer: reg, Logger: log,
 	})
 }
