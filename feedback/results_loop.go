@@ -156,7 +156,7 @@ type ResultsLoop struct {
 	joiner     *experiments.PartsJoin
 	outcome    models.Outcome // decoding scratch
 	cursors    map[string]map[int32]*partitionCursor
-	heads      map[int32]*[2]resultsHead // per partition: the next decision and outcome, read and not yet handled
+	heads      [][2]resultsHead // per partition (in the order of partitions): the next decision and outcome, read and not yet handled
 	partitions []int32
 	targets    map[string]map[int32]int64 // ends at the session's start: caught up when reached
 	caughtUp   bool
@@ -344,7 +344,6 @@ func (l *ResultsLoop) start(ctx context.Context) error {
 	l.agg = experiments.NewAggregator()
 	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
 	l.cursors = map[string]map[int32]*partitionCursor{}
-	l.heads = map[int32]*[2]resultsHead{}
 	l.targets = map[string]map[int32]int64{}
 	l.caughtUp = false
 	l.published = map[string]publishedResults{}
@@ -371,9 +370,7 @@ func (l *ResultsLoop) start(ctx context.Context) error {
 		}
 		if topic == t.Decisions {
 			l.partitions = parts
-			for _, p := range parts {
-				l.heads[p] = &[2]resultsHead{}
-			}
+			l.heads = make([][2]resultsHead, len(parts))
 		} else if len(parts) != len(l.partitions) {
 			return fmt.Errorf("results: %s has %d partitions, %s %d: they must be equal", t.Outcomes, len(parts), t.Decisions, len(l.partitions))
 		}
@@ -387,8 +384,8 @@ func (l *ResultsLoop) ends(ctx context.Context, topic string) (map[int32]int64, 
 	return endOffsets(ctx, l.client, topic, l.partitions)
 }
 
-// round reads every partition's decisions and outcomes that are there
-// (readPartition), at most 10 RoundSizes of decisions and one of
+// round reads the decisions and outcomes of every partition that are
+// there (readStreams), at most 10 RoundSizes of decisions and one of
 // outcomes per partition; outcome ends are listed first, so a decision
 // written before its outcome is within reach when its outcome is.
 func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
@@ -403,22 +400,18 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	progressed := false
-	for _, p := range l.partitions {
-		n, err := l.readPartition(ctx, p, decEnds[p], outEnds[p])
-		progressed = progressed || n > 0
-		if err != nil {
-			return progressed, err
-		}
+	n, err := l.readStreams(ctx, decEnds, outEnds)
+	if err != nil {
+		return n > 0, err
 	}
 	var lagD, lagO int64
 	caught := true
-	for _, p := range l.partitions {
-		dc, oc, h := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p], l.heads[p]
+	for i, p := range l.partitions {
+		dc, oc, h := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p], &l.heads[i]
 		held := [2]int64{}
-		for i := range h {
-			if h[i].ok {
-				held[i] = 1
+		for k := range h {
+			if h[k].ok {
+				held[k] = 1
 			}
 		}
 		lagD += max(0, decEnds[p]-dc.next+held[0])
@@ -435,7 +428,7 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 		l.log.Info("experiment results rebuilt from the streams", zap.Uint64("experiment_decisions", l.experimentDecisions.Load()),
 			zap.Uint64("outcomes_joined", l.outcomesJoined.Load()), zap.Int("pending", l.joiner.Pending()))
 	}
-	return progressed, nil
+	return n > 0, nil
 }
 
 // resultsHead is the next record of one stream of a partition, read and
@@ -449,61 +442,78 @@ type resultsHead struct {
 	o   models.Outcome
 }
 
-// readPartition hands the decisions and outcomes of partition p, up to
+// readStreams hands the decisions and outcomes of every partition, up to
 // their ends, to the join in the order of their event times — a decision
 // at its time, an outcome part at its occurred_at, a decision before a
 // part of the same time — and returns how many it handled. The join's
 // windows are measured in stream time, the latest decision time read:
 // read this way a part meets the stream time it was sent at, whether the
 // streams are followed as they are written or read again from their
-// start (a rebuild), so that both close the same windows. A record is
-// handled only while the other stream has one to compare it with, or
-// nothing more to read; the budgets (10 RoundSizes of decisions, one of
-// outcomes) end the round when the next record's stream has used its
-// own.
-func (l *ResultsLoop) readPartition(ctx context.Context, p int32, decEnd, outEnd int64) (int, error) {
+// start (a rebuild), so that both close the same windows. Each
+// partition's stream is read in order; the next record handled is the
+// earliest of their next records, and only while every partition's
+// stream that has more to read has shown its next record, so that none
+// is overtaken. The budgets (10 RoundSizes of decisions and one of
+// outcomes per partition) end the round when a stream has used its
+// share.
+func (l *ResultsLoop) readStreams(ctx context.Context, decEnds, outEnds map[int32]int64) (int, error) {
 	t := l.cfg.Topics
-	dc, oc, h := l.cursors[t.Decisions][p], l.cursors[t.Outcomes][p], l.heads[p]
-	d, o := &h[0], &h[1]
-	nd, no := 0, 0
+	budget := [2]int{10 * l.cfg.RoundSize * len(l.partitions), l.cfg.RoundSize * len(l.partitions)}
+	var used [2]int
 	for {
-		if !d.ok && dc.next < decEnd && nd < 10*l.cfg.RoundSize {
-			if _, err := dc.readUntil(ctx, decEnd, 1, nil, func(m kafka.Message) {
-				*d = resultsHead{ok: true, msg: m}
-				if _, at, err := models.DecodeDecisionKey(m.Value); err == nil {
-					d.at = at
-				}
-			}); err != nil {
-				return nd + no, err
-			}
-		}
-		if !o.ok && oc.next < outEnd && no < l.cfg.RoundSize {
-			if _, err := oc.readUntil(ctx, outEnd, 1, nil, func(m kafka.Message) {
-				*o = resultsHead{ok: true, msg: m}
-				if o.err = decodeOutcome(m.Value, &o.o); o.err == nil {
-					if o.err = o.o.Validate(); o.err == nil {
-						o.at = o.o.OccurredAt
+		var best *resultsHead
+		bestK := 0
+		for i, p := range l.partitions {
+			h := &l.heads[i]
+			for k, topic := range [2]string{t.Decisions, t.Outcomes} {
+				c, end := l.cursors[topic][p], [2]int64{decEnds[p], outEnds[p]}[k]
+				if !h[k].ok && c.next < end {
+					if used[k] >= budget[k] {
+						return used[0] + used[1], nil // its next record is not known: none may overtake it
+					}
+					if err := l.fetchHead(ctx, c, end, k == 1, &h[k]); err != nil {
+						return used[0] + used[1], err
 					}
 				}
-			}); err != nil {
-				return nd + no, err
+				if !h[k].ok {
+					continue // nothing more to read
+				}
+				if best == nil || h[k].at.Before(best.at) || h[k].at.Equal(best.at) && k < bestK {
+					best, bestK = &h[k], k
+				}
 			}
 		}
-		decisionsDone := !d.ok && dc.next >= decEnd
-		outcomesDone := !o.ok && oc.next >= outEnd
-		switch {
-		case d.ok && (outcomesDone || o.ok && !o.at.Before(d.at)):
-			d.ok = false
-			l.handleDecision(d.msg)
-			nd++
-		case o.ok && (decisionsDone || d.ok && o.at.Before(d.at)):
-			o.ok = false
-			l.addOutcome(o.msg, &o.o, o.err)
-			no++
-		default:
-			return nd + no, nil
+		if best == nil {
+			return used[0] + used[1], nil
+		}
+		best.ok = false
+		used[bestK]++
+		if bestK == 0 {
+			l.handleDecision(best.msg)
+		} else {
+			l.addOutcome(best.msg, &best.o, best.err)
 		}
 	}
+}
+
+// fetchHead reads the next record of cursor c into h, with its event
+// time: an outcome is decoded and validated.
+func (l *ResultsLoop) fetchHead(ctx context.Context, c *partitionCursor, end int64, outcome bool, h *resultsHead) error {
+	_, err := c.readUntil(ctx, end, 1, nil, func(m kafka.Message) {
+		*h = resultsHead{ok: true, msg: m}
+		if !outcome {
+			if _, at, err := models.DecodeDecisionKey(m.Value); err == nil {
+				h.at = at
+			}
+			return
+		}
+		if h.err = decodeOutcome(m.Value, &h.o); h.err == nil {
+			if h.err = h.o.Validate(); h.err == nil {
+				h.at = h.o.OccurredAt
+			}
+		}
+	})
+	return err
 }
 
 // experimentMember is how a decision event names its experiment.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -331,4 +332,218 @@ func TestResultsBoardKeepsTheLatestResultsOfEveryExperiment(t *testing.T) {
 			require.Equal(t, tc.want, string(got))
 		})
 	}
+}
+
+// partsRecord is one record of a parts experiment's streams, with the
+// stream time at which it is written.
+type partsRecord struct {
+	at       time.Time
+	decision *models.DecisionEvent
+	part     *models.Outcome
+}
+
+// partsTraffic returns the streams of an experiment whose outcomes come
+// in parts, over days of stream time: per decision resolution and handle
+// time an hour later (sometimes delivered twice), csat (or "no survey")
+// five hours later, sometimes an older part written after it (stale), for
+// some a resolution three days later (after its window), and
+// recontact_7d and churned six days later. Records written after the
+// last decision's time are left out. It also returns each decision's
+// latest fields as they count: the outcome the results must show.
+func partsTraffic(seed uint64, id string, arms []string, resolved []float64, units int, days int) ([]partsRecord, map[string]*models.Outcome, []models.DecisionEvent) {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	span := time.Duration(days) * 24 * time.Hour
+	n := 2 * units
+	var recs []partsRecord
+	final := map[string]*models.Outcome{}
+	var decisions []models.DecisionEvent
+	tiers := []string{"basic", "silver", "gold", "platinum", ""}
+	for k := range n {
+		u := rng.IntN(units)
+		a := u % len(arms)
+		d := testDecision(k)
+		d.DecisionID = fmt.Sprintf("%s-p-%05d", id, k)
+		d.Time = t0.Add(span * time.Duration(k) / time.Duration(n))
+		d.Experiment, d.Arm = id, arms[a]
+		d.Context = &features.Context{Customer: features.Customer{ID: fmt.Sprintf("%064x", u+1), Tier: tiers[u%len(tiers)], FirstContact: u%3 == 0},
+			Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
+		decisions = append(decisions, d)
+		recs = append(recs, partsRecord{at: d.Time, decision: &decisions[len(decisions)-1]})
+		part := func(name string, after time.Duration, fields ...models.OutcomeField) *models.Outcome {
+			o := &models.Outcome{OutcomeID: d.DecisionID + "-" + name, DecisionID: d.DecisionID, OccurredAt: d.Time.Add(after), Missing: models.AllOutcomeFields}
+			for _, f := range fields {
+				o.Missing &^= 1 << f
+			}
+			return o
+		}
+		want := &models.Outcome{DecisionID: d.DecisionID, Missing: models.AllOutcomeFields}
+		add := func(at time.Duration, o *models.Outcome, counts bool) {
+			if d.Time.Add(at).After(t0.Add(span)) {
+				return // not written yet when the streams end
+			}
+			recs = append(recs, partsRecord{at: d.Time.Add(at), part: o})
+			if !counts {
+				return
+			}
+			for f := range models.OutcomeField(models.NumOutcomeFields) {
+				if o.Holds(f) {
+					want.Missing &^= 1 << f
+				}
+			}
+			switch {
+			case o.Holds(models.FieldResolved):
+				want.Resolved, want.HandleSeconds = o.Resolved, o.HandleSeconds
+			case o.Holds(models.FieldCSAT):
+				want.CSAT = o.CSAT
+			case o.Holds(models.FieldRecontact7d):
+				want.Recontact7d, want.Churned = o.Recontact7d, o.Churned
+			}
+		}
+		p1 := part("resolution", time.Hour, models.FieldResolved, models.FieldHandleSeconds)
+		p1.Resolved, p1.HandleSeconds = rng.Float64() < resolved[a], float64(100+rng.IntN(600))
+		add(time.Hour, p1, true)
+		if rng.IntN(3) == 0 {
+			dup := *p1
+			add(time.Hour+time.Second, &dup, false) // delivered twice
+		}
+		p2 := part("survey", 5*time.Hour, models.FieldCSAT)
+		if rng.IntN(5) > 0 {
+			c := float64(1 + rng.IntN(5))
+			p2.CSAT = &c
+		}
+		add(5*time.Hour, p2, true)
+		if rng.IntN(4) == 0 {
+			stale := part("stale", 30*time.Minute, models.FieldResolved, models.FieldHandleSeconds, models.FieldCSAT)
+			one := 1.0
+			stale.Resolved, stale.HandleSeconds, stale.CSAT = !p1.Resolved, 9999, &one
+			add(6*time.Hour, stale, false) // written later, occurred earlier: changes nothing
+		}
+		if rng.IntN(3) == 0 {
+			reopened := part("reopened", 3*24*time.Hour, models.FieldResolved, models.FieldHandleSeconds)
+			reopened.Resolved, reopened.HandleSeconds = !p1.Resolved, 50
+			add(3*24*time.Hour, reopened, false) // after the window of resolution
+		}
+		p4 := part("week", 6*24*time.Hour, models.FieldRecontact7d, models.FieldChurned)
+		p4.Recontact7d, p4.Churned = rng.IntN(4) == 0, rng.IntN(20) == 0
+		add(6*24*time.Hour, p4, true)
+		if want.Held() != 0 {
+			final[d.DecisionID] = want
+		}
+	}
+	// decisions outside the experiment, with parts
+	for i := range 10 {
+		d := testDecision(90000 + i)
+		d.Time = t0.Add(span * time.Duration(i) / 10)
+		decisions = append(decisions, d)
+		recs = append(recs, partsRecord{at: d.Time, decision: &decisions[len(decisions)-1]})
+		o := testOutcome(90000+i, d.DecisionID)
+		o.OccurredAt = d.Time.Add(time.Hour)
+		recs = append(recs, partsRecord{at: o.OccurredAt, part: &o})
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].at.Before(recs[j].at) })
+	return recs, final, decisions
+}
+
+// expectedPartsResults feeds an aggregator the decisions and their latest
+// fields straight from the traffic.
+func expectedPartsResults(t *testing.T, e experiments.Experiment, decisions []models.DecisionEvent, final map[string]*models.Outcome) experiments.Results {
+	t.Helper()
+	reward, err := models.DefaultReward()
+	require.NoError(t, err)
+	agg := experiments.NewAggregator()
+	for _, d := range decisions {
+		if d.Experiment == "" {
+			continue
+		}
+		cu := d.Context.Customer
+		agg.AddExposure(experiments.Exposure{Experiment: d.Experiment, Arm: d.Arm, Unit: cu.ID, Tier: cu.Tier, FirstContact: cu.FirstContact, DecisionID: d.DecisionID, Time: d.Time})
+		if o := final[d.DecisionID]; o != nil {
+			agg.AddObservation(experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: cu.ID, DecisionID: d.DecisionID,
+				Values: experiments.ValuesOf(o, reward.Reward(o))})
+		}
+	}
+	return agg.Results(e, time.Time{})
+}
+
+// TestResultsLoopJoinsOutcomePartsAndRebuildsThem follows ten days of
+// an experiment's streams, written in six-hour batches of stream time
+// with the loop reading each as it comes, whose outcomes arrive in parts
+// over a week; then a restarted loop rebuilds the results from the
+// streams in one go. Both equal the results of each decision's latest
+// fields (the late ones included, the stale, duplicate and too-late parts
+// not), to 1e-9.
+func TestResultsLoopJoinsOutcomePartsAndRebuildsThem(t *testing.T) {
+	b, topics := startBroker(t)
+	r := startReplica(t, b.Brokers())
+	def := experiments.Definition{ID: "parts", Arms: []experiments.Arm{
+		{Name: "control", Strategy: "learned", Weight: 0.5}, {Name: "same", Strategy: "uniform", Weight: 0.5}},
+		Guardrails: []experiments.Guardrail{{Metric: "recontact_7d", MaxRelativeRise: ptr(0.5), Segments: []string{"tier"}}}}
+	createExperiment(t, r, def)
+	exp := experimentOf(t, r, "parts")
+	recs, final, decisions := partsTraffic(7, "parts", []string{"control", "same"}, []float64{0.7, 0.6}, 150, 10)
+	want := expectedPartsResults(t, exp, decisions, final)
+	require.Positive(t, want.Arms[0].Metrics["recontact_7d"].Units, "late fields in the traffic")
+	require.Positive(t, want.Arms[0].Metrics["csat"].Units)
+
+	board := startBoard(t, b.Brokers())
+	loop, reg := newTestResultsLoop(t, b.Brokers(), r.log, nil)
+	stop := runBackground(t, loop.Run)
+	var decisionsWritten, partsWritten float64
+	for start := 0; start < len(recs); {
+		end := start
+		batchEnd := recs[start].at.Add(6 * time.Hour)
+		var ds, os []kafka.Message
+		for ; end < len(recs) && recs[end].at.Before(batchEnd); end++ {
+			if d := recs[end].decision; d != nil {
+				v, err := d.AppendJSON(nil)
+				require.NoError(t, err)
+				ds = append(ds, kafka.Message{Key: []byte(d.DecisionID), Value: v})
+			} else {
+				v, err := json.Marshal(recs[end].part)
+				require.NoError(t, err)
+				os = append(os, kafka.Message{Key: []byte(recs[end].part.DecisionID), Value: v})
+			}
+		}
+		if len(ds) > 0 {
+			produce(t, b.Brokers(), topics.Decisions, ds...)
+		}
+		if len(os) > 0 {
+			produce(t, b.Brokers(), topics.Outcomes, os...)
+		}
+		decisionsWritten += float64(len(ds))
+		partsWritten += float64(len(os))
+		eventually(t, func() bool {
+			return metricValue(t, reg, "situ_results_decisions_read_total", nil) == decisionsWritten &&
+				metricValue(t, reg, "situ_results_outcomes_read_total", nil) == partsWritten
+		}, "the loop read the batch")
+		start = end
+	}
+	// a last decision and its outcome, once everything else was read: the
+	// results that hold them hold everything
+	marker := testDecision(99999)
+	marker.DecisionID, marker.Experiment, marker.Arm = "parts-marker", "parts", "control"
+	marker.Time = recs[len(recs)-1].at.Add(time.Minute)
+	marker.Context = &features.Context{Customer: features.Customer{ID: "marker", Tier: "gold"}, Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
+	mo := testOutcome(99999, marker.DecisionID)
+	mo.OccurredAt = marker.Time
+	decisions = append(decisions, marker)
+	final[marker.DecisionID] = &mo
+	want = expectedPartsResults(t, exp, decisions, final)
+	produceTraffic(t, b.Brokers(), topics, []expDecision{{event: marker, outcome: &mo}})
+
+	live := boardResults(t, board, "parts", func(r experiments.Results) bool { return r.Outcomes == want.Outcomes })
+	requireSameResults(t, want, live)
+	for _, res := range []string{"duplicate", "stale", "late", "applied"} {
+		require.Positive(t, metricValue(t, reg, "situ_results_parts_total", map[string]string{"result": res}), res)
+	}
+	require.Equal(t, float64(loop.joiner.Pending()), metricValue(t, reg, "situ_results_pending_decisions", nil))
+	require.NoError(t, stop())
+
+	// a restarted loop reads both streams from their start in one go, and
+	// closes the same windows
+	loop2, _ := newTestResultsLoop(t, b.Brokers(), r.log, nil)
+	runBackground(t, loop2.Run)
+	rebuilt := boardResults(t, board, "parts", func(r experiments.Results) bool { return r.AsOf.After(live.AsOf) })
+	requireSameResults(t, live, rebuilt)
 }
