@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"math"
 	"time"
 
 	"situ/models"
@@ -17,7 +18,8 @@ type JoinDecision struct {
 	ConfigVersion int64
 }
 
-// Change is what an outcome part did to a joined decision: Before holds
+// Change is what an outcome part did to a joined decision (Decision.ID is
+// not kept: the join holds a 64-bit hash of it): Before holds
 // the latest value of each field its parts had reported until then
 // (nothing, Held() == 0, for the first part that brought a field), After
 // the same with the part applied. Both are only valid during the emit
@@ -40,7 +42,17 @@ type latest struct {
 	csat    float64
 	revenue float64
 	handle  float64
-	at      [models.NumOutcomeFields]int64 // Unix ns
+	// at is the occurred_at of each value, in milliseconds after the
+	// decision's time (within about ±24 days of it; beyond, the nearest:
+	// such parts are ordered by arrival, the first applied)
+	at [models.NumOutcomeFields]int32
+}
+
+// relMillis returns occurred_at in the milliseconds after decision time
+// t (Unix ns) that latest.at holds.
+func relMillis(occurred time.Time, t int64) int32 {
+	ms := (occurred.UnixNano() - t) / int64(time.Millisecond)
+	return int32(max(min(ms, math.MaxInt32), math.MinInt32))
 }
 
 // set takes field f's value from o.
@@ -120,13 +132,24 @@ func (l *latest) outcome(o *models.Outcome, csat *float64) {
 	}
 }
 
-// partsEntry is a decision waiting for parts (about 200 bytes with its
-// share of the table and the queue; the unit id is the Aggregator's).
+// partsEntry is a decision waiting for parts: 112 bytes, about 150 with
+// its share of the table and the queue (the unit id is the Aggregator's,
+// the experiment and arm names are shared).
 type partsEntry struct {
-	key uint64
-	t   int64 // decision time, Unix ns
-	d   JoinDecision
-	l   latest
+	key    uint64
+	t      int64 // decision time, Unix ns
+	arm    *armRef
+	unit   string
+	config int64
+	l      latest
+}
+
+// armRef names an experiment's arm, once for all its decisions.
+type armRef struct{ experiment, arm string }
+
+// decision returns what the join keeps of e's decision.
+func (e *partsEntry) decision() JoinDecision {
+	return JoinDecision{Time: time.Unix(0, e.t).UTC(), Experiment: e.arm.experiment, Arm: e.arm.arm, Unit: e.unit, ConfigVersion: e.config}
 }
 
 // partsEarly holds the parts that arrived before their decision.
@@ -170,7 +193,7 @@ type PartsJoin struct {
 	earlyQueue []*partsEarly
 	recent     map[uint64]struct{}
 	recentQ    []partsRecent
-	names      map[string]string // experiment and arm names, kept once
+	arms       map[armRef]*armRef // experiment and arm names, kept once
 	streamTime time.Time
 	stats      models.JoinStats
 	change     Change
@@ -197,7 +220,7 @@ func NewPartsJoin(cfg models.JoinConfig) *PartsJoin {
 		cfg.MaxRecent = 200_000
 	}
 	return &PartsJoin{cfg: cfg, pending: map[uint64]*partsEntry{}, early: map[string]*partsEarly{},
-		recent: map[uint64]struct{}{}, names: map[string]string{}}
+		recent: map[uint64]struct{}{}, arms: map[armRef]*armRef{}}
 }
 
 // Stats returns the counters: Joined counts the parts that changed a
@@ -217,14 +240,15 @@ func (j *PartsJoin) StreamTime() time.Time { return j.streamTime }
 // MaxPending returns the cap on pending decisions.
 func (j *PartsJoin) MaxPending() int { return j.cfg.MaxPending }
 
-func (j *PartsJoin) name(s string) string {
-	if n, ok := j.names[s]; ok {
-		return n
+func (j *PartsJoin) arm(experiment, arm string) *armRef {
+	if r, ok := j.arms[armRef{experiment, arm}]; ok {
+		return r
 	}
-	if len(j.names) < 4096 {
-		j.names[s] = s
+	r := &armRef{experiment, arm}
+	if len(j.arms) < 4096 {
+		j.arms[*r] = r
 	}
-	return s
+	return r
 }
 
 // AddDecision adds a decision and calls emit for the parts that waited
@@ -248,8 +272,7 @@ func (j *PartsJoin) AddDecision(d JoinDecision, emit func(*Change)) bool {
 		j.stats.Duplicates++
 		return false
 	}
-	d.Experiment, d.Arm = j.name(d.Experiment), j.name(d.Arm)
-	e := &partsEntry{key: key, t: d.Time.UnixNano(), d: d}
+	e := &partsEntry{key: key, t: d.Time.UnixNano(), arm: j.arm(d.Experiment, d.Arm), unit: d.Unit, config: d.ConfigVersion}
 	j.pending[key] = e
 	j.queue = append(j.queue, e)
 	if ee, ok := j.early[d.ID]; ok {
@@ -310,7 +333,7 @@ func (j *PartsJoin) apply(e *partsEntry, o *models.Outcome, emit func(*Change)) 
 	if e.t < j.streamTime.Add(-j.cfg.Window).UnixNano() {
 		held &= models.LateFields // the other fields' window has closed
 	}
-	at := o.OccurredAt.UnixNano()
+	at := relMillis(o.OccurredAt, e.t)
 	var newer, changed models.OutcomeFields
 	older := false
 	for f := range models.OutcomeField(models.NumOutcomeFields) {
@@ -355,7 +378,7 @@ func (j *PartsJoin) apply(e *partsEntry, o *models.Outcome, emit func(*Change)) 
 		return // the same values, reported later
 	}
 	j.stats.Joined++
-	c.Decision = e.d
+	c.Decision = e.decision()
 	e.l.outcome(&c.After, &c.csat[1])
 	emit(c)
 }

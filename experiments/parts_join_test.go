@@ -35,7 +35,7 @@ func newPartsHarness(t *testing.T, cfg models.JoinConfig) *partsHarness {
 func (h *partsHarness) observe(c *Change) {
 	h.emits++
 	d := &c.Decision
-	obs := Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit, DecisionID: d.ID,
+	obs := Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit,
 		Values: ValuesOf(&c.After, h.reward.Reward(&c.After))}
 	if c.First() {
 		h.agg.AddObservation(obs)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -62,5 +63,74 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 		}
 		l.handleDecision(decisions[k])
 		l.handleOutcome(outcomes[k])
+	}
+}
+
+// BenchmarkResultsLoopHandleParts is BenchmarkResultsLoopHandle with each
+// outcome in three parts, as a contact centre sends them: resolution and
+// handle time, then the survey, then recontact_7d and churned; each part
+// replaces the decision's observation. One op is a decision and its
+// three parts.
+func BenchmarkResultsLoopHandleParts(b *testing.B) {
+	schema, err := features.DefaultSchema()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clog, err := NewControlLog(ControlLogConfig{Brokers: []string{"127.0.0.1:1"}, Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := NewResultsLoop(ResultsLoopConfig{Brokers: []string{"127.0.0.1:1"}, Control: clog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.close()
+	l.agg = experiments.NewAggregator()
+	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
+	l.rewards = map[int64]models.RewardDefinition{}
+	const n = 1 << 15
+	decisions := make([]kafka.Message, n)
+	parts := make([][3]kafka.Message, n)
+	fields := [3][]models.OutcomeField{
+		{models.FieldResolved, models.FieldHandleSeconds},
+		{models.FieldCSAT},
+		{models.FieldRecontact7d, models.FieldChurned},
+	}
+	for i := range n {
+		d := testDecision(i)
+		d.DecisionID = fmt.Sprintf("d-%08d", i)
+		d.Experiment, d.Arm = "bench", []string{"control", "same"}[i%2]
+		d.Context = &features.Context{Customer: features.Customer{ID: fmt.Sprintf("%064x", i%100_000), Tier: "gold"}, Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
+		v, err := d.AppendJSON(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		decisions[i] = kafka.Message{Value: v}
+		for k, fs := range fields {
+			o := testOutcome(i, d.DecisionID)
+			o.OutcomeID = fmt.Sprintf("o-%08d-%d", i, k)
+			o.OccurredAt = o.OccurredAt.Add(time.Duration(k) * time.Hour)
+			o.Missing = models.AllOutcomeFields
+			for _, f := range fs {
+				o.Missing &^= 1 << f
+			}
+			if parts[i][k].Value, err = json.Marshal(o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k := i % n
+		if k == 0 && i > 0 {
+			b.StopTimer()
+			l.joiner = experiments.NewPartsJoin(l.cfg.Join)
+			b.StartTimer()
+		}
+		l.handleDecision(decisions[k])
+		for _, p := range parts[k] {
+			l.handleOutcome(p)
+		}
 	}
 }

@@ -576,7 +576,7 @@ func (l *ResultsLoop) addOutcome(m kafka.Message, o *models.Outcome, err error) 
 func (l *ResultsLoop) observe(c *experiments.Change) {
 	d := &c.Decision
 	reward := l.rewardFor(d.ConfigVersion)
-	obs := experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit, DecisionID: d.ID,
+	obs := experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit,
 		Values: experiments.ValuesOf(&c.After, reward.Reward(&c.After))}
 	if c.First() {
 		l.outcomesJoined.Add(1)

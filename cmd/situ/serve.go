@@ -618,9 +618,10 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 }
 
 // resultsMaxPending bounds the experiment decisions the results engine
-// keeps, whole, waiting for their outcome: its join holds each decision's
-// payload, unlike the learner's.
-const resultsMaxPending = 200_000
+// keeps waiting for their outcome parts, until their late window closes:
+// about 145 bytes of Go heap each (experiments.PartsJoin; the learner's
+// join keeps far less, but it reads decisions again), so 145 MB when full.
+const resultsMaxPending = 1_000_000
 
 // buildResults builds the results engine: experiment results from the
 // streams, published to the results topic; a breached guardrail of an
