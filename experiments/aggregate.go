@@ -141,7 +141,6 @@ type cell struct {
 // unit is one unit's state in one arm: its segments (those of its earliest
 // decision) and the sums and counts of its joined values per metric.
 type unit struct {
-	id        string // the map's key
 	first     time.Time
 	tier      int8 // cell index
 	fc        int8 // cell index
@@ -236,25 +235,22 @@ const resumFactor = 16
 // AddExposure counts one decision of an experiment. A unit's first
 // exposure in an arm makes it a unit of the arm, in the segments of that
 // decision; an earlier decision read later moves it to that decision's
-// segments. It returns the unit's id as the aggregator keeps it, which a
-// caller holding many decisions of a unit can keep instead of its own
-// copy.
-func (a *Aggregator) AddExposure(x Exposure) string {
+// segments. It returns the unit in the arm, which a caller holding the
+// decision until its outcome arrives can give Observe and Replace instead
+// of the unit's id.
+func (a *Aggregator) AddExposure(x Exposure) UnitRef {
 	e := a.exp(x.Experiment)
 	e.decisions++
 	e.version++
 	ar := e.arm(x.Arm)
 	tc, fc := int8(tierCell(x.Tier)), int8(firstContactCell(x.FirstContact))
 	u, ok := ar.units[x.Unit]
-	id := x.Unit
 	if !ok {
-		u = &unit{id: x.Unit, first: x.Time, tier: tc, fc: fc}
+		u = &unit{first: x.Time, tier: tc, fc: fc}
 		ar.units[x.Unit] = u
 		for _, c := range [3]int{cellAll, int(tc), int(fc)} {
 			ar.cells[c].units++
 		}
-	} else {
-		id = u.id
 	}
 	if ok && x.Time.Before(u.first) {
 		u.first = x.Time
@@ -266,7 +262,34 @@ func (a *Aggregator) AddExposure(x Exposure) string {
 	for _, c := range [3]int{cellAll, int(u.tier), int(u.fc)} {
 		ar.cells[c].exposures++
 	}
-	return id
+	return UnitRef{e: e, ar: ar, u: u}
+}
+
+// UnitRef is a unit of an arm of an experiment, as AddExposure returns it:
+// valid as long as its Aggregator.
+type UnitRef struct {
+	e  *expAgg
+	ar *armAgg
+	u  *unit
+}
+
+// Observe adds the values of one joined decision of unit r: AddObservation
+// without looking the unit up.
+func (a *Aggregator) Observe(r UnitRef, values *Values) {
+	r.e.outcomes++
+	r.e.version++
+	r.u.joined++
+	for _, c := range [3]int{cellAll, int(r.u.tier), int(r.u.fc)} {
+		r.ar.cells[c].joined++
+	}
+	r.ar.change(r.u, nil, values)
+}
+
+// Replace replaces the values old of a decision of unit r observed before
+// with values: ReplaceObservation without looking the unit up.
+func (a *Aggregator) Replace(r UnitRef, old, values *Values) {
+	r.e.version++
+	r.ar.change(r.u, old, values)
 }
 
 // move takes u out of its segment cells and into tc and fc.
@@ -334,7 +357,7 @@ func (a *Aggregator) ReplaceObservation(o Observation, old Values) {
 func (ar *armAgg) unitOf(id string) *unit {
 	u := ar.units[id]
 	if u == nil {
-		u = &unit{id: id, tier: tierNoneCell, fc: cellFCFalse}
+		u = &unit{tier: tierNoneCell, fc: cellFCFalse}
 		ar.units[id] = u
 		for _, c := range [3]int{cellAll, tierNoneCell, cellFCFalse} {
 			ar.cells[c].units++

@@ -8,12 +8,13 @@ import (
 )
 
 // JoinDecision is what PartsJoin keeps of a decision made in an
-// experiment: enough to find its unit and reward its outcome.
-type JoinDecision struct {
+// experiment: enough to place its values and reward its outcome.
+type JoinDecision[R any] struct {
 	ID   string
 	Time time.Time
-	// Experiment, Arm and Unit place its values in the Aggregator.
-	Experiment, Arm, Unit string
+	// Ref places its values: for the results engine, the unit in its arm
+	// (Aggregator.AddExposure).
+	Ref R
 	// ConfigVersion names the reward definition that rewards it.
 	ConfigVersion int64
 }
@@ -24,15 +25,15 @@ type JoinDecision struct {
 // (nothing, Held() == 0, for the first part that brought a field), After
 // the same with the part applied. Both are only valid during the emit
 // call.
-type Change struct {
-	Decision      JoinDecision
+type Change[R any] struct {
+	Decision      JoinDecision[R]
 	Before, After models.Outcome
 	csat          [2]float64 // behind Before.CSAT and After.CSAT
 }
 
 // First reports whether the part was the first to bring the decision a
 // field: the decision is observed from then on.
-func (c *Change) First() bool { return c.Before.Held() == 0 }
+func (c *Change[R]) First() bool { return c.Before.Held() == 0 }
 
 // latest is the latest value of each outcome field a decision's parts
 // reported, with the occurred_at of the part that brought it.
@@ -132,24 +133,19 @@ func (l *latest) outcome(o *models.Outcome, csat *float64) {
 	}
 }
 
-// partsEntry is a decision waiting for parts: 112 bytes, about 150 with
-// its share of the table and the queue (the unit id is the Aggregator's,
-// the experiment and arm names are shared).
-type partsEntry struct {
+// partsEntry is a decision waiting for parts: with the results engine's
+// UnitRef 112 bytes, about 150 with its share of the table and the queue.
+type partsEntry[R any] struct {
 	key    uint64
 	t      int64 // decision time, Unix ns
-	arm    *armRef
-	unit   string
+	ref    R
 	config int64
 	l      latest
 }
 
-// armRef names an experiment's arm, once for all its decisions.
-type armRef struct{ experiment, arm string }
-
 // decision returns what the join keeps of e's decision.
-func (e *partsEntry) decision() JoinDecision {
-	return JoinDecision{Time: time.Unix(0, e.t).UTC(), Experiment: e.arm.experiment, Arm: e.arm.arm, Unit: e.unit, ConfigVersion: e.config}
+func (e *partsEntry[R]) decision() JoinDecision[R] {
+	return JoinDecision[R]{Time: time.Unix(0, e.t).UTC(), Ref: e.ref, ConfigVersion: e.config}
 }
 
 // partsEarly holds the parts that arrived before their decision.
@@ -183,26 +179,27 @@ type partsRecent struct {
 //
 // Every part that changes a decision's values is handed to emit as a
 // Change, which the caller turns into Values: the first with
-// Aggregator.AddObservation, later ones with ReplaceObservation. It is
-// not safe for concurrent use.
-type PartsJoin struct {
+// Aggregator.Observe, later ones with Replace. R is the caller's
+// reference to where a decision's values go (the results engine's
+// UnitRef); the join keeps it and hands it back. It is not safe for
+// concurrent use.
+type PartsJoin[R any] struct {
 	cfg        models.JoinConfig
-	pending    map[uint64]*partsEntry
-	queue      []*partsEntry // arrival order: entries leave at the head
+	pending    map[uint64]*partsEntry[R]
+	queue      []*partsEntry[R] // arrival order: entries leave at the head
 	early      map[string]*partsEarly
 	earlyQueue []*partsEarly
 	recent     map[uint64]struct{}
 	recentQ    []partsRecent
-	arms       map[armRef]*armRef // experiment and arm names, kept once
 	streamTime time.Time
 	stats      models.JoinStats
-	change     Change
+	change     Change[R]
 }
 
 // NewPartsJoin returns an empty join; cfg's zero fields take
 // models.JoinConfig's defaults (DefaultReward is not used: a decision
 // without outcome is no observation).
-func NewPartsJoin(cfg models.JoinConfig) *PartsJoin {
+func NewPartsJoin[R any](cfg models.JoinConfig) *PartsJoin[R] {
 	if cfg.Window == 0 {
 		cfg.Window = 24 * time.Hour
 	}
@@ -219,42 +216,31 @@ func NewPartsJoin(cfg models.JoinConfig) *PartsJoin {
 	if cfg.MaxRecent == 0 {
 		cfg.MaxRecent = 200_000
 	}
-	return &PartsJoin{cfg: cfg, pending: map[uint64]*partsEntry{}, early: map[string]*partsEarly{},
-		recent: map[uint64]struct{}{}, arms: map[armRef]*armRef{}}
+	return &PartsJoin[R]{cfg: cfg, pending: map[uint64]*partsEntry[R]{}, early: map[string]*partsEarly{},
+		recent: map[uint64]struct{}{}}
 }
 
 // Stats returns the counters: Joined counts the parts that changed a
 // decision's values, Closed the decisions whose late window closed and
 // Expired those of them that received no part.
-func (j *PartsJoin) Stats() models.JoinStats { return j.stats }
+func (j *PartsJoin[R]) Stats() models.JoinStats { return j.stats }
 
 // Pending returns the number of decisions waiting for parts.
-func (j *PartsJoin) Pending() int { return len(j.pending) }
+func (j *PartsJoin[R]) Pending() int { return len(j.pending) }
 
 // Early returns the number of decisions whose parts wait for them.
-func (j *PartsJoin) Early() int { return len(j.early) }
+func (j *PartsJoin[R]) Early() int { return len(j.early) }
 
 // StreamTime returns the latest decision time seen.
-func (j *PartsJoin) StreamTime() time.Time { return j.streamTime }
+func (j *PartsJoin[R]) StreamTime() time.Time { return j.streamTime }
 
 // MaxPending returns the cap on pending decisions.
-func (j *PartsJoin) MaxPending() int { return j.cfg.MaxPending }
-
-func (j *PartsJoin) arm(experiment, arm string) *armRef {
-	if r, ok := j.arms[armRef{experiment, arm}]; ok {
-		return r
-	}
-	r := &armRef{experiment, arm}
-	if len(j.arms) < 4096 {
-		j.arms[*r] = r
-	}
-	return r
-}
+func (j *PartsJoin[R]) MaxPending() int { return j.cfg.MaxPending }
 
 // AddDecision adds a decision and calls emit for the parts that waited
 // for it. It returns false for a decision it holds or held already (a
 // duplicate event), which it ignores.
-func (j *PartsJoin) AddDecision(d JoinDecision, emit func(*Change)) bool {
+func (j *PartsJoin[R]) AddDecision(d JoinDecision[R], emit func(*Change[R])) bool {
 	if d.Time.After(j.streamTime) {
 		if j.streamTime.IsZero() {
 			for _, e := range j.earlyQueue {
@@ -272,7 +258,7 @@ func (j *PartsJoin) AddDecision(d JoinDecision, emit func(*Change)) bool {
 		j.stats.Duplicates++
 		return false
 	}
-	e := &partsEntry{key: key, t: d.Time.UnixNano(), arm: j.arm(d.Experiment, d.Arm), unit: d.Unit, config: d.ConfigVersion}
+	e := &partsEntry[R]{key: key, t: d.Time.UnixNano(), ref: d.Ref, config: d.ConfigVersion}
 	j.pending[key] = e
 	j.queue = append(j.queue, e)
 	if ee, ok := j.early[d.ID]; ok {
@@ -291,7 +277,7 @@ func (j *PartsJoin) AddDecision(d JoinDecision, emit func(*Change)) bool {
 
 // AddOutcome adds an outcome part and calls emit when it changes its
 // decision's values.
-func (j *PartsJoin) AddOutcome(o *models.Outcome, emit func(*Change)) {
+func (j *PartsJoin[R]) AddOutcome(o *models.Outcome, emit func(*Change[R])) {
 	key := models.DecisionKey(o.DecisionID)
 	if e, ok := j.pending[key]; ok {
 		j.apply(e, o, emit)
@@ -328,7 +314,7 @@ func (j *PartsJoin) AddOutcome(o *models.Outcome, emit func(*Change)) {
 // apply applies part o to e: each field o holds within its window whose
 // occurred_at is later than the value e holds (or that e has no value
 // of).
-func (j *PartsJoin) apply(e *partsEntry, o *models.Outcome, emit func(*Change)) {
+func (j *PartsJoin[R]) apply(e *partsEntry[R], o *models.Outcome, emit func(*Change[R])) {
 	held := o.Held()
 	if e.t < j.streamTime.Add(-j.cfg.Window).UnixNano() {
 		held &= models.LateFields // the other fields' window has closed
@@ -385,7 +371,7 @@ func (j *PartsJoin) apply(e *partsEntry, o *models.Outcome, emit func(*Change)) 
 
 // expire closes the late windows stream time has passed, and drops the
 // early parts and recent ids one Window old.
-func (j *PartsJoin) expire() {
+func (j *PartsJoin[R]) expire() {
 	lateCut := j.streamTime.Add(-j.cfg.LateWindow).UnixNano()
 	for len(j.queue) > 0 && j.queue[0].t < lateCut {
 		j.popOldest(true)
@@ -410,7 +396,7 @@ func (j *PartsJoin) expire() {
 
 // popOldest removes the oldest pending decision: its late window closed,
 // or the cap dropped it.
-func (j *PartsJoin) popOldest(expired bool) {
+func (j *PartsJoin[R]) popOldest(expired bool) {
 	if len(j.queue) > 0 {
 		head := j.queue[0]
 		j.queue[0] = nil
@@ -431,7 +417,7 @@ func (j *PartsJoin) popOldest(expired bool) {
 	}
 }
 
-func (j *PartsJoin) remember(key uint64) {
+func (j *PartsJoin[R]) remember(key uint64) {
 	j.recent[key] = struct{}{}
 	j.recentQ = append(j.recentQ, partsRecent{key: key, at: j.streamTime})
 	if len(j.recentQ) > j.cfg.MaxRecent {
@@ -439,7 +425,7 @@ func (j *PartsJoin) remember(key uint64) {
 	}
 }
 
-func (j *PartsJoin) forgetOldest() {
+func (j *PartsJoin[R]) forgetOldest() {
 	delete(j.recent, j.recentQ[0].key)
 	j.recentQ[0] = partsRecent{}
 	j.recentQ = j.recentQ[1:]
@@ -447,7 +433,7 @@ func (j *PartsJoin) forgetOldest() {
 
 // Holds reports whether decision id is pending, or was within a Window
 // of stream time: AddDecision would take it as a duplicate.
-func (j *PartsJoin) Holds(id string) bool {
+func (j *PartsJoin[R]) Holds(id string) bool {
 	key := models.DecisionKey(id)
 	_, pending := j.pending[key]
 	_, done := j.recent[key]

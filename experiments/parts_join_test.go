@@ -19,7 +19,7 @@ var joinT0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 // from the decision's latest fields.
 type partsHarness struct {
 	t      *testing.T
-	join   *PartsJoin
+	join   *PartsJoin[UnitRef]
 	agg    *Aggregator
 	reward models.RewardDefinition
 	emits  int
@@ -29,29 +29,28 @@ func newPartsHarness(t *testing.T, cfg models.JoinConfig) *partsHarness {
 	t.Helper()
 	r, err := models.DefaultReward()
 	require.NoError(t, err)
-	return &partsHarness{t: t, join: NewPartsJoin(cfg), agg: NewAggregator(), reward: r}
+	return &partsHarness{t: t, join: NewPartsJoin[UnitRef](cfg), agg: NewAggregator(), reward: r}
 }
 
-func (h *partsHarness) observe(c *Change) {
+func (h *partsHarness) observe(c *Change[UnitRef]) {
 	h.emits++
-	d := &c.Decision
-	obs := Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit,
-		Values: ValuesOf(&c.After, h.reward.Reward(&c.After))}
+	after := ValuesOf(&c.After, h.reward.Reward(&c.After))
 	if c.First() {
-		h.agg.AddObservation(obs)
+		h.agg.Observe(c.Decision.Ref, &after)
 		return
 	}
-	h.agg.ReplaceObservation(obs, ValuesOf(&c.Before, h.reward.Reward(&c.Before)))
+	before := ValuesOf(&c.Before, h.reward.Reward(&c.Before))
+	h.agg.Replace(c.Decision.Ref, &before, &after)
 }
 
 // decide adds decision id of unit in arm at t0+at.
 func (h *partsHarness) decide(id, arm, unit string, at time.Duration) {
 	if h.join.Holds(id) {
-		h.join.AddDecision(JoinDecision{ID: id, Time: joinT0.Add(at)}, h.observe)
+		h.join.AddDecision(JoinDecision[UnitRef]{ID: id, Time: joinT0.Add(at)}, h.observe)
 		return
 	}
 	u := h.agg.AddExposure(Exposure{Experiment: "e", Arm: arm, Unit: unit, Tier: "gold", DecisionID: id, Time: joinT0.Add(at)})
-	require.True(h.t, h.join.AddDecision(JoinDecision{ID: id, Time: joinT0.Add(at), Experiment: "e", Arm: arm, Unit: u, ConfigVersion: 1}, h.observe))
+	require.True(h.t, h.join.AddDecision(JoinDecision[UnitRef]{ID: id, Time: joinT0.Add(at), Ref: u, ConfigVersion: 1}, h.observe))
 }
 
 func (h *partsHarness) part(o models.Outcome) { h.join.AddOutcome(&o, h.observe) }

@@ -32,7 +32,7 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 	}
 	defer l.close()
 	l.agg = experiments.NewAggregator()
-	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
+	l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 	l.rewards = map[int64]models.RewardDefinition{}
 	const n = 1 << 16
 	decisions := make([]kafka.Message, n)
@@ -58,7 +58,7 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 		k := i % n
 		if k == 0 && i > 0 {
 			b.StopTimer()
-			l.joiner = experiments.NewPartsJoin(l.cfg.Join) // the same ids again are new decisions
+			l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join) // the same ids again are new decisions
 			b.StartTimer()
 		}
 		l.handleDecision(decisions[k])
@@ -86,7 +86,7 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 	}
 	defer l.close()
 	l.agg = experiments.NewAggregator()
-	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
+	l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 	l.rewards = map[int64]models.RewardDefinition{}
 	const n = 1 << 15
 	decisions := make([]kafka.Message, n)
@@ -125,7 +125,7 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 		k := i % n
 		if k == 0 && i > 0 {
 			b.StopTimer()
-			l.joiner = experiments.NewPartsJoin(l.cfg.Join)
+			l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 			b.StartTimer()
 		}
 		l.handleDecision(decisions[k])

@@ -153,7 +153,7 @@ type ResultsLoop struct {
 
 	// one session's state (rebuilt by each)
 	agg        *experiments.Aggregator
-	joiner     *experiments.PartsJoin
+	joiner     *experiments.PartsJoin[experiments.UnitRef]
 	outcome    models.Outcome // decoding scratch
 	cursors    map[string]map[int32]*partitionCursor
 	heads      [][2]resultsHead // per partition (in the order of partitions): the next decision and outcome, read and not yet handled
@@ -342,7 +342,7 @@ func (l *ResultsLoop) session(ctx context.Context) error {
 // of every partition of both streams.
 func (l *ResultsLoop) start(ctx context.Context) error {
 	l.agg = experiments.NewAggregator()
-	l.joiner = experiments.NewPartsJoin(l.cfg.Join)
+	l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 	l.cursors = map[string]map[int32]*partitionCursor{}
 	l.targets = map[string]map[int32]int64{}
 	l.caughtUp = false
@@ -537,8 +537,8 @@ func (l *ResultsLoop) handleDecision(m kafka.Message) {
 		return
 	}
 	if l.joiner.Holds(d.DecisionID) {
-		l.joiner.AddDecision(experiments.JoinDecision{ID: d.DecisionID, Time: d.Time}, l.observe) // counts the duplicate
-		return                                                                                    // a decision written twice is one exposure
+		l.joiner.AddDecision(experiments.JoinDecision[experiments.UnitRef]{ID: d.DecisionID, Time: d.Time}, l.observe) // counts the duplicate
+		return                                                                                                         // a decision written twice is one exposure
 	}
 	// the exposure first, so that parts that waited for the decision
 	// find its unit in its segments
@@ -546,8 +546,8 @@ func (l *ResultsLoop) handleDecision(m kafka.Message) {
 	l.experimentDecisions.Add(1)
 	unit := l.agg.AddExposure(experiments.Exposure{Experiment: d.Experiment, Arm: d.Arm, Unit: cu.ID, Tier: cu.Tier,
 		FirstContact: cu.FirstContact, DecisionID: d.DecisionID, Time: d.Time})
-	l.joiner.AddDecision(experiments.JoinDecision{ID: d.DecisionID, Time: d.Time, Experiment: d.Experiment, Arm: d.Arm,
-		Unit: unit, ConfigVersion: d.ConfigVersion}, l.observe)
+	l.joiner.AddDecision(experiments.JoinDecision[experiments.UnitRef]{ID: d.DecisionID, Time: d.Time, Ref: unit,
+		ConfigVersion: d.ConfigVersion}, l.observe)
 }
 
 // handleOutcome decodes and adds an outcome part.
@@ -573,17 +573,17 @@ func (l *ResultsLoop) addOutcome(m kafka.Message, o *models.Outcome, err error) 
 // values, or its new values in place of the old. Both are rewarded from
 // the decision's latest fields by the reward definition of the
 // configuration version the decision names.
-func (l *ResultsLoop) observe(c *experiments.Change) {
+func (l *ResultsLoop) observe(c *experiments.Change[experiments.UnitRef]) {
 	d := &c.Decision
 	reward := l.rewardFor(d.ConfigVersion)
-	obs := experiments.Observation{Experiment: d.Experiment, Arm: d.Arm, Unit: d.Unit,
-		Values: experiments.ValuesOf(&c.After, reward.Reward(&c.After))}
+	after := experiments.ValuesOf(&c.After, reward.Reward(&c.After))
 	if c.First() {
 		l.outcomesJoined.Add(1)
-		l.agg.AddObservation(obs)
+		l.agg.Observe(d.Ref, &after)
 		return
 	}
-	l.agg.ReplaceObservation(obs, experiments.ValuesOf(&c.Before, reward.Reward(&c.Before)))
+	before := experiments.ValuesOf(&c.Before, reward.Reward(&c.Before))
+	l.agg.Replace(d.Ref, &before, &after)
 }
 
 // rewardFor returns the reward definition of configuration version v, or
