@@ -279,10 +279,7 @@ func (a *Aggregator) Observe(r UnitRef, values *Values) {
 	r.e.outcomes++
 	r.e.version++
 	r.u.joined++
-	for _, c := range [3]int{cellAll, int(r.u.tier), int(r.u.fc)} {
-		r.ar.cells[c].joined++
-	}
-	r.ar.change(r.u, nil, values)
+	r.ar.add(r.u, values)
 }
 
 // Replace replaces the values old of a decision of unit r observed before
@@ -333,10 +330,7 @@ func (a *Aggregator) AddObservation(o Observation) {
 	ar := e.arm(o.Arm)
 	u := ar.unitOf(o.Unit)
 	u.joined++
-	for _, c := range [3]int{cellAll, int(u.tier), int(u.fc)} {
-		ar.cells[c].joined++
-	}
-	ar.change(u, nil, &o.Values)
+	ar.add(u, &o.Values)
 }
 
 // ReplaceObservation replaces the values old of a decision observed before
@@ -364,6 +358,43 @@ func (ar *armAgg) unitOf(id string) *unit {
 		}
 	}
 	return u
+}
+
+// add adds a joined decision's values to u (whose joined count the
+// caller moved), moving u's means in its cells' sums: change without old
+// values, the path of every first observation.
+func (ar *armAgg) add(u *unit, values *Values) {
+	cells := [3]int{cellAll, int(u.tier), int(u.fc)}
+	for _, c := range cells {
+		ar.cells[c].joined++
+	}
+	moved := 0
+	for m := range NumMetrics {
+		if !values.Present[m] {
+			continue
+		}
+		had := u.n[m] > 0
+		var before float64
+		if had {
+			before = u.mean(m)
+		}
+		u.sum[m] += values.V[m]
+		u.n[m]++
+		after := u.mean(m)
+		for _, c := range cells {
+			s := &ar.cells[c].metrics[m]
+			if !had {
+				s.n++
+			}
+			s.sum += after - before
+			s.sumSq += after*after - before*before
+		}
+		moved++
+	}
+	ar.updates += moved
+	if ar.updates > resumFactor*NumMetrics*len(ar.units)+1024 {
+		ar.resum()
+	}
 }
 
 // change takes a decision's values old (nil: none) out of u and adds

@@ -79,6 +79,9 @@ func (c *ResultsLoopConfig) fill() error {
 	if c.Join.MaxEarly == 0 {
 		c.Join.MaxEarly = 10_000
 	}
+	if c.Join.MaxPending == 0 {
+		c.Join.MaxPending = 500_000
+	}
 	c.Join.DefaultReward = nil // a decision without outcome is no observation
 	if c.RoundSize == 0 {
 		c.RoundSize = 5000
@@ -138,7 +141,7 @@ const (
 // has read them up to where they ended when it started, so the results
 // topic keeps the last complete results meanwhile. Each partition's
 // decisions and outcomes are read in the order of their event times
-// (readPartition), so a rebuild closes the same windows as the run that
+// (readStreams), so a rebuild closes the same windows as the run that
 // followed the streams; each decision's values are rewarded by the reward
 // definition of the configuration version it names, so a rebuild gives
 // the same numbers.
@@ -171,6 +174,7 @@ type ResultsLoop struct {
 	lagDecisions, lagOutcomes                                        atomic.Int64
 	pending                                                          atomic.Int64
 	joinStats                                                        atomic.Pointer[models.JoinStats]
+	joinBefore                                                       models.JoinStats // the stats of the sessions before this one
 }
 
 // publishedResults is what was published last for an experiment.
@@ -220,18 +224,19 @@ func (l *ResultsLoop) registerMetrics(reg prometheus.Registerer) error {
 			ConstLabels: prometheus.Labels{"topic": l.cfg.Topics.Outcomes}}, func() float64 { return float64(l.lagOutcomes.Load()) }),
 	}
 	for _, r := range []struct {
-		name, help string
-		get        func(models.JoinStats) int64
+		name string
+		get  func(models.JoinStats) int64
 	}{
-		{"applied", "changed a decision's values", func(s models.JoinStats) int64 { return s.Joined }},
-		{"duplicate", "every field already held at that occurred_at (a part delivered twice)", func(s models.JoinStats) int64 { return s.Duplicates }},
-		{"stale", "a field older than the value held (not applied)", func(s models.JoinStats) int64 { return s.Stale }},
-		{"late", "after its fields' window closed", func(s models.JoinStats) int64 { return s.Late }},
-		{"dropped_early", "waited for its decision beyond the cap", func(s models.JoinStats) int64 { return s.DroppedEarly }},
-		{"unknown_decision", "its decision never came within a window (most are outcomes of decisions outside experiments)", func(s models.JoinStats) int64 { return s.EarlyExpired }},
+		{"applied", func(s models.JoinStats) int64 { return s.Joined }},
+		{"duplicate", func(s models.JoinStats) int64 { return s.Duplicates }},
+		{"stale", func(s models.JoinStats) int64 { return s.Stale }},
+		{"late", func(s models.JoinStats) int64 { return s.Late }},
+		{"dropped_early", func(s models.JoinStats) int64 { return s.DroppedEarly }},
+		{"unknown_decision", func(s models.JoinStats) int64 { return s.EarlyExpired }},
 	} {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_results_parts_total",
-			Help:        "Outcome parts the results engine read, by what the join did with them: applied, duplicate, stale, late, dropped_early, unknown_decision.",
+			Help: "Outcome parts the results engine read, by what its join did with them: applied (changed a decision's values), duplicate (every field already held at that occurred_at; duplicate decision events count here too), " +
+				"stale (a field older than the value held), late (after its window), dropped_early (waited for its decision beyond the cap), unknown_decision (its decision never came: most are parts of decisions outside experiments).",
 			ConstLabels: prometheus.Labels{"result": r.name}}, func() float64 { return l.joinStat(r.get) }))
 	}
 	for _, r := range []struct {
@@ -256,7 +261,8 @@ func (l *ResultsLoop) registerMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// joinStat reads one counter of the join's last published stats.
+// joinStat reads one counter of the join's stats as of the last round,
+// those of earlier sessions included.
 func (l *ResultsLoop) joinStat(get func(models.JoinStats) int64) float64 {
 	if s := l.joinStats.Load(); s != nil {
 		return float64(get(*s))
@@ -342,6 +348,9 @@ func (l *ResultsLoop) session(ctx context.Context) error {
 // of every partition of both streams.
 func (l *ResultsLoop) start(ctx context.Context) error {
 	l.agg = experiments.NewAggregator()
+	if l.joiner != nil {
+		l.joinBefore = addJoinStats(l.joinBefore, l.joiner.Stats())
+	}
 	l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 	l.cursors = map[string]map[int32]*partitionCursor{}
 	l.targets = map[string]map[int32]int64{}
@@ -421,7 +430,7 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 	l.lagDecisions.Store(lagD)
 	l.lagOutcomes.Store(lagO)
 	l.pending.Store(int64(l.joiner.Pending()))
-	s := l.joiner.Stats()
+	s := addJoinStats(l.joinBefore, l.joiner.Stats())
 	l.joinStats.Store(&s)
 	if caught && !l.caughtUp {
 		l.caughtUp = true
@@ -429,6 +438,14 @@ func (l *ResultsLoop) round(ctx context.Context) (bool, error) {
 			zap.Uint64("outcomes_joined", l.outcomesJoined.Load()), zap.Int("pending", l.joiner.Pending()))
 	}
 	return n > 0, nil
+}
+
+// addJoinStats returns the sums of a's and b's counters.
+func addJoinStats(a, b models.JoinStats) models.JoinStats {
+	return models.JoinStats{Joined: a.Joined + b.Joined, Expired: a.Expired + b.Expired, ExpiredRewarded: a.ExpiredRewarded + b.ExpiredRewarded,
+		EarlyExpired: a.EarlyExpired + b.EarlyExpired, Duplicates: a.Duplicates + b.Duplicates, DroppedPending: a.DroppedPending + b.DroppedPending,
+		DroppedEarly: a.DroppedEarly + b.DroppedEarly, Stale: a.Stale + b.Stale, Late: a.Late + b.Late, DroppedLate: a.DroppedLate + b.DroppedLate,
+		Closed: a.Closed + b.Closed}
 }
 
 // resultsHead is the next record of one stream of a partition, read and

@@ -537,7 +537,11 @@ func TestResultsLoopJoinsOutcomePartsAndRebuildsThem(t *testing.T) {
 	for _, res := range []string{"duplicate", "stale", "late", "applied"} {
 		require.Positive(t, metricValue(t, reg, "situ_results_parts_total", map[string]string{"result": res}), res)
 	}
-	require.Equal(t, float64(loop.joiner.Pending()), metricValue(t, reg, "situ_results_pending_decisions", nil))
+	// the decisions of the last week wait for their late fields; the
+	// older ones have closed
+	pending := metricValue(t, reg, "situ_results_pending_decisions", nil)
+	require.Positive(t, pending)
+	require.Less(t, pending, float64(len(final)))
 	require.NoError(t, stop())
 
 	// a restarted loop reads both streams from their start in one go, and
