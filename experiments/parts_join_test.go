@@ -433,3 +433,35 @@ func TestValuesOfAPart(t *testing.T) {
 	o.Missing &^= 1 << models.FieldCSAT // "csat": null, no survey
 	require.False(t, ValuesOf(&o, 0).Present[MetricCSAT])
 }
+
+// TestGuardrailsSeeLateParts: a guardrail on recontact_7d watches while
+// only the early parts are in, and is breached once the late parts show
+// the treated arm's customers coming back.
+func TestGuardrailsSeeLateParts(t *testing.T) {
+	h := newPartsHarness(t, models.JoinConfig{})
+	def := simDefinition("e", []simArm{{name: "a", weight: 0.5}, {name: "b", weight: 0.5}},
+		Guardrail{Metric: "recontact_7d", MaxRelativeRise: ptr(0.1)})
+	const units = 400
+	for u := range units {
+		arm := []string{"a", "b"}[u%2]
+		id := fmt.Sprintf("d%d", u)
+		h.decide(id, arm, fmt.Sprintf("u%d", u), time.Duration(u)*time.Second)
+		h.part(partSpec{id: id + "-early", decision: id, at: time.Hour, resolved: bp(true)}.outcome())
+	}
+	status := func() string {
+		res := h.agg.Results(def, time.Time{})
+		require.Len(t, res.Guardrails, 1)
+		return res.Guardrails[0].Status
+	}
+	require.Equal(t, GuardrailWatching, status(), "no recontact_7d yet")
+	h.decide("clock", "a", "clock", 6*24*time.Hour)
+	for u := range units {
+		id := fmt.Sprintf("d%d", u)
+		back := u%2 == 1 && u%10 != 1 || u%2 == 0 && u%10 == 0 // b: 80 %, a: 20 %
+		h.part(partSpec{id: id + "-week", decision: id, at: 6 * 24 * time.Hour, recontact: bp(back), churned: bp(false)}.outcome())
+	}
+	require.Equal(t, GuardrailBreached, status())
+	res := h.agg.Results(def, time.Time{})
+	require.Equal(t, int64(units/2), res.Arms[1].Metrics["recontact_7d"].Units)
+	require.Equal(t, [2]int64{units/2 + 1, units / 2}, [2]int64{res.Arms[0].Units, res.Arms[0].Joined}, "the clock's decision has no part: a unit, not joined")
+}
