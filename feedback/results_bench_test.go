@@ -13,11 +13,10 @@ import (
 	"situ/models"
 )
 
-// BenchmarkResultsLoopHandle is the results engine's work per experiment
-// decision and its outcome, as read from Kafka: decode both, join them,
-// count the exposure and add the observation (100,000 units, 2 arms). The
-// fetches are not included.
-func BenchmarkResultsLoopHandle(b *testing.B) {
+// benchResultsLoop returns a results loop ready for handleDecision and
+// handleOutcome, with no broker behind it.
+func benchResultsLoop(b *testing.B) *ResultsLoop {
+	b.Helper()
 	schema, err := features.DefaultSchema()
 	if err != nil {
 		b.Fatal(err)
@@ -30,24 +29,41 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.close()
+	b.Cleanup(l.close)
 	l.agg = experiments.NewAggregator()
 	l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 	l.rewards = map[int64]models.RewardDefinition{}
+	return l
+}
+
+// benchDecision returns decision i of a 2-arm experiment of 100,000
+// units, and its encoding.
+func benchDecision(b *testing.B, i int) (models.DecisionEvent, []byte) {
+	d := testDecision(i)
+	d.DecisionID = fmt.Sprintf("d-%08d", i)
+	d.Experiment, d.Arm = "bench", []string{"control", "same"}[i%2]
+	d.Context = &features.Context{Customer: features.Customer{ID: fmt.Sprintf("%064x", i%100_000), Tier: "gold"}, Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
+	v, err := d.AppendJSON(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d, v
+}
+
+// BenchmarkResultsLoopHandle is the results engine's work per experiment
+// decision and its outcome, as read from Kafka: decode both, join them,
+// count the exposure and add the observation (100,000 units, 2 arms). The
+// fetches are not included.
+func BenchmarkResultsLoopHandle(b *testing.B) {
+	l := benchResultsLoop(b)
 	const n = 1 << 16
 	decisions := make([]kafka.Message, n)
 	outcomes := make([]kafka.Message, n)
 	for i := range n {
-		d := testDecision(i)
-		d.DecisionID = fmt.Sprintf("d-%08d", i)
-		d.Experiment, d.Arm = "bench", []string{"control", "same"}[i%2]
-		d.Context = &features.Context{Customer: features.Customer{ID: fmt.Sprintf("%064x", i%100_000), Tier: "gold"}, Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
-		v, err := d.AppendJSON(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		d, v := benchDecision(b, i)
 		decisions[i] = kafka.Message{Value: v}
 		o := testOutcome(i, d.DecisionID)
+		var err error
 		if outcomes[i].Value, err = json.Marshal(o); err != nil {
 			b.Fatal(err)
 		}
@@ -72,22 +88,7 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 // replaces the decision's observation. One op is a decision and its
 // three parts.
 func BenchmarkResultsLoopHandleParts(b *testing.B) {
-	schema, err := features.DefaultSchema()
-	if err != nil {
-		b.Fatal(err)
-	}
-	clog, err := NewControlLog(ControlLogConfig{Brokers: []string{"127.0.0.1:1"}, Schema: schema})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := NewResultsLoop(ResultsLoopConfig{Brokers: []string{"127.0.0.1:1"}, Control: clog})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.close()
-	l.agg = experiments.NewAggregator()
-	l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
-	l.rewards = map[int64]models.RewardDefinition{}
+	l := benchResultsLoop(b)
 	const n = 1 << 15
 	decisions := make([]kafka.Message, n)
 	parts := make([][3]kafka.Message, n)
@@ -97,14 +98,7 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 		{models.FieldRecontact7d, models.FieldChurned},
 	}
 	for i := range n {
-		d := testDecision(i)
-		d.DecisionID = fmt.Sprintf("d-%08d", i)
-		d.Experiment, d.Arm = "bench", []string{"control", "same"}[i%2]
-		d.Context = &features.Context{Customer: features.Customer{ID: fmt.Sprintf("%064x", i%100_000), Tier: "gold"}, Intent: features.Intent{Name: "billing_dispute"}, Channel: "phone"}
-		v, err := d.AppendJSON(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		d, v := benchDecision(b, i)
 		decisions[i] = kafka.Message{Value: v}
 		for k, fs := range fields {
 			o := testOutcome(i, d.DecisionID)
@@ -114,6 +108,7 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 			for _, f := range fs {
 				o.Missing &^= 1 << f
 			}
+			var err error
 			if parts[i][k].Value, err = json.Marshal(o); err != nil {
 				b.Fatal(err)
 			}
