@@ -53,8 +53,9 @@ type ResultsLoopConfig struct {
 	// "stop" has a breached guardrail; on an error it is called again at
 	// the next publication. Default nil: breaches are only reported.
 	Stop StopFunc
-	// RoundSize is the most outcomes read per partition per round.
-	// Default 5000.
+	// RoundSize sizes a round: it reads at most RoundSize outcomes and
+	// 10 RoundSizes of decisions per partition (over all partitions: the
+	// streams are read in event-time order, readStreams). Default 5000.
 	RoundSize int
 	// PollInterval is the pause when a round found nothing new. Default
 	// 50ms.
