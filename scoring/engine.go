@@ -197,10 +197,28 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		d.Treatment, d.Propensity = t, 1
 		return d, nil
 	}
-	bundle.Explorer.Probabilities(&d.served, d.Eligible, model.Updates(), &d.Probabilities)
+	explore(bundle.Explorer, &d.served, d.Eligible, model.Updates(), &d.Probabilities)
 	d.Treatment = sample(&d.Probabilities, d.Eligible, e.draw(d.ID))
 	d.Propensity = d.Probabilities[d.Treatment]
 	return d, nil
+}
+
+// explore is x.Probabilities. The explorers of this package are called
+// directly, so that the compiler sees scores and p do not escape and the
+// decision stays on the caller's stack; any other Explorer gets copies,
+// so that only its calls allocate.
+func explore(x Explorer, scores *[features.NumTreatments]float64, eligible features.TreatmentSet, experience int64, p *[features.NumTreatments]float64) {
+	switch x := x.(type) {
+	case SquareCB:
+		x.Probabilities(scores, eligible, experience, p)
+	case EpsilonGreedy:
+		x.Probabilities(scores, eligible, experience, p)
+	default:
+		s, q := new([features.NumTreatments]float64), new([features.NumTreatments]float64)
+		*s = *scores
+		x.Probabilities(s, eligible, experience, q)
+		*p = *q
+	}
 }
 
 // draw returns a uniform number in [0, 1) determined by the seed and the id.
