@@ -200,6 +200,84 @@ func (m *Model) Explain(t features.Treatment, x []features.Entry, top []Contribu
 	return n
 }
 
+// ScoreExplainAll is Score and Explain of every treatment in one pass
+// over x: it writes Score(t, x) into scores[t] and what
+// Explain(t, x, top[t]) writes into top[t], and its count into n[t] —
+// the same values to the bit, in the same order. A nil (or empty) top[t]
+// explains nothing. A decision needs both for every candidate: one pass
+// reads each entry once, and the treatments' sums, independent of one
+// another, overlap in the processor instead of waiting for each other.
+func (m *Model) ScoreExplainAll(x []features.Entry, scores *[features.NumTreatments]float64, top *[features.NumTreatments][]Contribution, n *[features.NumTreatments]int) {
+	// The three treatments are written out: one variable per sum.
+	var _ = [1]struct{}{}[features.NumTreatments-3]
+	w0, w1, w2 := m.weights[0], m.weights[1], m.weights[2]
+	s0, s1, s2 := m.bias[0], m.bias[1], m.bias[2]
+	l0, l1, l2 := newTopList(top[0]), newTopList(top[1]), newTopList(top[2])
+	end := m.schema.Indicators()
+	for _, e := range x {
+		i := e.Index
+		// the same expressions as Score's, for the same rounding
+		s0 += w0[i] * e.Value
+		s1 += w1[i] * e.Value
+		s2 += w2[i] * e.Value
+		if i >= end {
+			continue
+		}
+		if c := w0[i] * e.Value; c != 0 && l0.admits(c) {
+			l0.insert(i, c)
+		}
+		if c := w1[i] * e.Value; c != 0 && l1.admits(c) {
+			l1.insert(i, c)
+		}
+		if c := w2[i] * e.Value; c != 0 && l2.admits(c) {
+			l2.insert(i, c)
+		}
+	}
+	*scores = [features.NumTreatments]float64{s0, s1, s2}
+	*n = [features.NumTreatments]int{l0.n, l1.n, l2.n}
+}
+
+// topList is Explain's sorted list of the largest contributions.
+type topList struct {
+	top []Contribution
+	n   int
+	// lowest is |top[len(top)-1].Contribution| once the list is full
+	// (+Inf for a list of length 0): a contribution no larger cannot
+	// enter it, as insertion stops above an equal one.
+	lowest float64
+}
+
+func newTopList(top []Contribution) topList {
+	if len(top) == 0 {
+		return topList{lowest: math.Inf(1)}
+	}
+	return topList{top: top}
+}
+
+// admits reports whether a non-zero contribution c enters the list.
+func (l *topList) admits(c float64) bool { return l.n < len(l.top) || math.Abs(c) > l.lowest }
+
+// insert puts contribution c of feature i in its place, as Explain does.
+func (l *topList) insert(i int32, c float64) {
+	a := math.Abs(c)
+	pos := l.n
+	for pos > 0 && math.Abs(l.top[pos-1].Contribution) < a {
+		pos--
+	}
+	last := l.n
+	if last == len(l.top) {
+		last--
+	}
+	copy(l.top[pos+1:last+1], l.top[pos:last])
+	l.top[pos] = Contribution{Feature: i, Contribution: c}
+	if l.n < len(l.top) {
+		l.n++
+	}
+	if l.n == len(l.top) {
+		l.lowest = math.Abs(l.top[l.n-1].Contribution)
+	}
+}
+
 // Spec returns the model's declarative form with its non-zero weights.
 func (m *Model) Spec() Spec {
 	spec := Spec{Name: m.name, Version: m.version, SchemaVersion: m.schema.Version(), Updates: m.updates, Treatments: map[string]TreatmentWeights{}}

@@ -174,16 +174,27 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	if inExperiment {
 		d.Experiment, d.Arm, d.Strategy = arm.Experiment, arm.Arm, arm.Strategy.Name
 	}
+	// Every treatment is scored in one pass (models.ScoreExplainAll);
+	// only the candidates' scores and explanations are kept.
+	var (
+		scores [features.NumTreatments]float64
+		top    [features.NumTreatments][]models.Contribution
+		n      [features.NumTreatments]int
+	)
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		if candidates.Has(t) {
+			top[t] = d.Explanation[t][:e.explainTop]
+		}
+	}
+	model.ScoreExplainAll(x, &scores, &top, &n)
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !candidates.Has(t) {
 			continue
 		}
-		d.Scores[t] = model.Score(t, x)
+		d.Scores[t] = scores[t]
+		d.ExplainN[t] = uint8(n[t])
 		d.Levers[t] = bundle.Levers[t]
 		d.served[t] = d.Scores[t] + d.Levers[t]
-		if e.explainTop > 0 {
-			d.ExplainN[t] = uint8(model.Explain(t, x, d.Explanation[t][:e.explainTop]))
-		}
 	}
 	if inExperiment && arm.Strategy.Fixed() {
 		// A fixed rule serves one treatment for sure; the scores above are
