@@ -128,13 +128,21 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	// to one bundle.
 	bundle := e.bundle.Load()
 	pol, model := bundle.Policy, bundle.Model
-	// The request as conditions see it, boxed once for the policy's rules
-	// and the experiments' targeting.
-	var env any
-	if pol.NumRules() > 0 || bundle.Experiments.Targeted() {
+	// The request as conditions see it: the policy evaluates most rules
+	// on it directly; it is boxed, once, for the experiments' targeting
+	// and any rule that needs expr's VM (policy.Policy.ApplyTo).
+	var (
+		env   policy.Env
+		boxed any
+	)
+	targeted := bundle.Experiments.Targeted()
+	if pol.NumRules() > 0 || targeted {
 		env = policy.NewEnv(c, pol.Uniform())
 	}
-	arm, inExperiment := bundle.Experiments.AssignEnv(c, env)
+	if targeted || pol.NeedsBox() {
+		boxed = env
+	}
+	arm, inExperiment := bundle.Experiments.AssignEnv(c, boxed)
 	if inExperiment && arm.Strategy.Kind == experiments.Frozen {
 		// Frozen means frozen: the snapshot as it was, without the
 		// configuration's weight overrides (Validate: it is there, on
@@ -148,7 +156,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	}
 	// The service policy comes before every strategy: no arm can serve a
 	// treatment it excludes.
-	rules, err := pol.ApplyEnv(env, candidates)
+	rules, err := pol.ApplyTo(&env, boxed, candidates)
 	if err != nil {
 		return Decision{}, err
 	}
