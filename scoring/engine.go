@@ -149,8 +149,24 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		// the served model's schema).
 		model = bundle.Frozen[arm.Strategy.ModelVersion]
 	}
+	// The features are extracted into the stack and the decision keeps a
+	// copy of exactly the entries set: in the interactions schema about
+	// 40 of the 55 MaxEntries bounds, so a smaller allocation.
 	schema := model.Schema()
-	x, unknown, err := schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
+	var (
+		x       []features.Entry
+		unknown features.TextFieldSet
+		err     error
+	)
+	if max := schema.MaxEntries(); max <= maxStackEntries {
+		var buf [maxStackEntries]features.Entry
+		onStack, u, extractErr := schema.ExtractUnknown(c, pol.Uniform(), buf[:0])
+		x = make([]features.Entry, len(onStack))
+		copy(x, onStack)
+		unknown, err = u, extractErr
+	} else {
+		x, unknown, err = schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, max))
+	}
 	if err != nil {
 		return Decision{}, err
 	}
@@ -221,6 +237,10 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	d.Propensity = d.Probabilities[d.Treatment]
 	return d, nil
 }
+
+// maxStackEntries bounds the feature vectors Decide extracts on the stack
+// (2 KiB); a schema whose vectors may be longer extracts on the heap.
+const maxStackEntries = 128
 
 // explore is x.Probabilities. The explorers of this package are called
 // directly, so that the compiler sees scores and p do not escape and the
