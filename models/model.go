@@ -257,22 +257,22 @@ func newTopList(top []Contribution) topList {
 // admits reports whether a non-zero contribution c enters the list.
 func (l *topList) admits(c float64) bool { return l.n < len(l.top) || math.Abs(c) > l.lowest }
 
-// insert puts contribution c of feature i in its place, as Explain does.
+// insert puts contribution c of feature i in its place, as Explain does:
+// below every contribution at least as large, the last one dropped when
+// the list is full (admits said it is smaller than c).
 func (l *topList) insert(i int32, c float64) {
 	a := math.Abs(c)
-	pos := l.n
-	for pos > 0 && math.Abs(l.top[pos-1].Contribution) < a {
-		pos--
-	}
-	last := l.n
-	if last == len(l.top) {
-		last--
-	}
-	copy(l.top[pos+1:last+1], l.top[pos:last])
-	l.top[pos] = Contribution{Feature: i, Contribution: c}
-	if l.n < len(l.top) {
+	j := l.n
+	if j == len(l.top) {
+		j--
+	} else {
 		l.n++
 	}
+	for j > 0 && math.Abs(l.top[j-1].Contribution) < a {
+		l.top[j] = l.top[j-1]
+		j--
+	}
+	l.top[j] = Contribution{Feature: i, Contribution: c}
 	if l.n == len(l.top) {
 		l.lowest = math.Abs(l.top[l.n-1].Contribution)
 	}
