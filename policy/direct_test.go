@@ -185,3 +185,25 @@ func TestApplyDirectIsApplyOnTheVM(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionDirectIsTheVM evaluates conditions of both kinds as an
+// experiment's targeting does: Eval gives the VM's result.
+func TestConditionDirectIsTheVM(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	var machine vm.VM
+	for _, text := range append(append([]string(nil), directConditions...), vmConditions...) {
+		cond, err := CompileCondition(text)
+		if err != nil {
+			continue // a literal that is not canonical, say: not a targeting
+		}
+		for range 500 {
+			c := randomContext(rng)
+			env := NewEnv(&c, rng.IntN(2) == 0)
+			out, err := machine.Run(cond.program, env)
+			want, _ := out.(bool)
+			if got := cond.Eval(&machine, env); got != (want && err == nil) {
+				t.Fatalf("%s on %+v: Eval %v, VM %v (%v)", text, c, got, want, err)
+			}
+		}
+	}
+}
