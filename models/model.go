@@ -211,8 +211,14 @@ func (m *Model) ScoreExplainAll(x []features.Entry, scores *[features.NumTreatme
 	// The three treatments are written out: one variable per sum.
 	var _ = [1]struct{}{}[features.NumTreatments-3]
 	w0, w1, w2 := m.weights[0], m.weights[1], m.weights[2]
+	// of one length, so that one bounds check covers the three reads
+	w1, w2 = w1[:len(w0)], w2[:len(w0)]
 	s0, s1, s2 := m.bias[0], m.bias[1], m.bias[2]
-	l0, l1, l2 := newTopList(top[0]), newTopList(top[1]), newTopList(top[2])
+	t0, t1, t2 := top[0], top[1], top[2]
+	// n0… count the contributions in each list; low0… are the bars a
+	// contribution's magnitude must pass to enter it (lowestToEnter)
+	n0, n1, n2 := 0, 0, 0
+	low0, low1, low2 := lowestToEnter(t0, 0), lowestToEnter(t1, 0), lowestToEnter(t2, 0)
 	end := m.schema.Indicators()
 	for _, e := range x {
 		i := e.Index
@@ -223,59 +229,54 @@ func (m *Model) ScoreExplainAll(x []features.Entry, scores *[features.NumTreatme
 		if i >= end {
 			continue
 		}
-		if c := w0[i] * e.Value; c != 0 && l0.admits(c) {
-			l0.insert(i, c)
+		if c := w0[i] * e.Value; math.Abs(c) > low0 {
+			n0, low0 = insertTop(t0, n0, i, c)
 		}
-		if c := w1[i] * e.Value; c != 0 && l1.admits(c) {
-			l1.insert(i, c)
+		if c := w1[i] * e.Value; math.Abs(c) > low1 {
+			n1, low1 = insertTop(t1, n1, i, c)
 		}
-		if c := w2[i] * e.Value; c != 0 && l2.admits(c) {
-			l2.insert(i, c)
+		if c := w2[i] * e.Value; math.Abs(c) > low2 {
+			n2, low2 = insertTop(t2, n2, i, c)
 		}
 	}
 	*scores = [features.NumTreatments]float64{s0, s1, s2}
-	*n = [features.NumTreatments]int{l0.n, l1.n, l2.n}
+	*n = [features.NumTreatments]int{n0, n1, n2}
 }
 
-// topList is Explain's sorted list of the largest contributions.
-type topList struct {
-	top []Contribution
-	n   int
-	// lowest is |top[len(top)-1].Contribution| once the list is full
-	// (+Inf for a list of length 0): a contribution no larger cannot
-	// enter it, as insertion stops above an equal one.
-	lowest float64
-}
-
-func newTopList(top []Contribution) topList {
-	if len(top) == 0 {
-		return topList{lowest: math.Inf(1)}
+// lowestToEnter returns what the magnitude of a contribution must exceed
+// to enter the sorted list top holding n contributions, as in Explain:
+// 0 while it has room (every non-zero contribution enters; a weight and
+// a value being finite, a contribution is never NaN), then the magnitude
+// of its last, since insertion stops above an equal one; +Inf for a
+// list of length 0.
+func lowestToEnter(top []Contribution, n int) float64 {
+	switch {
+	case len(top) == 0:
+		return math.Inf(1)
+	case n < len(top):
+		return 0
 	}
-	return topList{top: top}
+	return math.Abs(top[n-1].Contribution)
 }
 
-// admits reports whether a non-zero contribution c enters the list.
-func (l *topList) admits(c float64) bool { return l.n < len(l.top) || math.Abs(c) > l.lowest }
-
-// insert puts contribution c of feature i in its place, as Explain does:
-// below every contribution at least as large, the last one dropped when
-// the list is full (admits said it is smaller than c).
-func (l *topList) insert(i int32, c float64) {
+// insertTop puts contribution c of feature i in its place in top, which
+// holds n contributions, as Explain does: below every contribution at
+// least as large, the last one dropped when the list is full (c's
+// magnitude passed lowestToEnter). It returns the new count and bar.
+func insertTop(top []Contribution, n int, i int32, c float64) (int, float64) {
 	a := math.Abs(c)
-	j := l.n
-	if j == len(l.top) {
+	j := n
+	if j == len(top) {
 		j--
 	} else {
-		l.n++
+		n++
 	}
-	for j > 0 && math.Abs(l.top[j-1].Contribution) < a {
-		l.top[j] = l.top[j-1]
+	for j > 0 && math.Abs(top[j-1].Contribution) < a {
+		top[j] = top[j-1]
 		j--
 	}
-	l.top[j] = Contribution{Feature: i, Contribution: c}
-	if l.n == len(l.top) {
-		l.lowest = math.Abs(l.top[l.n-1].Contribution)
-	}
+	top[j] = Contribution{Feature: i, Contribution: c}
+	return n, lowestToEnter(top, n)
 }
 
 // Spec returns the model's declarative form with its non-zero weights.

@@ -90,3 +90,51 @@ func TestScoreExplainAllIsScoreAndExplain(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkScoreExplainAll scores and explains (top 3) the contract
+// example's feature vector with the interactions schema and the default
+// model, as a decision does, against Score and Explain per treatment.
+func BenchmarkScoreExplainAll(b *testing.B) {
+	doc, err := os.ReadFile("../features/testdata/interactions.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := features.ParseSchema(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := models.DefaultModel(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf := 0.8
+	c := features.Context{
+		Customer: features.Customer{LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
+		Intent:   features.Intent{Name: "billing_dispute", Confidence: &conf},
+		Channel:  "phone",
+		Friction: features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
+	}
+	x, err := s.Extract(&c, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf [features.NumTreatments][3]models.Contribution
+	b.Run("one-pass", func(b *testing.B) {
+		var (
+			scores [features.NumTreatments]float64
+			n      [features.NumTreatments]int
+		)
+		top := [features.NumTreatments][]models.Contribution{buf[0][:], buf[1][:], buf[2][:]}
+		for b.Loop() {
+			m.ScoreExplainAll(x, &scores, &top, &n)
+		}
+	})
+	b.Run("per-treatment", func(b *testing.B) {
+		for b.Loop() {
+			for _, tr := range features.Treatments() {
+				_ = m.Score(tr, x)
+				_ = m.Explain(tr, x, buf[tr][:])
+			}
+		}
+	})
+}
