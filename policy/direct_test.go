@@ -146,7 +146,9 @@ func TestDirectIsTheVM(t *testing.T) {
 }
 
 // TestApplyDirectIsApplyOnTheVM applies policies of direct and VM rules
-// to random contexts: the result is the one of every rule on the VM.
+// to random contexts: the result is the one of every rule on the VM, by
+// Apply, ApplyEnv and ApplyTo alike. An env that is not an Env is the
+// VM's alone, as before: every rule fails on nil.
 func TestApplyDirectIsApplyOnTheVM(t *testing.T) {
 	def, err := Default()
 	if err != nil {
@@ -169,6 +171,9 @@ func TestApplyDirectIsApplyOnTheVM(t *testing.T) {
 		if want := spec.Rules[len(spec.Rules)-1].ID == "names"; p.NeedsBox() != want {
 			t.Fatalf("NeedsBox %v, want %v", p.NeedsBox(), want)
 		}
+		if res, err := p.ApplyEnv(nil, features.AllTreatments); err != nil || res.Failed != 1<<len(spec.Rules)-1 || res.Fired != 0 {
+			t.Fatalf("ApplyEnv(nil) gives %+v, %v: want every rule failed", res, err)
+		}
 		for range 3000 {
 			c := randomContext(rng)
 			cands := features.TreatmentSet(1 + rng.IntN(int(features.AllTreatments)))
@@ -181,6 +186,10 @@ func TestApplyDirectIsApplyOnTheVM(t *testing.T) {
 			shared, sharedErr := p.ApplyEnv(env, cands)
 			if shared != want || (sharedErr == nil) != (wantErr == nil) {
 				t.Fatalf("%+v: ApplyEnv gives %+v, %v; on the VM %+v, %v", c, shared, sharedErr, want, wantErr)
+			}
+			var boxed any = env
+			if to, toErr := p.ApplyTo(&env, boxed, cands); to != want || (toErr == nil) != (wantErr == nil) {
+				t.Fatalf("%+v: ApplyTo gives %+v, %v; on the VM %+v, %v", c, to, toErr, want, wantErr)
 			}
 		}
 	}

@@ -129,7 +129,11 @@ func (p *Policy) ApplyEnv(env any, candidates features.TreatmentSet) (Result, er
 		return Result{Eligible: candidates}, nil
 	}
 	e, ok := env.(Env)
-	return p.apply(&e, env, ok, candidates)
+	if !ok {
+		// not an Env: every condition sees env as it is, on the VM
+		return p.apply(nil, env, false, candidates)
+	}
+	return p.apply(&e, env, true, candidates)
 }
 
 // ApplyTo is Apply with the context as conditions see it given: env is
@@ -143,7 +147,8 @@ func (p *Policy) ApplyTo(env *Env, boxed any, candidates features.TreatmentSet) 
 }
 
 // apply evaluates the rules: those with a direct form on env when
-// useDirect, the others on boxed with the VM.
+// useDirect, the others on boxed with the VM, boxed from env (when not
+// nil) the first time it is needed.
 func (p *Policy) apply(env *Env, boxed any, useDirect bool, candidates features.TreatmentSet) (Result, error) {
 	res := Result{Eligible: candidates}
 	if len(p.rules) == 0 {
@@ -163,7 +168,7 @@ func (p *Policy) apply(env *Env, boxed any, useDirect bool, candidates features.
 		if r.direct != nil && useDirect {
 			fired = r.direct.eval(env)
 		} else {
-			if boxed == nil {
+			if boxed == nil && env != nil {
 				boxed = *env
 			}
 			if machine == nil {

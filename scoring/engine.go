@@ -158,14 +158,14 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		unknown features.TextFieldSet
 		err     error
 	)
-	if max := schema.MaxEntries(); max <= maxStackEntries {
+	if bound := schema.MaxEntries(); bound <= maxStackEntries {
 		var buf [maxStackEntries]features.Entry
 		onStack, u, extractErr := schema.ExtractUnknown(c, pol.Uniform(), buf[:0])
 		x = make([]features.Entry, len(onStack))
 		copy(x, onStack)
 		unknown, err = u, extractErr
 	} else {
-		x, unknown, err = schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, max))
+		x, unknown, err = schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, bound))
 	}
 	if err != nil {
 		return Decision{}, err
