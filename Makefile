@@ -45,6 +45,10 @@ lint: ## gofmt, go vet, go.mod tidy and verified
 bench: ## Go benchmarks of the decision path (-benchmem)
 	$(GO) test -run '^$$' -bench . -benchmem ./features ./policy ./models ./scoring
 
+.PHONY: bench-decide-ab
+bench-decide-ab: ## BenchmarkDecide of several builds alternated in one run (REFS="391f716 HEAD" ROUNDS=10 N=200000)
+	./scripts/bench_decide_ab.sh
+
 .PHONY: bench-http
 bench-http: ## load test: POST /v1/score against a minimal gin handler, same run, production shape then the default run (MODE=api or MODE=all for one; needs wrk)
 	@if [ -n "$(MODE)" ]; then MODE=$(MODE) ./scripts/bench_http.sh; else MODE=api ./scripts/bench_http.sh && MODE=all ./scripts/bench_http.sh; fi

@@ -632,10 +632,14 @@ func (s *Schema) ExtractUnknown(c *Context, uniform bool, dst []Entry) ([]Entry,
 				x = f.get(c)
 			}
 			if f.log1p {
-				x = math.Log1p(math.Max(x, 0))
+				// the builtin max and min are math.Max and math.Min
+				// for every value a validated context holds (±0 and
+				// ±Inf alike; they differ only for NaN against an
+				// infinity), compiled inline
+				x = math.Log1p(max(x, 0))
 			}
 			if f.clip {
-				x = math.Min(math.Max(x, f.lo), f.hi)
+				x = min(max(x, f.lo), f.hi)
 			}
 			if f.std {
 				x = (x - f.mean) * f.invStd

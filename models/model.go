@@ -200,6 +200,85 @@ func (m *Model) Explain(t features.Treatment, x []features.Entry, top []Contribu
 	return n
 }
 
+// ScoreExplainAll is Score and Explain of every treatment in one pass
+// over x: it writes Score(t, x) into scores[t] and what
+// Explain(t, x, top[t]) writes into top[t], and its count into n[t] —
+// the same values to the bit, in the same order. A nil (or empty) top[t]
+// explains nothing. A decision needs both for every candidate: one pass
+// reads each entry once, and the treatments' sums, independent of one
+// another, overlap in the processor instead of waiting for each other.
+func (m *Model) ScoreExplainAll(x []features.Entry, scores *[features.NumTreatments]float64, top *[features.NumTreatments][]Contribution, n *[features.NumTreatments]int) {
+	// The three treatments are written out: one variable per sum.
+	var _ = [1]struct{}{}[features.NumTreatments-3]
+	w0, w1, w2 := m.weights[0], m.weights[1], m.weights[2]
+	// of one length, so that one bounds check covers the three reads
+	w1, w2 = w1[:len(w0)], w2[:len(w0)]
+	s0, s1, s2 := m.bias[0], m.bias[1], m.bias[2]
+	t0, t1, t2 := top[0], top[1], top[2]
+	// n0… count the contributions in each list; low0… are the bars a
+	// contribution's magnitude must pass to enter it (lowestToEnter)
+	n0, n1, n2 := 0, 0, 0
+	low0, low1, low2 := lowestToEnter(t0, 0), lowestToEnter(t1, 0), lowestToEnter(t2, 0)
+	end := m.schema.Indicators()
+	for _, e := range x {
+		i := e.Index
+		// the same expressions as Score's, for the same rounding
+		s0 += w0[i] * e.Value
+		s1 += w1[i] * e.Value
+		s2 += w2[i] * e.Value
+		if i >= end {
+			continue
+		}
+		if c := w0[i] * e.Value; math.Abs(c) > low0 {
+			n0, low0 = insertTop(t0, n0, i, c)
+		}
+		if c := w1[i] * e.Value; math.Abs(c) > low1 {
+			n1, low1 = insertTop(t1, n1, i, c)
+		}
+		if c := w2[i] * e.Value; math.Abs(c) > low2 {
+			n2, low2 = insertTop(t2, n2, i, c)
+		}
+	}
+	*scores = [features.NumTreatments]float64{s0, s1, s2}
+	*n = [features.NumTreatments]int{n0, n1, n2}
+}
+
+// lowestToEnter returns what the magnitude of a contribution must exceed
+// to enter the sorted list top holding n contributions, as in Explain:
+// 0 while it has room (every non-zero contribution enters; a weight and
+// a value being finite, a contribution is never NaN), then the magnitude
+// of its last, since insertion stops above an equal one; +Inf for a
+// list of length 0.
+func lowestToEnter(top []Contribution, n int) float64 {
+	switch {
+	case len(top) == 0:
+		return math.Inf(1)
+	case n < len(top):
+		return 0
+	}
+	return math.Abs(top[n-1].Contribution)
+}
+
+// insertTop puts contribution c of feature i in its place in top, which
+// holds n contributions, as Explain does: below every contribution at
+// least as large, the last one dropped when the list is full (c's
+// magnitude passed lowestToEnter). It returns the new count and bar.
+func insertTop(top []Contribution, n int, i int32, c float64) (int, float64) {
+	a := math.Abs(c)
+	j := n
+	if j == len(top) {
+		j--
+	} else {
+		n++
+	}
+	for j > 0 && math.Abs(top[j-1].Contribution) < a {
+		top[j] = top[j-1]
+		j--
+	}
+	top[j] = Contribution{Feature: i, Contribution: c}
+	return n, lowestToEnter(top, n)
+}
+
 // Spec returns the model's declarative form with its non-zero weights.
 func (m *Model) Spec() Spec {
 	spec := Spec{Name: m.name, Version: m.version, SchemaVersion: m.schema.Version(), Updates: m.updates, Treatments: map[string]TreatmentWeights{}}

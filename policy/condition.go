@@ -14,6 +14,9 @@ import (
 type Condition struct {
 	text    string
 	program *vm.Program
+	// direct, when not nil, evaluates the condition as program does,
+	// without the VM (direct.go).
+	direct *direct
 }
 
 // CompileCondition compiles text, a boolean expression over Env
@@ -31,7 +34,11 @@ func CompileCondition(text string) (*Condition, error) {
 	if err := checkLiterals(text); err != nil {
 		return nil, err
 	}
-	return &Condition{text: text, program: prog}, nil
+	cond := &Condition{text: text, program: prog}
+	if plain, err := expr.Compile(text, expr.Env(Env{}), expr.AsBool(), expr.Optimize(false)); err == nil {
+		cond.direct = compileDirect(plain.Node())
+	}
+	return cond, nil
 }
 
 // String returns the condition's text.
@@ -40,8 +47,15 @@ func (c *Condition) String() string { return c.text }
 // Eval evaluates the condition on env, an Env boxed once by the caller
 // (var boxed any = NewEnv(…)) so that many conditions share one
 // allocation, with machine, a vm.VM the caller owns for the call. A
-// condition that fails to evaluate does not hold.
+// condition that fails to evaluate does not hold. A condition with a
+// direct form (docs/policy.md, "How conditions run") is evaluated on env
+// without machine.
 func (c *Condition) Eval(machine *vm.VM, env any) bool {
+	if c.direct != nil {
+		if e, ok := env.(Env); ok {
+			return c.direct.eval(&e)
+		}
+	}
 	out, err := machine.Run(c.program, env)
 	if err != nil {
 		return false

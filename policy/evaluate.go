@@ -116,8 +116,8 @@ func (p *Policy) Apply(c *features.Context, candidates features.TreatmentSet) (R
 	if len(p.rules) == 0 {
 		return Result{Eligible: candidates}, nil
 	}
-	var boxed any = NewEnv(c, p.spec.UniformMode) // boxed once: field reads of a non-addressable value do not allocate
-	return p.ApplyEnv(boxed, candidates)
+	env := NewEnv(c, p.spec.UniformMode)
+	return p.apply(&env, nil, true, candidates)
 }
 
 // ApplyEnv is Apply with the context as conditions see it given: env is
@@ -125,22 +125,63 @@ func (p *Policy) Apply(c *features.Context, candidates features.TreatmentSet) (R
 // other conditions over the same request (an experiment's targeting).
 // It allocates nothing unless no treatment is left.
 func (p *Policy) ApplyEnv(env any, candidates features.TreatmentSet) (Result, error) {
+	if len(p.rules) == 0 {
+		return Result{Eligible: candidates}, nil
+	}
+	e, ok := env.(Env)
+	if !ok {
+		// not an Env: every condition sees env as it is, on the VM
+		return p.apply(nil, env, false, candidates)
+	}
+	return p.apply(&e, env, true, candidates)
+}
+
+// ApplyTo is Apply with the context as conditions see it given: env is
+// NewEnv(c, p.Uniform()), and boxed, when not nil, is env boxed (shared
+// with an experiment's targeting, say). Most conditions are evaluated on
+// env directly; when some run on expr's VM (NeedsBox) and boxed is nil,
+// env is boxed here, once. It allocates nothing else unless no treatment
+// is left.
+func (p *Policy) ApplyTo(env *Env, boxed any, candidates features.TreatmentSet) (Result, error) {
+	return p.apply(env, boxed, true, candidates)
+}
+
+// apply evaluates the rules: those with a direct form on env when
+// useDirect, the others on boxed with the VM, boxed from env (when not
+// nil) the first time it is needed.
+func (p *Policy) apply(env *Env, boxed any, useDirect bool, candidates features.TreatmentSet) (Result, error) {
 	res := Result{Eligible: candidates}
 	if len(p.rules) == 0 {
 		return res, nil
 	}
-	machine := p.vms.Get().(*vm.VM)
-	defer p.vms.Put(machine)
+	var machine *vm.VM
+	defer func() {
+		if machine != nil {
+			p.vms.Put(machine)
+		}
+	}()
 	var required features.TreatmentSet = features.AllTreatments
 	var requiredBy [features.NumTreatments]uint8
 	for i := range p.rules {
 		r := &p.rules[i]
-		out, err := machine.Run(r.program, env)
-		if err != nil {
-			res.Failed |= 1 << i
-			continue
+		var fired bool
+		if r.direct != nil && useDirect {
+			fired = r.direct.eval(env)
+		} else {
+			if boxed == nil && env != nil {
+				boxed = *env
+			}
+			if machine == nil {
+				machine = p.vms.Get().(*vm.VM)
+			}
+			out, err := machine.Run(r.program, boxed)
+			if err != nil {
+				res.Failed |= 1 << i
+				continue
+			}
+			fired, _ = out.(bool)
 		}
-		if ok, _ := out.(bool); !ok {
+		if !fired {
 			continue
 		}
 		res.Fired |= 1 << i

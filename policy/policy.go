@@ -58,11 +58,16 @@ type Policy struct {
 	spec  Spec
 	rules []rule
 	vms   sync.Pool
+	// onVM counts the rules without a direct form.
+	onVM int
 }
 
 type rule struct {
-	id       string
-	program  *vm.Program
+	id      string
+	program *vm.Program
+	// direct, when not nil, evaluates the condition as program does,
+	// without the VM (direct.go).
+	direct   *direct
 	exclude  features.TreatmentSet
 	require  features.Treatment
 	requires bool
@@ -115,6 +120,14 @@ func Compile(spec Spec) (*Policy, error) {
 			return nil, fmt.Errorf("policy: rule %q: %w", rs.ID, err)
 		}
 		r := rule{id: rs.ID, program: prog}
+		// The direct form is compiled from the checked tree before
+		// expr's optimizer rewrites it; it gives program's results.
+		if plain, err := expr.Compile(rs.When, expr.Env(Env{}), expr.AsBool(), expr.Optimize(false)); err == nil {
+			r.direct = compileDirect(plain.Node())
+		}
+		if r.direct == nil {
+			p.onVM++
+		}
 		for _, name := range rs.Exclude {
 			t, ok := features.ParseTreatment(name)
 			if !ok {
@@ -160,6 +173,10 @@ func (p *Policy) NumRules() int { return len(p.rules) }
 
 // RuleID returns the id of rule i.
 func (p *Policy) RuleID(i int) string { return p.rules[i].id }
+
+// NeedsBox reports whether some rule's condition runs on expr's VM,
+// which reads a boxed Env (ApplyTo); the others are evaluated directly.
+func (p *Policy) NeedsBox() bool { return p.onVM > 0 }
 
 // RuleGrants returns the entitlements rule i grants. Do not modify.
 func (p *Policy) RuleGrants(i int) []string { return p.rules[i].grant }

@@ -80,8 +80,7 @@ type Decision struct {
 	// hash (AppendEventJSON). Nil in a decision not made by Decide.
 	Context *features.Context
 
-	// served holds what the explorer saw, Scores + Levers: a field rather
-	// than a local so that the explorer call allocates nothing.
+	// served holds what the explorer saw, Scores + Levers.
 	served [features.NumTreatments]float64
 }
 

@@ -128,27 +128,51 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	// to one bundle.
 	bundle := e.bundle.Load()
 	pol, model := bundle.Policy, bundle.Model
-	// The request as conditions see it, boxed once for the policy's rules
-	// and the experiments' targeting.
-	var env any
-	if pol.NumRules() > 0 || bundle.Experiments.Targeted() {
+	// The request as conditions see it: the policy evaluates most rules
+	// on it directly; it is boxed, once, for the experiments' targeting
+	// and any rule that needs expr's VM (policy.Policy.ApplyTo).
+	var (
+		env   policy.Env
+		boxed any
+	)
+	targeted := bundle.Experiments.Targeted()
+	if pol.NumRules() > 0 || targeted {
 		env = policy.NewEnv(c, pol.Uniform())
 	}
-	arm, inExperiment := bundle.Experiments.AssignEnv(c, env)
+	if targeted || pol.NeedsBox() {
+		boxed = env
+	}
+	arm, inExperiment := bundle.Experiments.AssignEnv(c, boxed)
 	if inExperiment && arm.Strategy.Kind == experiments.Frozen {
 		// Frozen means frozen: the snapshot as it was, without the
 		// configuration's weight overrides (Validate: it is there, on
 		// the served model's schema).
 		model = bundle.Frozen[arm.Strategy.ModelVersion]
 	}
+	// The features are extracted into the stack and the decision keeps a
+	// copy of exactly the entries set: in the interactions schema about
+	// 40 of the 55 MaxEntries bounds, so a smaller allocation.
 	schema := model.Schema()
-	x, unknown, err := schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, schema.MaxEntries()))
+	var (
+		x       []features.Entry
+		unknown features.TextFieldSet
+		err     error
+	)
+	if bound := schema.MaxEntries(); bound <= maxStackEntries {
+		var buf [maxStackEntries]features.Entry
+		onStack, u, extractErr := schema.ExtractUnknown(c, pol.Uniform(), buf[:0])
+		x = make([]features.Entry, len(onStack))
+		copy(x, onStack)
+		unknown, err = u, extractErr
+	} else {
+		x, unknown, err = schema.ExtractUnknown(c, pol.Uniform(), make([]features.Entry, 0, bound))
+	}
 	if err != nil {
 		return Decision{}, err
 	}
 	// The service policy comes before every strategy: no arm can serve a
 	// treatment it excludes.
-	rules, err := pol.ApplyEnv(env, candidates)
+	rules, err := pol.ApplyTo(&env, boxed, candidates)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -174,16 +198,27 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	if inExperiment {
 		d.Experiment, d.Arm, d.Strategy = arm.Experiment, arm.Arm, arm.Strategy.Name
 	}
+	// Every treatment is scored in one pass (models.ScoreExplainAll);
+	// only the candidates' scores and explanations are kept.
+	var (
+		scores [features.NumTreatments]float64
+		top    [features.NumTreatments][]models.Contribution
+		n      [features.NumTreatments]int
+	)
+	for t := features.Treatment(0); t < features.NumTreatments; t++ {
+		if candidates.Has(t) {
+			top[t] = d.Explanation[t][:e.explainTop]
+		}
+	}
+	model.ScoreExplainAll(x, &scores, &top, &n)
 	for t := features.Treatment(0); t < features.NumTreatments; t++ {
 		if !candidates.Has(t) {
 			continue
 		}
-		d.Scores[t] = model.Score(t, x)
+		d.Scores[t] = scores[t]
+		d.ExplainN[t] = uint8(n[t])
 		d.Levers[t] = bundle.Levers[t]
 		d.served[t] = d.Scores[t] + d.Levers[t]
-		if e.explainTop > 0 {
-			d.ExplainN[t] = uint8(model.Explain(t, x, d.Explanation[t][:e.explainTop]))
-		}
 	}
 	if inExperiment && arm.Strategy.Fixed() {
 		// A fixed rule serves one treatment for sure; the scores above are
@@ -197,10 +232,32 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 		d.Treatment, d.Propensity = t, 1
 		return d, nil
 	}
-	bundle.Explorer.Probabilities(&d.served, d.Eligible, model.Updates(), &d.Probabilities)
+	explore(bundle.Explorer, &d.served, d.Eligible, model.Updates(), &d.Probabilities)
 	d.Treatment = sample(&d.Probabilities, d.Eligible, e.draw(d.ID))
 	d.Propensity = d.Probabilities[d.Treatment]
 	return d, nil
+}
+
+// maxStackEntries bounds the feature vectors Decide extracts on the stack
+// (2 KiB); a schema whose vectors may be longer extracts on the heap.
+const maxStackEntries = 128
+
+// explore is x.Probabilities. The explorers of this package are called
+// directly, so that the compiler sees scores and p do not escape and the
+// decision stays on the caller's stack; any other Explorer gets copies,
+// so that only its calls allocate.
+func explore(x Explorer, scores *[features.NumTreatments]float64, eligible features.TreatmentSet, experience int64, p *[features.NumTreatments]float64) {
+	switch x := x.(type) {
+	case SquareCB:
+		x.Probabilities(scores, eligible, experience, p)
+	case EpsilonGreedy:
+		x.Probabilities(scores, eligible, experience, p)
+	default:
+		s, q := new([features.NumTreatments]float64), new([features.NumTreatments]float64)
+		*s = *scores
+		x.Probabilities(s, eligible, experience, q)
+		*p = *q
+	}
 }
 
 // draw returns a uniform number in [0, 1) determined by the seed and the id.
