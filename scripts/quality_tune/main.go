@@ -57,6 +57,7 @@ func run() error {
 	average := flag.Float64("average-updates", 0, "horizon in updates of the moving average of the weights the learner serves (0: default; 1: the last weights; -learner single: ignored)")
 	popSeed := flag.Uint64("population-seed", 1, "population seed")
 	priorScale := flag.Float64("prior-scale", 1, "multiply the default model's weights (not its biases) by this")
+	resetAtDrift := flag.Bool("reset-at-drift", false, "with -drift-at: start the learner and the served model again from the prior exactly at the change (an upper bound of what detecting the change and starting over could buy)")
 	learnerKind := flag.String("learner", "terms", "terms: situ serve's learner, one model per reward term (models.TermLearner); single: one model of the scalar reward (models.OnlineLearner)")
 	flag.Parse()
 	if *learnerKind != "terms" && *learnerKind != "single" {
@@ -139,6 +140,13 @@ func run() error {
 			world := w1
 			if *driftAt > 0 && i >= *driftAt {
 				world = w2
+			}
+			if *resetAtDrift && *driftAt > 0 && i == *driftAt {
+				if learner, err = newLearner(*learnerKind, base, &reward, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0, AverageUpdates: *average}); err != nil {
+					return err
+				}
+				version++
+				engine.SetModel(models.NewBuilder(base).Build(version))
 			}
 			exp := world.ExpectedRewards(d.Context, &reward)
 			_, best := simulation.Best(&exp, d.Eligible)
