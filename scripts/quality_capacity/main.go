@@ -19,6 +19,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ func run() error {
 	evalN := flag.Int("eval", 20000, "contacts (after the fitted ones) the greedy choice is measured on")
 	ridge := flag.Float64("ridge", 1e-3, "ridge penalty λ per contact (λ·fit on the weights, not the bias)")
 	popSeed := flag.Uint64("population-seed", 1, "population seed")
+	bandit := flag.Bool("bandit", false, "fit on bandit feedback instead: one uniformly drawn eligible treatment per fitted contact and one drawn outcome's reward, as a learner logging uniformly sees them (what the representation can learn from -fit such contacts with an exact least-squares fit)")
 	verbose := flag.Bool("v", false, "print every world's share, not only the summary")
 	flag.Parse()
 
@@ -81,11 +83,26 @@ func run() error {
 	}
 	// exact expected rewards per world and contact, shared by every schema
 	exp := make([][][features.NumTreatments]float64, len(seeds))
+	targets := make([][]target, len(seeds))
 	for k, seed := range seeds {
 		w := simulation.RandomWorld(seed)
 		exp[k] = make([][features.NumTreatments]float64, len(contacts))
+		targets[k] = make([]target, *fitN)
+		rng := rand.New(rand.NewPCG(seed, 7))
 		for i := range contacts {
 			exp[k][i] = w.ExpectedRewards(&contacts[i].ctx, &reward)
+			if i >= *fitN {
+				continue
+			}
+			tg := &targets[k][i]
+			if !*bandit {
+				tg.y, tg.shown = exp[k][i], contacts[i].eligible
+				continue
+			}
+			t := drawTreatment(rng, contacts[i].eligible)
+			r := w.Response(&contacts[i].ctx, t)
+			o := r.Draw(rng)
+			tg.y[t], tg.shown = reward.Reward(&o), features.TreatmentSet(0).With(t)
 		}
 	}
 	for _, file := range strings.Split(*schemas, ",") {
@@ -101,7 +118,7 @@ func run() error {
 		}
 		var shares []float64
 		for k, seed := range seeds {
-			share, err := capacity(schema.Len(), xs, contacts, exp[k], *fitN, *ridge)
+			share, err := capacity(schema.Len(), xs, contacts, targets[k], exp[k], *ridge)
 			if err != nil {
 				return fmt.Errorf("%s: world %d: %w", file, seed, err)
 			}
@@ -147,10 +164,32 @@ func loadSchema(file string) (*features.Schema, error) {
 	return features.ParseSchema(doc)
 }
 
-// capacity fits every treatment's model on the first fitN contacts where
-// it is eligible and returns the share of the oracle its greedy choice
-// earns on the others.
-func capacity(dim int, xs [][]features.Entry, cs []contact, exp [][features.NumTreatments]float64, fitN int, ridge float64) (float64, error) {
+// target is what the fit sees of one contact: the reward of each
+// treatment in shown.
+type target struct {
+	y     [features.NumTreatments]float64
+	shown features.TreatmentSet
+}
+
+// drawTreatment draws one of the eligible treatments uniformly.
+func drawTreatment(rng *rand.Rand, eligible features.TreatmentSet) features.Treatment {
+	k := rng.IntN(eligible.Len())
+	for _, t := range features.Treatments() {
+		if eligible.Has(t) {
+			if k == 0 {
+				return t
+			}
+			k--
+		}
+	}
+	return features.FastResolution
+}
+
+// capacity fits every treatment's model on the contacts of ts where it
+// is shown and returns the share of the oracle its greedy choice earns
+// on the contacts after them.
+func capacity(dim int, xs [][]features.Entry, cs []contact, ts []target, exp [][features.NumTreatments]float64, ridge float64) (float64, error) {
+	fitN := len(ts)
 	p := dim + 1 // the bias is the last column
 	var w [features.NumTreatments]*mat.VecDense
 	for _, t := range features.Treatments() {
@@ -158,11 +197,11 @@ func capacity(dim int, xs [][]features.Entry, cs []contact, exp [][features.NumT
 		b := mat.NewVecDense(p, nil)
 		rows := 0
 		for i := range fitN {
-			if !cs[i].eligible.Has(t) {
+			if !ts[i].shown.Has(t) {
 				continue
 			}
 			rows++
-			y := exp[i][t]
+			y := ts[i].y[t]
 			x := xs[i]
 			for j, e := range x {
 				b.SetVec(int(e.Index), b.AtVec(int(e.Index))+e.Value*y)
@@ -178,8 +217,12 @@ func capacity(dim int, xs [][]features.Entry, cs []contact, exp [][features.NumT
 			a.SetSym(dim, dim, a.At(dim, dim)+1)
 			b.SetVec(dim, b.AtVec(dim)+y)
 		}
-		for j := range dim {
-			a.SetSym(j, j, a.At(j, j)+ridge*float64(rows)+1e-9)
+		for j := range p { // the penalty on the weights, and 1e-9 so that a treatment never shown has a model (0)
+			pen := 1e-9
+			if j < dim {
+				pen += ridge * float64(rows)
+			}
+			a.SetSym(j, j, a.At(j, j)+pen)
 		}
 		var ch mat.Cholesky
 		if !ch.Factorize(a) {
