@@ -64,11 +64,12 @@ func run() error {
 	ridgeWindow := flag.Float64("ridge-window", 0, "-learner ridge: effective window in decisions (0: default)")
 	ridgeRho := flag.Float64("ridge", 0, "-learner ridge: ridge ρ towards the prior (0: default)")
 	solveEvery := flag.Int64("solve-every", 0, "-learner ridge: decisions between solves (0: default)")
+	ridgeExp := flag.Float64("ridge-experience", 0, "-learner ridge: cap the model's updates, which set SquareCB's γ, at this many windows (0: no cap)")
 	flag.Parse()
 	if *learnerKind != "terms" && *learnerKind != "single" && *learnerKind != "ridge" {
 		return fmt.Errorf("-learner: terms, single or ridge, got %q", *learnerKind)
 	}
-	rcfg := ridgeConfig{Window: *ridgeWindow, Ridge: *ridgeRho, SolveEvery: *solveEvery, MaxImportanceWeight: *maxIW}
+	rcfg := ridgeConfig{Window: *ridgeWindow, Ridge: *ridgeRho, SolveEvery: *solveEvery, MaxImportanceWeight: *maxIW, Experience: *ridgeExp}
 
 	schema, err := features.DefaultSchema()
 	if *schemaFile != "" {

@@ -28,6 +28,10 @@ type ridgeConfig struct {
 	// MaxImportanceWeight clips the weight min(1/propensity, it) a
 	// decision enters the statistics with. Default 1: unweighted.
 	MaxImportanceWeight float64
+	// Experience, when positive, caps the updates the model reports
+	// (SquareCB's experience, which sets γ) at Experience × Window, the
+	// decisions a full window holds. Default 0: no cap.
+	Experience float64
 }
 
 func (c *ridgeConfig) fill() error {
@@ -237,6 +241,9 @@ func (l *ridgeLearner) Updates() int64 { return l.updates }
 func (l *ridgeLearner) Model(version int64, r *models.RewardDefinition) (*models.Model, error) {
 	spec := l.base.Spec()
 	spec.Version, spec.Updates = version, l.base.Updates()+l.updates
+	if c := l.cfg.Experience; c > 0 {
+		spec.Updates = min(spec.Updates, int64(c*l.cfg.Window))
+	}
 	spec.Treatments, spec.TermWeights = nil, nil
 	spec.Terms = map[string]map[string]models.TreatmentWeights{}
 	n := l.schema.Len()

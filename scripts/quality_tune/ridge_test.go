@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"testing"
 
 	"situ/features"
@@ -111,5 +112,69 @@ func TestRidgeLearner(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRidgeLearn: one decision's whole outcome learned, the solve
+// (every 1,000 decisions, of the treatments learned) amortised over them
+// ("solve"), or never solved ("update": the O(nnz²) update alone), for
+// the default schema and the crossed one.
+func BenchmarkRidgeLearn(b *testing.B) {
+	for _, file := range []string{"", "../../features/testdata/thresholds.yaml"} {
+		name := "default"
+		if file != "" {
+			name = "thresholds"
+		}
+		for _, k := range []int64{1000, math.MaxInt64} {
+			sub := name + "/solve"
+			if k == math.MaxInt64 {
+				sub = name + "/update"
+			}
+			b.Run(sub, func(b *testing.B) {
+				schema, err := features.DefaultSchema()
+				if file != "" {
+					var doc []byte
+					if doc, err = os.ReadFile(file); err == nil {
+						schema, err = features.ParseSchema(doc)
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				base, err := models.DefaultModel(schema)
+				if err != nil {
+					b.Fatal(err)
+				}
+				reward, err := models.DefaultReward()
+				if err != nil {
+					b.Fatal(err)
+				}
+				pop, err := simulation.NewPopulation(simulation.PopulationConfig{Seed: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				xs := make([][]features.Entry, 1000)
+				nnz := 0
+				for i := range xs {
+					c := pop.Contact(int64(i))
+					if xs[i], err = schema.Extract(&c, false, nil); err != nil {
+						b.Fatal(err)
+					}
+					nnz += len(xs[i])
+				}
+				l, err := newRidgeLearner(base, ridgeConfig{SolveEvery: k})
+				if err != nil {
+					b.Fatal(err)
+				}
+				csat := 4.0
+				o := &models.Outcome{Resolved: true, CSAT: &csat, Revenue: 30, HandleSeconds: 300}
+				ts := features.Treatments()
+				b.ResetTimer()
+				for i := range b.N {
+					l.Learn(ts[i%len(ts)], xs[i%len(xs)], 1, o.Held(), o, &reward, true, 0)
+				}
+				b.ReportMetric(float64(nnz)/float64(len(xs)), "nnz")
+			})
+		}
 	}
 }
