@@ -85,6 +85,10 @@ bench-quality: ## decision quality: situ serve + situ sim over 10 fixed random w
 quality-tune: ## decision quality in process (same engine and learner, no Kafka or HTTP) on the tuning worlds 11-20, for iteration (seconds)
 	$(GO) run ./scripts/quality_tune $(QUALITY_TUNE_FLAGS)
 
+.PHONY: quality-capacity
+quality-capacity: ## what a feature schema can reach apart from learning speed: linear models fitted offline to the exact expected rewards of the tuning worlds and drift targets (a minute per schema)
+	$(GO) run ./scripts/quality_capacity $(QUALITY_CAPACITY_FLAGS)
+
 .PHONY: soak
 soak: ## soak test for $(SOAK): situ serve scored at 300/s with outcomes; flat memory, no 5xx, every outcome accounted for; plot in out/soak.png
 	$(GO) build -o $(BIN)/ ./cmd/situ ./cmd/situ-soak

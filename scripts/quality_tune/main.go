@@ -3,7 +3,9 @@
 // scoring.Engine, learner (models.TermLearner, one model per reward term,
 // each outcome learned as situ serve's learning loop learns a full
 // outcome; -learner single: the one model of the scalar reward,
-// models.OnlineLearner, for comparison), policy, schema, model and reward
+// models.OnlineLearner, for comparison; -learner ridge: ridge least
+// squares over an exponentially weighted window, ridge.go, a candidate
+// measured against it in docs/model.md), policy, schema, model and reward
 // as situ serve, the simulator's population and random worlds, and a new
 // model served every -snapshot-every updates (situ serve publishes one
 // every 1,000 updates or 500 ms). It prints, per world, the served
@@ -51,17 +53,23 @@ func run() error {
 	l2 := flag.Float64("l2", 0, "learner L2 (0: default)")
 	gamma0 := flag.Float64("gamma0", scoring.DefaultExplorer.Gamma0, "SquareCB γ₀")
 	eps := flag.Float64("epsilon", scoring.DefaultExplorer.Epsilon, "SquareCB ε")
-	maxIW := flag.Float64("max-iw", 0, "learner max importance weight (0: default)")
+	maxIW := flag.Float64("max-iw", 0, "learner max importance weight (0: default; -learner ridge: the clip of the weight a decision enters the statistics with)")
 	g0 := flag.Float64("initial-accumulator", 0, "learner G₀ (0: default)")
 	snapEvery := flag.Int("snapshot-every", 1000, "updates between served models")
 	average := flag.Float64("average-updates", 0, "horizon in updates of the moving average of the weights the learner serves (0: default; 1: the last weights; -learner single: ignored)")
 	popSeed := flag.Uint64("population-seed", 1, "population seed")
 	priorScale := flag.Float64("prior-scale", 1, "multiply the default model's weights (not its biases) by this")
-	learnerKind := flag.String("learner", "terms", "terms: situ serve's learner, one model per reward term (models.TermLearner); single: one model of the scalar reward (models.OnlineLearner)")
+	resetAtDrift := flag.Bool("reset-at-drift", false, "with -drift-at: start the learner and the served model again from the prior exactly at the change (an upper bound of what detecting the change and starting over could buy)")
+	learnerKind := flag.String("learner", "terms", "terms: situ serve's learner, one model per reward term (models.TermLearner); single: one model of the scalar reward (models.OnlineLearner); ridge: ridge least squares per term over an exponentially weighted window, solved every -solve-every decisions (ridge.go)")
+	ridgeWindow := flag.Float64("ridge-window", 0, "-learner ridge: effective window in decisions (0: default)")
+	ridgeRho := flag.Float64("ridge", 0, "-learner ridge: ridge ρ towards the prior (0: default)")
+	solveEvery := flag.Int64("solve-every", 0, "-learner ridge: decisions between solves (0: default)")
+	ridgeExp := flag.Float64("ridge-experience", 0, "-learner ridge: cap the model's updates, which set SquareCB's γ, at this many windows (0: no cap)")
 	flag.Parse()
-	if *learnerKind != "terms" && *learnerKind != "single" {
-		return fmt.Errorf("-learner: terms or single, got %q", *learnerKind)
+	if *learnerKind != "terms" && *learnerKind != "single" && *learnerKind != "ridge" {
+		return fmt.Errorf("-learner: terms, single or ridge, got %q", *learnerKind)
 	}
+	rcfg := ridgeConfig{Window: *ridgeWindow, Ridge: *ridgeRho, SolveEvery: *solveEvery, MaxImportanceWeight: *maxIW, Experience: *ridgeExp}
 
 	schema, err := features.DefaultSchema()
 	if *schemaFile != "" {
@@ -118,7 +126,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		learner, err := newLearner(*learnerKind, base, &reward, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0, AverageUpdates: *average})
+		learner, err := newLearner(*learnerKind, base, &reward, rcfg, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0, AverageUpdates: *average})
 		if err != nil {
 			return err
 		}
@@ -140,6 +148,13 @@ func run() error {
 			if *driftAt > 0 && i >= *driftAt {
 				world = w2
 			}
+			if *resetAtDrift && *driftAt > 0 && i == *driftAt {
+				if learner, err = newLearner(*learnerKind, base, &reward, rcfg, models.LearnerConfig{LearningRate: *lr, MinStepRate: *minStep, Forgetting: *forget, L2: *l2, MaxImportanceWeight: *maxIW, InitialAccumulator: *g0, AverageUpdates: *average}); err != nil {
+					return err
+				}
+				version++
+				engine.SetModel(models.NewBuilder(base).Build(version))
+			}
 			exp := world.ExpectedRewards(d.Context, &reward)
 			_, best := simulation.Best(&exp, d.Eligible)
 			served[i / *window] += exp[d.Treatment]
@@ -155,7 +170,11 @@ func run() error {
 			learner.learn(d.Treatment, d.Features, d.Propensity, &o)
 			if learner.Updates()%int64(*snapEvery) == 0 {
 				version++
-				engine.SetModel(learner.model(version))
+				m, err := learner.model(version)
+				if err != nil {
+					return err
+				}
+				engine.SetModel(m)
 			}
 		}
 		last := served[nw-1] / oracle[nw-1]
@@ -197,14 +216,18 @@ type learner struct {
 	reward *models.RewardDefinition
 	single *models.OnlineLearner
 	terms  *models.TermLearner
+	ridge  *ridgeLearner
 }
 
-func newLearner(kind string, base *models.Model, r *models.RewardDefinition, cfg models.LearnerConfig) (*learner, error) {
+func newLearner(kind string, base *models.Model, r *models.RewardDefinition, rcfg ridgeConfig, cfg models.LearnerConfig) (*learner, error) {
 	l := &learner{reward: r}
 	var err error
-	if kind == "single" {
+	switch kind {
+	case "single":
 		l.single, err = models.NewOnlineLearner(base, cfg)
-	} else {
+	case "ridge":
+		l.ridge, err = newRidgeLearner(base, rcfg)
+	default:
 		l.terms, err = models.NewTermLearner(base, cfg)
 	}
 	return l, err
@@ -219,6 +242,10 @@ func (l *learner) learn(t features.Treatment, x []features.Entry, propensity flo
 		l.single.Update(t, x, propensity, l.reward.Reward(o))
 		return
 	}
+	if l.ridge != nil {
+		l.ridge.Learn(t, x, propensity, o.Held(), o, l.reward, true, 0)
+		return
+	}
 	l.terms.Learn(t, x, propensity, o.Held(), o, l.reward, true, 0)
 }
 
@@ -227,13 +254,19 @@ func (l *learner) Updates() int64 {
 	if l.single != nil {
 		return l.single.Updates()
 	}
+	if l.ridge != nil {
+		return l.ridge.Updates()
+	}
 	return l.terms.Updates()
 }
 
 // model returns the model situ serve would publish.
-func (l *learner) model(version int64) *models.Model {
+func (l *learner) model(version int64) (*models.Model, error) {
 	if l.single != nil {
-		return l.single.Model(version)
+		return l.single.Model(version), nil
 	}
-	return l.terms.Model(version, l.reward)
+	if l.ridge != nil {
+		return l.ridge.Model(version, l.reward)
+	}
+	return l.terms.Model(version, l.reward), nil
 }
