@@ -38,7 +38,7 @@ type joinStorage struct {
 // pointer there would not keep its target alive
 // (TestJoinStorageTypesHoldNoPointer).
 type storable interface {
-	compactEntry | partRecord | int32 | uint32
+	compactEntry | partRecord | int32 | uint32 | uint16 | lateBlock
 }
 
 func newJoinStorage() *joinStorage {
