@@ -99,7 +99,9 @@ type CompactJoiner struct {
 // partRecord is what the join remembers of the parts a pending decision
 // received (16 bytes beside its queue entry): per field, 0 when no value
 // was applied for it, else 1 plus the occurred_at of the value applied,
-// in units of recordTick after the decision's time (0 to 12 days).
+// in units of recordTick after the decision's time (0 to 12 days) — for
+// the late fields, as the late tier keeps them (lateState: in LateTick
+// units after the base of the decision's block).
 // Whether any part came is in the entry's stamp (queueChunk).
 type partRecord struct {
 	at [NumOutcomeFields]uint16
@@ -570,12 +572,17 @@ func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, fi
 		held &= LateFields // the other fields' window has closed
 	}
 	rel := (o.OccurredAt.UnixNano() - t) / int64(recordTick)
-	at := uint16(max(min(rel, math.MaxUint16-1), 0)) + 1 // 0 is "none applied"
+	early := uint16(max(min(rel, math.MaxUint16-1), 0)) + 1 // 0 is "none applied"
+	late := j.lateTick(o.OccurredAt.UnixNano(), j.lateBase(unpackPos(j.queue.at(seq).pos), t))
 	applied := rec.applied()
 	same := true
 	for f := range OutcomeField(NumOutcomeFields) {
 		if !held.Has(f) {
 			continue
+		}
+		at := early
+		if LateFields.Has(f) {
+			at = uint16(late) // as the late tier keeps it, so that moving there changes nothing
 		}
 		switch {
 		case !applied.Has(f) || at > rec.at[f]:

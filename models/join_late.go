@@ -260,6 +260,17 @@ func (j *CompactJoiner) IndexDecision(pos DecisionPos, id string, t time.Time) {
 	j.indexDecision(pos, id, t.UnixNano())
 }
 
+// lateBase returns the base of the block of pos (Unix ms), which the
+// late fields' ticks count from; t (Unix ns) when it has none.
+func (j *CompactJoiner) lateBase(pos DecisionPos, t int64) int64 {
+	if lp := j.latePart(pos.Partition, false); lp != nil {
+		if b := lp.blocks.get(pos.Offset >> lateBlockBits); b != nil && b.base != math.MinInt64 {
+			return b.base
+		}
+	}
+	return t / int64(time.Millisecond)
+}
+
 // lateTick returns the tick of occurred_at occ (Unix ns) after base (Unix
 // ms): 1 to lateTicks.
 func (j *CompactJoiner) lateTick(occ, base int64) lateState {
@@ -312,9 +323,7 @@ func (j *CompactJoiner) moveLate(seq uint64, emit func(Match)) {
 		s |= lateHad
 	}
 	for _, f := range [...]OutcomeField{FieldRecontact7d, FieldChurned} {
-		if at := rec.at[f]; at != 0 {
-			s = withLateTick(s, f, j.lateTick(t+int64(at-1)*int64(recordTick), blk.base))
-		}
+		s = withLateTick(s, f, lateState(min(rec.at[f], lateTicks))) // in late ticks already
 	}
 	*st = s
 	if pos.Offset > lp.end {
@@ -612,7 +621,8 @@ func (j *CompactJoiner) resolveLookup(l *lateLookup, find func(p int32, id strin
 				fallthrough
 			case partMatched:
 				j.stats.Joined++
-				emit(Match{Pos: pos, Outcome: &l.o, Fields: fields, First: first})
+				o := l.o // the lookups are cleared once resolved
+				emit(Match{Pos: pos, Outcome: &o, Fields: fields, First: first})
 			case partDuplicate:
 				j.stats.Duplicates++
 			case partStale:
@@ -766,6 +776,10 @@ func (j *CompactJoiner) restoreLate(regions []LateRegion) {
 		j.lateSpan += r.End - r.From
 	}
 }
+
+// LateBlockStart returns the first offset of off's block of the late
+// tier's time index.
+func LateBlockStart(off int64) int64 { return off &^ (1<<lateBlockBits - 1) }
 
 // RestoreLateFrom returns the offset of partition p from which a restore
 // reads nba.decisions again to rebuild the late tier: the start of the
@@ -955,7 +969,7 @@ func (j *CompactJoiner) RestoreLateEntry(e PendingEntry) bool {
 	}
 	for _, f := range [...]OutcomeField{FieldRecontact7d, FieldChurned} {
 		if e.Parts.Applied.Has(f) {
-			s = withLateTick(s, f, j.lateTick(e.Time+int64(e.Parts.At[f])*int64(recordTick), blk.base))
+			s = withLateTick(s, f, lateState(min(e.Parts.At[f]+1, lateTicks)))
 		}
 	}
 	*st = s
