@@ -75,7 +75,7 @@ func (l *LearningLoop) loadJoinSnapshot(cp *Checkpoint, hash uint64) (joinSnapsh
 		return joinSnapshotHeader{}, false
 	}
 	start := time.Now()
-	state := models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime}
+	state := models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime, Late: cp.Join.Late}
 	kept := map[int32]int{}
 	h, err := readJoinSnapshot(l.joinSnapshotPath(), func(h *joinSnapshotHeader) error {
 		if err := l.joinSnapshotFits(h, cp, hash); err != nil {
