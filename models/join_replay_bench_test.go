@@ -85,17 +85,20 @@ func BenchmarkLateOutcomeReplay(b *testing.B) {
 		// the re-read: the offsets of p in the ranges asked for whose key
 		// (the decision id) is id
 		find := func(reads map[int32]*models.LateRead) func(p int32, id string) []int64 {
-			return func(p int32, id string) []int64 {
-				var offs []int64
-				for _, r := range reads[p].Ranges {
-					for off := r[0]; off < r[1]; off++ {
-						if i := int(off)*3 + int(p); i < n && ids[i] == id {
-							offs = append(offs, off)
+			keys := map[int32]map[string][]int64{}
+			for p, r := range reads {
+				keys[p] = map[string][]int64{}
+				for _, rg := range r.Ranges {
+					for off := rg[0]; off < rg[1]; off++ {
+						if i := int(off)*3 + int(p); i < n {
+							if _, wanted := r.IDs[ids[i]]; wanted {
+								keys[p][ids[i]] = append(keys[p][ids[i]], off)
+							}
 						}
 					}
 				}
-				return offs
 			}
+			return func(p int32, id string) []int64 { return keys[p][id] }
 		}
 		resolve := func() {
 			if !j.LateLookups() {
