@@ -29,11 +29,11 @@ func decisionID(i int) string {
 
 // produceStream writes n decisions (default schema) and their outcomes to
 // the broker, with duplicates and poison among the outcomes, and returns
-// the number of outcome parts that should be applied and the decision ids
-// whose outcome is in the stream twice. A third of the outcomes come in
+// the number of outcome parts that should be applied, the decision ids
+// whose outcome is in the stream twice and the number of outcome messages. A third of the outcomes come in
 // parts — resolution, then the survey, then the late fields, sometimes a
 // stale copy of the first part after them — spread over the stream.
-func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map[string]bool) {
+func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map[string]bool, int) {
 	t.Helper()
 	schema, err := features.DefaultSchema()
 	require.NoError(t, err)
@@ -108,7 +108,7 @@ func produceStream(t *testing.T, brokers []string, n int, seed uint64) (int, map
 		outcomes = append(outcomes, d.msg)
 	}
 	write(t, brokers, decisions, outcomes)
-	return valid, duplicated
+	return valid, duplicated, len(outcomes)
 }
 
 // produceLateFields writes, after the stream of n decisions of
@@ -181,6 +181,26 @@ func write(t *testing.T, brokers []string, decisions, outcomes []kafka.Message) 
 	}
 }
 
+// waitForOutcomesRead polls the checkpoints topic until the latest
+// checkpoint has read msgs outcome messages.
+func waitForOutcomesRead(t *testing.T, brokers []string, msgs int) {
+	t.Helper()
+	read := int64(0)
+	poll(t, 60*time.Second, 50*time.Millisecond, func() bool {
+		rec, ok := latestOfDefault(t, brokers, feedback.DefaultCheckpointsTopic)
+		if !ok {
+			return false
+		}
+		cp, err := feedback.DecodeCheckpoint(rec.Value)
+		require.NoError(t, err)
+		read = 0
+		for _, off := range cp.Offsets[feedback.DefaultOutcomesTopic] {
+			read += off
+		}
+		return read >= int64(msgs)
+	}, func() string { return fmt.Sprintf("checkpoint read %d of %d outcome messages", read, msgs) })
+}
+
 // latest returns the latest snapshot of the default model, if any.
 func latest(t *testing.T, brokers []string) (models.Snapshot, bool) {
 	t.Helper()
@@ -232,18 +252,26 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	const n = 40000
 	learnerFlags := []string{"--role", "learner", "--snapshot-every", "500", "--snapshot-interval", "100ms"}
 
+	// The late fields are written once the learner has read the whole
+	// stream, and read by a learner started after them: so that each
+	// run's rounds cut the outcomes at the same offsets (a round reads up
+	// to 1,000 outcomes per partition, partition after partition: where
+	// rounds end orders the updates across partitions).
 	whole := startBroker(t, 3)
-	valid, duplicated := produceStream(t, whole.Brokers(), n, 1)
+	valid, duplicated, outMsgs := produceStream(t, whole.Brokers(), n, 1)
 	p := startSitu(t, append(learnerFlags, "--kafka-brokers", whole.Addr())...)
-	waitForUpdates(t, whole.Brokers(), int64(valid), 60*time.Second)
+	wantStream := waitForUpdates(t, whole.Brokers(), int64(valid), 60*time.Second)
+	waitForOutcomesRead(t, whole.Brokers(), outMsgs)
+	p.Stop(t)
 	late := produceLateFields(t, whole.Brokers(), n, 1)
+	p = startSitu(t, append(learnerFlags, "--kafka-brokers", whole.Addr())...)
 	want := waitForUpdates(t, whole.Brokers(), int64(valid+late), 60*time.Second)
 	p.Stop(t)
 	wantCP := latestCheckpoint(t, whole.Brokers())
 	require.NotEmpty(t, wantCP.Join.Late, "the stream's decisions are in the late tier")
 
 	killed := startBroker(t, 3)
-	validAgain, _ := produceStream(t, killed.Brokers(), n, 1)
+	validAgain, _, _ := produceStream(t, killed.Brokers(), n, 1)
 	require.Equal(t, valid, validAgain)
 	lateProduced := false
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -256,9 +284,16 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	for {
 		p := startSitu(t, append(learnerFlags, "--kafka-brokers", killed.Addr(), "--learner-state-dir", stateDir, "--join-snapshot-interval", "300ms")...)
 		before, _ := latest(t, killed.Brokers())
-		// kill it at a random moment after it has made progress of its own
-		waitForUpdates(t, killed.Brokers(), before.Model.Updates+1, 30*time.Second)
-		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		streamDone := before.Model.Updates >= int64(valid) && !lateProduced
+		if streamDone {
+			// the stream applied: let it read the rest (duplicates,
+			// stale parts) before the late fields are written
+			waitForOutcomesRead(t, killed.Brokers(), outMsgs)
+		} else {
+			// kill it at a random moment after it has made progress of its own
+			waitForUpdates(t, killed.Brokers(), before.Model.Updates+1, 30*time.Second)
+			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		}
 		p.Kill()
 		kills++
 		if strings.Contains(p.Output(), "join snapshot loaded") {
@@ -266,7 +301,8 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 		}
 		snap, _ := latest(t, killed.Brokers())
 		progress = append(progress, snap.Model.Updates)
-		if snap.Model.Updates >= int64(valid) && !lateProduced {
+		if streamDone {
+			require.Equal(t, wantStream.Model.Treatments, snap.Model.Treatments, "weights after the stream, before its late fields, equal those of the uninterrupted run")
 			require.Equal(t, late, produceLateFields(t, killed.Brokers(), n, 1))
 			lateProduced = true
 			continue // and kill the learners that look them up
