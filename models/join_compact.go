@@ -57,13 +57,16 @@ type Match struct {
 // bytes of hash table, whatever the decision's payload, and beside it a
 // 16-byte partRecord (which fields were applied, and their occurred_at):
 // about 44 bytes per pending decision in a large join. A decision stays
-// pending until its late fields' window closes (JoinConfig.LateWindow):
-// every part that arrives within a field's window is matched, each field
-// applied when its occurred_at is later than the value applied before for
-// it; the other fields' window (Window) closes first. The caller reads a matched
-// decision again from its position. The queue, the records and the table
-// are kept outside the Go heap (joinStorage) and released when the joiner
-// becomes unreachable. It is not safe for concurrent use.
+// in the queue until its reward window (Window) closes, then waits for
+// its late fields in the late tier (join_late.go: about 2.25 bytes per
+// decision, found again by its UUIDv7 id's time and a re-read of message
+// keys) until JoinConfig.LateWindow: every part that arrives within a
+// field's window is matched, each field applied when its occurred_at is
+// later than the value applied before for it. The caller reads a matched
+// decision again from its position. The queue, the records, the table
+// and the late tier are kept outside the Go heap (joinStorage) and
+// released when the joiner becomes unreachable. It is not safe for
+// concurrent use.
 type CompactJoiner struct {
 	cfg   JoinConfig
 	store *joinStorage
