@@ -52,6 +52,11 @@ type JoinCheckpoint struct {
 	// to the last, whatever the holes joined outcomes leave (24 h at 200
 	// decisions/s: 2.2 MB, 2.9 MB in base64).
 	PendingBits map[int32]PendingBitmap `json:"pending_bits,omitempty"`
+	// Late is the join's late tier (the decisions whose early window
+	// closed, waiting for their late fields), per decisions partition:
+	// the offsets it spans and, run-length encoded, the few among them
+	// that hold none of its decisions. A restore reads them again.
+	Late []models.LateRegion `json:"late,omitempty"`
 	// Early are outcomes whose decision had not been read yet.
 	Early []models.EarlyOutcome `json:"early,omitempty"`
 	// StreamTime is the latest decision time seen.
@@ -138,7 +143,7 @@ func joinCheckpoint(j *models.CompactJoiner) JoinCheckpoint {
 			b.Bits[i/8] |= 1 << (i % 8)
 		})
 	}
-	return JoinCheckpoint{PendingBits: bits, Early: s.Early, StreamTime: s.StreamTime}
+	return JoinCheckpoint{PendingBits: bits, Late: s.Late, Early: s.Early, StreamTime: s.StreamTime}
 }
 
 // pendingRanges groups decision offsets into sorted [first, last]

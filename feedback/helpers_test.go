@@ -165,3 +165,10 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 	t.Fatalf("metric %s%v not found", name, labels)
 	return 0
 }
+
+// uuidV7 returns a UUIDv7 decision id of time at (what situ's ids are:
+// the late tier finds a decision by its id's time), unique by n.
+func uuidV7(at time.Time, n uint64) string {
+	ms := at.UnixMilli()
+	return fmt.Sprintf("%08x-%04x-7%03x-8%03x-%012x", ms>>16, ms&0xffff, n>>60&0xfff, n>>48&0xfff, n&(1<<48-1))
+}

@@ -30,16 +30,18 @@ import (
 // exactly-once.
 //
 // The file: the magic "SITUJS01", the header's length (uint32, little
-// endian), the header (JSON, joinSnapshotHeader), Entries entries of
-// joinSnapshotEntryBytes (below), and the xxHash64 of everything before
-// it (uint64, little endian).
+// endian), the header (JSON, joinSnapshotHeader), for each of its
+// LateTiers the blocks of its time index (Blocks × 32 bytes: four
+// int64, little endian) and the states of its offsets ((End − ClosedTo)
+// × 2 bytes), then Entries entries of joinSnapshotEntryBytes (below), and
+// the xxHash64 of everything before it (uint64, little endian).
 
 // JoinSnapshotFile is the join snapshot's name in the state dir.
 const JoinSnapshotFile = "join.snapshot"
 
 // JoinSnapshotFormatVersion is the format_version of the header this code
 // writes and the only one it reads.
-const JoinSnapshotFormatVersion = 1
+const JoinSnapshotFormatVersion = 2
 
 var joinSnapshotMagic = [8]byte{'S', 'I', 'T', 'U', 'J', 'S', '0', '1'}
 
@@ -75,7 +77,13 @@ type joinSnapshotHeader struct {
 	// a decision read after it received them when it came.
 	Early   []models.EarlyOutcome `json:"early,omitempty"`
 	Entries int64                 `json:"entries"`
+	// LateTiers are the join's late tiers, by partition: their blocks
+	// and states follow the header.
+	LateTiers []models.LateTierCopy `json:"late_tiers,omitempty"`
 }
+
+// lateTierBytes is the size of the blocks and states of t in the file.
+func lateTierBytes(t models.LateTierCopy) int64 { return t.Blocks*32 + (t.End-t.ClosedTo)*2 }
 
 // writeJoinSnapshot writes j's pending decisions with h to path, through
 // a temporary file renamed over it (a crash leaves the previous snapshot
@@ -85,6 +93,17 @@ type joinSnapshotHeader struct {
 func writeJoinSnapshot(path string, h joinSnapshotHeader, j *models.CompactJoiner) (int64, error) {
 	h.FormatVersion = JoinSnapshotFormatVersion
 	h.Entries = int64(j.Pending())
+	type tier struct {
+		block func(int64) models.LateBlockCopy
+		state func(int64) uint16
+	}
+	var tiers []tier
+	h.LateTiers = nil
+	_ = j.LateTiers(func(t models.LateTierCopy, block func(int64) models.LateBlockCopy, state func(int64) uint16) error {
+		h.LateTiers = append(h.LateTiers, t)
+		tiers = append(tiers, tier{block, state})
+		return nil
+	})
 	head, err := json.Marshal(&h, models.WireEncode)
 	if err != nil {
 		return 0, fmt.Errorf("join snapshot: %w", err)
@@ -111,6 +130,17 @@ func writeJoinSnapshot(path string, h joinSnapshotHeader, j *models.CompactJoine
 	_, _ = w.Write(joinSnapshotMagic[:])
 	_, _ = w.Write(binary.LittleEndian.AppendUint32(buf[:0], uint32(len(head))))
 	_, _ = w.Write(head)
+	for i, t := range h.LateTiers {
+		for b := t.FirstBlock; b < t.FirstBlock+t.Blocks; b++ {
+			x := tiers[i].block(b)
+			for _, v := range [...]int64{x.IDMin, x.IDMax, x.Base, x.Moved} {
+				_, _ = w.Write(binary.LittleEndian.AppendUint64(buf[:0], uint64(v)))
+			}
+		}
+		for off := t.ClosedTo; off < t.End; off++ {
+			_, _ = w.Write(binary.LittleEndian.AppendUint16(buf[:0], tiers[i].state(off)))
+		}
+	}
 	var n int64
 	var entryErr error
 	j.PendingEntries(func(e models.PendingEntry) {
@@ -180,6 +210,10 @@ func joinSnapshotEntry(b []byte) models.PendingEntry {
 	return e
 }
 
+// lateTierReader takes a late tier of a join snapshot, reading its
+// blocks and states in order with block and state.
+type lateTierReader func(t models.LateTierCopy, block func() (models.LateBlockCopy, error), state func() (uint16, error)) error
+
 // errNoJoinSnapshot: the state dir holds no join snapshot.
 var errNoJoinSnapshot = errors.New("no join snapshot")
 
@@ -188,7 +222,7 @@ var errNoJoinSnapshot = errors.New("no join snapshot")
 // order written. It returns the header once the whole file has been read
 // and its checksum matched: add may have been given entries of a file
 // that then fails (the caller discards what it built of them).
-func readJoinSnapshot(path string, accept func(*joinSnapshotHeader) error, add func(models.PendingEntry) error) (joinSnapshotHeader, error) {
+func readJoinSnapshot(path string, accept func(*joinSnapshotHeader) error, late lateTierReader, add func(models.PendingEntry) error) (joinSnapshotHeader, error) {
 	var h joinSnapshotHeader
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -229,13 +263,44 @@ func readJoinSnapshot(path string, accept func(*joinSnapshotHeader) error, add f
 	if h.FormatVersion != JoinSnapshotFormatVersion {
 		return h, fmt.Errorf("join snapshot: format_version %d, this build reads %d", h.FormatVersion, JoinSnapshotFormatVersion)
 	}
-	if want := int64(len(fixed)) + hlen + h.Entries*joinSnapshotEntryBytes + 8; h.Entries < 0 || want != size {
-		return h, fmt.Errorf("join snapshot: %d bytes, %d entries need %d", size, h.Entries, want)
+	want := int64(len(fixed)) + hlen + h.Entries*joinSnapshotEntryBytes + 8
+	for _, t := range h.LateTiers {
+		if t.Blocks < 0 || t.End < t.ClosedTo {
+			return h, fmt.Errorf("join snapshot: late tier of partition %d: %d blocks, offsets %d to %d", t.Partition, t.Blocks, t.ClosedTo, t.End)
+		}
+		want += lateTierBytes(t)
+	}
+	if h.Entries < 0 || want != size {
+		return h, fmt.Errorf("join snapshot: %d bytes, %d entries and the late tiers need %d", size, h.Entries, want)
 	}
 	if err := accept(&h); err != nil {
 		return h, err
 	}
 	var buf [joinSnapshotEntryBytes]byte
+	for _, t := range h.LateTiers {
+		block := func() (models.LateBlockCopy, error) {
+			if _, err := io.ReadFull(r, buf[:32]); err != nil {
+				return models.LateBlockCopy{}, fmt.Errorf("join snapshot: %w", err)
+			}
+			le := binary.LittleEndian
+			return models.LateBlockCopy{IDMin: int64(le.Uint64(buf[0:])), IDMax: int64(le.Uint64(buf[8:])), Base: int64(le.Uint64(buf[16:])), Moved: int64(le.Uint64(buf[24:]))}, nil
+		}
+		state := func() (uint16, error) {
+			if _, err := io.ReadFull(r, buf[:2]); err != nil {
+				return 0, fmt.Errorf("join snapshot: %w", err)
+			}
+			return binary.LittleEndian.Uint16(buf[:2]), nil
+		}
+		if late == nil {
+			if _, err := io.CopyN(io.Discard, r, lateTierBytes(t)); err != nil {
+				return h, fmt.Errorf("join snapshot: %w", err)
+			}
+			continue
+		}
+		if err := late(t, block, state); err != nil {
+			return h, err
+		}
+	}
 	for range h.Entries {
 		if _, err := io.ReadFull(r, buf[:]); err != nil {
 			return h, fmt.Errorf("join snapshot: %w", err)

@@ -103,7 +103,9 @@ func NewLearningLoop(cfg LearningLoopConfig) (*LearningLoop, error) {
 	if err := l.loopMetrics.register(cfg.Registerer, cfg.Topics); err != nil {
 		return nil, err
 	}
-	l.maxPending.Store(int64(models.NewCompactJoiner(cfg.Join).MaxPending()))
+	probe := models.NewCompactJoiner(cfg.Join)
+	l.maxPending.Store(int64(probe.MaxPending()))
+	l.maxLate.Store(int64(probe.MaxLate()))
 	if cfg.Control != nil {
 		if err := register(cfg.Registerer, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_config_version",
 			Help: "Version of the data team's configuration (nba.control) the learner applied: its pins and reward definition."},

@@ -38,9 +38,10 @@ type LearningLoopConfig struct {
 	Learning models.LearnerConfig
 	// Join tunes the decision/outcome join (models.JoinConfig defaults:
 	// 24 h window, expired decisions skipped). The loop's join is a
-	// models.CompactJoiner: about 44 bytes per pending decision, outside
-	// the Go heap; the decision is read again from nba.decisions when its
-	// outcome comes.
+	// models.CompactJoiner: about 44 bytes per pending decision in its
+	// reward window, 2.25 after it while the decision waits for its late
+	// fields (MaxLate), outside the Go heap; the decision is read again
+	// from nba.decisions when its outcome comes.
 	Join models.JoinConfig
 	// SnapshotEvery checkpoints and publishes the model after this many
 	// updates. Default 1000.

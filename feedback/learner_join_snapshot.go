@@ -75,7 +75,7 @@ func (l *LearningLoop) loadJoinSnapshot(cp *Checkpoint, hash uint64) (joinSnapsh
 		return joinSnapshotHeader{}, false
 	}
 	start := time.Now()
-	state := models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime}
+	state := models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime, Late: cp.Join.Late}
 	kept := map[int32]int{}
 	h, err := readJoinSnapshot(l.joinSnapshotPath(), func(h *joinSnapshotHeader) error {
 		if err := l.joinSnapshotFits(h, cp, hash); err != nil {
@@ -83,10 +83,18 @@ func (l *LearningLoop) loadJoinSnapshot(cp *Checkpoint, hash uint64) (joinSnapsh
 		}
 		l.joiner.Reserve(l.replay.pending())
 		return nil
+	}, func(t models.LateTierCopy, block func() (models.LateBlockCopy, error), state func() (uint16, error)) error {
+		if err := l.joiner.AddLateTier(t, block, state); err != nil {
+			return fmt.Errorf("join snapshot: %w", err)
+		}
+		return nil
 	}, func(e models.PendingEntry) error {
 		p := e.Pos.Partition
 		if e.Pos.Offset >= l.joinSnapHeaderDec(p) {
 			return fmt.Errorf("join snapshot: decision %d/%d at or after the snapshot's offset", p, e.Pos.Offset)
+		}
+		if l.joiner.RestoreLateEntry(e) {
+			return nil // its early window closed between the snapshot and the checkpoint
 		}
 		if !l.replay.keepBits[p].has(e.Pos.Offset) {
 			return nil // joined or closed between the snapshot and the checkpoint

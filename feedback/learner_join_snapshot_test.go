@@ -2,7 +2,6 @@ package feedback
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,10 +48,10 @@ func TestLearnerRestoresFromItsJoinSnapshot(t *testing.T) {
 		{name: "of another history", tamper: func(t *testing.T, path, older string) {
 			// the first phase's snapshot, its entries shifted to other
 			// offsets: decisions pending at the checkpoint are missing
-			h, err := readJoinSnapshot(older, func(*joinSnapshotHeader) error { return nil }, func(models.PendingEntry) error { return nil })
+			h, err := readJoinSnapshot(older, func(*joinSnapshotHeader) error { return nil }, nil, func(models.PendingEntry) error { return nil })
 			require.NoError(t, err)
 			j := models.NewCompactJoiner(models.JoinConfig{})
-			_, err = readJoinSnapshot(older, func(*joinSnapshotHeader) error { return nil }, func(e models.PendingEntry) error {
+			_, err = readJoinSnapshot(older, func(*joinSnapshotHeader) error { return nil }, nil, func(e models.PendingEntry) error {
 				e.Pos.Offset += 7
 				require.True(t, j.AddPendingEntry(e))
 				return nil
@@ -116,7 +115,9 @@ func TestLearnerRestoresFromItsJoinSnapshot(t *testing.T) {
 			require.Equal(t, want.Model.Model.Treatments, got.Model.Model.Treatments, "the same weights")
 			require.Equal(t, want.Learner, got.Learner, "the same optimiser state")
 			require.Equal(t, want.Offsets, got.Offsets)
-			require.Equal(t, want.Join.PendingBits, got.Join.PendingBits, "the same decisions wait for their late fields")
+			require.Equal(t, want.Join.PendingBits, got.Join.PendingBits, "the same decisions wait in the queue")
+			require.Equal(t, want.Join.Late, got.Join.Late, "the same decisions wait for their late fields in the late tier")
+			require.NotEmpty(t, want.Join.Late, "decisions in the late tier")
 			require.Equal(t, want.Join.StreamTime, got.Join.StreamTime)
 		})
 	}
@@ -169,8 +170,8 @@ func partStream(t *testing.T, schema *features.Schema, n int) []streamPhase {
 	phases := make([]streamPhase, 3)
 	csat := 4.0
 	for i := range n {
-		id := fmt.Sprintf("snap-d%04d", i)
 		at := t0.Add(time.Duration(i) * time.Minute)
+		id := uuidV7(at, uint64(i)) // situ's ids: the late tier finds them by their time
 		ph := &phases[i*2/n]
 		ph.decisions = append(ph.decisions, decision(id, at, features.Treatments()[i%3]))
 		ph.outcomes = append(ph.outcomes, part(id, "-closed", at.Add(time.Hour), models.Outcome{Resolved: i%4 != 0, CSAT: &csat}, models.FieldResolved, models.FieldCSAT))
@@ -183,7 +184,7 @@ func partStream(t *testing.T, schema *features.Schema, n int) []streamPhase {
 			}
 		}
 	}
-	phases[2].decisions = append(phases[2].decisions, decision("snap-later", t0.Add(48*time.Hour), features.SelfService))
+	phases[2].decisions = append(phases[2].decisions, decision(uuidV7(t0.Add(48*time.Hour), 1<<40), t0.Add(48*time.Hour), features.SelfService))
 	phases[2].outcomes = append(phases[2].outcomes, phases[0].outcomes[0]) // a duplicate: applied once
 	return phases
 }

@@ -17,7 +17,8 @@ type loopMetrics struct {
 	joinSnapWritten, joinSnapFailed, joinSnapLoaded, joinSnapNotUsed                atomic.Uint64
 	dlqJSON, dlqInvalid, dlqErrors                                                  atomic.Uint64
 	modelVersion, pending, early, configApplied, windowNeed, lateWindowNeed         atomic.Int64
-	recentBytes, joinStorageBytes                                                   atomic.Int64
+	recentBytes, joinStorageBytes, lateDecisions, lateStorageBytes, maxLate         atomic.Int64
+	lateReadBytes                                                                   atomic.Uint64
 	joinStats                                                                       atomic.Pointer[models.JoinStats]
 	unjoinedOutcomes                                                                unjoinedCounters
 	maxPending                                                                      atomic.Int64
@@ -33,7 +34,7 @@ type loopMetrics struct {
 // the late fields, whose decisions stay pending longest.
 const (
 	windowGauge = "situ_learner_window_decisions"
-	windowHelp  = "Decisions one window holds at the decision rate observed over the last minute of stream time: the reward window (window=\"reward\") or the late fields' window (window=\"late\"); above situ_learner_max_pending_decisions that window cannot be held (a warning is logged)."
+	windowHelp  = "Decisions one window holds at the decision rate observed over the last minute of stream time: the reward window (window=\"reward\"), held in the queue, above situ_learner_max_pending_decisions cannot be held; the late fields' window (window=\"late\"), held in the late tier after the reward window, above situ_learner_max_late_decisions cannot (a warning is logged)."
 )
 
 // register creates the metrics for topics t and registers them with reg
@@ -79,6 +80,14 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: windowGauge, Help: windowHelp, ConstLabels: prometheus.Labels{"window": "reward"}}, func() float64 { return float64(m.windowNeed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: windowGauge, Help: windowHelp, ConstLabels: prometheus.Labels{"window": "late"}}, func() float64 { return float64(m.lateWindowNeed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_pending_decisions", Help: "The cap on decisions waiting for an outcome (--max-pending)."}, func() float64 { return float64(m.maxPending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_late_decisions", Help: "Decisions in the join's late tier: their reward window closed, they wait for their late fields (recontact_7d, churned) until the late window closes."}, func() float64 { return float64(m.lateDecisions.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_late_storage_bytes", Help: "Bytes of the late tier's arrays (about 2.25 per offset it spans), outside the Go heap; part of situ_learner_join_storage_bytes."}, func() float64 { return float64(m.lateStorageBytes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_max_late_decisions", Help: "The cap on the offsets the late tier spans (--max-late)."}, func() float64 { return float64(m.maxLate.Load()) }),
+		counterFunc(&m.lateReadBytes, "situ_learner_late_reread_bytes_total", "Bytes of nba.decisions read again to find the decisions of parts looked up in the late tier (keys compared, the values of those found kept).", nil),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_late_lookups_total", Help: "Outcome parts looked up in the late tier by their decision id's time, by result: the decision found by message key, or not found in the offsets the id's time gave.",
+			ConstLabels: prometheus.Labels{"result": "found"}}, func() float64 { return float64(m.joinStats.Load().LateFound) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_late_lookups_total", Help: "Outcome parts looked up in the late tier by their decision id's time, by result: the decision found by message key, or not found in the offsets the id's time gave.",
+			ConstLabels: prometheus.Labels{"result": "not_found"}}, func() float64 { return float64(m.joinStats.Load().LateNotFound) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_early_outcomes", Help: "Outcomes waiting for their decision."}, func() float64 { return float64(m.early.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_join_storage_bytes", Help: "Bytes of the arrays in which the join holds its pending decisions (queue, part records, hash table); they are outside the Go heap, so go_memstats_* does not count them and process_resident_memory_bytes does."}, func() float64 { return float64(m.joinStorageBytes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "situ_learner_recent_decisions_bytes", Help: "Bytes of decision events the learner keeps from its last reads, so that an outcome soon after its decision needs no second read; at most situ_learner_recent_decisions_limit_bytes, which it reaches after that many bytes of decisions and then holds."}, func() float64 { return float64(m.recentBytes.Load()) }),
@@ -94,9 +103,13 @@ func (m *loopMetrics) register(reg prometheus.Registerer, t TopicsConfig) error 
 		join("dropped_early_cap", func(s *models.JoinStats) int64 { return s.DroppedEarly }),
 		join("stale_part", func(s *models.JoinStats) int64 { return s.Stale }),
 		join("late_part", func(s *models.JoinStats) int64 { return s.Late }),
+		join("late_not_found", func(s *models.JoinStats) int64 { return s.LateNotFound }),
+		join("late_not_uuidv7", func(s *models.JoinStats) int64 { return s.LateNotUUID }),
 		unjoinedFunc(func() int64 { return m.joinStats.Load().EarlyExpired }, unjoinedWindowPassed),
 		unjoinedFunc(func() int64 { return m.joinStats.Load().DroppedEarly }, unjoinedEarlyCap),
 		unjoinedFunc(func() int64 { return m.joinStats.Load().Late }, unjoinedAfterWindow),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().LateNotFound }, unjoinedLateNotFound),
+		unjoinedFunc(func() int64 { return m.joinStats.Load().LateNotUUID }, unjoinedLateNotUUID),
 		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.invalid.Load()) }, unjoinedDecisionInvalid),
 		unjoinedFunc(func() int64 { return int64(m.unjoinedOutcomes.gone.Load()) }, unjoinedDecisionGone),
 		m.applyLatency,
@@ -119,6 +132,14 @@ const (
 	// unjoinedAfterWindow: a part that came after its decision's window
 	// had closed (the decision was joined or expired by then).
 	unjoinedAfterWindow = "after_window"
+	// unjoinedLateNotFound: a part looked up in the late tier (its
+	// decision's reward window had closed) whose decision was in none of
+	// the offsets its id's time gave.
+	unjoinedLateNotFound = "late_not_found"
+	// unjoinedLateNotUUID: a part with late fields whose decision had
+	// left the queue, of an id that is not a UUIDv7: the late tier
+	// cannot look it up.
+	unjoinedLateNotUUID = "late_not_uuidv7"
 	// unjoinedDecisionInvalid: its decision, read again, did not decode or
 	// match the learner's schema.
 	unjoinedDecisionInvalid = "decision_invalid"
@@ -140,7 +161,7 @@ func (c *unjoinedCounters) add(reason string) {
 
 func unjoinedFunc(f func() int64, reason string) prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "situ_learner_outcomes_unjoined_total",
-		Help:        "Valid outcomes the learner never learned from, by reason: no decision of the id within the reward window, a part after its decision's window closed, too many outcomes waiting for their decisions, the decision invalid, or the decision deleted by retention before it was read again.",
+		Help:        "Valid outcomes the learner never learned from, by reason: no decision of the id within the reward window, a part after its decision's window closed, too many outcomes waiting for their decisions, a part's decision not found in the late tier or its id not a UUIDv7 there, the decision invalid, or the decision deleted by retention before it was read again.",
 		ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return float64(f()) })
 }
 

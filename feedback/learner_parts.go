@@ -51,6 +51,9 @@ func (l *LearningLoop) sampleOutcomes() {
 // needs any more.
 func (l *LearningLoop) outcomesFrom() Offsets {
 	oldest, ok := l.joiner.OldestPending()
+	if late, lok := l.joiner.OldestLate(); lok && (!ok || late.Before(oldest)) {
+		oldest, ok = late, true // its decisions' late states are rebuilt alike
+	}
 	if !ok {
 		return nil
 	}
@@ -121,9 +124,11 @@ func (l *LearningLoop) replayOutcomes(ctx context.Context, from Offsets, early m
 		c.ask(end)
 		open = append(open, replay{p: p, end: end, cursor: c})
 	}
-	apply := func(r *cursorRecord) {
-		if r.err == nil && !early[r.outcome.OutcomeID] {
-			l.joiner.ReplayOutcome(r.outcome)
+	apply := func(p int32) func(r *cursorRecord) {
+		return func(r *cursorRecord) {
+			if r.err == nil && !early[r.outcome.OutcomeID] {
+				l.joiner.ReplayOutcomeFrom(p, r.outcome)
+			}
 		}
 	}
 	for left := len(open); left > 0; {
@@ -132,8 +137,13 @@ func (l *LearningLoop) replayOutcomes(ctx context.Context, from Offsets, early m
 			if r.cursor.next >= r.end {
 				continue
 			}
-			if _, err := r.cursor.readUntil(ctx, r.end, replayChunk, l.outReads, apply); err != nil {
+			if _, err := r.cursor.readUntil(ctx, r.end, replayChunk, l.outReads, apply(r.p)); err != nil {
 				return fmt.Errorf("read %s/%d again: %w", topic, r.p, err)
+			}
+			// the parts of the late tier's decisions wait for a re-read
+			// of their ranges: a batch at a time
+			if err := l.resolveReplayed(ctx); err != nil {
+				return err
 			}
 			if r.cursor.next < r.end {
 				left++

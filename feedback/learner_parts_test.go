@@ -2,7 +2,6 @@ package feedback
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -32,8 +31,8 @@ func TestLearnerPartialOutcomeThenLateField(t *testing.T) {
 		return outcomePart(t, string(key), suffix, at, o, fields...)
 	}
 	for i := range n {
-		id := fmt.Sprintf("%s-d%04d", t.Name(), i)
 		at := t0.Add(time.Duration(i) * time.Minute) // 200 minutes of decisions
+		id := uuidV7(at, uint64(i))                  // situ's ids: the late tier finds a decision by its id's time
 		d := models.DecisionEvent{DecisionID: id, Time: at, ModelName: "default", ModelVersion: 1, SchemaVersion: 1, SchemaFingerprint: fp,
 			Strategy: "learned", Treatment: features.FastResolution.String(), Propensity: 0.5, Features: x}
 		dv, err := json.Marshal(d)
@@ -60,10 +59,10 @@ func TestLearnerPartialOutcomeThenLateField(t *testing.T) {
 	require.Greater(t, t1[models.FieldResolved], 0.3, "the first part taught the resolved term (0.4 per resolution)")
 	require.Zero(t, t1[models.FieldRecontact7d], "no recontact known yet")
 
-	// two days on (a later decision moves stream time), the late field of
-	// each decision: still within its 7-day window, past the 24 h of the
-	// others
-	later := models.DecisionEvent{DecisionID: t.Name() + "-later", Time: t0.Add(48 * time.Hour), ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
+	// two days on (a later decision moves stream time, and the decisions
+	// to the late tier), the late field of each decision: still within its
+	// 7-day window, past the 24 h of the others
+	later := models.DecisionEvent{DecisionID: uuidV7(t0.Add(48*time.Hour), 1<<40), Time: t0.Add(48 * time.Hour), ModelName: "default", ModelVersion: 1, SchemaVersion: 1,
 		SchemaFingerprint: fp, Strategy: "learned", Treatment: features.SelfService.String(), Propensity: 0.5, Features: x}
 	lv, err := json.Marshal(later)
 	require.NoError(t, err)
@@ -76,6 +75,7 @@ func TestLearnerPartialOutcomeThenLateField(t *testing.T) {
 	eventually(t, func() bool { return l.Stats().Updates == 2*n })
 	eventually(t, func() bool { return checkpointed(t, b.Brokers(), t.Name(), 2*n+1) })
 	require.EqualValues(t, 1, l.Stats().Join.Late, "the survey came after its window")
+	require.EqualValues(t, n+1, l.Stats().Join.LateFound, "every late field found in the late tier, and the survey (without a default reward it could be a first part)")
 	require.NoError(t, stop())
 	_, m2 := boundSnapshot(t, b.Brokers(), schema, t.Name())
 	var t2 [models.NumTerms]float64

@@ -81,7 +81,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		for p, off := range cp.Offsets[t.Outcomes] {
 			l.outOffsets[p] = off
 		}
-		l.joiner = models.RestoreCompactJoiner(l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime})
+		l.joiner = models.RestoreCompactJoiner(l.cfg.Join, models.JoinState{Early: cp.Join.Early, StreamTime: cp.Join.StreamTime, Late: cp.Join.Late})
 		l.replay = joinReplay{resume: l.decOffsets.Clone(), keep: cp.Join.Pending, keepBits: cp.Join.PendingBits}
 		l.version = m.Version()
 		l.served = &cp.Model
@@ -123,6 +123,16 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	// what retention kept.
 	if decStart == nil {
 		decStart = l.replay.from()
+		// the late tier is read again from the first block it spans: its
+		// time index and its decisions; and the time index of the pending
+		// decisions from their first block's start (its base, the first
+		// decision read there, is what the late fields' times count from)
+		for p := range decStart {
+			decStart[p] = models.LateBlockStart(decStart[p])
+			if from, ok := l.joiner.RestoreLateFrom(p); ok {
+				decStart[p] = min(decStart[p], from)
+			}
+		}
 	}
 	l.cursors = map[string]map[int32]*fetchCursor{}
 	for _, tc := range []struct {
@@ -131,7 +141,7 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 		into  Offsets
 		scan  func(p int32) func(*cursorRecord)
 	}{
-		{t.Decisions, decStart, l.decOffsets, func(p int32) func(*cursorRecord) { return scanDecision(l.replay, p) }},
+		{t.Decisions, decStart, l.decOffsets, func(int32) func(*cursorRecord) { return scanDecision }},
 		{t.Outcomes, l.outOffsets.Clone(), l.outOffsets, func(int32) func(*cursorRecord) { return scanOutcome }},
 	} {
 		ranges, err := partitionRanges(ctx, l.cfg.Brokers, tc.topic, tc.start, l.log)
@@ -168,12 +178,15 @@ func (l *LearningLoop) restore(ctx context.Context) error {
 	if err := l.replayOutcomes(ctx, replayOut, replayEarly); err != nil {
 		return fmt.Errorf("learner: replay outcome parts: %w", err)
 	}
+	if err := l.resolveReplayed(ctx); err != nil {
+		return fmt.Errorf("learner: replay outcome parts: %w", err)
+	}
 	outcomesTook := time.Since(phase)
 	if err := l.resolveMatches(ctx); err != nil {
 		return fmt.Errorf("learner: replay pending decisions: %w", err)
 	}
 	if !l.restoreStart.IsZero() {
-		l.log.Info("pending decisions read again", zap.Int("pending", l.joiner.Pending()), zap.Duration("took", time.Since(l.restoreStart)),
+		l.log.Info("pending decisions read again", zap.Int("pending", l.joiner.Pending()), zap.Int("late", l.joiner.LateDecisions()), zap.Duration("took", time.Since(l.restoreStart)),
 			zap.Duration("decisions_took", decisionsTook), zap.Duration("outcomes_took", outcomesTook))
 		l.restoreStart = time.Time{}
 	}

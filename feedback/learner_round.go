@@ -77,6 +77,8 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	l.sampleOutcomes()
 	l.pending.Store(int64(l.joiner.Pending()))
 	l.joinStorageBytes.Store(l.joiner.StorageBytes())
+	l.lateDecisions.Store(int64(l.joiner.LateDecisions()))
+	l.lateStorageBytes.Store(l.joiner.LateStorageBytes())
 	l.early.Store(int64(l.joiner.Early()))
 	l.recentBytes.Store(int64(l.recent.held()))
 	s := l.joiner.Stats()
@@ -84,14 +86,11 @@ func (l *LearningLoop) round(ctx context.Context) (bool, error) {
 	return progressed, nil
 }
 
-// scanDecision reads the id and time of a decision the join takes, on
-// the cursor's fetching goroutine (replay is read-only while it runs).
-func scanDecision(replay joinReplay, p int32) func(*cursorRecord) {
-	return func(r *cursorRecord) {
-		if replay.adds(p, r.Offset) {
-			r.id, r.at, r.err = models.DecodeDecisionKey(r.Value)
-		}
-	}
+// scanDecision reads the id and time of a decision, on the cursor's
+// fetching goroutine: of every decision read, those the join does not
+// take included (a restore's), as they go to the late tier's time index.
+func scanDecision(r *cursorRecord) {
+	r.id, r.at, r.err = models.DecodeDecisionKey(r.Value)
 }
 
 // scanOutcome decodes and validates an outcome on the cursor's fetching
@@ -111,8 +110,19 @@ func (l *LearningLoop) handleDecision(p int32, r *cursorRecord) {
 		l.decOffsets[p] = r.Offset + 1
 		l.dirty = true
 	}
+	if l.replaying && l.joiner.InLateRegion(p, r.Offset) {
+		// in the late tier at the checkpoint, or closed before it
+		if r.err == nil {
+			l.joiner.RestoreLateDecision(models.DecisionPos{Partition: p, Offset: r.Offset}, r.id, r.at)
+		}
+		return
+	}
 	if !l.replay.adds(p, r.Offset) {
-		return // re-read after a restore: joined or expired before the checkpoint
+		// re-read after a restore: joined or expired before the checkpoint
+		if r.err == nil {
+			l.joiner.IndexDecision(models.DecisionPos{Partition: p, Offset: r.Offset}, r.id, r.at)
+		}
+		return
 	}
 	l.addDecision(models.DecisionPos{Partition: p, Offset: r.Offset}, r.Value, r.id, r.at, r.err)
 }
@@ -144,7 +154,7 @@ func (l *LearningLoop) handleOutcome(p int32, r *cursorRecord) {
 	if r.err != nil {
 		l.deadLetter(r.Message, Position{Topic: r.Topic, Partition: p, Offset: r.Offset}, r.reason, r.err)
 	} else {
-		l.joiner.AddOutcome(r.outcome, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: r.Time}) })
+		l.joiner.AddOutcomeFrom(p, r.outcome, func(x models.Match) { l.matches = append(l.matches, match{Match: x, outcomeTime: r.Time}) })
 	}
 	l.outOffsets[p] = r.Offset + 1
 	l.dirty = true
@@ -160,6 +170,13 @@ type match struct {
 // partition in offset order, and applies the matches in the order the
 // join found them: the order of updates depends only on the topics.
 func (l *LearningLoop) resolveMatches(ctx context.Context) error {
+	if l.joiner.LateLookups() {
+		resolved, err := l.resolveLate(ctx, l.inHand)
+		if err != nil {
+			return err
+		}
+		l.expandLate(resolved)
+	}
 	if len(l.matches) == 0 {
 		return nil
 	}
@@ -443,22 +460,25 @@ func (l *LearningLoop) checkWindow() {
 	}
 	rate := float64(read-l.rateRead) / span.Seconds()
 	l.rateFrom, l.rateRead = st, read
-	limit := l.joiner.MaxPending()
 	for _, w := range []struct {
-		window time.Duration
-		need   *atomic.Int64
-		warn   string
+		window, held time.Duration // the window, and the part of it its tier holds
+		limit        int
+		capName      string
+		need         *atomic.Int64
+		warn         string
 	}{
-		{l.joiner.Window(), &l.windowNeed, "the reward window cannot be held at the observed decision rate: outcomes later than the cap allows are never joined"},
-		{l.joiner.LateWindow(), &l.lateWindowNeed, "the late fields' window cannot be held at the observed decision rate: late fields (recontact_7d, churned) later than the cap allows are never joined"},
+		{l.joiner.Window(), l.joiner.Window(), l.joiner.MaxPending(), "max_pending", &l.windowNeed,
+			"the reward window cannot be held at the observed decision rate: outcomes later than the cap allows are never joined"},
+		{l.joiner.LateWindow(), l.joiner.LateWindow() - l.joiner.Window(), l.joiner.MaxLate(), "max_late", &l.lateWindowNeed,
+			"the late fields' window cannot be held at the observed decision rate: late fields (recontact_7d, churned) later than the late tier's cap allows are never joined"},
 	} {
-		need := rate * w.window.Seconds()
+		need := rate * w.held.Seconds()
 		w.need.Store(int64(need))
-		if need > float64(limit) {
+		if need > float64(w.limit) {
 			l.log.Warn(w.warn,
 				zap.Float64("decisions_per_second", rate), zap.Duration("window", w.window),
-				zap.Int64("window_decisions", int64(need)), zap.Int("max_pending", limit),
-				zap.Duration("window_held", time.Duration(float64(limit)/rate*float64(time.Second))))
+				zap.Int64("window_decisions", int64(need)), zap.Int(w.capName, w.limit),
+				zap.Duration("window_held", time.Duration(float64(w.limit)/rate*float64(time.Second))))
 		}
 	}
 }

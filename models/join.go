@@ -27,6 +27,12 @@ type JoinConfig struct {
 	// outcome and counts as unknown_decision: it is never applied either
 	// way). Default 200,000.
 	MaxRecent int
+	// MaxLate bounds the offsets the compact join's late tier spans (the
+	// decisions whose early window closed, waiting for their late fields,
+	// about 2.25 bytes each); beyond it the oldest block of 128 offsets
+	// is dropped (DroppedLate). Default 125,000,000: 7 days at 200
+	// decisions/s (121 million) and some room.
+	MaxLate int
 }
 
 func (c *JoinConfig) fill() {
@@ -46,6 +52,9 @@ func (c *JoinConfig) fill() {
 	if c.MaxRecent == 0 {
 		c.MaxRecent = 200_000
 	}
+	if c.MaxLate == 0 {
+		c.MaxLate = 125_000_000
+	}
 }
 
 // JoinState is what, besides its pending decisions, the join holds
@@ -57,6 +66,8 @@ type JoinState struct {
 	// StreamTime is the latest event time seen; the reward window is
 	// measured in stream time so that a replay expires the same decisions.
 	StreamTime time.Time
+	// Late is the compact join's late tier, by partition.
+	Late []LateRegion
 }
 
 // EarlyOutcome is an outcome waiting for its decision, with the stream
@@ -85,9 +96,17 @@ type JoinStats struct {
 	// Of the compact join, whose decisions receive outcomes in parts:
 	Stale int64 // parts with a field older than the value applied for it (that field not applied)
 	Late  int64 // parts that came after their decision's window closed
-	// decisions dropped because MaxPending was reached after their early
-	// window had closed: their late fields are never applied
+	// decisions dropped from the late tier because MaxLate was reached:
+	// their late fields are never applied
 	DroppedLate int64
+	// Of the late tier (decisions whose early window closed):
+	LateLookups  int64 // parts looked up there by their decision id's time
+	LateFound    int64 // … whose decision was found there by message key
+	LateNotFound int64 // … whose decision was in none of the offsets its id's time gave
+	// parts holding late fields of a decision not in the queue, whose id
+	// is not a UUIDv7 (its time unknown): the late tier cannot look them
+	// up; they wait as early outcomes (unknown_decision if none comes)
+	LateNotUUID int64
 	// decisions whose every window closed (joined in parts or not): with
 	// Pending and the drops, every decision the compact join took
 	Closed int64

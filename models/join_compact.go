@@ -42,6 +42,11 @@ type Match struct {
 	// that closed without any part (Outcome nil): the decision then earns
 	// the default reward.
 	First bool
+	// Deferred, when not 0, marks a placeholder: a part looked up in the
+	// late tier, or a late window that closed while one waited. The
+	// matches it stands for are ResolveLate's result at index Deferred-1,
+	// in its place.
+	Deferred int
 }
 
 // CompactJoiner matches decisions with the parts of their outcomes — in
@@ -52,13 +57,16 @@ type Match struct {
 // bytes of hash table, whatever the decision's payload, and beside it a
 // 16-byte partRecord (which fields were applied, and their occurred_at):
 // about 44 bytes per pending decision in a large join. A decision stays
-// pending until its late fields' window closes (JoinConfig.LateWindow):
-// every part that arrives within a field's window is matched, each field
-// applied when its occurred_at is later than the value applied before for
-// it; the other fields' window (Window) closes first. The caller reads a matched
-// decision again from its position. The queue, the records and the table
-// are kept outside the Go heap (joinStorage) and released when the joiner
-// becomes unreachable. It is not safe for concurrent use.
+// in the queue until its reward window (Window) closes, then waits for
+// its late fields in the late tier (join_late.go: about 2.25 bytes per
+// decision, found again by its UUIDv7 id's time and a re-read of message
+// keys) until JoinConfig.LateWindow: every part that arrives within a
+// field's window is matched, each field applied when its occurred_at is
+// later than the value applied before for it. The caller reads a matched
+// decision again from its position. The queue, the records, the table
+// and the late tier are kept outside the Go heap (joinStorage) and
+// released when the joiner becomes unreachable. It is not safe for
+// concurrent use.
 type CompactJoiner struct {
 	cfg   JoinConfig
 	store *joinStorage
@@ -81,12 +89,22 @@ type CompactJoiner struct {
 	recentQ    []compactRecent // join order, so stream-time order
 	streamTime time.Time
 	stats      JoinStats
+
+	// the late tier (join_late.go), by partition
+	late         []*latePartition
+	lateSpan     int64 // offsets the tier spans, open ones
+	lateLive     int
+	lateTickSize time.Duration
+	lookups      []lateLookup // waiting for the re-read
+	events       []lateEvent  // deferred, in order
 }
 
 // partRecord is what the join remembers of the parts a pending decision
 // received (16 bytes beside its queue entry): per field, 0 when no value
 // was applied for it, else 1 plus the occurred_at of the value applied,
-// in units of recordTick after the decision's time (0 to 12 days).
+// in units of recordTick after the decision's time (0 to 12 days) — for
+// the late fields, as the late tier keeps them (lateState: in LateTick
+// units after the base of the decision's block).
 // Whether any part came is in the entry's stamp (queueChunk).
 type partRecord struct {
 	at [NumOutcomeFields]uint16
@@ -277,6 +295,7 @@ func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	j := &CompactJoiner{cfg: cfg, store: store, queue: compactQueue{store: store}, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
 	runtime.AddCleanup(j, (*joinStorage).release, store)
 	j.seqBits = seqBitsFor(cfg.MaxPending)
+	j.lateTickSize = lateTickFor(cfg.LateWindow)
 	j.resize(1 << 10)
 	return j
 }
@@ -304,6 +323,7 @@ func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 	if !state.StreamTime.IsZero() {
 		j.closedBefore = state.StreamTime.Add(-j.cfg.Window).UnixNano()
 	}
+	j.restoreLate(state.Late)
 	for _, e := range state.Early {
 		if ee, ok := j.early[e.Outcome.DecisionID]; ok {
 			ee.parts = append(ee.parts, e.Outcome)
@@ -386,6 +406,7 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 		}
 		j.streamTime = t
 	}
+	j.indexDecision(pos, id, t.UnixNano())
 	key := DecisionKey(id)
 	if _, dup := j.find(key); dup {
 		j.stats.Duplicates++
@@ -406,22 +427,25 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 		}
 	}
 	for j.pending > j.cfg.MaxPending {
-		j.popOldest(false, emit)
+		j.popOldest(emit)
 	}
 	j.expire(emit)
 }
 
-// AddOutcome adds an outcome part and calls emit when it joins its
-// decision: at once when the decision is pending, when the decision
-// arrives otherwise.
-func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
+// AddOutcome adds an outcome part, from any partition, and calls emit
+// when it joins its decision (AddOutcomeFrom).
+func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) { j.AddOutcomeFrom(-1, o, emit) }
+
+// AddOutcomeFrom adds an outcome part read from partition p of
+// nba.outcomes (its decision's partition of nba.decisions; p < 0: any)
+// and calls emit when it joins its decision: at once when the decision
+// is in the queue, when the decision arrives if it has not yet; a
+// decision in the late tier is looked up by its id's time, and emit gets
+// a placeholder (Match.Deferred) resolved by ResolveLate.
+func (j *CompactJoiner) AddOutcomeFrom(p int32, o Outcome, emit func(Match)) {
 	key := DecisionKey(o.DecisionID)
 	if slot, ok := j.find(key); ok {
 		j.applyPart(j.seqOf(j.table[slot]), &o, emit)
-		return
-	}
-	if _, done := j.recent[key]; done {
-		j.stats.Late++
 		return
 	}
 	if ee, waiting := j.early[o.DecisionID]; waiting {
@@ -432,6 +456,23 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 			}
 		}
 		ee.parts = append(ee.parts, o)
+		return
+	}
+	if j.lookupLate(p, &o, false, emit) {
+		return
+	}
+	if _, done := j.recent[key]; done {
+		// its decision left the queue not long ago: a part that the late
+		// tier could take, were the id's time known, is counted apart
+		if _, v7 := uuidV7(o.DecisionID); !v7 && o.Held()&LateFields != 0 && j.cfg.LateWindow > j.cfg.Window {
+			j.stats.LateNotUUID++
+		} else {
+			j.stats.Late++
+		}
+		return
+	}
+	if j.afterLateWindow(p, o.DecisionID) {
+		j.stats.Late++
 		return
 	}
 	ee := &compactEarly{id: o.DecisionID, parts: []Outcome{o}, seen: j.streamTime}
@@ -446,6 +487,12 @@ func (j *CompactJoiner) AddOutcome(o Outcome, emit func(Match)) {
 			j.stats.DroppedEarly++
 		}
 	}
+}
+
+// uuidV7 returns the time (Unix ms) of a UUIDv7 id.
+func uuidV7(id string) (int64, bool) {
+	ms, version, ok := parseUUID(id)
+	return ms, ok && version == 7
 }
 
 // applyPart matches part o with the pending decision e: each field o
@@ -491,10 +538,18 @@ const (
 // it). The record keeps, per field, the latest occurred_at applied, so
 // the order in which parts are replayed does not matter. A part of a
 // decision that is not pending is ignored.
-func (j *CompactJoiner) ReplayOutcome(o Outcome) {
+func (j *CompactJoiner) ReplayOutcome(o Outcome) { j.ReplayOutcomeFrom(-1, o) }
+
+// ReplayOutcomeFrom is ReplayOutcome for a part read from partition p of
+// nba.outcomes. A part whose decision may be in the late tier waits for
+// the re-read (LateLookups): ResolveLate then brings its late state up to
+// date, matching and counting nothing.
+func (j *CompactJoiner) ReplayOutcomeFrom(p int32, o Outcome) {
 	if slot, ok := j.find(DecisionKey(o.DecisionID)); ok {
 		j.record(j.seqOf(j.table[slot]), &o)
+		return
 	}
+	j.lookupLate(p, &o, true, nil)
 }
 
 // OldestPending returns the time of the oldest pending decision, and
@@ -520,12 +575,17 @@ func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, fi
 		held &= LateFields // the other fields' window has closed
 	}
 	rel := (o.OccurredAt.UnixNano() - t) / int64(recordTick)
-	at := uint16(max(min(rel, math.MaxUint16-1), 0)) + 1 // 0 is "none applied"
+	early := uint16(max(min(rel, math.MaxUint16-1), 0)) + 1 // 0 is "none applied"
+	late := j.lateTick(o.OccurredAt.UnixNano(), j.lateBase(unpackPos(j.queue.at(seq).pos), t))
 	applied := rec.applied()
 	same := true
 	for f := range OutcomeField(NumOutcomeFields) {
 		if !held.Has(f) {
 			continue
+		}
+		at := early
+		if LateFields.Has(f) {
+			at = uint16(late) // as the late tier keeps it, so that moving there changes nothing
 		}
 		switch {
 		case !applied.Has(f) || at > rec.at[f]:
@@ -583,6 +643,7 @@ func (j *CompactJoiner) forgetOldest() {
 // expire closes the windows that stream time has passed: the early
 // fields' (closeEarly), then the late fields' (popOldest).
 func (j *CompactJoiner) expire(emit func(Match)) {
+	j.expireLate(emit)
 	cutoff := j.streamTime.Add(-j.cfg.Window).UnixNano()
 	j.earlyHead = max(j.earlyHead, j.queue.head)
 	for ; j.earlyHead < j.queue.tail; j.earlyHead++ {
@@ -593,22 +654,15 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 		if t >= cutoff {
 			break
 		}
-		if t < j.closedBefore {
-			continue // closed before the checkpoint
+		if t >= j.closedBefore { // else closed before the checkpoint
+			j.closeEarly(j.earlyHead, emit)
 		}
-		j.closeEarly(j.earlyHead, emit)
+		j.moveLate(j.earlyHead, emit)
 	}
-	lateCutoff := j.streamTime.Add(-j.cfg.LateWindow).UnixNano()
-	for j.queue.len() > 0 {
-		if j.queue.at(j.queue.head).key == 0 {
-			j.queue.pop()
-			continue
-		}
-		if j.queue.time(j.queue.head) >= lateCutoff {
-			break
-		}
-		j.popOldest(true, emit)
+	for j.queue.len() > 0 && j.queue.at(j.queue.head).key == 0 {
+		j.queue.pop()
 	}
+	j.expireLate(emit) // those that just moved, when the two windows are alike
 	cut := j.streamTime.Add(-j.cfg.Window)
 	for len(j.earlyQueue) > 0 {
 		head := j.earlyQueue[0]
@@ -648,36 +702,21 @@ func (j *CompactJoiner) closeEarly(seq uint64, emit func(Match)) {
 	}
 }
 
-// popOldest removes the oldest pending decision: its late window closed
-// (the late fields no part reported learned as their zero value, with a
-// default reward) or dropped for the cap.
-func (j *CompactJoiner) popOldest(expired bool, emit func(Match)) {
+// popOldest drops the oldest decision of the queue for the cap: its
+// early window has not closed, and it never will.
+func (j *CompactJoiner) popOldest(emit func(Match)) {
 	for j.queue.len() > 0 {
 		head := j.queue.at(j.queue.head)
 		if head.key == 0 {
 			j.queue.pop()
 			continue
 		}
-		key, pos, seq := head.key, unpackPos(head.pos), j.queue.head
-		slot, _ := j.find(key) // before the pop: the table addresses live entries
+		slot, _ := j.find(head.key) // before the pop: the table addresses live entries
 		j.remove(slot)
 		head.key = 0
-		applied := j.queue.rec(seq).applied()
 		j.queue.pop()
 		j.pending--
-		if !expired {
-			if j.earlyHead > seq {
-				j.stats.DroppedLate++ // its early window had closed: late fields lost
-			} else {
-				j.stats.DroppedPending++
-			}
-			return
-		}
-		j.remember(key)
-		j.stats.Closed++
-		if missing := LateFields &^ applied; j.cfg.DefaultReward != nil && missing != 0 {
-			emit(Match{Pos: pos, Fields: missing})
-		}
+		j.stats.DroppedPending++
 		return
 	}
 }
@@ -695,7 +734,7 @@ func (j *CompactJoiner) PendingPositions(fn func(DecisionPos)) {
 // State returns what, besides the pending decisions (PendingPositions), a
 // restore needs: early outcomes and stream time.
 func (j *CompactJoiner) State() JoinState {
-	s := JoinState{StreamTime: j.streamTime}
+	s := JoinState{StreamTime: j.streamTime, Late: j.LateRegions()}
 	for _, e := range j.earlyQueue {
 		if !e.done {
 			for _, o := range e.parts {

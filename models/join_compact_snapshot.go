@@ -19,7 +19,8 @@ type PendingEntry struct {
 // PartRecord is what the join remembers of the parts a pending decision
 // received: whether any came, which fields were applied and, per field,
 // the occurred_at of the value applied, in units of 16 s after the
-// decision's time.
+// decision's time (the late fields: in LateTick units after the time of
+// the first decision of its block of 128 offsets, 0 to 126).
 type PartRecord struct {
 	At      [NumOutcomeFields]uint16
 	Applied OutcomeFields

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -48,32 +49,19 @@ func TestCompactJoinerPendingEntriesCarryOn(t *testing.T) {
 		{"an early window closed before the copy is not closed again", models.JoinConfig{Window: h, LateWindow: 3 * h, DefaultReward: &reward},
 			[]event{D("a", 0, 0), part("a", "o1", time.Minute, res), D("x", 1, 2*h)},
 			[]event{part("a", "o2", 2*h, rc), D("y", 2, 2*h+time.Minute), D("z", 3, 4*h)}},
+		{"a decision in the late tier at the copy: a newer late value applies, an older is stale", models.JoinConfig{Window: h, LateWindow: 3 * 24 * h},
+			[]event{D("a", 0, 0), part("a", "o1", time.Minute, res, rc), D("x", 1, 2*h)},
+			[]event{part("a", "o2", 2*24*h, rc), part("a", "o3", 2*h, rc), part("a", "o2", 2*24*h, rc), part("a", "o4", 5*h, ch), D("y", 2, 5*24*h)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ids := map[int64]string{}
-			for _, e := range append(tc.before, tc.after...) {
-				if e.decision != nil {
-					ids[e.offset] = e.decision.DecisionID
-				}
-			}
-			run := func(j *models.CompactJoiner, events []event) []string {
-				var got []string
-				emit := func(m models.Match) {
-					got = append(got, fmt.Sprintf("%s:%08b:%v:%v", ids[m.Pos.Offset], m.Fields, m.First, m.Outcome == nil))
-				}
-				for _, e := range events {
-					if e.decision != nil {
-						j.AddDecision(models.DecisionPos{Partition: 1, Offset: e.offset}, e.decision.DecisionID, e.decision.Time, emit)
-					} else {
-						j.AddOutcome(*e.outcome, emit)
-					}
-				}
-				return got
-			}
 			orig := models.NewCompactJoiner(tc.cfg)
-			run(orig, tc.before)
+			topic := newPartsRun()
+			topic.run(orig, tc.before, 1)
 			cp := models.RestoreCompactJoiner(tc.cfg, orig.State())
+			if err := copyLateTiers(orig, cp); err != nil {
+				t.Fatal(err)
+			}
 			n := 0
 			orig.PendingEntries(func(e models.PendingEntry) {
 				if !cp.AddPendingEntry(e) {
@@ -81,13 +69,15 @@ func TestCompactJoinerPendingEntriesCarryOn(t *testing.T) {
 				}
 				n++
 			})
-			if n != orig.Pending() || cp.Pending() != n {
-				t.Fatalf("%d entries of %d pending, %d added", n, orig.Pending(), cp.Pending())
+			if n != orig.Pending() || cp.Pending() != n || cp.LateDecisions() != orig.LateDecisions() {
+				t.Fatalf("%d entries of %d pending, %d added; %d in the late tier, %d copied", n, orig.Pending(), cp.Pending(), orig.LateDecisions(), cp.LateDecisions())
 			}
 			cp.Expire(func(m models.Match) { t.Errorf("the copy closed %+v again", m) })
 			cp.Restored()
+			copied := *topic
+			copied.at, copied.byID = maps.Clone(topic.at), maps.Clone(topic.byID)
 			before := orig.Stats()
-			want, got := run(orig, tc.after), run(cp, tc.after)
+			want, got := topic.run(orig, tc.after, 1), copied.run(cp, tc.after, 0)
 			if fmt.Sprint(want) != fmt.Sprint(got) {
 				t.Fatalf("matches after the copy:\n got %v\nwant %v", got, want)
 			}
@@ -95,6 +85,7 @@ func TestCompactJoinerPendingEntriesCarryOn(t *testing.T) {
 			ws.Joined, ws.Duplicates, ws.Stale, ws.Late, ws.Expired, ws.ExpiredRewarded, ws.Closed =
 				ws.Joined-before.Joined, ws.Duplicates-before.Duplicates, ws.Stale-before.Stale, ws.Late-before.Late,
 				ws.Expired-before.Expired, ws.ExpiredRewarded-before.ExpiredRewarded, ws.Closed-before.Closed
+			ws.LateLookups, ws.LateFound, ws.LateNotFound = ws.LateLookups-before.LateLookups, ws.LateFound-before.LateFound, ws.LateNotFound-before.LateNotFound
 			if ws != gs {
 				t.Fatalf("counters after the copy: got %+v, want %+v", gs, ws)
 			}
@@ -103,4 +94,15 @@ func TestCompactJoinerPendingEntriesCarryOn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// copyLateTiers copies from's late tiers into to, as the join snapshot
+// does.
+func copyLateTiers(from, to *models.CompactJoiner) error {
+	return from.LateTiers(func(h models.LateTierCopy, block func(int64) models.LateBlockCopy, state func(int64) uint16) error {
+		b, off := h.FirstBlock, h.ClosedTo
+		return to.AddLateTier(h,
+			func() (models.LateBlockCopy, error) { b++; return block(b - 1), nil },
+			func() (uint16, error) { off++; return state(off - 1), nil })
+	})
 }

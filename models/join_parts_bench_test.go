@@ -1,8 +1,11 @@
 package models_test
 
 import (
+	"runtime"
 	"testing"
+	"time"
 
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -14,4 +17,55 @@ import (
 func BenchmarkCompactJoinerPending24hWithParts(b *testing.B) {
 	benchPending24h(b, &models.Outcome{OutcomeID: "o", Resolved: true, HandleSeconds: 300,
 		Missing: models.AllOutcomeFields &^ (1<<models.FieldResolved | 1<<models.FieldHandleSeconds)})
+}
+
+// BenchmarkCompactJoinerPending7dWithParts holds the 24 h window and the
+// late fields' 7 days at 200 decisions/s: 7 days of decisions with UUIDv7
+// ids over 10 partitions (120.96 million), each with its first outcome
+// part joined a minute after it, so that at the end 17.28 million wait in
+// the queue and 103.68 million in the late tier. It reports the storage
+// of each tier, the bytes per late decision and the process's RSS at the
+// end and at its peak (run one benchmark a process: the peak is the
+// process's).
+// Run it with `go test -run '^$' -bench CompactJoinerPending7dWithParts -benchtime 1x ./models`.
+func BenchmarkCompactJoinerPending7dWithParts(b *testing.B) {
+	const (
+		rate       = 200
+		partitions = 10
+		n          = 7 * 24 * 3600 * rate
+	)
+	part := models.Outcome{OutcomeID: "o", Resolved: true, HandleSeconds: 300,
+		Missing: models.AllOutcomeFields &^ (1<<models.FieldResolved | 1<<models.FieldHandleSeconds)}
+	for b.Loop() {
+		j := models.NewCompactJoiner(models.JoinConfig{MaxPending: 20_000_000})
+		start := time.Now()
+		var id [36]byte
+		t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+		emit := func(models.Match) {}
+		for i := range n {
+			at := t0.Add(time.Duration(i) * time.Second / rate)
+			did := situtest.UUIDv7(&id, at, uint64(i))
+			p := int32(i % partitions)
+			j.AddDecision(models.DecisionPos{Partition: p, Offset: int64(i / partitions)}, did, at, emit)
+			o := part
+			o.DecisionID, o.OccurredAt = did, at.Add(time.Minute)
+			j.AddOutcomeFrom(p, o, emit)
+		}
+		elapsed := time.Since(start)
+		runtime.GC()
+		queue, late := j.Pending(), j.LateDecisions()
+		if queue < 17_200_000 || late < 103_600_000 || j.Stats().Joined != n {
+			b.Fatalf("%d in the queue, %d in the late tier, %d joined; want 17.28M, 103.68M, %d", queue, late, j.Stats().Joined, n)
+		}
+		lateBytes := float64(j.LateStorageBytes())
+		b.ReportMetric(float64(queue), "queue")
+		b.ReportMetric(float64(late), "late")
+		b.ReportMetric((float64(j.StorageBytes())-lateBytes)/(1<<20), "queue_storage_MiB")
+		b.ReportMetric(lateBytes/(1<<20), "late_storage_MiB")
+		b.ReportMetric(lateBytes/float64(late), "B/late")
+		b.ReportMetric(procStatusMiB("VmRSS:"), "rss_MiB")
+		b.ReportMetric(procStatusMiB("VmHWM:"), "rss_peak_MiB")
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "adds/s")
+		runtime.KeepAlive(j)
+	}
 }

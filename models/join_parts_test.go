@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -24,35 +25,134 @@ func part(id, outcomeID string, at time.Duration, fields ...models.OutcomeField)
 	return event{outcome: &o}
 }
 
-// runParts runs events through a compact joiner and writes each match as
-// "id:field,field" with "+" for a first match and "*" for a closed window.
-func runParts(j *models.CompactJoiner, events []event) []string {
-	at := map[int64]string{}
-	var got []string
-	emit := func(m models.Match) {
-		var names []string
-		for f := range models.OutcomeField(models.NumOutcomeFields) {
-			if m.Fields.Has(f) {
-				names = append(names, f.String())
+// uid is the UUIDv7 id of decision name made at t ("!name": the id name,
+// not a UUID).
+func uid(name string, t time.Time) string {
+	if raw, ok := strings.CutPrefix(name, "!"); ok {
+		return raw
+	}
+	ms := t.UnixMilli()
+	var tail uint64
+	for _, c := range name {
+		tail = tail*131 + uint64(c)
+	}
+	return fmt.Sprintf("%08x-%04x-7000-8000-%012x", ms>>16, ms&0xffff, tail&(1<<48-1))
+}
+
+// runParts runs events through a compact joiner, each event a round of
+// its own, and writes each match as "id:field,field" with "+" for a first
+// match and "*" for a closed window (runPartsRounds).
+func runParts(j *models.CompactJoiner, events []event) []string { return runPartsRounds(j, events, 1) }
+
+// runPartsRounds runs events through a compact joiner in rounds of round
+// events (0: one round), as the learner does: the decision ids are
+// UUIDv7 (uid), decisions go to partition 1 at their offset, and at the
+// end of each round the parts waiting in the late tier are resolved from
+// the decisions added so far, by message key within the ranges the tier
+// asked for.
+func runPartsRounds(j *models.CompactJoiner, events []event, round int) []string {
+	return newPartsRun().run(j, events, round)
+}
+
+// partsRun is the topic of decisions a scenario ran so far: what the
+// late tier's re-reads find.
+type partsRun struct {
+	at   map[int64]string   // offset → decision name
+	byID map[string][]int64 // decision id → offsets
+	ids  map[string]string  // decision name → id, of its decision's time
+}
+
+func newPartsRun() *partsRun {
+	return &partsRun{at: map[int64]string{}, byID: map[string][]int64{}, ids: map[string]string{}}
+}
+
+// id returns name's decision id: of its decision's time, t0 for a name
+// no decision has.
+func (r *partsRun) id(name string) string {
+	if id, ok := r.ids[name]; ok {
+		return id
+	}
+	return uid(name, t0)
+}
+
+func (r *partsRun) format(m models.Match) string {
+	var names []string
+	for f := range models.OutcomeField(models.NumOutcomeFields) {
+		if m.Fields.Has(f) {
+			names = append(names, f.String())
+		}
+	}
+	s := r.at[m.Pos.Offset] + ":" + strings.Join(names, ",")
+	if m.First {
+		s += "+"
+	}
+	if m.Outcome == nil {
+		s += "*"
+	}
+	return s
+}
+
+// find is the re-read of the late tier's ranges: the offsets whose key is
+// id, among those ranges only.
+func (r *partsRun) find(reads map[int32]*models.LateRead) func(p int32, id string) []int64 {
+	return func(p int32, id string) []int64 {
+		var offs []int64
+		for _, off := range r.byID[id] {
+			for _, rg := range reads[p].Ranges {
+				if rg[0] <= off && off < rg[1] {
+					offs = append(offs, off)
+				}
 			}
 		}
-		s := at[m.Pos.Offset] + ":" + strings.Join(names, ",")
-		if m.First {
-			s += "+"
+		return offs
+	}
+}
+
+// run runs events through j in rounds of round events (0: one round) and
+// returns the matches, the placeholders resolved in their place.
+func (r *partsRun) run(j *models.CompactJoiner, events []event, round int) []string {
+	var got []string
+	var placeholders []models.Match
+	emit := func(m models.Match) { placeholders = append(placeholders, m) }
+	resolve := func() {
+		var resolved [][]models.Match
+		if j.LateLookups() {
+			resolved = j.ResolveLate(r.find(j.LateReads()))
 		}
-		if m.Outcome == nil {
-			s += "*"
+		for _, m := range placeholders {
+			if m.Deferred == 0 {
+				got = append(got, r.format(m))
+				continue
+			}
+			for _, x := range resolved[m.Deferred-1] {
+				got = append(got, r.format(x))
+			}
 		}
-		got = append(got, s)
+		placeholders = placeholders[:0]
 	}
 	for _, e := range events {
 		if e.decision != nil {
-			at[e.offset] = e.decision.DecisionID
-			j.AddDecision(models.DecisionPos{Partition: 1, Offset: e.offset}, e.decision.DecisionID, e.decision.Time, emit)
-		} else {
-			j.AddOutcome(*e.outcome, emit)
+			if _, ok := r.ids[e.decision.DecisionID]; !ok {
+				r.ids[e.decision.DecisionID] = uid(e.decision.DecisionID, e.decision.Time)
+			}
 		}
 	}
+	for i, e := range events {
+		if e.decision != nil {
+			r.at[e.offset] = e.decision.DecisionID
+			id := r.id(e.decision.DecisionID)
+			r.byID[id] = append(r.byID[id], e.offset)
+			j.AddDecision(models.DecisionPos{Partition: 1, Offset: e.offset}, id, e.decision.Time, emit)
+		} else {
+			o := *e.outcome
+			o.DecisionID = r.id(o.DecisionID)
+			j.AddOutcomeFrom(1, o, emit)
+		}
+		if round > 0 && (i+1)%round == 0 {
+			resolve()
+		}
+	}
+	resolve()
 	return got
 }
 
@@ -113,15 +213,15 @@ func TestCompactJoinerParts(t *testing.T) {
 		{"windows per field: the late fields wait their own window, the others close", models.JoinConfig{Window: h, LateWindow: 7 * 24 * h},
 			[]event{D("a", 0, 0), part("a", "o1", time.Minute, res), D("x", 1, 2*h),
 				part("a", "o2", 2*h, cs), part("a", "o3", 3*24*h, rc, ch), D("y", 2, 8*24*h), part("a", "o4", 8*24*h, ch)},
-			[]string{"a:resolved+", "a:recontact_7d,churned"}, models.JoinStats{Joined: 2, Late: 2, Expired: 1}},
+			[]string{"a:resolved+", "a:recontact_7d,churned"}, models.JoinStats{Joined: 2, Late: 2, Expired: 1, LateLookups: 2, LateFound: 2}},
 		{"per-field expiry with a default reward: each at its window", models.JoinConfig{Window: h, LateWindow: 3 * h, DefaultReward: &reward},
 			[]event{D("a", 0, 0), D("b", 1, 0), part("a", "o1", time.Minute, res, cs), D("x", 2, 2*h), part("a", "o2", 2*h, rc), part("b", "o3", 2*h, ch), D("y", 3, 4*h)},
 			[]string{"a:resolved,csat+", "a:upsell_accepted,revenue,handle_seconds,escalated*", "b:resolved,csat,upsell_accepted,revenue,handle_seconds,escalated+*",
-				"a:recontact_7d", "b:churned", "x:resolved,csat,upsell_accepted,revenue,handle_seconds,escalated+*", "a:churned*", "b:recontact_7d*"},
-			models.JoinStats{Joined: 3, Expired: 2, ExpiredRewarded: 2}},
+				"a:recontact_7d", "b:churned", "a:churned*", "b:recontact_7d*", "x:resolved,csat,upsell_accepted,revenue,handle_seconds,escalated+*"},
+			models.JoinStats{Joined: 3, Expired: 2, ExpiredRewarded: 2, LateLookups: 2, LateFound: 2}},
 		{"per-field expiry without a default reward: nothing learned at either window", models.JoinConfig{Window: h, LateWindow: 3 * h},
 			[]event{D("a", 0, 0), D("b", 1, 0), part("a", "o1", time.Minute, res), D("x", 2, 2*h), part("b", "o3", 2*h, ch), D("y", 3, 4*h)},
-			[]string{"a:resolved+", "b:churned+"}, models.JoinStats{Joined: 2, Expired: 2}},
+			[]string{"a:resolved+", "b:churned+"}, models.JoinStats{Joined: 2, Expired: 2, LateLookups: 1, LateFound: 1}},
 		{"a complete outcome leaves nothing to expire", models.JoinConfig{Window: h, DefaultReward: &reward},
 			[]event{D("a", 0, 0), O("a"), D("x", 2, 2*h)},
 			[]string{"a:" + all + "+"}, models.JoinStats{Joined: 1}},

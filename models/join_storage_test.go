@@ -12,7 +12,7 @@ import (
 // outside the Go heap (storable) hold no Go pointer, which the collector
 // would not see there.
 func TestJoinStorageTypesHoldNoPointer(t *testing.T) {
-	for _, typ := range []reflect.Type{reflect.TypeFor[compactEntry](), reflect.TypeFor[partRecord](), reflect.TypeFor[int32](), reflect.TypeFor[uint32]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[compactEntry](), reflect.TypeFor[partRecord](), reflect.TypeFor[int32](), reflect.TypeFor[uint32](), reflect.TypeFor[uint16](), reflect.TypeFor[lateBlock]()} {
 		if path, ok := pointerIn(typ, typ.Name()); ok {
 			t.Errorf("%s holds a pointer at %s", typ, path)
 		}
@@ -73,14 +73,21 @@ func TestJoinStorageFollowsTheQueue(t *testing.T) {
 				j.AddDecision(DecisionPos{Offset: int64(tc.decisions)}, "last", t0.Add(time.Hour), emit)
 			}
 			table := int64(4 * len(j.table))
-			if got, want := j.StorageBytes(), int64(tc.wantChunks*chunkSize)+table; got != want {
-				t.Fatalf("storage %d bytes, want %d (%d chunks and a table of %d slots); pending %d", got, want, tc.wantChunks, len(j.table), j.Pending())
+			// the late tier's chunks (128 KiB each: states, and the time
+			// index of the blocks read), released as its windows close
+			late := j.LateStorageBytes()
+			const lateChunk = 128 << 10
+			if late%lateChunk != 0 || late > 4*lateChunk {
+				t.Fatalf("late tier %d bytes, want whole chunks, at most 4", late)
+			}
+			if got, want := j.StorageBytes(), int64(tc.wantChunks*chunkSize)+table+late; got != want {
+				t.Fatalf("storage %d bytes, want %d (%d chunks, a table of %d slots and %d of the late tier); pending %d", got, want, tc.wantChunks, len(j.table), late, j.Pending())
 			}
 			if mapAnon(1) == nil {
 				t.Skip("no anonymous mappings on this OS: the arrays are on the Go heap")
 			}
 			store := j.store
-			if got, want := store.mappings(), 3*tc.wantChunks+1; got != want {
+			if got, want := store.mappings(), 3*tc.wantChunks+1+int(late/lateChunk); got != want {
 				t.Fatalf("%d mappings, want %d", got, want)
 			}
 			j = nil

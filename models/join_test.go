@@ -190,6 +190,10 @@ func checkCompactAgainstJoiner(t *testing.T, c *models.CompactJoiner, got []stri
 	cs.DroppedPending = js.DroppedPending
 	cs.DroppedLate = 0 // joined decisions the cap dropped while they waited for late fields
 	cs.Closed = 0
+	// a duplicate of a decision in the late tier, whose id (not a UUIDv7)
+	// it cannot look up, is counted apart
+	cs.Duplicates += cs.LateNotUUID
+	cs.LateNotUUID = 0
 	if cs != js || c.Pending() < j.Pending() || c.Early() != j.Early() {
 		t.Fatalf("compact %+v (pending %d, early %d), joiner %+v (pending %d, early %d)", c.Stats(), c.Pending(), c.Early(), j.Stats(), j.Pending(), j.Early())
 	}

@@ -115,7 +115,7 @@ type learnerCounts struct {
 	joined, expired, unknown, duplicate           float64
 	droppedPending, droppedEarly                  float64
 	droppedLate, closed, stale, late              float64
-	pending, early                                float64
+	pending, lateDecisions, early                 float64
 	dlqJSON, dlqInvalid, dlqWriteErrors           float64
 	updates, restarts                             float64
 }
@@ -144,6 +144,7 @@ func (s scrape) counts() learnerCounts {
 		stale:                join("stale_part"),
 		late:                 join("late_part"),
 		pending:              s.value("situ_learner_pending_decisions"),
+		lateDecisions:        s.value("situ_learner_late_decisions"),
 		early:                s.value("situ_learner_early_outcomes"),
 		dlqJSON:              s.value("situ_outcomes_dlq_total", "reason=invalid_json"),
 		dlqInvalid:           s.value("situ_outcomes_dlq_total", "reason=invalid_outcome"),

@@ -195,10 +195,11 @@ func evaluateChecks(r *result) []check {
 	decisionDups := max(0, f.decisionsRead-ok)
 	add("decisions reach the learner", f.decisions == ok && f.decisionsRead == ok && f.decisionsInvalid == 0,
 		"answered %d, situ_decisions_total %v, written %v, learner read %v (invalid %v)", l.OK, f.decisions, f.decisionsWritten, f.decisionsRead, f.decisionsInvalid)
-	// a decision stays pending until its every window closed, joined or not
-	decSum := f.closed + f.droppedPending + f.droppedLate + f.pending
+	// a decision waits in the queue, then in the late tier, until its
+	// every window closed, joined or not
+	decSum := f.closed + f.droppedPending + f.droppedLate + f.pending + f.lateDecisions
 	add("decisions accounted for", decSum == ok,
-		"answered %d = windows closed %v (%v of them without outcome) + dropped (pending cap) %v + pending %v = %v", l.OK, f.closed, f.expired, f.droppedPending+f.droppedLate, f.pending, decSum)
+		"answered %d = windows closed %v (%v of them without outcome) + dropped (caps) %v + pending %v + in the late tier %v = %v", l.OK, f.closed, f.expired, f.droppedPending+f.droppedLate, f.pending, f.lateDecisions, decSum)
 
 	produced := f.outcomesPublished + float64(s.KafkaWritten)
 	add("outcomes reach the learner", f.outcomesRead == produced && s.KafkaErr == 0 && f.outcomePublishErrors == 0,

@@ -94,6 +94,8 @@ func TestEvaluate(t *testing.T) {
 			r.final.decisionsRead, r.final.closed = 999, 979
 		}, failed: []string{"decisions reach the learner", "decisions accounted for"}},
 		{name: "a decision neither closed, dropped nor pending", change: func(r *result) { r.final.closed = 979 }, failed: []string{"decisions accounted for"}},
+		{name: "decisions in the late tier are accounted for", change: func(r *result) { r.final.pending, r.final.lateDecisions = 12, 8 }},
+		{name: "a decision in the late tier counted twice", change: func(r *result) { r.final.lateDecisions = 1 }, failed: []string{"decisions accounted for"}},
 		{name: "an outcome not accounted for", change: func(r *result) { r.final.unknown = 49 }, failed: []string{"outcomes accounted for"}},
 		{name: "an outcome the learner never read", change: func(r *result) {
 			r.final.outcomesRead, r.final.unknown = 869, 49

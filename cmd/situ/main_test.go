@@ -482,7 +482,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"unknown role", []string{"--role", "oracle"}, "--role must be all, api, learner or broker", true},
 		{"broker role with brokers", []string{"--role", "broker", "--kafka-brokers", "127.0.0.1:1"}, "takes no --kafka-brokers", true},
 		{"api role without brokers", []string{"--role", "api"}, "needs --kafka-brokers", true},
-		{"no partitions", []string{"--partitions", "0"}, "--partitions, --decision-queue and --max-pending must be at least 1", true},
+		{"no partitions", []string{"--partitions", "0"}, "--partitions, --decision-queue, --max-pending and --max-late must be at least 1", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,7 @@ type serveOptions struct {
 	lateWindow           time.Duration
 	defaultReward        optionalFloat
 	maxPending           int
+	maxLate              int
 	learningRate         float64
 	maxImportanceWeight  float64
 	minStepRate          float64
@@ -112,7 +113,8 @@ func (o *serveOptions) register(fs *flagSet) {
 	fs.DurationVar(&o.lateWindow, "late-window", 7*24*time.Hour, "how long a decision waits for its late outcome fields, recontact_7d and churned (at least --reward-window; docs/reward.md)")
 	fs.Var(&o.defaultReward, "default-reward", "reward of a decision whose window passed without an outcome")
 	fs.describeDefault("default-reward", "none: such decisions are skipped")
-	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for their outcome parts (about 50 bytes each); beyond it the oldest are dropped and counted")
+	fs.IntVar(&o.maxPending, "max-pending", 20_000_000, "decisions the learner keeps waiting for their outcome parts within --reward-window (about 44 bytes each); beyond it the oldest are dropped and counted")
+	fs.IntVar(&o.maxLate, "max-late", 125_000_000, "decisions (offsets of nba.decisions) the learner keeps in its late tier after --reward-window, waiting for their late fields until --late-window (about 2.25 bytes each: 7 days at 200 decisions/s fit); beyond it the oldest are dropped and counted")
 	fs.Float64Var(&o.learningRate, "learning-rate", 0.05, "AdaGrad learning rate η of the online update")
 	fs.Float64Var(&o.maxImportanceWeight, "max-importance-weight", 1, "clip of an update's importance weight 1/propensity (1: not importance weighted; docs/model.md)")
 	fs.Float64Var(&o.minStepRate, "min-step-rate", 0, "floor of each weight's AdaGrad step size η/√G, so that learning never stops (docs/model.md)")
@@ -295,8 +297,8 @@ func buildServe(ctx context.Context, opts serveOptions, log, audit *zap.Logger, 
 		return nil, err
 	}
 
-	if opts.partitions < 1 || opts.decisionQueue < 1 || opts.maxPending < 1 {
-		return nil, fmt.Errorf("%w: --partitions, --decision-queue and --max-pending must be at least 1", errUsage)
+	if opts.partitions < 1 || opts.decisionQueue < 1 || opts.maxPending < 1 || opts.maxLate < 1 {
+		return nil, fmt.Errorf("%w: --partitions, --decision-queue, --max-pending and --max-late must be at least 1", errUsage)
 	}
 	brokers := splitList(opts.kafkaBrokers)
 	topics := feedback.TopicsConfig{DecisionPartitions: opts.partitions, OutcomePartitions: opts.partitions}.WithDefaults()
@@ -600,7 +602,7 @@ func buildLearner(opts serveOptions, brokers []string, topics feedback.TopicsCon
 	if err != nil {
 		return nil, fmt.Errorf("reward definition: %w", err)
 	}
-	join := models.JoinConfig{Window: opts.rewardWindow, LateWindow: opts.lateWindow, MaxPending: opts.maxPending}
+	join := models.JoinConfig{Window: opts.rewardWindow, LateWindow: opts.lateWindow, MaxPending: opts.maxPending, MaxLate: opts.maxLate}
 	if opts.defaultReward.set {
 		v := opts.defaultReward.v
 		join.DefaultReward = &v
