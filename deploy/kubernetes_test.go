@@ -193,6 +193,16 @@ type podDisruptionBudget struct {
 	} `yaml:"spec"`
 }
 
+type persistentVolumeClaim struct {
+	Metadata objectMeta `yaml:"metadata"`
+	Spec     struct {
+		AccessModes []string `yaml:"accessModes"`
+		Resources   struct {
+			Requests map[string]string `yaml:"requests"`
+		} `yaml:"resources"`
+	} `yaml:"spec"`
+}
+
 type serviceMonitor struct {
 	Spec struct {
 		Selector  labelSelector `yaml:"selector"`
@@ -209,6 +219,7 @@ type manifests struct {
 	deployments   []deployment
 	services      []service
 	pdbs          []podDisruptionBudget
+	claims        []persistentVolumeClaim
 	// configMaps holds the data of the generated ConfigMaps by name.
 	configMaps map[string]map[string]string
 }
@@ -258,6 +269,10 @@ func readManifests(t *testing.T) manifests {
 				var s service
 				require.NoError(t, doc.Decode(&s))
 				m.services = append(m.services, s)
+			case "PersistentVolumeClaim":
+				var c persistentVolumeClaim
+				require.NoError(t, doc.Decode(&c))
+				m.claims = append(m.claims, c)
 			case "PodDisruptionBudget":
 				var p podDisruptionBudget
 				require.NoError(t, doc.Decode(&p))
@@ -365,11 +380,32 @@ func TestKubernetesLearnerStateDir(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, volume, "--learner-state-dir %s is not a mounted volume", dir)
+		// a restart without the snapshot reads the topics for hours at 7
+		// days of late tier: the snapshot must outlive the pod
+		var claim string
 		for _, v := range pod.Volumes {
 			if v.Name == volume {
-				require.True(t, v.EmptyDir != nil || v.PersistentVolumeClaim != nil, "volume %s: an emptyDir or a PersistentVolumeClaim", volume)
+				require.NotNil(t, v.PersistentVolumeClaim, "volume %s: a PersistentVolumeClaim, so the join snapshot outlives the pod", volume)
+				claim = v.PersistentVolumeClaim.ClaimName
 			}
 		}
+		require.NotEmpty(t, claim, "volume %s is not in the pod's volumes", volume)
+		var found bool
+		for _, c := range m.claims {
+			if c.Metadata.Name != claim {
+				continue
+			}
+			found = true
+			require.Equal(t, []string{"ReadWriteOnce"}, c.Spec.AccessModes, "claim %s: one learner pod at a time (strategy Recreate)", claim)
+			require.Equal(t, "Recreate", m.deployments[i].Spec.Strategy.Type, "a ReadWriteOnce claim needs the old learner pod gone before the new one starts")
+			size, err := parseBytes(c.Spec.Resources.Requests["storage"])
+			require.NoError(t, err)
+			// twice the snapshot at the default caps: 42 bytes a pending
+			// decision and 2.3 a late one, while the next is written
+			const snapshotAtTheDefaultCaps = 20_000_000*42 + 125_000_000*23/10
+			require.GreaterOrEqual(t, size, int64(2*snapshotAtTheDefaultCaps), "claim %s holds two join snapshots at the default caps", claim)
+		}
+		require.True(t, found, "claim %s is not among the manifests", claim)
 		limit, err := parseBytes(pod.Containers[0].Resources.Limits["memory"])
 		require.NoError(t, err)
 		heap, err := parseBytes(c.env["GOMEMLIMIT"])
