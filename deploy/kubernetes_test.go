@@ -651,7 +651,7 @@ func TestKustomization(t *testing.T) {
 				}
 			}
 		}
-		require.Equal(t, map[string]int{"ConfigMap": len(m.configMaps), "Deployment": len(m.deployments), "Service": len(m.services), "PodDisruptionBudget": len(m.pdbs)}, kinds)
+		require.Equal(t, map[string]int{"ConfigMap": len(m.configMaps), "Deployment": len(m.deployments), "Service": len(m.services), "PodDisruptionBudget": len(m.pdbs), "PersistentVolumeClaim": len(m.claims)}, kinds)
 		require.NotEmpty(t, refs)
 		for _, r := range refs {
 			require.True(t, configMaps[r], "rendered Deployments refer to ConfigMap %s, which kustomize did not generate", r)
