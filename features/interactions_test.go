@@ -2,7 +2,6 @@ package features_test
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"situ/features"
@@ -26,13 +25,7 @@ func TestInteractions(t *testing.T) {
 		Channel:  "web",
 		Friction: features.Friction{RepeatContacts7d: 2, WaitSeconds: 90, Sentiment: -0.5},
 	}
-	cases := []struct {
-		name    string
-		edit    func(*features.Context)
-		uniform bool
-		want    map[string]float64
-		absent  []string
-	}{
+	cases := []extractionCase{
 		{
 			name: "bins: a value on an edge falls in the bin above",
 			edit: func(*features.Context) {},
@@ -61,39 +54,5 @@ func TestInteractions(t *testing.T) {
 			absent: []string{"tenure_bin=<3", "intent_x_tenure=order_status|<3", "wait_bin=<30", "wait_x_tier=<30|gold", "tenure_x_repeat=<3"},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := base
-			tc.edit(&c)
-			x, err := s.Extract(&c, tc.uniform, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(x) > s.MaxEntries() {
-				t.Errorf("%d entries, MaxEntries %d", len(x), s.MaxEntries())
-			}
-			got := lookup(t, s, x)
-			for name, v := range tc.want {
-				if _, ok := s.Index(name); !ok {
-					t.Fatalf("no feature %s", name)
-				}
-				if got[name] != v {
-					t.Errorf("%s = %g, want %g", name, got[name], v)
-				}
-			}
-			for _, name := range tc.absent {
-				if _, ok := s.Index(name); !ok {
-					t.Fatalf("no feature %s", name)
-				}
-				if v, ok := got[name]; ok {
-					t.Errorf("%s = %g, want absent", name, v)
-				}
-			}
-			for name := range got {
-				if tc.uniform && (strings.Contains(name, "value") || strings.Contains(name, "tier")) {
-					t.Errorf("uniform mode kept %s", name)
-				}
-			}
-		})
-	}
+	checkExtractions(t, s, base, cases)
 }

@@ -2,7 +2,6 @@ package features_test
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"situ/features"
@@ -28,13 +27,7 @@ func TestThresholdCrosses(t *testing.T) {
 		Channel:  "web",
 		Friction: features.Friction{RepeatContacts7d: 2, WaitSeconds: 30, Sentiment: -0.5},
 	}
-	cases := []struct {
-		name    string
-		edit    func(*features.Context)
-		uniform bool
-		want    map[string]float64
-		absent  []string
-	}{
+	cases := []extractionCase{
 		{
 			name: "each threshold says its side; a value on an edge is above it",
 			edit: func(*features.Context) {},
@@ -64,39 +57,5 @@ func TestThresholdCrosses(t *testing.T) {
 			absent: []string{"tenure_11=<11", "intent_x_tenure_11=order_status|<11", "wait_16_x_tenure_33=>=16|<33"},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := base
-			tc.edit(&c)
-			x, err := s.Extract(&c, tc.uniform, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(x) > s.MaxEntries() {
-				t.Errorf("%d entries, MaxEntries %d", len(x), s.MaxEntries())
-			}
-			got := lookup(t, s, x)
-			for name, v := range tc.want {
-				if _, ok := s.Index(name); !ok {
-					t.Fatalf("no feature %s", name)
-				}
-				if got[name] != v {
-					t.Errorf("%s = %g, want %g", name, got[name], v)
-				}
-			}
-			for _, name := range tc.absent {
-				if _, ok := s.Index(name); !ok {
-					t.Fatalf("no feature %s", name)
-				}
-				if v, ok := got[name]; ok {
-					t.Errorf("%s = %g, want absent", name, v)
-				}
-			}
-			for name := range got {
-				if tc.uniform && (strings.Contains(name, "value") || strings.Contains(name, "tier")) {
-					t.Errorf("uniform mode kept %s", name)
-				}
-			}
-		})
-	}
+	checkExtractions(t, s, base, cases)
 }
