@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -408,6 +409,24 @@ func checkpointPending(cp feedback.Checkpoint) (queue, late int64) {
 	return queue, late
 }
 
+// restoreTook returns how long a learner took to read its pending
+// decisions again after restoring a checkpoint, from its log, and whether
+// it had done so.
+func restoreTook(t *testing.T, logs string) (time.Duration, bool) {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `"pending decisions read again"`) {
+			continue
+		}
+		var entry struct {
+			Took float64 `json:"took"` // seconds
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		return time.Duration(entry.Took * float64(time.Second)), true
+	}
+	return 0, false
+}
+
 // TestLearnerKilledMidStreamEndsWithSameWeights runs the learner as a real
 // process over a stream and kills it (SIGKILL) several times while it
 // learns; after each kill a new process resumes from the last snapshot
@@ -473,10 +492,11 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 	stateDir := t.TempDir()
 	snapshotLoads := 0
 	stalled := false // the last learner was killed before it made progress
+	var restoreTimes []time.Duration
 	killedRun := time.Now()
 	for {
 		p := startSitu(t, append(learnerFlags, "--kafka-brokers", killed.Addr(), "--learner-state-dir", stateDir, "--join-snapshot-interval", joinSnapshotInterval)...)
-		before, _ := latest(t, killed.Brokers())
+		before, restores := latest(t, killed.Brokers()) // a checkpoint to restore from
 		streamDone := before.Model.Updates >= int64(valid) && !lateProduced
 		switch {
 		case streamDone:
@@ -496,8 +516,11 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 			waitForUpdates(t, killed.Brokers(), before.Model.Updates+1, 30*time.Second)
 			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 		}
-		out := p.Output()
-		at := pendingAtKill{queue: -1, late: -1, restoring: strings.Contains(out, "restored checkpoint") && !strings.Contains(out, "pending decisions read again")}
+		took, restored := restoreTook(t, p.Output())
+		at := pendingAtKill{queue: -1, late: -1, restoring: restores && !restored}
+		if restored {
+			restoreTimes = append(restoreTimes, took)
+		}
 		if v, ok := metric(t, p, "situ_learner_pending_decisions"); ok {
 			at.queue = int64(v)
 		}
@@ -537,6 +560,11 @@ func TestLearnerKilledMidStreamEndsWithSameWeights(t *testing.T) {
 		mostPending = max(mostPending, at.cpQueue+at.cpLate)
 	}
 	t.Logf("killed run: %s; pending at each kill (queue+late tier): %v", time.Since(killedRun).Round(time.Millisecond), pending)
+	slices.Sort(restoreTimes)
+	if len(restoreTimes) > 0 {
+		t.Logf("%d restores read their pending decisions again in %s–%s (median %s)", len(restoreTimes),
+			restoreTimes[0].Round(time.Millisecond), restoreTimes[len(restoreTimes)-1].Round(time.Millisecond), restoreTimes[len(restoreTimes)/2].Round(time.Millisecond))
+	}
 	t.Logf("%d kills (%d restored from a join snapshot, %d while reading their pending decisions again, at most %d pending in a checkpoint); updates in the last snapshot after each: %v",
 		kills, snapshotLoads, restoring, mostPending, progress)
 	require.GreaterOrEqual(t, kills, 3, "the stream should span several kills")
