@@ -8,9 +8,10 @@ PKGS        ?= ./...
 FUZZTIME    ?= 30s
 FUZZCI_TIME ?= 3000x
 SOAK        ?= 10m
+EXACTLY_ONCE_DECISIONS ?= 2000000
 
 # The variables `make help` shows with their values.
-HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME FUZZCI_TIME SOAK GO BIN
+HELP_VARS := ADDR BROKER_ADDR DATA_DIR PKGS FUZZTIME FUZZCI_TIME SOAK EXACTLY_ONCE_DECISIONS GO BIN
 
 .DEFAULT_GOAL := help
 
@@ -101,6 +102,10 @@ fuzz: ## fuzz the score request decoder for $(FUZZTIME)
 .PHONY: fault
 fault: ## fault tests with real processes: a 30 s broker outage under load, a replica killed -9, a full disk
 	FAULT_OUTAGE=30s $(GO) test -count=1 -timeout 10m -v -run 'TestBrokerOutage|TestReplicaKilled|TestFullDisk' ./e2e
+
+.PHONY: exactly-once-large
+exactly-once-large: ## the exactly-once SIGKILL test over $(EXACTLY_ONCE_DECISIONS) decisions, all pending at the kills (no -race; not in test)
+	EXACTLY_ONCE_DECISIONS=$(EXACTLY_ONCE_DECISIONS) $(GO) test -count=1 -timeout 60m -v -run TestLearnerKilledMidStreamEndsWithSameWeights ./e2e
 
 .PHONY: fuzz-ci
 fuzz-ci: ## every fuzz target (each decoder of HTTP bodies and Kafka messages) for $(FUZZCI_TIME) each
