@@ -251,3 +251,26 @@ func TestCompactJoinerParts(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactJoinerJoinsOutcomesBeyondTheOldCap: an outcome that comes
+// after 331,000 later decisions (beyond the 200,000 the join once held)
+// joins its decision, and its late field, days later, is applied from the
+// late tier.
+func TestCompactJoinerJoinsOutcomesBeyondTheOldCap(t *testing.T) {
+	const later = 331_000
+	events := []event{D("a", 0, 0)}
+	for i := range later {
+		events = append(events, D(fmt.Sprintf("x%d", i), int64(i+1), time.Second+time.Duration(i)*250*time.Millisecond))
+	}
+	events = append(events, part("a", "o1", 23*time.Hour, models.FieldResolved),
+		D("y", later+1, 30*time.Hour), // a's 24 h window closes: it moves to the late tier
+		part("a", "o2", 3*24*time.Hour, models.FieldRecontact7d))
+	j := models.NewCompactJoiner(models.JoinConfig{})
+	got := runParts(j, events)
+	if want := []string{"a:resolved+", "a:recontact_7d"}; !slices.Equal(got, want) {
+		t.Errorf("matches %q, want %q", got, want)
+	}
+	if st := j.Stats(); st.Joined != 2 || st.LateFound != 1 || st.DroppedPending != 0 {
+		t.Errorf("stats %+v: want 2 joined, 1 found in the late tier, none dropped", st)
+	}
+}
