@@ -156,11 +156,6 @@ type partsEarly struct {
 	done  bool
 }
 
-type partsRecent struct {
-	key uint64
-	at  time.Time
-}
-
 // PartsJoin joins the decisions made in experiments with the parts of
 // their outcomes and keeps, per decision, the latest value of each field:
 // a decision may receive several outcome events over its window, each
@@ -189,8 +184,7 @@ type PartsJoin[R any] struct {
 	queue      []*partsEntry[R] // arrival order: entries leave at the head
 	early      map[string]*partsEarly
 	earlyQueue []*partsEarly
-	recent     map[uint64]struct{}
-	recentQ    []partsRecent
+	recent     models.RecentIDs[uint64]
 	streamTime time.Time
 	stats      models.JoinStats
 	change     Change[R]
@@ -217,7 +211,7 @@ func NewPartsJoin[R any](cfg models.JoinConfig) *PartsJoin[R] {
 		cfg.MaxRecent = 200_000
 	}
 	return &PartsJoin[R]{cfg: cfg, pending: map[uint64]*partsEntry[R]{}, early: map[string]*partsEarly{},
-		recent: map[uint64]struct{}{}}
+		recent: models.NewRecentIDs[uint64](cfg.MaxRecent)}
 }
 
 // Stats returns the counters: Joined counts the parts that changed a
@@ -254,7 +248,7 @@ func (j *PartsJoin[R]) AddDecision(d JoinDecision[R], emit func(*Change[R])) boo
 		j.stats.Duplicates++
 		return false
 	}
-	if _, done := j.recent[key]; done {
+	if j.recent.Has(key) {
 		j.stats.Duplicates++
 		return false
 	}
@@ -283,7 +277,7 @@ func (j *PartsJoin[R]) AddOutcome(o *models.Outcome, emit func(*Change[R])) {
 		j.apply(e, o, emit)
 		return
 	}
-	if _, done := j.recent[key]; done {
+	if j.recent.Has(key) {
 		j.stats.Late++
 		return
 	}
@@ -389,9 +383,7 @@ func (j *PartsJoin[R]) expire() {
 			j.stats.EarlyExpired++
 		}
 	}
-	for len(j.recentQ) > 0 && j.recentQ[0].at.Before(cut) {
-		j.forgetOldest()
-	}
+	j.recent.ForgetBefore(cut)
 }
 
 // popOldest removes the oldest pending decision: its late window closed,
@@ -417,25 +409,13 @@ func (j *PartsJoin[R]) popOldest(expired bool) {
 	}
 }
 
-func (j *PartsJoin[R]) remember(key uint64) {
-	j.recent[key] = struct{}{}
-	j.recentQ = append(j.recentQ, partsRecent{key: key, at: j.streamTime})
-	if len(j.recentQ) > j.cfg.MaxRecent {
-		j.forgetOldest()
-	}
-}
-
-func (j *PartsJoin[R]) forgetOldest() {
-	delete(j.recent, j.recentQ[0].key)
-	j.recentQ[0] = partsRecent{}
-	j.recentQ = j.recentQ[1:]
-}
+func (j *PartsJoin[R]) remember(key uint64) { j.recent.Add(key, j.streamTime) }
 
 // Holds reports whether decision id is pending, or was within a Window
 // of stream time: AddDecision would take it as a duplicate.
 func (j *PartsJoin[R]) Holds(id string) bool {
 	key := models.DecisionKey(id)
 	_, pending := j.pending[key]
-	_, done := j.recent[key]
+	done := j.recent.Has(key)
 	return pending || done
 }

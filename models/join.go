@@ -118,13 +118,6 @@ type pendingEntry[R any] struct {
 	done bool
 }
 
-// recentEntry is a decision id joined (or expired with the default reward)
-// at stream time at.
-type recentEntry struct {
-	id string
-	at time.Time
-}
-
 type earlyEntry struct {
 	o    Outcome
 	seen time.Time
@@ -144,8 +137,7 @@ type Joiner[R any] struct {
 	queue      []*pendingEntry[R] // arrival order; done entries are skipped
 	early      map[string]*earlyEntry
 	earlyQueue []*earlyEntry
-	recent     map[string]struct{}
-	recentQ    []recentEntry // join order, so stream-time order
+	recent     RecentIDs[string]
 	streamTime time.Time
 	stats      JoinStats
 }
@@ -153,7 +145,7 @@ type Joiner[R any] struct {
 // NewJoiner returns an empty joiner.
 func NewJoiner[R any](cfg JoinConfig) *Joiner[R] {
 	cfg.fill()
-	return &Joiner[R]{cfg: cfg, pending: map[string]*pendingEntry[R]{}, early: map[string]*earlyEntry{}, recent: map[string]struct{}{}}
+	return &Joiner[R]{cfg: cfg, pending: map[string]*pendingEntry[R]{}, early: map[string]*earlyEntry{}, recent: NewRecentIDs[string](cfg.MaxRecent)}
 }
 
 // RestoreJoiner rebuilds a joiner from its State. The decisions that were
@@ -200,7 +192,7 @@ func (j *Joiner[R]) AddDecision(ref R, d DecisionEvent, emit func(Joined)) {
 		j.stats.Duplicates++
 		return
 	}
-	if _, done := j.recent[d.DecisionID]; done {
+	if j.recent.Has(d.DecisionID) {
 		j.stats.Duplicates++
 		return
 	}
@@ -233,7 +225,7 @@ func (j *Joiner[R]) AddOutcome(o Outcome, emit func(Joined)) {
 		j.compact()
 		return
 	}
-	if _, done := j.recent[o.DecisionID]; done {
+	if j.recent.Has(o.DecisionID) {
 		j.stats.Duplicates++
 		return
 	}
@@ -254,20 +246,7 @@ func (j *Joiner[R]) AddOutcome(o Outcome, emit func(Joined)) {
 	}
 }
 
-func (j *Joiner[R]) remember(id string) {
-	j.recent[id] = struct{}{}
-	j.recentQ = append(j.recentQ, recentEntry{id: id, at: j.streamTime})
-	if len(j.recentQ) > j.cfg.MaxRecent {
-		j.forgetOldest()
-	}
-}
-
-// forgetOldest forgets the oldest recently joined id.
-func (j *Joiner[R]) forgetOldest() {
-	delete(j.recent, j.recentQ[0].id)
-	j.recentQ[0] = recentEntry{}
-	j.recentQ = j.recentQ[1:]
-}
+func (j *Joiner[R]) remember(id string) { j.recent.Add(id, j.streamTime) }
 
 // expire closes the windows that stream time has passed.
 func (j *Joiner[R]) expire(emit func(Joined)) {
@@ -294,9 +273,7 @@ func (j *Joiner[R]) expire(emit func(Joined)) {
 			j.stats.EarlyExpired++
 		}
 	}
-	for len(j.recentQ) > 0 && j.recentQ[0].at.Before(cutoff) {
-		j.forgetOldest()
-	}
+	j.recent.ForgetBefore(cutoff)
 }
 
 // popOldest removes the oldest pending decision: expired (default reward
