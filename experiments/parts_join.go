@@ -148,14 +148,6 @@ func (e *partsEntry[R]) decision() JoinDecision[R] {
 	return JoinDecision[R]{Time: time.Unix(0, e.t).UTC(), Ref: e.ref, ConfigVersion: e.config}
 }
 
-// partsEarly holds the parts that arrived before their decision.
-type partsEarly struct {
-	id    string
-	parts []models.Outcome
-	seen  time.Time
-	done  bool
-}
-
 // PartsJoin joins the decisions made in experiments with the parts of
 // their outcomes and keeps, per decision, the latest value of each field:
 // a decision may receive several outcome events over its window, each
@@ -182,8 +174,7 @@ type PartsJoin[R any] struct {
 	cfg        models.JoinConfig
 	pending    map[uint64]*partsEntry[R]
 	queue      []*partsEntry[R] // arrival order: entries leave at the head
-	early      map[string]*partsEarly
-	earlyQueue []*partsEarly
+	early      models.EarlyParts
 	recent     models.RecentIDs[uint64]
 	streamTime time.Time
 	stats      models.JoinStats
@@ -210,7 +201,7 @@ func NewPartsJoin[R any](cfg models.JoinConfig) *PartsJoin[R] {
 	if cfg.MaxRecent == 0 {
 		cfg.MaxRecent = 200_000
 	}
-	return &PartsJoin[R]{cfg: cfg, pending: map[uint64]*partsEntry[R]{}, early: map[string]*partsEarly{},
+	return &PartsJoin[R]{cfg: cfg, pending: map[uint64]*partsEntry[R]{}, early: models.NewEarlyParts(cfg.MaxEarly),
 		recent: models.NewRecentIDs[uint64](cfg.MaxRecent)}
 }
 
@@ -223,7 +214,7 @@ func (j *PartsJoin[R]) Stats() models.JoinStats { return j.stats }
 func (j *PartsJoin[R]) Pending() int { return len(j.pending) }
 
 // Early returns the number of decisions whose parts wait for them.
-func (j *PartsJoin[R]) Early() int { return len(j.early) }
+func (j *PartsJoin[R]) Early() int { return j.early.Len() }
 
 // StreamTime returns the latest decision time seen.
 func (j *PartsJoin[R]) StreamTime() time.Time { return j.streamTime }
@@ -237,9 +228,7 @@ func (j *PartsJoin[R]) MaxPending() int { return j.cfg.MaxPending }
 func (j *PartsJoin[R]) AddDecision(d JoinDecision[R], emit func(*Change[R])) bool {
 	if d.Time.After(j.streamTime) {
 		if j.streamTime.IsZero() {
-			for _, e := range j.earlyQueue {
-				e.seen = d.Time
-			}
+			j.early.SetSeen(d.Time)
 		}
 		j.streamTime = d.Time
 	}
@@ -255,12 +244,9 @@ func (j *PartsJoin[R]) AddDecision(d JoinDecision[R], emit func(*Change[R])) boo
 	e := &partsEntry[R]{key: key, t: d.Time.UnixNano(), ref: d.Ref, config: d.ConfigVersion}
 	j.pending[key] = e
 	j.queue = append(j.queue, e)
-	if ee, ok := j.early[d.ID]; ok {
-		delete(j.early, d.ID)
-		ee.done = true
-		for i := range ee.parts {
-			j.apply(e, &ee.parts[i], emit)
-		}
+	parts := j.early.Take(d.ID)
+	for i := range parts {
+		j.apply(e, &parts[i], emit)
 	}
 	for len(j.pending) > j.cfg.MaxPending {
 		j.popOldest(false)
@@ -281,28 +267,11 @@ func (j *PartsJoin[R]) AddOutcome(o *models.Outcome, emit func(*Change[R])) {
 		j.stats.Late++
 		return
 	}
-	if ee, waiting := j.early[o.DecisionID]; waiting {
-		for _, p := range ee.parts {
-			if p.OutcomeID == o.OutcomeID {
-				j.stats.Duplicates++
-				return
-			}
-		}
-		ee.parts = append(ee.parts, *o)
-		return
+	added, dropped := j.early.Add(*o, j.streamTime)
+	if !added {
+		j.stats.Duplicates++
 	}
-	ee := &partsEarly{id: o.DecisionID, parts: []models.Outcome{*o}, seen: j.streamTime}
-	j.early[o.DecisionID] = ee
-	j.earlyQueue = append(j.earlyQueue, ee)
-	for len(j.early) > j.cfg.MaxEarly {
-		head := j.earlyQueue[0]
-		j.earlyQueue[0] = nil
-		j.earlyQueue = j.earlyQueue[1:]
-		if !head.done {
-			delete(j.early, head.id)
-			j.stats.DroppedEarly++
-		}
-	}
+	j.stats.DroppedEarly += int64(dropped)
 }
 
 // apply applies part o to e: each field o holds within its window whose
@@ -371,18 +340,7 @@ func (j *PartsJoin[R]) expire() {
 		j.popOldest(true)
 	}
 	cut := j.streamTime.Add(-j.cfg.Window)
-	for len(j.earlyQueue) > 0 {
-		head := j.earlyQueue[0]
-		if !head.done && !head.seen.Before(cut) {
-			break
-		}
-		j.earlyQueue[0] = nil
-		j.earlyQueue = j.earlyQueue[1:]
-		if !head.done {
-			delete(j.early, head.id)
-			j.stats.EarlyExpired++
-		}
-	}
+	j.stats.EarlyExpired += int64(j.early.ExpireBefore(cut))
 	j.recent.ForgetBefore(cut)
 }
 

@@ -210,11 +210,13 @@ func TestPartsJoinScenarios(t *testing.T) {
 			steps: []step{
 				{decision: "d1"},
 				{part: &partSpec{id: "ox", decision: "dx", at: time.Hour, resolved: bp(false), csat: fp(1)}},
+				{part: &partSpec{id: "oy", decision: "dx", at: 2 * time.Hour, churned: bp(true)}},
 				{part: &partSpec{id: "o1", decision: "d1", at: time.Hour, resolved: bp(true)}},
 				{streamTo: 2 * 24 * time.Hour},
 			},
-			want:  map[string][2]float64{"a/resolved": {1, 1}, "a/csat": {0, 0}, "b/resolved": {0, 0}},
-			stats: func(t *testing.T, s models.JoinStats) { require.Equal(t, int64(1), s.EarlyExpired) },
+			want: map[string][2]float64{"a/resolved": {1, 1}, "a/csat": {0, 0}, "b/resolved": {0, 0}},
+			// each part of dx is an outcome that never met its decision
+			stats: func(t *testing.T, s models.JoinStats) { require.Equal(t, int64(2), s.EarlyExpired) },
 		},
 		{
 			name: "an early field after its window is not applied, a late one within its window is",

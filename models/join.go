@@ -89,10 +89,10 @@ type JoinStats struct {
 	Joined          int64 // decision met its outcome
 	Expired         int64 // decision window passed without outcome
 	ExpiredRewarded int64 // … and got the default reward
-	EarlyExpired    int64 // outcome never met its decision (unknown decision)
+	EarlyExpired    int64 // outcome (part) never met its decision (unknown decision)
 	Duplicates      int64 // second outcome for a decision already joined or waiting
 	DroppedPending  int64 // decisions dropped because MaxPending was reached
-	DroppedEarly    int64 // outcomes dropped because MaxEarly was reached
+	DroppedEarly    int64 // outcomes (parts) dropped because MaxEarly was reached
 	// Of the compact join, whose decisions receive outcomes in parts:
 	Stale int64 // parts with a field older than the value applied for it (that field not applied)
 	Late  int64 // parts that came after their decision's window closed
@@ -103,9 +103,9 @@ type JoinStats struct {
 	LateLookups  int64 // parts looked up there by their decision id's time
 	LateFound    int64 // … whose decision was found there by message key
 	LateNotFound int64 // … whose decision was in none of the offsets its id's time gave
-	// parts holding late fields of a decision not in the queue, whose id
-	// is not a UUIDv7 (its time unknown): the late tier cannot look them
-	// up; they wait as early outcomes (unknown_decision if none comes)
+	// parts holding late fields of a decision that left the queue not
+	// long ago, whose id is not a UUIDv7 (its time unknown): the late
+	// tier cannot look them up, and they are not applied
 	LateNotUUID int64
 	// decisions whose every window closed (joined in parts or not): with
 	// Pending and the drops, every decision the compact join took

@@ -83,8 +83,7 @@ type CompactJoiner struct {
 	seqBits      uint     // low bits of a slot holding the queue sequence
 	pending      int
 
-	early      map[string]*compactEarly
-	earlyQueue []*compactEarly
+	early      EarlyParts
 	recent     map[uint64]struct{}
 	recentQ    []compactRecent // join order, so stream-time order
 	streamTime time.Time
@@ -125,14 +124,6 @@ func (r *partRecord) applied() OutcomeFields {
 // occurred_at of two values of one field: two parts within 16 s of each
 // other are ordered by arrival, the first applied.
 const recordTick = 16 * time.Second
-
-// compactEarly holds the parts that arrived before their decision.
-type compactEarly struct {
-	id    string
-	parts []Outcome
-	seen  time.Time
-	done  bool
-}
 
 // compactRecent is the hash of a decision id joined (or expired with the
 // default reward) at stream time at (Unix nanoseconds).
@@ -292,7 +283,7 @@ func (q *compactQueue) len() uint64 { return q.tail - q.head }
 func NewCompactJoiner(cfg JoinConfig) *CompactJoiner {
 	cfg.fill()
 	store := newJoinStorage()
-	j := &CompactJoiner{cfg: cfg, store: store, queue: compactQueue{store: store}, closedBefore: math.MinInt64, early: map[string]*compactEarly{}, recent: map[uint64]struct{}{}}
+	j := &CompactJoiner{cfg: cfg, store: store, queue: compactQueue{store: store}, closedBefore: math.MinInt64, early: NewEarlyParts(cfg.MaxEarly), recent: map[uint64]struct{}{}}
 	runtime.AddCleanup(j, (*joinStorage).release, store)
 	j.seqBits = seqBitsFor(cfg.MaxPending)
 	j.lateTickSize = lateTickFor(cfg.LateWindow)
@@ -325,13 +316,8 @@ func RestoreCompactJoiner(cfg JoinConfig, state JoinState) *CompactJoiner {
 	}
 	j.restoreLate(state.Late)
 	for _, e := range state.Early {
-		if ee, ok := j.early[e.Outcome.DecisionID]; ok {
-			ee.parts = append(ee.parts, e.Outcome)
-			continue
-		}
-		ee := &compactEarly{id: e.Outcome.DecisionID, parts: []Outcome{e.Outcome}, seen: e.Seen}
-		j.early[ee.id] = ee
-		j.earlyQueue = append(j.earlyQueue, ee)
+		_, dropped := j.early.Add(e.Outcome, e.Seen)
+		j.stats.DroppedEarly += int64(dropped)
 	}
 	return j
 }
@@ -359,7 +345,7 @@ func (j *CompactJoiner) Stats() JoinStats { return j.stats }
 func (j *CompactJoiner) Pending() int { return j.pending }
 
 // Early returns the number of outcomes waiting for their decision.
-func (j *CompactJoiner) Early() int { return len(j.early) }
+func (j *CompactJoiner) Early() int { return j.early.Len() }
 
 // StreamTime returns the latest decision time seen.
 func (j *CompactJoiner) StreamTime() time.Time { return j.streamTime }
@@ -400,9 +386,7 @@ func (j *CompactJoiner) DefaultRewardValue() (float64, bool) {
 func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emit func(Match)) {
 	if t.After(j.streamTime) {
 		if j.streamTime.IsZero() {
-			for _, e := range j.earlyQueue {
-				e.seen = t
-			}
+			j.early.SetSeen(t)
 		}
 		j.streamTime = t
 	}
@@ -419,12 +403,9 @@ func (j *CompactJoiner) AddDecision(pos DecisionPos, id string, t time.Time, emi
 	seq := j.queue.push(key, packPos(pos), t.UnixNano())
 	j.insert(key, seq)
 	j.pending++
-	if e, ok := j.early[id]; ok {
-		delete(j.early, id)
-		e.done = true
-		for i := range e.parts {
-			j.applyPart(seq, &e.parts[i], emit)
-		}
+	parts := j.early.Take(id)
+	for i := range parts {
+		j.applyPart(seq, &parts[i], emit)
 	}
 	for j.pending > j.cfg.MaxPending {
 		j.popOldest(emit)
@@ -448,14 +429,8 @@ func (j *CompactJoiner) AddOutcomeFrom(p int32, o Outcome, emit func(Match)) {
 		j.applyPart(j.seqOf(j.table[slot]), &o, emit)
 		return
 	}
-	if ee, waiting := j.early[o.DecisionID]; waiting {
-		for _, p := range ee.parts {
-			if p.OutcomeID == o.OutcomeID {
-				j.stats.Duplicates++
-				return
-			}
-		}
-		ee.parts = append(ee.parts, o)
+	if j.early.Waiting(o.DecisionID) {
+		j.addEarly(o)
 		return
 	}
 	if j.lookupLate(p, &o, false, emit) {
@@ -475,18 +450,16 @@ func (j *CompactJoiner) AddOutcomeFrom(p int32, o Outcome, emit func(Match)) {
 		j.stats.Late++
 		return
 	}
-	ee := &compactEarly{id: o.DecisionID, parts: []Outcome{o}, seen: j.streamTime}
-	j.early[o.DecisionID] = ee
-	j.earlyQueue = append(j.earlyQueue, ee)
-	for len(j.early) > j.cfg.MaxEarly {
-		head := j.earlyQueue[0]
-		j.earlyQueue[0] = nil
-		j.earlyQueue = j.earlyQueue[1:]
-		if !head.done {
-			delete(j.early, head.id)
-			j.stats.DroppedEarly++
-		}
+	j.addEarly(o)
+}
+
+// addEarly keeps part o until its decision comes.
+func (j *CompactJoiner) addEarly(o Outcome) {
+	added, dropped := j.early.Add(o, j.streamTime)
+	if !added {
+		j.stats.Duplicates++
 	}
+	j.stats.DroppedEarly += int64(dropped)
 }
 
 // uuidV7 returns the time (Unix ms) of a UUIDv7 id.
@@ -664,18 +637,7 @@ func (j *CompactJoiner) expire(emit func(Match)) {
 	}
 	j.expireLate(emit) // those that just moved, when the two windows are alike
 	cut := j.streamTime.Add(-j.cfg.Window)
-	for len(j.earlyQueue) > 0 {
-		head := j.earlyQueue[0]
-		if !head.done && !head.seen.Before(cut) {
-			break
-		}
-		j.earlyQueue[0] = nil
-		j.earlyQueue = j.earlyQueue[1:]
-		if !head.done {
-			delete(j.early, head.id)
-			j.stats.EarlyExpired++
-		}
-	}
+	j.stats.EarlyExpired += int64(j.early.ExpireBefore(cut))
 	for len(j.recentQ) > 0 && j.recentQ[0].at < cutoff {
 		j.forgetOldest()
 	}
@@ -735,13 +697,9 @@ func (j *CompactJoiner) PendingPositions(fn func(DecisionPos)) {
 // restore needs: early outcomes and stream time.
 func (j *CompactJoiner) State() JoinState {
 	s := JoinState{StreamTime: j.streamTime, Late: j.LateRegions()}
-	for _, e := range j.earlyQueue {
-		if !e.done {
-			for _, o := range e.parts {
-				s.Early = append(s.Early, EarlyOutcome{Outcome: o, Seen: e.seen})
-			}
-		}
-	}
+	j.early.Each(func(o Outcome, seen time.Time) {
+		s.Early = append(s.Early, EarlyOutcome{Outcome: o, Seen: seen})
+	})
 	return s
 }
 

@@ -115,6 +115,7 @@ type learnerCounts struct {
 	joined, expired, unknown, duplicate           float64
 	droppedPending, droppedEarly                  float64
 	droppedLate, closed, stale, late              float64
+	lateNotFound, lateNotUUID                     float64
 	pending, lateDecisions, early                 float64
 	dlqJSON, dlqInvalid, dlqWriteErrors           float64
 	updates, restarts                             float64
@@ -143,6 +144,8 @@ func (s scrape) counts() learnerCounts {
 		closed:               join("closed"),
 		stale:                join("stale_part"),
 		late:                 join("late_part"),
+		lateNotFound:         join("late_not_found"),
+		lateNotUUID:          join("late_not_uuidv7"),
 		pending:              s.value("situ_learner_pending_decisions"),
 		lateDecisions:        s.value("situ_learner_late_decisions"),
 		early:                s.value("situ_learner_early_outcomes"),

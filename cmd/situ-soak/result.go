@@ -205,10 +205,13 @@ func evaluateChecks(r *result) []check {
 	add("outcomes reach the learner", f.outcomesRead == produced && s.KafkaErr == 0 && f.outcomePublishErrors == 0,
 		"written %v (POST %v + Kafka %d), learner read %v; write errors: driver %d, situ %v", produced, f.outcomesPublished, s.KafkaWritten, f.outcomesRead, s.KafkaErr, f.outcomePublishErrors)
 	outcomeDups := f.duplicate - decisionDups
-	outSum := f.joined + outcomeDups + f.stale + f.late + f.unknown + f.droppedEarly + f.early + f.dlqJSON + f.dlqInvalid
+	// each outcome written ends in one of these (a part joined with some
+	// fields stale counts as joined and as stale: the soak sends none)
+	notLooked := f.lateNotFound + f.lateNotUUID
+	outSum := f.joined + outcomeDups + f.stale + f.late + notLooked + f.unknown + f.droppedEarly + f.early + f.dlqJSON + f.dlqInvalid
 	add("outcomes accounted for", outSum == produced && f.dlqWriteErrors == 0,
-		"written %v = joined %v + duplicate %v + stale %v + after the window %v + unknown decision %v + dropped (early cap) %v + waiting %v + dead-lettered %v = %v",
-		produced, f.joined, outcomeDups, f.stale, f.late, f.unknown, f.droppedEarly, f.early, f.dlqJSON+f.dlqInvalid, outSum)
+		"written %v = joined %v + duplicate %v + stale %v + after the window %v + not found in the late tier %v + unknown decision %v + dropped (early cap) %v + waiting %v + dead-lettered %v = %v",
+		produced, f.joined, outcomeDups, f.stale, f.late, notLooked, f.unknown, f.droppedEarly, f.early, f.dlqJSON+f.dlqInvalid, outSum)
 	add("POST /v1/outcomes", s.HTTP202 == int64(f.outcomesPublished) && s.HTTPRetry202 == int64(f.dedupHTTP) &&
 		s.HTTP400 == s.Planned[kindMalformedHTTP] && s.HTTPOther == 0 && s.HTTPErr == 0,
 		"202 %d (written %v), retries 202 %d (de-duplicated %v), 400 %d of %d malformed, 400 %d outside the reward window, other %d, errors %d",
