@@ -1,10 +1,7 @@
 package models_test
 
 import (
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,25 +58,9 @@ func benchPending24h(b *testing.B, part *models.Outcome) {
 		b.ReportMetric(heap/(1<<20), "heap_MiB")
 		b.ReportMetric(storage/(1<<20), "storage_MiB")
 		b.ReportMetric((heap+storage)/n, "B/pending")
-		b.ReportMetric(procStatusMiB("VmRSS:"), "rss_MiB")
-		b.ReportMetric(procStatusMiB("VmHWM:"), "rss_peak_MiB")
+		b.ReportMetric(situtest.ProcStatusMiB("VmRSS:"), "rss_MiB")
+		b.ReportMetric(situtest.ProcStatusMiB("VmHWM:"), "rss_peak_MiB")
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "adds/s")
 		runtime.KeepAlive(j)
 	}
-}
-
-// procStatusMiB returns the process's memory figure named field in
-// /proc/self/status (VmRSS: now, VmHWM: its peak), 0 where there is none.
-func procStatusMiB(field string) float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

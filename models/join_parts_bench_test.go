@@ -3,7 +3,6 @@ package models_test
 import (
 	"runtime"
 	"testing"
-	"time"
 
 	"situ/internal/situtest"
 	"situ/models"
@@ -29,33 +28,13 @@ func BenchmarkCompactJoinerPending24hWithParts(b *testing.B) {
 // process's).
 // Run it with `go test -run '^$' -bench CompactJoinerPending7dWithParts -benchtime 1x ./models`.
 func BenchmarkCompactJoinerPending7dWithParts(b *testing.B) {
-	const (
-		rate       = 200
-		partitions = 10
-		n          = 7 * 24 * 3600 * rate
-	)
-	part := models.Outcome{OutcomeID: "o", Resolved: true, HandleSeconds: 300,
-		Missing: models.AllOutcomeFields &^ (1<<models.FieldResolved | 1<<models.FieldHandleSeconds)}
 	for b.Loop() {
 		j := models.NewCompactJoiner(models.JoinConfig{MaxPending: 20_000_000})
-		start := time.Now()
-		var id [36]byte
-		t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
-		emit := func(models.Match) {}
-		for i := range n {
-			at := t0.Add(time.Duration(i) * time.Second / rate)
-			did := situtest.UUIDv7(&id, at, uint64(i))
-			p := int32(i % partitions)
-			j.AddDecision(models.DecisionPos{Partition: p, Offset: int64(i / partitions)}, did, at, emit)
-			o := part
-			o.DecisionID, o.OccurredAt = did, at.Add(time.Minute)
-			j.AddOutcomeFrom(p, o, emit)
-		}
-		elapsed := time.Since(start)
+		elapsed := situtest.FillWeek(j)
 		runtime.GC()
 		queue, late := j.Pending(), j.LateDecisions()
-		if queue < 17_200_000 || late < 103_600_000 || j.Stats().Joined != n {
-			b.Fatalf("%d in the queue, %d in the late tier, %d joined; want 17.28M, 103.68M, %d", queue, late, j.Stats().Joined, n)
+		if queue < 17_200_000 || late < 103_600_000 || j.Stats().Joined != situtest.WeekDecisions {
+			b.Fatalf("%d in the queue, %d in the late tier, %d joined; want 17.28M, 103.68M, %d", queue, late, j.Stats().Joined, situtest.WeekDecisions)
 		}
 		lateBytes := float64(j.LateStorageBytes())
 		b.ReportMetric(float64(queue), "queue")
@@ -63,9 +42,9 @@ func BenchmarkCompactJoinerPending7dWithParts(b *testing.B) {
 		b.ReportMetric((float64(j.StorageBytes())-lateBytes)/(1<<20), "queue_storage_MiB")
 		b.ReportMetric(lateBytes/(1<<20), "late_storage_MiB")
 		b.ReportMetric(lateBytes/float64(late), "B/late")
-		b.ReportMetric(procStatusMiB("VmRSS:"), "rss_MiB")
-		b.ReportMetric(procStatusMiB("VmHWM:"), "rss_peak_MiB")
-		b.ReportMetric(float64(n)/elapsed.Seconds(), "adds/s")
+		b.ReportMetric(situtest.ProcStatusMiB("VmRSS:"), "rss_MiB")
+		b.ReportMetric(situtest.ProcStatusMiB("VmHWM:"), "rss_peak_MiB")
+		b.ReportMetric(float64(situtest.WeekDecisions)/elapsed.Seconds(), "adds/s")
 		runtime.KeepAlive(j)
 	}
 }
