@@ -213,7 +213,7 @@ func (j *PartsJoin[R]) Stats() models.JoinStats { return j.stats }
 // Pending returns the number of decisions waiting for parts.
 func (j *PartsJoin[R]) Pending() int { return len(j.pending) }
 
-// Early returns the number of decisions whose parts wait for them.
+// Early returns the number of outcome parts waiting for their decision.
 func (j *PartsJoin[R]) Early() int { return j.early.Len() }
 
 // StreamTime returns the latest decision time seen.

@@ -344,7 +344,7 @@ func (j *CompactJoiner) Stats() JoinStats { return j.stats }
 // Pending returns the number of decisions waiting for an outcome.
 func (j *CompactJoiner) Pending() int { return j.pending }
 
-// Early returns the number of outcomes waiting for their decision.
+// Early returns the number of outcome parts waiting for their decision.
 func (j *CompactJoiner) Early() int { return j.early.Len() }
 
 // StreamTime returns the latest decision time seen.
