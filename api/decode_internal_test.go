@@ -343,3 +343,16 @@ func TestDecodeScoreRequestMinIntIsRejected(t *testing.T) {
 		t.Fatalf("validate: %v, want a field error on friction.transfers", err)
 	}
 }
+
+// TestContractContextIsTheContractBody: situtest.ContractContext, which
+// tests elsewhere use for the contract's context, is what the API
+// decodes of the contract's body.
+func TestContractContextIsTheContractBody(t *testing.T) {
+	var req scoreRequest
+	if err := decodeScoreRequest([]byte(contractBody), &req); err != nil {
+		t.Fatal(err)
+	}
+	if want := situtest.ContractContext(); !reflect.DeepEqual(want, req.Context) {
+		t.Errorf("decoded %+v, situtest.ContractContext %+v", req.Context, want)
+	}
+}

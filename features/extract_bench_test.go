@@ -2,10 +2,10 @@ package features_test
 
 import (
 	"math"
-	"os"
 	"testing"
 
 	"situ/features"
+	"situ/internal/situtest"
 )
 
 // BenchmarkExtractSchemas extracts the contract example's features with
@@ -16,22 +16,8 @@ func BenchmarkExtractSchemas(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	doc, err := os.ReadFile("testdata/interactions.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	inter, err := features.ParseSchema(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	conf := 0.8
-	c := features.Context{
-		Customer:   features.Customer{LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
-		Intent:     features.Intent{Name: "billing_dispute", Confidence: &conf},
-		Channel:    "phone",
-		Friction:   features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
-		Attributes: map[string]float64{"any_extra_feature": 1},
-	}
+	inter := situtest.TestdataSchema(b, "interactions.yaml")
+	c := situtest.ContractContext()
 	for _, bc := range []struct {
 		name string
 		s    *features.Schema

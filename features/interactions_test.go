@@ -1,24 +1,17 @@
 package features_test
 
 import (
-	"os"
 	"testing"
 
 	"situ/features"
+	"situ/internal/situtest"
 )
 
 // TestInteractions: binned features and situation × customer crosses of
 // features/testdata/interactions.yaml; value crosses leave in uniform
 // mode, crosses with an absent operand have no feature.
 func TestInteractions(t *testing.T) {
-	doc, err := os.ReadFile("testdata/interactions.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := features.ParseSchema(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := situtest.TestdataSchema(t, "interactions.yaml")
 	base := features.Context{
 		Customer: features.Customer{LifetimeValue: 3000, TenureMonths: 12, Tier: "gold", PrefersSelfService: true},
 		Intent:   features.Intent{Name: "order_status"},

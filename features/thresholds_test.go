@@ -1,10 +1,10 @@
 package features_test
 
 import (
-	"os"
 	"testing"
 
 	"situ/features"
+	"situ/internal/situtest"
 )
 
 // TestThresholdCrosses: features/testdata/thresholds.yaml codes each of
@@ -13,14 +13,7 @@ import (
 // on its upper side, uniform mode leaves out every cross of a value
 // threshold or the tier, and an absent field has no side.
 func TestThresholdCrosses(t *testing.T) {
-	doc, err := os.ReadFile("testdata/thresholds.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := features.ParseSchema(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := situtest.TestdataSchema(t, "thresholds.yaml")
 	base := features.Context{
 		Customer: features.Customer{LifetimeValue: 1000, TenureMonths: 33, Tier: "gold"},
 		Intent:   features.Intent{Name: "order_status"},

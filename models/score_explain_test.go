@@ -3,10 +3,10 @@ package models_test
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"situ/features"
+	"situ/internal/situtest"
 	"situ/models"
 )
 
@@ -17,14 +17,7 @@ import (
 // sets as well as from the continuum, so that equal contributions (the
 // order of ties), zero ones and missing indicators are frequent.
 func TestScoreExplainAllIsScoreAndExplain(t *testing.T) {
-	doc, err := os.ReadFile("../features/testdata/interactions.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := features.ParseSchema(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inter := situtest.TestdataSchema(t, "interactions.yaml")
 	for _, tc := range []struct {
 		name   string
 		schema *features.Schema
@@ -95,25 +88,12 @@ func TestScoreExplainAllIsScoreAndExplain(t *testing.T) {
 // example's feature vector with the interactions schema and the default
 // model, as a decision does, against Score and Explain per treatment.
 func BenchmarkScoreExplainAll(b *testing.B) {
-	doc, err := os.ReadFile("../features/testdata/interactions.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := features.ParseSchema(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := situtest.TestdataSchema(b, "interactions.yaml")
 	m, err := models.DefaultModel(s)
 	if err != nil {
 		b.Fatal(err)
 	}
-	conf := 0.8
-	c := features.Context{
-		Customer: features.Customer{LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
-		Intent:   features.Intent{Name: "billing_dispute", Confidence: &conf},
-		Channel:  "phone",
-		Friction: features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
-	}
+	c := situtest.ContractContext()
 	x, err := s.Extract(&c, false, nil)
 	if err != nil {
 		b.Fatal(err)

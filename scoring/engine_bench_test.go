@@ -3,7 +3,6 @@ package scoring_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"situ/experiments"
@@ -18,13 +17,7 @@ func confidence(v float64) *float64 { return &v }
 
 // realisticRequest is the contract example of docs/api.md.
 func realisticRequest() scoring.Request {
-	return scoring.Request{Context: features.Context{
-		Customer:   features.Customer{ID: "c-1842", LifetimeValue: 5400, AnnualSpend: 1200, TenureMonths: 38, Tier: "gold"},
-		Intent:     features.Intent{Name: "billing_dispute", Confidence: confidence(0.8)},
-		Channel:    "phone",
-		Friction:   features.Friction{RepeatContacts7d: 2, FailedSelfService24h: 1, WaitSeconds: 180, Transfers: 1, OpenComplaint: true, Sentiment: -0.6},
-		Attributes: map[string]float64{"any_extra_feature": 1},
-	}}
+	return scoring.Request{Context: situtest.ContractContext()}
 }
 
 // BenchmarkDecide decides the contract example: with the production
@@ -51,14 +44,7 @@ func BenchmarkDecide(b *testing.B) {
 	inExperiments := newTestEngine(b, nil)
 	withExperiments(b, inExperiments, benchExperiments(b, realisticRequest().Context.Customer.ID), nil)
 	// the schema with situation × customer interactions (docs/features.md)
-	doc, err := os.ReadFile("../features/testdata/interactions.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	interSchema, err := features.ParseSchema(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	interSchema := situtest.TestdataSchema(b, "interactions.yaml")
 	interModel, err := models.DefaultModel(interSchema)
 	if err != nil {
 		b.Fatal(err)

@@ -31,14 +31,7 @@ var updateUnchanged = flag.Bool("update-unchanged", false, "rewrite testdata/unc
 // decision path made before it was made faster (written at 391f716 with
 // -update-unchanged). A change that alters any decision fails here.
 func TestDecisionsAreUnchanged(t *testing.T) {
-	doc, err := os.ReadFile("../features/testdata/interactions.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := features.ParseSchema(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inter := situtest.TestdataSchema(t, "interactions.yaml")
 	def, err := features.DefaultSchema()
 	if err != nil {
 		t.Fatal(err)
