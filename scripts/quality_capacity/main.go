@@ -62,7 +62,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("-worlds: %w", err)
 		}
-		if heldOut(seed) && !*boundHeldOut {
+		if simulation.HeldOutWorld(seed) && !*boundHeldOut {
 			return fmt.Errorf("world %d is one of make bench-quality's held-out worlds: measure on others (-bound-held-out only bounds them, once the defaults are fixed)", seed)
 		}
 		seeds = append(seeds, seed)
@@ -272,10 +272,4 @@ func summary(file string, dim int, seeds []uint64, shares []float64) string {
 	mean /= float64(len(shares))
 	return fmt.Sprintf("%s: %d features: mean %.3f, worst %.3f (world %d), >= 0.93 in %d of %d, >= 0.95 in %d",
 		file, dim, mean, worst, worstSeed, n93, len(shares), n95)
-}
-
-// heldOut reports whether world seed is one of make bench-quality's
-// (scripts/bench_quality.sh): worlds 101-110, drifts 201-205 → 1201-1205.
-func heldOut(seed uint64) bool {
-	return (seed >= 101 && seed <= 110) || (seed >= 201 && seed <= 205) || (seed >= 1201 && seed <= 1205)
 }

@@ -116,7 +116,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if heldOut(seed) || (*driftAt > 0 && heldOut(seed+1000)) {
+		if simulation.HeldOutWorld(seed) || (*driftAt > 0 && simulation.HeldOutWorld(seed+1000)) {
 			return fmt.Errorf("world %d is one of make bench-quality's held-out worlds: tune on others", seed)
 		}
 		id := 0
@@ -202,12 +202,6 @@ func run() error {
 	}
 	fmt.Println()
 	return nil
-}
-
-// heldOut reports whether world seed is one of make bench-quality's
-// (scripts/bench_quality.sh): worlds 101-110, drifts 201-205 → 1201-1205.
-func heldOut(seed uint64) bool {
-	return (seed >= 101 && seed <= 110) || (seed >= 201 && seed <= 205) || (seed >= 1201 && seed <= 1205)
 }
 
 // learner is the learner under test: situ serve's TermLearner or the one
