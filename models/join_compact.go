@@ -576,18 +576,25 @@ func (j *CompactJoiner) record(seq uint64, o *Outcome) (fields OutcomeFields, fi
 	// knowing which came after their early window, marks it alike.
 	first = !had && !(closed && j.cfg.DefaultReward != nil)
 	j.queue.markHad(seq)
+	return partOutcome(fields, held, o.Held(), first, same)
+}
+
+// partOutcome says what a part did, of the fields it held (all), those
+// of them still within their window (held) and those it applied
+// (fields); first: it is its decision's first part; same: none of its
+// fields was older than the value applied. A first part is matched even
+// when it applies nothing (no field, or only fields past their window).
+func partOutcome(fields, held, all OutcomeFields, first, same bool) (OutcomeFields, bool, partResult) {
 	switch {
 	case fields == 0 && first:
-		// nothing to apply (no field, or only fields past their window):
-		// the decision's first part all the same
-	case fields == 0 && held == 0 && o.Held() != 0:
+	case fields == 0 && held == 0 && all != 0:
 		return 0, false, partLate
 	case fields == 0 && same:
 		return 0, false, partDuplicate
 	case fields == 0:
 		return 0, false, partStale
 	}
-	if fields != held { // the fields applied are in rec.at
+	if fields != held {
 		return fields, first, partMatchedStale
 	}
 	return fields, first, partMatched

@@ -675,19 +675,7 @@ func (j *CompactJoiner) applyLate(lp *latePartition, off int64, o *Outcome) (fie
 	}
 	first = s&lateHad == 0 && j.cfg.DefaultReward == nil
 	*st = s | lateHad
-	switch {
-	case fields == 0 && first:
-	case fields == 0 && held == 0 && o.Held() != 0:
-		return 0, false, partLate
-	case fields == 0 && same:
-		return 0, false, partDuplicate
-	case fields == 0:
-		return 0, false, partStale
-	}
-	if fields != held {
-		return fields, first, partMatchedStale
-	}
-	return fields, first, partMatched
+	return partOutcome(fields, held, o.Held(), first, same)
 }
 
 // LateDecisions returns the number of decisions in the late tier.
