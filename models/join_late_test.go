@@ -28,13 +28,7 @@ func TestCompactJoinerLateTier(t *testing.T) {
 	wr := w
 	wr.DefaultReward = &reward
 	early := "resolved,csat,upsell_accepted,revenue,handle_seconds,escalated"
-	cases := []struct {
-		name   string
-		cfg    models.JoinConfig
-		events []event
-		want   []string
-		stats  models.JoinStats
-	}{
+	cases := []partsCase{
 		{"a late field after its decision left the queue", w,
 			[]event{D("a", 0, 0), part("a", "o1", time.Minute, res), D("x", 1, 2*h), part("a", "o2", 3*day, rc)},
 			[]string{"a:resolved+", "a:recontact_7d"}, models.JoinStats{Joined: 2, LateLookups: 1, LateFound: 1}},

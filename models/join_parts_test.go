@@ -39,6 +39,17 @@ func uid(name string, t time.Time) string {
 	return fmt.Sprintf("%08x-%04x-7000-8000-%012x", ms>>16, ms&0xffff, tail&(1<<48-1))
 }
 
+// partsCase is a scenario of decisions and outcome parts through a
+// compact joiner: the matches it must make (runParts' notation) and its
+// counts (but Closed).
+type partsCase struct {
+	name   string
+	cfg    models.JoinConfig
+	events []event
+	want   []string
+	stats  models.JoinStats
+}
+
 // runParts runs events through a compact joiner, each event a round of
 // its own, and writes each match as "id:field,field" with "+" for a first
 // match and "*" for a closed window (runPartsRounds).
@@ -171,13 +182,7 @@ func TestCompactJoinerParts(t *testing.T) {
 	reward := 0.0
 	h := time.Hour
 	all := "resolved,csat,upsell_accepted,revenue,handle_seconds,escalated,recontact_7d,churned"
-	cases := []struct {
-		name   string
-		cfg    models.JoinConfig
-		events []event
-		want   []string
-		stats  models.JoinStats
-	}{
+	cases := []partsCase{
 		{"a partial outcome followed by its late field updates both", models.JoinConfig{},
 			[]event{D("a", 0, 0), part("a", "o1", h, res, cs), part("a", "o2", 20*h, rc)},
 			[]string{"a:resolved,csat+", "a:recontact_7d"}, models.JoinStats{Joined: 2}},
