@@ -58,27 +58,37 @@ func BenchmarkResultsLoopHandle(b *testing.B) {
 	l := benchResultsLoop(b)
 	const n = 1 << 16
 	decisions := make([]kafka.Message, n)
-	outcomes := make([]kafka.Message, n)
+	outcomes := make([][]kafka.Message, n)
 	for i := range n {
 		d, v := benchDecision(b, i)
 		decisions[i] = kafka.Message{Value: v}
 		o := testOutcome(i, d.DecisionID)
-		var err error
-		if outcomes[i].Value, err = json.Marshal(o); err != nil {
+		value, err := json.Marshal(o)
+		if err != nil {
 			b.Fatal(err)
 		}
+		outcomes[i] = []kafka.Message{{Value: value}}
 	}
+	benchHandle(b, l, decisions, outcomes)
+}
+
+// benchHandle hands the results loop each decision and then its outcome
+// messages, one decision an op, the decisions over again from a new join
+// once all were handed (the same ids again are new decisions).
+func benchHandle(b *testing.B, l *ResultsLoop, decisions []kafka.Message, outcomes [][]kafka.Message) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		k := i % n
+		k := i % len(decisions)
 		if k == 0 && i > 0 {
 			b.StopTimer()
-			l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join) // the same ids again are new decisions
+			l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
 			b.StartTimer()
 		}
 		l.handleDecision(decisions[k])
-		l.handleOutcome(outcomes[k])
+		for _, o := range outcomes[k] {
+			l.handleOutcome(o)
+		}
 	}
 }
 
@@ -91,7 +101,7 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 	l := benchResultsLoop(b)
 	const n = 1 << 15
 	decisions := make([]kafka.Message, n)
-	parts := make([][3]kafka.Message, n)
+	parts := make([][]kafka.Message, n)
 	fields := [3][]models.OutcomeField{
 		{models.FieldResolved, models.FieldHandleSeconds},
 		{models.FieldCSAT},
@@ -100,6 +110,7 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 	for i := range n {
 		d, v := benchDecision(b, i)
 		decisions[i] = kafka.Message{Value: v}
+		parts[i] = make([]kafka.Message, len(fields))
 		for k, fs := range fields {
 			o := testOutcome(i, d.DecisionID)
 			o.OutcomeID = fmt.Sprintf("o-%08d-%d", i, k)
@@ -114,18 +125,5 @@ func BenchmarkResultsLoopHandleParts(b *testing.B) {
 			}
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		k := i % n
-		if k == 0 && i > 0 {
-			b.StopTimer()
-			l.joiner = experiments.NewPartsJoin[experiments.UnitRef](l.cfg.Join)
-			b.StartTimer()
-		}
-		l.handleDecision(decisions[k])
-		for _, p := range parts[k] {
-			l.handleOutcome(p)
-		}
-	}
+	benchHandle(b, l, decisions, parts)
 }
